@@ -1,0 +1,23 @@
+import { Argument, Command, Option } from "commander";
+import { runServices } from "@isrdpo/runtime";
+import { SERVICES } from "../services.ts";
+
+export function serveCommand(): Command {
+  return new Command("serve")
+    .description("serve one service, or all of them in one process on one port")
+    .addArgument(new Argument("<service>", "service to serve").choices([...Object.keys(SERVICES), "all"]))
+    .option("--port <n>", "gRPC / Connect / gRPC-Web port (default: the service's own; 50050 for all)")
+    .option("--metrics-port <n>", "Prometheus /metrics port; 0 disables it")
+    .option("--nats <url>", "NATS URL (distributed mode); omitted: embedded in-memory bus")
+    .option("--config <file>", "YAML or JSON config file (default: $ISRDPO_CONFIG)")
+    .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]))
+    .option("--dry-run", "validate the flags and config, print the resolved config, and exit")
+    .action(async (service: string, opts: { port?: string; metricsPort?: string; nats?: string; config?: string; logLevel?: string; dryRun?: boolean }) => {
+      const modules = service === "all" ? Object.values(SERVICES) : [SERVICES[service]!];
+      await runServices(modules, {
+        ...(opts.config ? { file: opts.config } : {}),
+        flags: { port: opts.port, metricsPort: opts.metricsPort, "nats.url": opts.nats, logLevel: opts.logLevel },
+        dryRun: opts.dryRun ?? false,
+      });
+    });
+}

@@ -1,0 +1,9 @@
+import { Command } from "commander";
+import { serveCommand } from "./commands/serve.ts";
+
+export function buildProgram(): Command {
+  return new Command("isrdpo")
+    .description("Iterative Self-Retrospective DPO for video LMMs")
+    .showHelpAfterError("(run with --help for usage)")
+    .addCommand(serveCommand());
+}

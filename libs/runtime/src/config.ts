@@ -1,0 +1,150 @@
+// Service configuration: defaults < config file (YAML/JSON, ISRDPO_CONFIG or --config) < environment
+// < command-line flags. Validated with zod; an invalid value fails with one line naming the field
+// and where it came from.
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+const number = () => z.coerce.number({ error: (issue) => (issue.code === "invalid_type" ? "must be a number" : undefined) });
+const port = number().int().min(0).max(65535);
+
+export const ConfigSchema = z
+  .object({
+    host: z.string().min(1).default("0.0.0.0"),
+    /** gRPC / Connect / gRPC-Web port; unset means the service's default port. */
+    port: port.optional(),
+    /** Prometheus /metrics over plain HTTP; 0 disables it. */
+    metricsPort: port.default(9464),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    nats: z
+      .object({
+        /** Empty: embedded mode with the in-memory bus. */
+        url: z.string().optional(),
+        user: z.string().optional(),
+        password: z.string().optional(),
+        token: z.string().optional(),
+        tlsCaFile: z.string().optional(),
+      })
+      .strict()
+      .default({}),
+    /** When set, every RPC except health checks needs `authorization: Bearer <grpcToken>`. */
+    grpcToken: z.string().min(16, "must be at least 16 characters").optional(),
+    tls: z
+      .object({ certFile: z.string().min(1), keyFile: z.string().min(1) })
+      .strict()
+      .optional(),
+    /** How long in-flight calls may run after SIGTERM before sessions are destroyed. */
+    shutdownGraceMs: number().int().min(0).max(3_600_000).default(10_000),
+    artifactDir: z.string().min(1).default(".isrdpo/artifacts"),
+    checkpointDir: z.string().min(1).default(".isrdpo/checkpoints"),
+    /** tfjs backend override; unset picks tensorflow (GPU/CPU native), then wasm, then cpu. */
+    backend: z.enum(["tensorflow", "wasm", "cpu"]).optional(),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** Environment variable → config path. */
+export const ENV_VARS: Record<string, string> = {
+  ISRDPO_HOST: "host",
+  ISRDPO_PORT: "port",
+  ISRDPO_METRICS_PORT: "metricsPort",
+  ISRDPO_LOG_LEVEL: "logLevel",
+  ISRDPO_NATS_URL: "nats.url",
+  ISRDPO_NATS_USER: "nats.user",
+  ISRDPO_NATS_PASSWORD: "nats.password",
+  ISRDPO_NATS_TOKEN: "nats.token",
+  ISRDPO_NATS_TLS_CA_FILE: "nats.tlsCaFile",
+  ISRDPO_GRPC_TOKEN: "grpcToken",
+  ISRDPO_TLS_CERT_FILE: "tls.certFile",
+  ISRDPO_TLS_KEY_FILE: "tls.keyFile",
+  ISRDPO_SHUTDOWN_GRACE_MS: "shutdownGraceMs",
+  ISRDPO_ARTIFACT_DIR: "artifactDir",
+  ISRDPO_CHECKPOINT_DIR: "checkpointDir",
+  ISRDPO_BACKEND: "backend",
+};
+
+const SECRET_PATHS = new Set(["nats.password", "nats.token", "grpcToken"]);
+
+/** A configuration error: one readable line, no stack trace for users. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Tree = Record<string, unknown>;
+
+function setPath(tree: Tree, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let node = tree;
+  for (const key of keys.slice(0, -1)) {
+    if (typeof node[key] !== "object" || node[key] === null) node[key] = {};
+    node = node[key] as Tree;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Config file path; defaults to ISRDPO_CONFIG. */
+  file?: string;
+  /** Values from command-line flags, by config path (e.g. { port: "50052", "nats.url": "..." }). */
+  flags?: Record<string, unknown>;
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const merged: Tree = {};
+  const origin = new Map<string, string>();
+
+  const file = options.file ?? env.ISRDPO_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(file, "utf8"));
+    } catch (err) {
+      throw new ConfigError(`config file ${file}: ${(err as Error).message.split("\n")[0]}`);
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== "object" || Array.isArray(parsed)) {
+        throw new ConfigError(`config file ${file}: expected a mapping of settings`);
+      }
+      Object.assign(merged, parsed);
+    }
+  }
+  for (const [name, path] of Object.entries(ENV_VARS)) {
+    const value = env[name];
+    if (value !== undefined && value !== "") {
+      setPath(merged, path, value);
+      origin.set(path, name);
+    }
+  }
+  for (const [path, value] of Object.entries(options.flags ?? {})) {
+    if (value !== undefined) {
+      setPath(merged, path, value);
+      origin.set(path, `--${path.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    }
+  }
+
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const path = issue.path.join(".") || "(root)";
+    const from = origin.get(path) ?? (file ? `config file ${file}` : undefined);
+    throw new ConfigError(`invalid config ${path}: ${issue.message}${from ? ` (from ${from})` : ""}`);
+  }
+  return result.data;
+}
+
+/** The config with secrets replaced, for logs and --dry-run. */
+export function redactConfig(config: Config): Config {
+  const copy = structuredClone(config) as Tree;
+  for (const path of SECRET_PATHS) {
+    const keys = path.split(".");
+    let node: Tree | undefined = copy;
+    for (const key of keys.slice(0, -1)) node = node?.[key] as Tree | undefined;
+    const last = keys[keys.length - 1]!;
+    if (node && node[last] !== undefined) node[last] = "<redacted>";
+  }
+  return copy as Config;
+}

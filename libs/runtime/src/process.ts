@@ -1,0 +1,46 @@
+// The process around one or more services: config, logger, server, signals. Used by each service's
+// entry point and by `isrdpo serve`.
+import { ConfigError, loadConfig, redactConfig, type LoadConfigOptions } from "./config.ts";
+import { createLogger } from "./logger.ts";
+import { closeOnSignals, startServer, type RunningServer, type ServiceModule } from "./server.ts";
+
+export interface RunServicesOptions extends LoadConfigOptions {
+  /** Validate and print the resolved config as one JSON line, then return without serving. */
+  dryRun?: boolean;
+}
+
+export async function runServices(modules: ServiceModule[], options: RunServicesOptions = {}): Promise<RunningServer | undefined> {
+  const config = loadConfig(options);
+  const port = config.port ?? (modules.length === 1 ? modules[0]!.defaultPort : 50050);
+  const name = modules.map((m) => m.name).join("+");
+  if (options.dryRun) {
+    process.stdout.write(`${JSON.stringify({ services: modules.map((m) => m.name), port, config: redactConfig(config) })}\n`);
+    return undefined;
+  }
+  const logger = createLogger(`isrdpo-${modules.length === 1 ? name : "all"}`, config.logLevel);
+  let server: RunningServer;
+  try {
+    server = await startServer(modules, { config, logger }, port);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE") throw new ConfigError(`cannot listen on ${config.host}:${port}: address already in use`);
+    throw err;
+  }
+  closeOnSignals(server, logger);
+  return server;
+}
+
+/** Entry-point wrapper: a user error prints one line and exits 2; no stack traces for users. */
+export async function main(run: () => Promise<unknown>): Promise<void> {
+  try {
+    await run();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`isrdpo: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`isrdpo: ${(err as Error).message ?? String(err)}\n`);
+    if (process.env.ISRDPO_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,158 @@
+// Server bootstrap: one HTTP/2 port answering Connect, gRPC and gRPC-Web (TLS when configured), with
+// grpc.health.v1, gRPC reflection v1, bearer-token auth, per-RPC Prometheus metrics, and a graceful
+// shutdown that lets in-flight calls (streams included) finish within a grace period.
+import { timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { Server as HttpServer } from "node:http";
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { health } from "@isrdpo/contracts";
+import type { Config } from "./config.ts";
+import { HealthRegistry, ServingStatus } from "./health.ts";
+import type { Logger } from "./logger.ts";
+import { createMetrics, serveMetrics } from "./metrics.ts";
+import { registerReflection } from "./reflection.ts";
+
+export interface ServiceContext {
+  config: Config;
+  logger: Logger;
+}
+
+/** What a service folder exports: its protobuf services, their handlers, and background work. */
+export interface ServiceModule {
+  /** The name `isrdpo serve <name>` takes. */
+  name: string;
+  defaultPort: number;
+  services: DescService[];
+  /** Registers RPC handlers; RPCs left out answer UNIMPLEMENTED. */
+  register(router: ConnectRouter, ctx: ServiceContext): void;
+  /** Optional background work (e.g. work-queue consumers); returns its stop function. */
+  start?(ctx: ServiceContext): Promise<() => Promise<void>>;
+}
+
+export interface RunningServer {
+  port: number;
+  metricsPort: number | undefined;
+  health: HealthRegistry;
+  /** Graceful: stop accepting, finish in-flight calls up to the grace period, close sessions. */
+  close(): Promise<void>;
+}
+
+function authInterceptor(token: string): Interceptor {
+  const expected = Buffer.from(`Bearer ${token}`);
+  return (next) => async (req) => {
+    if (req.service.typeName !== health.Health.typeName) {
+      const given = Buffer.from(req.header.get("authorization") ?? "");
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        throw new ConnectError("missing or wrong bearer token", Code.Unauthenticated);
+      }
+    }
+    return next(req);
+  };
+}
+
+/** Logs unexpected handler errors (not the typed statuses handlers throw on purpose). */
+function errorLogInterceptor(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (err) {
+      if (!(err instanceof ConnectError)) {
+        logger.error({ err, rpc: `${req.service.typeName}/${req.method.name}` }, "handler failed");
+      }
+      throw err;
+    }
+  };
+}
+
+export async function startServer(modules: ServiceModule[], ctx: ServiceContext, port: number): Promise<RunningServer> {
+  const { config, logger } = ctx;
+  const healthRegistry = new HealthRegistry();
+  const metrics = createMetrics();
+  const interceptors = [metrics.interceptor, errorLogInterceptor(logger)];
+  if (config.grpcToken) interceptors.push(authInterceptor(config.grpcToken));
+
+  const services = modules.flatMap((m) => m.services);
+  const handler = connectNodeAdapter({
+    interceptors,
+    routes: (router) => {
+      for (const module of modules) module.register(router, ctx);
+      healthRegistry.register(router);
+      registerReflection(router, [...services, health.Health]);
+    },
+  });
+
+  const server = config.tls
+    ? http2.createSecureServer(
+        { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), allowHTTP1: true },
+        handler,
+      )
+    : http2.createServer(handler);
+  const sessions = new Set<http2.Http2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, config.host, () => resolve());
+  });
+  const boundPort = (server.address() as AddressInfo).port;
+
+  const stops: Array<() => Promise<void>> = [];
+  for (const module of modules) if (module.start) stops.push(await module.start(ctx));
+
+  let metricsServer: HttpServer | undefined;
+  if (config.metricsPort !== 0) metricsServer = await serveMetrics(metrics.registry, config.host, config.metricsPort);
+
+  healthRegistry.set("", ServingStatus.SERVING);
+  for (const service of services) healthRegistry.set(service.typeName, ServingStatus.SERVING);
+  logger.info(
+    { port: boundPort, metricsPort: metricsServer && (metricsServer.address() as AddressInfo).port, services: services.map((s) => s.typeName), tls: Boolean(config.tls) },
+    "serving",
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      healthRegistry.shutdown();
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      // GOAWAY: sessions accept no new streams; streams in flight run to completion.
+      for (const session of sessions) session.close();
+      const grace = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), config.shutdownGraceMs).unref());
+      if ((await Promise.race([stopped.then(() => "done" as const), grace])) === "timeout") {
+        logger.warn({ sessions: sessions.size }, "grace period over; destroying open sessions");
+        for (const session of sessions) session.destroy();
+        await stopped;
+      }
+      for (const stop of stops) await stop();
+      if (metricsServer) await new Promise((resolve) => metricsServer!.close(resolve));
+      logger.info("stopped");
+    })());
+
+  return {
+    port: boundPort,
+    metricsPort: metricsServer ? (metricsServer.address() as AddressInfo).port : undefined,
+    health: healthRegistry,
+    close,
+  };
+}
+
+/** Closes the server on SIGTERM / SIGINT, then exits 0 (1 if the shutdown itself failed). */
+export function closeOnSignals(server: RunningServer, logger: Logger): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, "shutting down");
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+}

@@ -1,0 +1,100 @@
+// The server bootstrap in-process: Connect, gRPC and gRPC-Web on one port, auth, metrics, validation.
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { GenerateResponseSchema, InferenceService, health } from "@isrdpo/contracts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.ts";
+import { createLogger } from "../src/logger.ts";
+import { startServer, type RunningServer, type ServiceModule } from "../src/server.ts";
+import { requireNonEmpty, requireRange } from "../src/validation.ts";
+
+const TOKEN = "test-token-0123456789";
+
+const echo: ServiceModule = {
+  name: "echo",
+  defaultPort: 0,
+  services: [InferenceService],
+  register(router) {
+    router.service(InferenceService, {
+      generate(req) {
+        if (req.inputs.length === 0) requireNonEmpty("inputs", "");
+        const maxNewTokens = requireRange("sampling.max_new_tokens", req.sampling?.maxNewTokens ?? 0, 1, 4096, 16);
+        return create(GenerateResponseSchema, {
+          generations: req.inputs.map((input, i) => ({ inputIndex: i, text: input.prompt.toUpperCase(), tokenCount: maxNewTokens })),
+        });
+      },
+    });
+  },
+};
+
+describe("startServer", () => {
+  let server: RunningServer;
+  const transports: Record<string, (port: number) => Transport> = {
+    grpc: (port) => createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }),
+    connect: (port) => createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "2" }),
+    grpcWeb: (port) => createGrpcWebTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "2" }),
+  };
+  const auth = { headers: { authorization: `Bearer ${TOKEN}` } };
+
+  beforeAll(async () => {
+    const config = loadConfig({ env: { ISRDPO_GRPC_TOKEN: TOKEN, ISRDPO_METRICS_PORT: "0", ISRDPO_HOST: "127.0.0.1", ISRDPO_SHUTDOWN_GRACE_MS: "2000" } });
+    // metricsPort 0 disables the HTTP listener; metrics are still collected, read below via a real port.
+    server = await startServer([echo], { config: { ...config, metricsPort: 0 }, logger: createLogger("test", "silent") }, 0);
+  });
+  afterAll(() => server.close());
+
+  it.each(Object.keys(transports))("answers over %s on the same port", async (name) => {
+    const c = createClient(InferenceService, transports[name]!(server.port));
+    const res = await c.generate({ inputs: [{ prompt: "red square" }] }, auth);
+    expect(res.generations[0]).toMatchObject({ text: "RED SQUARE", tokenCount: 16 });
+  });
+
+  it("maps validation failures to INVALID_ARGUMENT naming the field", async () => {
+    const c = createClient(InferenceService, transports.grpc!(server.port));
+    await expect(c.generate({ inputs: [] }, auth)).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: "inputs: must not be empty" });
+    await expect(c.generate({ inputs: [{ prompt: "x" }], sampling: { maxNewTokens: 100_000 } }, auth)).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: "sampling.max_new_tokens: must be between 1 and 4096, got 100000",
+    });
+  });
+
+  it("requires the bearer token except for health checks", async () => {
+    const c = createClient(InferenceService, transports.grpc!(server.port));
+    const err = await c.generate({ inputs: [{ prompt: "x" }] }).catch((e: unknown) => ConnectError.from(e));
+    expect(err).toMatchObject({ code: Code.Unauthenticated });
+    const wrong = await c.generate({ inputs: [{ prompt: "x" }] }, { headers: { authorization: `Bearer ${TOKEN}x` } }).catch((e: unknown) => ConnectError.from(e));
+    expect(wrong).toMatchObject({ code: Code.Unauthenticated });
+    const h = createClient(health.Health, transports.grpc!(server.port));
+    expect((await h.check({ service: "isrdpo.v1.InferenceService" })).status).toBe(health.HealthCheckResponse_ServingStatus.SERVING);
+  });
+});
+
+describe("metrics", () => {
+  it("counts RPCs per method and status on /metrics", async () => {
+    const config = loadConfig({ env: { ISRDPO_HOST: "127.0.0.1" } });
+    const probe = await startServer([echo], { config: { ...config, metricsPort: await freePort() }, logger: createLogger("test", "silent") }, 0);
+    try {
+      const c = createClient(InferenceService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${probe.port}` }));
+      await c.generate({ inputs: [{ prompt: "a" }] });
+      await c.generate({ inputs: [{ prompt: "b" }] });
+      await c.generate({ inputs: [] }).catch(() => undefined);
+      const text = await (await fetch(`http://127.0.0.1:${probe.metricsPort}/metrics`)).text();
+      expect(text).toContain('grpc_server_handled_total{service="isrdpo.v1.InferenceService",method="Generate",code="OK"} 2');
+      expect(text).toContain('grpc_server_handled_total{service="isrdpo.v1.InferenceService",method="Generate",code="InvalidArgument"} 1');
+      expect(text).toMatch(/grpc_server_handling_seconds_count\{service="isrdpo.v1.InferenceService",method="Generate",code="OK"\} 2/);
+    } finally {
+      await probe.close();
+    }
+  });
+});
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,64 @@
+// Spawns repo commands as real processes and waits until a server logs that it is serving.
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const TSX = `${REPO_ROOT}node_modules/.bin/tsx`;
+
+export interface ServerProcess {
+  child: ChildProcess;
+  port: number;
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string;
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  exited: Promise<number | string>;
+}
+
+/** Runs a TypeScript entry point with tsx, e.g. ("apps/cli/src/main.ts", ["serve", "all", "--port", "0"]). */
+export function spawnTs(entry: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn(TSX, [`${REPO_ROOT}${entry}`, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ISRDPO_METRICS_PORT: "0", ISRDPO_LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+/** Starts a server process and resolves once it logged `serving` (with its bound port). */
+export async function startServer(entry: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<ServerProcess> {
+  const child = spawnTs(entry, args, env);
+  let err = "";
+  const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${entry} did not start in ${timeoutMs} ms:\n${err}`)), timeoutMs);
+    child.stderr!.on("data", (chunk: Buffer) => {
+      err += chunk.toString();
+      for (const line of err.split("\n")) {
+        if (!line.startsWith("{")) continue;
+        try {
+          const record = JSON.parse(line) as { msg?: string; port?: number };
+          if (record.msg === "serving" && record.port) {
+            clearTimeout(timer);
+            resolve(record.port);
+          }
+        } catch {
+          // a partial line; wait for the rest
+        }
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${entry} exited (${code}) before serving:\n${err}`));
+    });
+  });
+  return { child, port, stderr: () => err, exited };
+}
+
+/** Runs a command to completion and returns its exit code and output. */
+export function runToEnd(entry: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnTs(entry, args, env);
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+}
