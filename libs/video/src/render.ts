@@ -1,0 +1,115 @@
+// Rasterises a scene into frames: Uint8Array RGB, frame-major then row-major (count×height×width×3),
+// the layout of the contracts' `Frames` message.
+import { createRng } from "./rng.ts";
+import { colourAt, positionAt, visibleAt, type Rgb, type Scene } from "./scene.ts";
+import { COLOURS, COLOUR_RGB, SIZE_FRACTION, type Shape } from "./vocab.ts";
+
+export interface FrameDims {
+  frames: number;
+  height: number;
+  width: number;
+}
+
+/** Whether the offset (dx, dy) from the centre, in units of the half-size r, is inside the shape. */
+function inside(shape: Shape, dx: number, dy: number): boolean {
+  const ax = Math.abs(dx);
+  const ay = Math.abs(dy);
+  switch (shape) {
+    case "square":
+      return ax <= 0.85 && ay <= 0.85;
+    case "circle":
+      return dx * dx + dy * dy <= 1;
+    case "triangle":
+      // Apex up, base down: the half-width grows from 0 at dy=-1 to 1 at dy=+1.
+      return dy >= -1 && dy <= 0.9 && ax <= (dy + 1) / 1.9;
+    case "cross":
+      return (ax <= 0.34 && ay <= 1) || (ay <= 0.34 && ax <= 1);
+    case "diamond":
+      return ax + ay <= 1;
+    case "ring": {
+      const d2 = dx * dx + dy * dy;
+      return d2 <= 1 && d2 > 0.3;
+    }
+  }
+}
+
+function background(scene: Scene, x: number, y: number, width: number, height: number): Rgb {
+  const { kind, a, b } = scene.background;
+  const mix = (t: number): Rgb => [
+    Math.round(a[0] + (b[0] - a[0]) * t),
+    Math.round(a[1] + (b[1] - a[1]) * t),
+    Math.round(a[2] + (b[2] - a[2]) * t),
+  ];
+  switch (kind) {
+    case "solid":
+      return a;
+    case "hgradient":
+      return mix(width > 1 ? x / (width - 1) : 0);
+    case "vgradient":
+      return mix(height > 1 ? y / (height - 1) : 0);
+    case "checker": {
+      const cell = Math.max(2, Math.round(Math.min(width, height) / 8));
+      return (Math.floor(x / cell) + Math.floor(y / cell)) % 2 === 0 ? a : b;
+    }
+    case "stripes": {
+      const cell = Math.max(2, Math.round(Math.min(width, height) / 8));
+      return Math.floor((x + y) / cell) % 2 === 0 ? a : b;
+    }
+  }
+}
+
+const clampByte = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
+
+export function renderClip(scene: Scene, dims: Partial<FrameDims> = {}): Uint8Array {
+  const frames = dims.frames ?? scene.frames;
+  const height = dims.height ?? 32;
+  const width = dims.width ?? 32;
+  if (frames !== scene.frames) throw new Error(`renderClip: scene has ${scene.frames} frames, asked for ${frames}`);
+  if (!Number.isInteger(height) || !Number.isInteger(width) || height < 8 || width < 8) {
+    throw new Error(`renderClip: height and width must be integers ≥ 8, got ${height}×${width}`);
+  }
+  const out = new Uint8Array(frames * height * width * 3);
+  const frameBg = new Uint8Array(height * width * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const c = background(scene, x, y, width, height);
+      frameBg.set(c, (y * width + x) * 3);
+    }
+  }
+  const unit = Math.min(width, height);
+  const noise = createRng(`noise:${scene.noise.seed}`);
+  for (let f = 0; f < frames; f++) {
+    const frame = out.subarray(f * height * width * 3, (f + 1) * height * width * 3);
+    frame.set(frameBg);
+    for (const o of scene.objects) {
+      if (!visibleAt(o, f)) continue;
+      const [fx, fy] = positionAt(o, f, frames);
+      const cx = fx * width;
+      const cy = fy * height;
+      const r = (SIZE_FRACTION[o.size] * unit) / 2;
+      const rgb = COLOUR_RGB[colourAt(o, f)];
+      const x0 = Math.max(0, Math.floor(cx - r - 1));
+      const x1 = Math.min(width - 1, Math.ceil(cx + r + 1));
+      const y0 = Math.max(0, Math.floor(cy - r - 1));
+      const y1 = Math.min(height - 1, Math.ceil(cy + r + 1));
+      for (let y = y0; y <= y1; y++) {
+        for (let x = x0; x <= x1; x++) {
+          // Sample at the pixel centre.
+          if (inside(o.shape, (x + 0.5 - cx) / r, (y + 0.5 - cy) / r)) frame.set(rgb, (y * width + x) * 3);
+        }
+      }
+    }
+    const amp = scene.noise.amplitude;
+    if (amp > 0) {
+      for (let i = 0; i < frame.length; i++) frame[i] = clampByte((frame[i] as number) + noise.int(-amp, amp));
+    }
+    // Single-pixel specks in object colours, dimmed: distractors that are never an object.
+    for (let s = 0; s < scene.noise.specks; s++) {
+      const x = noise.int(0, width - 1);
+      const y = noise.int(0, height - 1);
+      const c = COLOUR_RGB[noise.pick(COLOURS)];
+      frame.set([c[0] >> 1, c[1] >> 1, c[2] >> 1], (y * width + x) * 3);
+    }
+  }
+  return out;
+}
