@@ -1,0 +1,46 @@
+// The prompt templates of every skill the loop asks of the model. They are part of the model: SFT
+// teaches exactly these, the services use exactly these, and a run records them (PROMPT_TEMPLATES).
+// Short on purpose: prompt tokens cost compute on every forward pass of a CPU-sized model.
+
+export const PROMPT_TEMPLATES_VERSION = "isrdpo-prompts-v1";
+
+/** Template text with {placeholders}; recorded verbatim with every run and evaluation. */
+export const PROMPT_TEMPLATES = {
+  answer: "question: {question}\nanswer:",
+  describe: "describe the video.\ndescription:",
+  refine: "previous description: {previous}\nimprove the description.\ndescription:",
+  judge: "question: {question}\nanswer a: {a}\nanswer b: {b}\nwhich answer is better?\nverdict:",
+  judgeWithContext: "context: {context}\nquestion: {question}\nanswer a: {a}\nanswer b: {b}\nwhich answer is better?\nverdict:",
+  critique: "question: {question}\nanswer: {answer}\ncritique:",
+  revise: "question: {question}\nanswer: {answer}\ncritique: {critique}\nrevised answer:",
+} as const;
+
+export type PromptKind = keyof typeof PROMPT_TEMPLATES;
+
+/** The two verdict answers of the judge prompt; the judge compares their log-probabilities. */
+export const VERDICTS = { a: " a", b: " b" } as const;
+
+function render(kind: PromptKind, fields: Record<string, string>): string {
+  return PROMPT_TEMPLATES[kind].replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = fields[name];
+    if (value === undefined) throw new Error(`prompt ${kind}: missing field ${name}`);
+    // Newlines separate template fields; keep values on one line so fields stay unambiguous.
+    return value.replace(/\s+/g, " ").trim();
+  });
+}
+
+export const prompts = {
+  answer: (question: string) => render("answer", { question }),
+  describe: () => render("describe", {}),
+  refine: (previous: string) => render("refine", { previous }),
+  /** With an empty context this is the plain self-rewarding judge prompt. */
+  judge: (question: string, a: string, b: string, context = "") =>
+    context.trim() === "" ? render("judge", { question, a, b }) : render("judgeWithContext", { context, question, a, b }),
+  critique: (question: string, answer: string) => render("critique", { question, answer }),
+  revise: (question: string, answer: string, critique: string) => render("revise", { question, answer, critique }),
+};
+
+/** Targets start with a space after the prompt's final colon, as the model is trained to answer. */
+export function asTarget(text: string): string {
+  return ` ${text.replace(/\s+/g, " ").trim()}`;
+}
