@@ -1,0 +1,3 @@
+export { RunSpecError, DEFAULTS, normalizeRunSpec } from "./spec.ts";
+export { transition, newRunRecord, isTerminal, msgIds, eventIds, stageName } from "./machine.ts";
+export type { Transition } from "./machine.ts";

@@ -1,0 +1,724 @@
+/**
+ * The run state machine: a pure function from (RunRecord, OrchestratorEvent) to the next record and
+ * the commands to publish. No I/O, no clock, no randomness: the same inputs give the same outputs,
+ * so a replayed or redelivered event can never issue different work.
+ *
+ * Lifecycle (DESIGN §1): PENDING → PREPARING (prepare shards; SFT if the spec asks for it; an
+ * optional DPO pass on seed preferences) → RUNNING, per iteration t: responses ∥ context (context t
+ * reads context t−1) → judge → train → evaluate (overlaps iteration t+1 unless blocking) →
+ * SUCCEEDED; FAILED with a reason; CANCELLED.
+ */
+import { clone, create } from "@bufbuild/protobuf";
+import {
+  CommandSchema,
+  ContextMode,
+  ContextParamsSchema,
+  EvaluateParamsSchema,
+  EvaluationCompletedSchema,
+  RunStateChangedSchema,
+  ShardProgressSchema,
+  StageStateChangedSchema,
+  ItemFailureSchema,
+  IterationStatusSchema,
+  JobKind,
+  JobRecordSchema,
+  JobSpecSchema,
+  JobState,
+  JudgeParamsSchema,
+  PrepareRequestSchema,
+  ResponsesParamsSchema,
+  RunEventSchema,
+  RunRecordSchema,
+  RunSchema,
+  RunState,
+  ShardRecordSchema,
+  ShardState,
+  Stage,
+  StageState,
+  StageStatusSchema,
+  TrainRequestSchema,
+  WorkCommandSchema,
+  WorkItemSchema,
+} from "@isrdpo/contracts";
+import type {
+  ArtifactRef,
+  Command,
+  ItemFailure,
+  IterationStatus,
+  JobRecord,
+  JobSpec,
+  ModelRef,
+  OrchestratorEvent,
+  RunEvent,
+  RunRecord,
+  RunSpec,
+  ShardRecord,
+  StageStatus,
+  WorkItem,
+} from "@isrdpo/contracts";
+
+export interface Transition {
+  record: RunRecord;
+  /** Commands to publish, in order. Also stored as record.outbox. */
+  commands: Command[];
+  /** Set when the event changed nothing, with the reason (duplicate, stale, unknown shard…). */
+  ignored?: string;
+}
+
+/** The record of a run that was just created, before its RunRequested event. */
+export function newRunRecord(runId: string, spec: RunSpec, idempotencyKey = ""): RunRecord {
+  return create(RunRecordSchema, {
+    run: create(RunSchema, { id: runId, spec, state: RunState.PENDING }),
+    idempotencyKey,
+  });
+}
+
+export function isTerminal(state: RunState): boolean {
+  return state === RunState.SUCCEEDED || state === RunState.FAILED || state === RunState.CANCELLED;
+}
+
+/** Message ids: deterministic, so JetStream de-duplicates a re-publish of the same command. */
+export const msgIds = {
+  shard: (runId: string, iteration: number, stage: Stage, shard: number, attempt: number) =>
+    `${runId}.i${iteration}.${stageName(stage)}.s${shard}.a${attempt}`,
+  runEvent: (runId: string, sequence: bigint) => `${runId}.event.${sequence}`,
+};
+
+/** Event ids that the worker harness derives from the message id of the work it answers. */
+export const eventIds = {
+  done: (workMsgId: string) => `${workMsgId}:done`,
+  failed: (workMsgId: string) => `${workMsgId}:failed`,
+  runRequested: (runId: string) => `${runId}:requested`,
+  cancelRequested: (runId: string) => `${runId}:cancel`,
+};
+
+export function stageName(stage: Stage): string {
+  return Stage[stage].toLowerCase();
+}
+
+export function transition(input: RunRecord, event: OrchestratorEvent): Transition {
+  const run = input.run;
+  if (!run) throw new Error("record.run: is required");
+  if (event.runId !== run.id) throw new Error(`event.run_id: "${event.runId}" is not run "${run.id}"`);
+  if (!event.eventId) throw new Error("event.event_id: must not be empty");
+  if (input.appliedEventIds.includes(event.eventId)) {
+    return { record: input, commands: [], ignored: `duplicate event ${event.eventId}` };
+  }
+  const m = new Machine(clone(RunRecordSchema, input));
+  m.record.appliedEventIds.push(event.eventId);
+  const ignored = m.apply(event);
+  if (ignored === undefined && !isTerminal(m.run.state)) m.advance();
+  m.record.outbox = m.commands;
+  return ignored === undefined ? { record: m.record, commands: m.commands } : { record: m.record, commands: m.commands, ignored };
+}
+
+const STAGE_ORDER = [Stage.PREPARE, Stage.SFT, Stage.TRAIN, Stage.RESPONSES, Stage.CONTEXT, Stage.JUDGE, Stage.EVALUATE];
+
+class Machine {
+  readonly commands: Command[] = [];
+  constructor(readonly record: RunRecord) {}
+
+  get run() {
+    return this.record.run!;
+  }
+  get spec(): RunSpec {
+    return this.run.spec!;
+  }
+
+  /** Applies one event; returns a reason when the event is not applicable. */
+  apply(event: OrchestratorEvent): string | undefined {
+    const kind = event.kind;
+    switch (kind.case) {
+      case "runRequested":
+        if (this.run.state !== RunState.PENDING) return "run already started";
+        this.start();
+        return undefined;
+      case "cancelRequested":
+        if (isTerminal(this.run.state)) return `run already ${RunState[this.run.state]}`;
+        this.finish(RunState.CANCELLED, kind.value.reason || "cancelled", StageState.CANCELLED);
+        return undefined;
+    }
+    if (isTerminal(this.run.state)) return `run already ${RunState[this.run.state]}`;
+    switch (kind.case) {
+      case "prepareFinished": {
+        const shard = this.findShard(0, Stage.PREPARE, 0);
+        if (!shard || shard.state !== ShardState.DISPATCHED) return "prepare is not running";
+        const v = kind.value;
+        const expected = Math.ceil(v.itemsTotal / this.spec.shardSize);
+        if (v.itemsTotal === 0) return this.shardAttemptFailed(shard, "the prompt set is empty");
+        if (v.promptShards.length !== expected) {
+          return this.shardAttemptFailed(
+            shard,
+            `prepare returned ${v.promptShards.length} shards for ${v.itemsTotal} items of shard size ${this.spec.shardSize} (expected ${expected})`,
+          );
+        }
+        this.record.promptShards = v.promptShards;
+        this.record.itemsTotal = v.itemsTotal;
+        shard.itemsTotal = v.itemsTotal;
+        this.stage(this.iteration(0), Stage.PREPARE).itemsTotal = v.itemsTotal;
+        this.shardSucceeded(shard, v.itemsTotal, [], undefined);
+        return undefined;
+      }
+      case "shardCompleted": {
+        const v = kind.value;
+        const shard = this.findShard(v.iteration, v.stage, v.shardIndex);
+        if (!shard) return `unknown shard ${v.iteration}/${Stage[v.stage]}/${v.shardIndex}`;
+        if (shard.state !== ShardState.DISPATCHED) return `shard already ${ShardState[shard.state]}`;
+        if (!event.eventId.startsWith(shardPrefix(shard))) return `event ${event.eventId} is not of this shard`;
+        if (v.itemsOk + v.failures.length !== shard.itemsTotal) {
+          return this.shardAttemptFailed(
+            shard,
+            `worker reported ${v.itemsOk} ok + ${v.failures.length} failed items for a shard of ${shard.itemsTotal}`,
+          );
+        }
+        this.shardSucceeded(shard, v.itemsOk, v.failures, v.output);
+        return undefined;
+      }
+      case "evaluationFinished": {
+        const v = kind.value;
+        const shard = this.findShard(v.iteration, Stage.EVALUATE, 0);
+        if (!shard || shard.state !== ShardState.DISPATCHED) return `evaluation of iteration ${v.iteration} is not running`;
+        const it = this.iteration(v.iteration);
+        if (v.report) it.evaluation = v.report;
+        if (v.preferences) it.preferences = v.preferences;
+        this.shardSucceeded(shard, 1, [], v.reportArtifact);
+        this.emit(v.iteration, Stage.EVALUATE, {
+          case: "evaluationCompleted",
+          value: create(EvaluationCompletedSchema, { report: v.report, reportArtifact: v.reportArtifact }),
+        });
+        return undefined;
+      }
+      case "shardFailed": {
+        const v = kind.value;
+        if (v.stage === Stage.SFT || v.stage === Stage.TRAIN) {
+          const job = this.findJob(v.iteration, v.stage);
+          if (!job || job.state !== JobState.RUNNING || !event.eventId.startsWith(`${job.msgId}:`)) {
+            return "job is not running this attempt";
+          }
+          this.jobAttemptFailed(job, v.reason);
+          return undefined;
+        }
+        const shard = this.findShard(v.iteration, v.stage, v.shardIndex);
+        if (!shard) return `unknown shard ${v.iteration}/${Stage[v.stage]}/${v.shardIndex}`;
+        // Only a failure of the current attempt counts; a late report of an older attempt is stale.
+        if (shard.state !== ShardState.DISPATCHED || !event.eventId.startsWith(`${shard.msgId}:`)) {
+          return "stale failure report";
+        }
+        return this.shardAttemptFailed(shard, `${v.reason} (after ${v.deliveries} deliveries)`);
+      }
+      case "jobFinished": {
+        const v = kind.value;
+        const job = this.findJob(v.iteration, v.stage);
+        if (!job || job.state !== JobState.RUNNING) return "job is not running";
+        if (v.job?.id !== job.jobId) return `job id "${v.job?.id}" is not "${job.jobId}"`;
+        if (v.job.state === JobState.SUCCEEDED) {
+          if (!v.job.outputModel) return this.jobAttemptFailed(job, "job succeeded without an output model");
+          job.state = JobState.SUCCEEDED;
+          job.outputModel = v.job.outputModel;
+          return undefined;
+        }
+        return this.jobAttemptFailed(job, v.job.failureReason || `job ended ${JobState[v.job.state]}`);
+      }
+      case undefined:
+        return "event has no kind";
+    }
+    return undefined;
+  }
+
+  /** Starts whatever became ready. Safe to call at any time: every step is guarded. */
+  advance(): void {
+    const spec = this.spec;
+    const it0 = this.iteration(0);
+    // Iteration 0: prepare, SFT and the seed-preference DPO pass.
+    const prepare = this.stage(it0, Stage.PREPARE);
+    if (prepare.state === StageState.RUNNING && this.allShardsDone(0, Stage.PREPARE)) {
+      if (!this.finishShardStage(0, Stage.PREPARE)) return;
+    }
+    if (this.jobEnded(0, Stage.SFT) && !this.finishJobStage(0, Stage.SFT)) return;
+    if (spec.initialModel?.seedPreferences && this.initialSftDone()) {
+      if (!this.stage(it0, Stage.TRAIN, false)) this.startJob(0, Stage.TRAIN);
+      else if (this.jobEnded(0, Stage.TRAIN) && !this.finishJobStage(0, Stage.TRAIN)) return;
+    }
+    if (!this.preparationDone()) return;
+    if (this.run.state === RunState.PREPARING) {
+      this.run.state = RunState.RUNNING;
+      this.emit(0, Stage.UNSPECIFIED, runStateChanged(RunState.RUNNING, ""));
+    }
+    if (this.run.iterations.length === 1) this.startIteration(1);
+
+    for (let t = 1; t <= this.run.currentIteration; t++) {
+      const it = this.iteration(t);
+      const responses = this.stage(it, Stage.RESPONSES);
+      const context = this.stage(it, Stage.CONTEXT, false);
+      if (responses.state === StageState.RUNNING || context?.state === StageState.RUNNING) {
+        // Barrier: both generation stages finish before the policy check, in a fixed order, so the
+        // outcome does not depend on which stage's last shard arrived first.
+        if (!this.allShardsDone(t, Stage.RESPONSES) || (context && !this.allShardsDone(t, Stage.CONTEXT))) continue;
+        if (!this.finishShardStage(t, Stage.RESPONSES)) return;
+        if (context && !this.finishShardStage(t, Stage.CONTEXT)) return;
+        this.startJudge(t);
+      }
+      const judge = this.stage(it, Stage.JUDGE);
+      if (judge.state === StageState.RUNNING) {
+        if (!this.allShardsDone(t, Stage.JUDGE)) continue;
+        if (!this.finishShardStage(t, Stage.JUDGE)) return;
+        this.startJob(t, Stage.TRAIN);
+      }
+      const train = this.stage(it, Stage.TRAIN);
+      if (this.jobEnded(t, Stage.TRAIN)) {
+        if (!this.finishJobStage(t, Stage.TRAIN)) return;
+        it.trained = this.findJob(t, Stage.TRAIN)!.outputModel;
+        if (!spec.evaluation!.disabled) this.startEvaluation(t);
+      }
+      const evaluate = this.stage(it, Stage.EVALUATE, false);
+      if (evaluate?.state === StageState.RUNNING && this.allShardsDone(t, Stage.EVALUATE)) {
+        if (!this.finishShardStage(t, Stage.EVALUATE)) return;
+      }
+      const evaluated = !evaluate || evaluate.state === StageState.SUCCEEDED;
+      const canContinue = train.state === StageState.SUCCEEDED && (evaluated || !spec.evaluation!.blocking);
+      if (t === this.run.currentIteration && t < spec.iterations && canContinue) this.startIteration(t + 1);
+    }
+    const last = this.run.iterations.find((i) => i.iteration === spec.iterations);
+    const allEvaluated = this.run.iterations.every((i) => {
+      const e = i.stages.find((s) => s.stage === Stage.EVALUATE);
+      return !e || e.state === StageState.SUCCEEDED;
+    });
+    if (last && this.stage(last, Stage.TRAIN, false)?.state === StageState.SUCCEEDED && allEvaluated) {
+      this.finish(RunState.SUCCEEDED, "", StageState.SUCCEEDED);
+    }
+  }
+
+  private start(): void {
+    const spec = this.spec;
+    this.run.state = RunState.PREPARING;
+    this.run.currentIteration = 0;
+    this.run.iterations.push(create(IterationStatusSchema, { iteration: 0 }));
+    this.emit(0, Stage.UNSPECIFIED, runStateChanged(RunState.PREPARING, ""));
+    const shard = this.addShard(0, Stage.PREPARE, 0, 0);
+    this.startStage(0, Stage.PREPARE, 1, 0);
+    this.dispatchShard(shard);
+    const initial = spec.initialModel!.source;
+    if (initial.case === "model") this.iteration(0).trained = initial.value;
+    if (initial.case === "sft") this.startJob(0, Stage.SFT);
+  }
+
+  private startIteration(t: number): void {
+    const prev = this.iteration(t - 1);
+    const policy = t === 1 ? this.sftOrInitialModel() : prev.trained;
+    this.run.currentIteration = t;
+    this.run.iterations.push(create(IterationStatusSchema, { iteration: t, policy }));
+    this.startShardStage(t, Stage.RESPONSES, () => true);
+    if (this.hasContextStage(t)) this.startShardStage(t, Stage.CONTEXT, () => true);
+  }
+
+  private startJudge(t: number): void {
+    const contextIteration = this.contextIteration(t);
+    this.startShardStage(t, Stage.JUDGE, (i) => {
+      const r = this.findShard(t, Stage.RESPONSES, i);
+      const c = contextIteration === undefined ? undefined : this.findShard(contextIteration, Stage.CONTEXT, i);
+      return r?.state === ShardState.SUCCEEDED && (contextIteration === undefined || c?.state === ShardState.SUCCEEDED);
+    });
+  }
+
+  private startEvaluation(t: number): void {
+    const shard = this.addShard(t, Stage.EVALUATE, 0, 1);
+    this.startStage(t, Stage.EVALUATE, 1, 1);
+    this.dispatchShard(shard);
+  }
+
+  /** Creates one shard per prompt shard; those whose inputs failed are SKIPPED. */
+  private startShardStage(t: number, stage: Stage, runnable: (shard: number) => boolean): void {
+    const shards: ShardRecord[] = [];
+    let items = 0;
+    for (let i = 0; i < this.record.promptShards.length; i++) {
+      const shard = this.addShard(t, stage, i, this.itemsInShard(i));
+      if (runnable(i)) {
+        shards.push(shard);
+        items += shard.itemsTotal;
+      } else {
+        shard.state = ShardState.SKIPPED;
+        shard.failureReason = "an input shard of an earlier stage failed";
+      }
+    }
+    this.startStage(t, stage, shards.length, items);
+    for (const s of shards) this.dispatchShard(s);
+  }
+
+  private startStage(t: number, stage: Stage, shardsTotal: number, itemsTotal: number): StageStatus {
+    const status = create(StageStatusSchema, { stage, state: StageState.RUNNING, shardsTotal, itemsTotal });
+    const it = this.iteration(t);
+    it.stages.push(status);
+    it.stages.sort((a, b) => STAGE_ORDER.indexOf(a.stage) - STAGE_ORDER.indexOf(b.stage));
+    this.emit(t, stage, stageStateChanged(StageState.RUNNING, ""));
+    return status;
+  }
+
+  private startJob(t: number, stage: Stage): void {
+    const job = create(JobRecordSchema, {
+      iteration: t,
+      stage,
+      jobId: `${this.run.id}-i${t}-${stageName(stage)}`,
+      state: JobState.RUNNING,
+      attempt: 1,
+    });
+    this.record.jobs.push(job);
+    this.startStage(t, stage, 1, 1);
+    this.dispatchJob(job);
+  }
+
+  /** Every attempt of a job gets the same spec and job id, so the trainer can resume it. */
+  private dispatchJob(job: JobRecord): void {
+    job.msgId = msgIds.shard(this.run.id, job.iteration, job.stage, 0, job.attempt);
+    const request = create(TrainRequestSchema, {
+      runId: this.run.id,
+      iteration: job.iteration,
+      stage: job.stage,
+      jobId: job.jobId,
+      spec: this.jobSpec(job),
+    });
+    this.commands.push(create(CommandSchema, { msgId: job.msgId, kind: { case: "train", value: request } }));
+  }
+
+  private jobSpec(job: JobRecord): JobSpec {
+    const spec = this.spec;
+    const runId = this.run.id;
+    const source = spec.initialModel!.source;
+    if (job.stage === Stage.SFT && source.case === "sft") {
+      const sft = source.value;
+      return create(JobSpecSchema, {
+        kind: JobKind.SFT,
+        preset: sft.preset,
+        syntheticData: sft.data,
+        training: sft.training,
+        outputName: `${runId}/sft`,
+      });
+    }
+    // DPO: iteration 0 is the optional pass on seed preferences, iteration t trains π_{t+1} from π_t.
+    const seed = job.iteration === 0;
+    const base = seed ? this.iteration(0).trained : this.iteration(job.iteration).policy;
+    return create(JobSpecSchema, {
+      kind: JobKind.DPO,
+      baseModel: base,
+      referenceModel: base,
+      data: seed ? [spec.initialModel!.seedPreferences!] : this.stageOutputs(job.iteration, Stage.JUDGE),
+      training: spec.training,
+      dpo: spec.dpo,
+      outputName: seed ? `${runId}/seed-dpo` : `${runId}/iter-${job.iteration + 1}`,
+    });
+  }
+
+  private dispatchShard(shard: ShardRecord): void {
+    shard.msgId = msgIds.shard(this.run.id, shard.iteration, shard.stage, shard.shardIndex, shard.attempt);
+    if (shard.stage === Stage.PREPARE) {
+      this.commands.push(
+        create(CommandSchema, {
+          msgId: shard.msgId,
+          kind: {
+            case: "prepare",
+            value: create(PrepareRequestSchema, {
+              runId: this.run.id,
+              prompts: this.spec.prompts,
+              shardSize: this.spec.shardSize,
+              seed: this.spec.seed,
+            }),
+          },
+        }),
+      );
+      return;
+    }
+    const item = this.workItem(shard);
+    const promptShard = shard.stage === Stage.EVALUATE ? undefined : this.record.promptShards[shard.shardIndex];
+    this.commands.push(
+      create(CommandSchema, {
+        msgId: shard.msgId,
+        kind: { case: "work", value: create(WorkCommandSchema, { item, promptShard }) },
+      }),
+    );
+  }
+
+  private workItem(shard: ShardRecord): WorkItem {
+    const spec = this.spec;
+    const t = shard.iteration;
+    const it = this.iteration(t);
+    const base = { runId: this.run.id, iteration: t, stage: shard.stage, shardIndex: shard.shardIndex, model: it.policy };
+    switch (shard.stage) {
+      case Stage.RESPONSES:
+        return create(WorkItemSchema, {
+          ...base,
+          params: {
+            case: "responses",
+            value: create(ResponsesParamsSchema, { sampling: spec.responseSampling, responsesPerItem: spec.responsesPerItem }),
+          },
+        });
+      case Stage.CONTEXT: {
+        const ctx = spec.context!;
+        const previous =
+          ctx.mode === ContextMode.RETROSPECTIVE && t > 1 ? this.findShard(t - 1, Stage.CONTEXT, shard.shardIndex) : undefined;
+        return create(WorkItemSchema, {
+          ...base,
+          params: {
+            case: "context",
+            value: create(ContextParamsSchema, {
+              mode: ctx.mode,
+              clipCount: ctx.clipCount,
+              sampling: ctx.sampling,
+              previousContexts: previous?.state === ShardState.SUCCEEDED ? previous.output : undefined,
+            }),
+          },
+        });
+      }
+      case Stage.JUDGE: {
+        const j = spec.judge!;
+        const ci = this.contextIteration(t);
+        return create(WorkItemSchema, {
+          ...base,
+          params: {
+            case: "judge",
+            value: create(JudgeParamsSchema, {
+              strategy: j.strategy,
+              tieMargin: j.tieMargin,
+              singleOrder: j.singleOrder,
+              responses: this.findShard(t, Stage.RESPONSES, shard.shardIndex)!.output,
+              contexts: ci === undefined ? undefined : this.findShard(ci, Stage.CONTEXT, shard.shardIndex)!.output,
+            }),
+          },
+        });
+      }
+      case Stage.EVALUATE:
+        return create(WorkItemSchema, {
+          ...base,
+          model: it.trained,
+          params: {
+            case: "evaluate",
+            value: create(EvaluateParamsSchema, { spec: spec.evaluation, preferences: this.stageOutputs(t, Stage.JUDGE) }),
+          },
+        });
+      default:
+        throw new Error(`stage ${Stage[shard.stage]} has no work items`);
+    }
+  }
+
+  private shardSucceeded(shard: ShardRecord, itemsOk: number, failures: ItemFailure[], output: ArtifactRef | undefined): void {
+    shard.state = ShardState.SUCCEEDED;
+    shard.itemsOk = itemsOk;
+    shard.failures = [...failures].sort(byItemId);
+    shard.output = output;
+    this.countShard(shard);
+  }
+
+  /** Retries the shard, or records it FAILED with all its items failed once attempts run out. */
+  private shardAttemptFailed(shard: ShardRecord, reason: string): string | undefined {
+    if (shard.attempt < this.spec.failurePolicy!.maxShardAttempts) {
+      shard.attempt += 1;
+      shard.failureReason = reason;
+      this.dispatchShard(shard);
+      return undefined;
+    }
+    shard.state = ShardState.FAILED;
+    shard.failureReason = `failed ${shard.attempt} attempts, last: ${reason}`;
+    shard.failures = [
+      create(ItemFailureSchema, {
+        itemId: `shard-${shard.shardIndex}`,
+        reason: `all ${shard.itemsTotal} items of the shard: ${shard.failureReason}`,
+      }),
+    ];
+    this.countShard(shard);
+    return undefined;
+  }
+
+  private jobAttemptFailed(job: JobRecord, reason: string): string | undefined {
+    if (job.attempt < this.spec.failurePolicy!.maxShardAttempts) {
+      job.attempt += 1;
+      job.failureReason = reason;
+      this.dispatchJob(job);
+      return undefined;
+    }
+    job.state = JobState.FAILED;
+    job.failureReason = `failed ${job.attempt} attempts, last: ${reason}`;
+    return undefined;
+  }
+
+  private countShard(shard: ShardRecord): void {
+    const status = this.stage(this.iteration(shard.iteration), shard.stage);
+    const failed = shard.state === ShardState.FAILED ? shard.itemsTotal : shard.failures.length;
+    status.shardsDone += 1;
+    status.itemsDone += shard.itemsOk;
+    status.itemsFailed += failed;
+    status.failures = [...status.failures, ...shard.failures].sort(byItemId);
+    this.emit(shard.iteration, shard.stage, {
+      case: "shardProgress",
+      value: create(ShardProgressSchema, {
+        shardIndex: shard.shardIndex,
+        shardsDone: status.shardsDone,
+        shardsTotal: status.shardsTotal,
+        itemsDone: status.itemsDone,
+        itemsTotal: status.itemsTotal,
+        itemsFailed: status.itemsFailed,
+      }),
+    });
+  }
+
+  /** Closes a shard stage whose shards are all done; false when the run failed by policy. */
+  private finishShardStage(t: number, stage: Stage): boolean {
+    const status = this.stage(this.iteration(t), stage);
+    status.outputs = this.stageOutputs(t, stage);
+    const allowed = this.spec.failurePolicy!.maxFailedItemFraction * status.itemsTotal;
+    // Prepare and evaluate are one unit of work: nothing to tolerate.
+    const singleUnit = stage === Stage.PREPARE || stage === Stage.EVALUATE;
+    const failedShard = this.shards(t, stage).find((s) => s.state === ShardState.FAILED);
+    if ((singleUnit && failedShard) || status.itemsFailed > allowed) {
+      const reason = singleUnit
+        ? `${stageName(stage)} of iteration ${t} ${failedShard!.failureReason}`
+        : `${stageName(stage)} of iteration ${t}: ${status.itemsFailed} of ${status.itemsTotal} items failed, policy allows ${allowed}`;
+      status.state = StageState.FAILED;
+      this.emit(t, stage, stageStateChanged(StageState.FAILED, reason));
+      this.finish(RunState.FAILED, reason, StageState.CANCELLED);
+      return false;
+    }
+    status.state = StageState.SUCCEEDED;
+    this.emit(t, stage, stageStateChanged(StageState.SUCCEEDED, ""));
+    return true;
+  }
+
+  private jobEnded(t: number, stage: Stage): boolean {
+    const job = this.findJob(t, stage);
+    const status = this.stage(this.iteration(t), stage, false);
+    return status?.state === StageState.RUNNING && job !== undefined && job.state !== JobState.RUNNING;
+  }
+
+  /** Closes a job stage whose job ended; false when the run failed. */
+  private finishJobStage(t: number, stage: Stage): boolean {
+    const job = this.findJob(t, stage)!;
+    const status = this.stage(this.iteration(t), stage);
+    if (job.state !== JobState.SUCCEEDED) {
+      const reason = `${stageName(stage)} of iteration ${t} ${job.failureReason}`;
+      status.state = StageState.FAILED;
+      status.itemsFailed = 1;
+      this.emit(t, stage, stageStateChanged(StageState.FAILED, reason));
+      this.finish(RunState.FAILED, reason, StageState.CANCELLED);
+      return false;
+    }
+    status.state = StageState.SUCCEEDED;
+    status.shardsDone = 1;
+    status.itemsDone = 1;
+    if (t === 0) this.iteration(0).trained = job.outputModel;
+    this.emit(t, stage, stageStateChanged(StageState.SUCCEEDED, ""));
+    return true;
+  }
+
+  private finish(state: RunState, reason: string, runningStagesBecome: StageState): void {
+    for (const it of this.run.iterations) {
+      for (const s of it.stages) {
+        if (s.state !== StageState.RUNNING) continue;
+        s.state = runningStagesBecome;
+        this.emit(it.iteration, s.stage, stageStateChanged(runningStagesBecome, reason));
+      }
+    }
+    this.run.state = state;
+    this.run.failureReason = state === RunState.SUCCEEDED ? "" : reason;
+    this.emit(this.run.currentIteration, Stage.UNSPECIFIED, runStateChanged(state, reason));
+  }
+
+  private emit(iteration: number, stage: Stage, kind: RunEvent["kind"]): void {
+    const sequence = this.run.lastEventSequence + 1n;
+    this.run.lastEventSequence = sequence;
+    const runEvent = create(RunEventSchema, { runId: this.run.id, sequence, iteration, stage, kind });
+    this.commands.push(
+      create(CommandSchema, { msgId: msgIds.runEvent(this.run.id, sequence), kind: { case: "runEvent", value: runEvent } }),
+    );
+  }
+
+  private hasContextStage(t: number): boolean {
+    const mode = this.spec.context!.mode;
+    return mode !== ContextMode.NONE && !(mode === ContextMode.FIXED && t > 1);
+  }
+
+  /** The iteration whose context the judge of iteration t reads, if any. */
+  private contextIteration(t: number): number | undefined {
+    const mode = this.spec.context!.mode;
+    if (mode === ContextMode.NONE) return undefined;
+    return mode === ContextMode.FIXED ? 1 : t;
+  }
+
+  private initialSftDone(): boolean {
+    const sft = this.stage(this.iteration(0), Stage.SFT, false);
+    return !sft || sft.state === StageState.SUCCEEDED;
+  }
+
+  private preparationDone(): boolean {
+    const it0 = this.iteration(0);
+    const done = (stage: Stage) => this.stage(it0, stage, false)?.state === StageState.SUCCEEDED;
+    if (!done(Stage.PREPARE) || !this.initialSftDone()) return false;
+    return !this.spec.initialModel?.seedPreferences || done(Stage.TRAIN);
+  }
+
+  /** π_1: the given model, or the output of SFT and the seed-preference pass. */
+  private sftOrInitialModel(): ModelRef | undefined {
+    return this.iteration(0).trained;
+  }
+
+  private itemsInShard(i: number): number {
+    const size = this.spec.shardSize;
+    return Math.max(0, Math.min(size, this.record.itemsTotal - i * size));
+  }
+
+  private addShard(t: number, stage: Stage, index: number, itemsTotal: number): ShardRecord {
+    const shard = create(ShardRecordSchema, { iteration: t, stage, shardIndex: index, state: ShardState.DISPATCHED, attempt: 1, itemsTotal });
+    this.record.shards.push(shard);
+    return shard;
+  }
+
+  private shards(t: number, stage: Stage): ShardRecord[] {
+    return this.record.shards.filter((s) => s.iteration === t && s.stage === stage);
+  }
+
+  private allShardsDone(t: number, stage: Stage): boolean {
+    return this.shards(t, stage).every((s) => s.state !== ShardState.DISPATCHED);
+  }
+
+  private stageOutputs(t: number, stage: Stage): ArtifactRef[] {
+    return this.shards(t, stage)
+      .filter((s) => s.state === ShardState.SUCCEEDED && s.output)
+      .sort((a, b) => a.shardIndex - b.shardIndex)
+      .map((s) => s.output!);
+  }
+
+  private findShard(t: number, stage: Stage, index: number): ShardRecord | undefined {
+    return this.record.shards.find((s) => s.iteration === t && s.stage === stage && s.shardIndex === index);
+  }
+
+  private findJob(t: number, stage: Stage): JobRecord | undefined {
+    return this.record.jobs.find((j) => j.iteration === t && j.stage === stage);
+  }
+
+  private iteration(t: number): IterationStatus {
+    const it = this.run.iterations.find((i) => i.iteration === t);
+    if (!it) throw new Error(`iteration ${t} has not started`);
+    return it;
+  }
+
+  private stage(it: IterationStatus, stage: Stage): StageStatus;
+  private stage(it: IterationStatus, stage: Stage, required: false): StageStatus | undefined;
+  private stage(it: IterationStatus, stage: Stage, required = true): StageStatus | undefined {
+    const s = it.stages.find((x) => x.stage === stage);
+    if (!s && required) throw new Error(`stage ${Stage[stage]} of iteration ${it.iteration} has not started`);
+    return s;
+  }
+}
+
+function shardPrefix(shard: ShardRecord): string {
+  // Any attempt of the shard: "<run>.i<t>.<stage>.s<n>.a"
+  return shard.msgId.slice(0, shard.msgId.lastIndexOf(".a") + 2);
+}
+
+function byItemId(a: ItemFailure, b: ItemFailure): number {
+  return a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0;
+}
+
+function runStateChanged(state: RunState, reason: string): RunEvent["kind"] {
+  return { case: "runStateChanged", value: create(RunStateChangedSchema, { state, reason }) };
+}
+
+function stageStateChanged(state: StageState, reason: string): RunEvent["kind"] {
+  return { case: "stageStateChanged", value: create(StageStateChangedSchema, { state, reason }) };
+}

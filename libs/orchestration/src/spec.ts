@@ -1,0 +1,147 @@
+import { clone, create } from "@bufbuild/protobuf";
+import {
+  ContextMode,
+  DpoParamsSchema,
+  FailurePolicySchema,
+  JudgeSpecSchema,
+  JudgeStrategy,
+  ContextSpecSchema,
+  EvaluationSpecSchema,
+  RunSpecSchema,
+  SamplingParamsSchema,
+  TrainingParamsSchema,
+} from "@isrdpo/contracts";
+import type { RunSpec, SamplingParams } from "@isrdpo/contracts";
+
+/** An invalid run spec. `field` is the proto path, e.g. "spec.iterations". */
+export class RunSpecError extends Error {
+  readonly field: string;
+  constructor(field: string, problem: string) {
+    super(`${field}: ${problem}`);
+    this.name = "RunSpecError";
+    this.field = field;
+  }
+}
+
+export const DEFAULTS = {
+  shardSize: 64,
+  responsesPerItem: 2,
+  maxShardAttempts: 3,
+  maxFailedItemFraction: 0,
+  tieMargin: 0.05,
+  responseTemperature: 0.7,
+  dpoBeta: 0.1,
+  clipCount: 4,
+} as const;
+
+const LIMITS = {
+  iterations: 1000,
+  shardSize: 100_000,
+  responsesPerItem: 16,
+  maxShardAttempts: 100,
+  maxNewTokens: 32_768,
+  nameLength: 200,
+  clipCount: 256,
+};
+
+const SFT_PRESETS = ["test", "small", "base"];
+
+/**
+ * Validates a RunSpec and returns a copy with the contract defaults filled in.
+ * Throws RunSpecError naming the first invalid field.
+ */
+export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
+  if (!input) throw new RunSpecError("spec", "is required");
+  const spec = clone(RunSpecSchema, input);
+
+  if (spec.name.length > LIMITS.nameLength) fail("spec.name", `must be at most ${LIMITS.nameLength} characters`);
+
+  const initial = spec.initialModel;
+  if (!initial || initial.source.case === undefined) {
+    fail("spec.initial_model.source", "must be a model or an sft spec");
+  }
+  if (initial.source.case === "model") {
+    const m = initial.source.value;
+    if (!m.digest && !m.checkpoint?.uri) fail("spec.initial_model.model", "needs a digest or a checkpoint uri");
+  } else if (initial.source.case === "sft") {
+    const sft = initial.source.value;
+    if (!SFT_PRESETS.includes(sft.preset)) {
+      fail("spec.initial_model.sft.preset", `must be one of ${SFT_PRESETS.join(", ")}, got "${sft.preset}"`);
+    }
+    if (!sft.data) fail("spec.initial_model.sft.data", "is required");
+  }
+  if (initial.seedPreferences && !initial.seedPreferences.uri) {
+    fail("spec.initial_model.seed_preferences.uri", "must not be empty");
+  }
+
+  const prompts = spec.prompts;
+  if (!prompts || prompts.source.case === undefined) fail("spec.prompts.source", "must be synthetic or sharegpt_jsonl");
+  if (prompts.source.case === "synthetic" && prompts.source.value.clipCount < 1) {
+    fail("spec.prompts.synthetic.clip_count", "must be ≥ 1");
+  }
+  if (prompts.source.case === "sharegptJsonl" && !prompts.source.value.uri) {
+    fail("spec.prompts.sharegpt_jsonl.uri", "must not be empty");
+  }
+
+  if (spec.iterations < 1) fail("spec.iterations", "must be ≥ 1");
+  if (spec.iterations > LIMITS.iterations) fail("spec.iterations", `must be ≤ ${LIMITS.iterations}`);
+
+  spec.context ??= create(ContextSpecSchema, {});
+  if (spec.context.mode === ContextMode.UNSPECIFIED) spec.context.mode = ContextMode.RETROSPECTIVE;
+  if (!(spec.context.mode in ContextMode)) fail("spec.context.mode", `unknown value ${spec.context.mode}`);
+  if (spec.context.mode === ContextMode.CLIP_NARRATIVE && spec.context.clipCount === 0) {
+    spec.context.clipCount = DEFAULTS.clipCount;
+  }
+  if (spec.context.clipCount > LIMITS.clipCount) fail("spec.context.clip_count", `must be ≤ ${LIMITS.clipCount}`);
+  if (spec.context.sampling) checkSampling(spec.context.sampling, "spec.context.sampling");
+
+  spec.judge ??= create(JudgeSpecSchema, {});
+  if (spec.judge.strategy === JudgeStrategy.UNSPECIFIED) spec.judge.strategy = JudgeStrategy.SELF;
+  if (!(spec.judge.strategy in JudgeStrategy)) fail("spec.judge.strategy", `unknown value ${spec.judge.strategy}`);
+  if (spec.judge.tieMargin === 0) spec.judge.tieMargin = DEFAULTS.tieMargin;
+  if (!(spec.judge.tieMargin > 0 && spec.judge.tieMargin < 1)) fail("spec.judge.tie_margin", "must be in (0, 1)");
+  if (spec.judge.strategy === JudgeStrategy.REWARD_MODEL && !spec.judge.rewardModel) {
+    fail("spec.judge.reward_model", "is required for JUDGE_STRATEGY_REWARD_MODEL");
+  }
+
+  spec.responseSampling ??= create(SamplingParamsSchema, { temperature: DEFAULTS.responseTemperature });
+  checkSampling(spec.responseSampling, "spec.response_sampling");
+
+  if (spec.responsesPerItem === 0) spec.responsesPerItem = DEFAULTS.responsesPerItem;
+  if (spec.responsesPerItem < 2) fail("spec.responses_per_item", "must be ≥ 2 (the judge compares two answers)");
+  if (spec.responsesPerItem > LIMITS.responsesPerItem) {
+    fail("spec.responses_per_item", `must be ≤ ${LIMITS.responsesPerItem}`);
+  }
+
+  spec.dpo ??= create(DpoParamsSchema, {});
+  if (spec.dpo.beta === 0) spec.dpo.beta = DEFAULTS.dpoBeta;
+  if (!(spec.dpo.beta > 0) || !Number.isFinite(spec.dpo.beta)) fail("spec.dpo.beta", "must be > 0");
+  spec.training ??= create(TrainingParamsSchema, {});
+  if (spec.training.learningRate < 0 || !Number.isFinite(spec.training.learningRate)) {
+    fail("spec.training.learning_rate", "must be ≥ 0");
+  }
+  spec.evaluation ??= create(EvaluationSpecSchema, {});
+
+  if (spec.shardSize === 0) spec.shardSize = DEFAULTS.shardSize;
+  if (spec.shardSize > LIMITS.shardSize) fail("spec.shard_size", `must be ≤ ${LIMITS.shardSize}`);
+
+  spec.failurePolicy ??= create(FailurePolicySchema, {});
+  const policy = spec.failurePolicy;
+  if (policy.maxShardAttempts === 0) policy.maxShardAttempts = DEFAULTS.maxShardAttempts;
+  if (policy.maxShardAttempts > LIMITS.maxShardAttempts) {
+    fail("spec.failure_policy.max_shard_attempts", `must be ≤ ${LIMITS.maxShardAttempts}`);
+  }
+  const fraction = policy.maxFailedItemFraction;
+  if (!(fraction >= 0 && fraction <= 1)) fail("spec.failure_policy.max_failed_item_fraction", "must be in [0, 1]");
+  return spec;
+}
+
+function checkSampling(s: SamplingParams, field: string): void {
+  if (!(s.temperature >= 0 && s.temperature <= 10)) fail(`${field}.temperature`, "must be in [0, 10]");
+  if (!(s.topP >= 0 && s.topP <= 1)) fail(`${field}.top_p`, "must be in [0, 1]");
+  if (s.maxNewTokens > LIMITS.maxNewTokens) fail(`${field}.max_new_tokens`, `must be ≤ ${LIMITS.maxNewTokens}`);
+}
+
+function fail(field: string, problem: string): never {
+  throw new RunSpecError(field, problem);
+}

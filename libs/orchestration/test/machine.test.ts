@@ -1,0 +1,157 @@
+import { create, equals } from "@bufbuild/protobuf";
+import {
+  ContextMode,
+  OrchestratorEventSchema,
+  RunSchema,
+  RunSpecSchema,
+  RunState,
+  ShardState,
+  Stage,
+  StageState,
+} from "@isrdpo/contracts";
+import type { RunSpec } from "@isrdpo/contracts";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { eventIds, newRunRecord, normalizeRunSpec, transition } from "../src/index.ts";
+import { runWorld } from "./world.ts";
+import type { Step, WorldOptions } from "./world.ts";
+
+function spec(over: Partial<RunSpec> = {}): RunSpec {
+  return create(RunSpecSchema, {
+    name: "t",
+    initialModel: { source: { case: "model", value: { name: "pi1", digest: "d1" } } },
+    prompts: { source: { case: "synthetic", value: { seed: 1n, split: "train", clipCount: 10 } } },
+    iterations: 2,
+    shardSize: 4,
+    ...over,
+  });
+}
+
+const calm: WorldOptions = { seed: 1, items: 10, attemptFailurePct: 0, itemFailurePct: 0 };
+
+describe("transition", () => {
+  it("runs every stage of every iteration in order and succeeds", () => {
+    const { record } = runWorld(spec(), calm, []);
+    const run = record.run!;
+    expect(run.state).toBe(RunState.SUCCEEDED);
+    expect(run.iterations.map((i) => i.iteration)).toEqual([0, 1, 2]);
+    const stages = run.iterations[1]!.stages.map((s) => [Stage[s.stage], StageState[s.state], s.itemsDone, s.shardsDone]);
+    expect(stages).toEqual([
+      ["TRAIN", "SUCCEEDED", 1, 1],
+      ["RESPONSES", "SUCCEEDED", 10, 3],
+      ["CONTEXT", "SUCCEEDED", 10, 3],
+      ["JUDGE", "SUCCEEDED", 10, 3],
+      ["EVALUATE", "SUCCEEDED", 1, 1],
+    ]);
+    // π_2 is what iteration 1 trained.
+    expect(run.iterations[2]!.policy).toEqual(run.iterations[1]!.trained);
+    expect(run.iterations[1]!.policy?.digest).toBe("d1");
+  });
+
+  it("gives context t the context of t−1 in retrospective mode and nothing in renew mode", () => {
+    const ctxOf = (mode: ContextMode) => {
+      const { issued } = runWorld(spec({ context: { mode } as never }), calm, []);
+      return [...issued.keys()].filter((k) => k.includes(".context."));
+    };
+    expect(ctxOf(ContextMode.RETROSPECTIVE)).toHaveLength(6);
+    expect(ctxOf(ContextMode.FIXED)).toHaveLength(3);
+    expect(ctxOf(ContextMode.NONE)).toHaveLength(0);
+    const { record } = runWorld(spec(), calm, []);
+    const iter2 = record.shards.find((s) => s.iteration === 2 && s.stage === Stage.CONTEXT && s.shardIndex === 1)!;
+    expect(iter2.state).toBe(ShardState.SUCCEEDED);
+  });
+
+  it("retries a failing shard up to max_shard_attempts, then fails the run naming the stage", () => {
+    const { record } = runWorld(spec({ failurePolicy: { maxShardAttempts: 2 } as never }), { ...calm, attemptFailurePct: 100 }, []);
+    expect(record.run!.state).toBe(RunState.FAILED);
+    expect(record.run!.failureReason).toMatch(/^prepare of iteration 0 failed 2 attempts, last: boom/);
+  });
+
+  it("tolerates failed items up to max_failed_item_fraction and fails beyond it", () => {
+    const w = { ...calm, itemFailurePct: 100 }; // one failed item per shard: 3 of 10
+    const strict = runWorld(spec(), w, []).record.run!;
+    expect(strict.state).toBe(RunState.FAILED);
+    expect(strict.failureReason).toBe("responses of iteration 1: 3 of 10 items failed, policy allows 0");
+    const lenient = runWorld(spec({ failurePolicy: { maxFailedItemFraction: 0.3 } as never }), w, []).record.run!;
+    expect(lenient.state).toBe(RunState.SUCCEEDED);
+    expect(lenient.iterations[1]!.stages.find((s) => s.stage === Stage.RESPONSES)!.failures.map((f) => f.itemId)).toEqual([
+      "item-0",
+      "item-4",
+      "item-8",
+    ]);
+  });
+
+  it("ignores a duplicate event without changing the record", () => {
+    const record = newRunRecord("r1", normalizeRunSpec(spec()));
+    const requested = create(OrchestratorEventSchema, {
+      runId: "r1",
+      eventId: eventIds.runRequested("r1"),
+      kind: { case: "runRequested", value: { $typeName: "isrdpo.v1.RunRequested" } },
+    });
+    const first = transition(record, requested);
+    expect(first.commands.map((c) => c.kind.case)).toEqual(["runEvent", "runEvent", "prepare"]);
+    const second = transition(first.record, requested);
+    expect(second.commands).toEqual([]);
+    expect(second.ignored).toMatch(/duplicate/);
+    expect(second.record).toBe(first.record);
+  });
+
+  it("cancels: stops new work and ends CANCELLED", () => {
+    const cancel = create(OrchestratorEventSchema, {
+      runId: "r1",
+      eventId: eventIds.cancelRequested("r1"),
+      kind: { case: "cancelRequested", value: { $typeName: "isrdpo.v1.CancelRequested", reason: "user" } },
+    });
+    // The cancel arrives right after the run request: prepare was issued, nothing after it.
+    const { record, issued } = runWorld(spec(), calm, [], [cancel]);
+    expect(record.run!.state).toBe(RunState.CANCELLED);
+    expect(record.run!.failureReason).toBe("user");
+    expect([...issued.keys()].filter((k) => !k.includes(".event."))).toEqual(["r1.i0.prepare.s0.a1"]);
+  });
+
+  it("rejects an event of another run", () => {
+    const record = newRunRecord("r1", normalizeRunSpec(spec()));
+    const e = create(OrchestratorEventSchema, { runId: "r2", eventId: "x", kind: { case: "runRequested", value: {} as never } });
+    expect(() => transition(record, e)).toThrow(/event.run_id/);
+  });
+});
+
+describe("transition under random schedules (property)", () => {
+  const stepArb = fc.record({ pool: fc.integer({ min: 0, max: 2 }), pick: fc.nat(1000) });
+  const worldArb = fc.record({
+    seed: fc.nat(1000),
+    items: fc.integer({ min: 1, max: 12 }),
+    attemptFailurePct: fc.constantFrom(0, 20, 40),
+    itemFailurePct: fc.constantFrom(0, 30),
+  });
+  const specArb = fc.record({
+    iterations: fc.integer({ min: 1, max: 3 }),
+    shardSize: fc.integer({ min: 1, max: 5 }),
+    mode: fc.constantFrom(ContextMode.RETROSPECTIVE, ContextMode.NONE, ContextMode.FIXED),
+    blocking: fc.boolean(),
+    fraction: fc.constantFrom(0, 0.5),
+  });
+
+  it("duplicates, redeliveries and interleavings reach the same final state; no message id carries two contents", () => {
+    fc.assert(
+      fc.property(worldArb, specArb, fc.array(stepArb, { minLength: 1, maxLength: 60 }), (w, s, schedule: Step[]) => {
+        const sp = spec({
+          iterations: s.iterations,
+          shardSize: s.shardSize,
+          context: { mode: s.mode } as never,
+          evaluation: { blocking: s.blocking } as never,
+          failurePolicy: { maxFailedItemFraction: s.fraction } as never,
+        });
+        const reference = runWorld(sp, w, []).record.run!;
+        const shuffled = runWorld(sp, w, schedule).record.run!; // throws on a conflicting command
+        expect(reference.state === RunState.SUCCEEDED || reference.state === RunState.FAILED).toBe(true);
+        if (reference.state === RunState.SUCCEEDED) {
+          expect(equals(RunSchema, shuffled, reference)).toBe(true);
+        } else {
+          expect([RunState[shuffled.state], shuffled.failureReason]).toEqual([RunState[reference.state], reference.failureReason]);
+        }
+      }),
+      { numRuns: 300, seed: 20261121 },
+    );
+  });
+});
