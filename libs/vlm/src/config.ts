@@ -1,0 +1,79 @@
+import { z } from "zod";
+
+/** The model's shape. Frames are fixed by the config: callers resize before they call the model. */
+export const ModelConfigSchema = z
+  .object({
+    vocabSize: z.number().int().min(259),
+    frames: z.number().int().positive(),
+    height: z.number().int().positive(),
+    width: z.number().int().positive(),
+    channels: z.literal(3),
+    patchSize: z.number().int().positive(),
+    /** Frames per visual token (ViViT "tubelet"): fewer visual tokens for the same clip. */
+    tubelet: z.number().int().positive(),
+    visionDim: z.number().int().positive(),
+    visionLayers: z.number().int().nonnegative(),
+    visionHeads: z.number().int().positive(),
+    dModel: z.number().int().positive(),
+    nLayers: z.number().int().positive(),
+    nHeads: z.number().int().positive(),
+    mlpRatio: z.number().int().positive(),
+    /** Text tokens per sequence (prompt + answer, with <bos> and <eos>). */
+    maxTextLen: z.number().int().min(4),
+    layerNormEps: z.number().positive(),
+    initStd: z.number().positive(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const bad = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+    if (c.height % c.patchSize !== 0 || c.width % c.patchSize !== 0) bad("patchSize", "must divide height and width");
+    if (c.frames % c.tubelet !== 0) bad("tubelet", "must divide frames");
+    if (c.dModel % c.nHeads !== 0) bad("nHeads", "must divide dModel");
+    if (c.visionDim % c.visionHeads !== 0) bad("visionHeads", "must divide visionDim");
+  });
+export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+
+export type Preset = "test" | "small" | "base";
+
+const common = { frames: 8, height: 32, width: 32, channels: 3 as const, mlpRatio: 4, layerNormEps: 1e-5, initStd: 0.02 };
+
+const PRESETS: Record<Preset, ModelConfig> = {
+  // Tiny, for unit tests: 16 visual tokens, a train step in a few tens of milliseconds.
+  test: {
+    ...common, vocabSize: 320, patchSize: 16, tubelet: 2, visionDim: 32, visionLayers: 1, visionHeads: 2,
+    dModel: 32, nLayers: 2, nHeads: 2, maxTextLen: 48,
+  },
+  // The default demo model, sized for one CPU core (see docs/benchmarks.md): 32 visual tokens.
+  small: {
+    ...common, vocabSize: 1024, patchSize: 16, tubelet: 1, visionDim: 128, visionLayers: 1, visionHeads: 4,
+    dModel: 128, nLayers: 4, nHeads: 4, maxTextLen: 96,
+  },
+  // Meant for a GPU: 64 visual tokens, ~30M parameters.
+  base: {
+    ...common, vocabSize: 8192, patchSize: 8, tubelet: 2, visionDim: 384, visionLayers: 4, visionHeads: 6,
+    dModel: 512, nLayers: 8, nHeads: 8, maxTextLen: 256,
+  },
+};
+
+/** A validated config: the preset, with `overrides` applied on top. Errors name the field. */
+export function modelConfig(preset: Preset = "small", overrides: Partial<ModelConfig> = {}): ModelConfig {
+  const base = PRESETS[preset];
+  if (!base) throw new Error(`model config: unknown preset "${String(preset)}" (test, small, base)`);
+  return parseModelConfig({ ...base, ...overrides });
+}
+
+export function parseModelConfig(json: unknown): ModelConfig {
+  const parsed = ModelConfigSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`model config: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+/** Visual tokens per video. */
+export function numVisualTokens(c: ModelConfig): number {
+  return (c.frames / c.tubelet) * (c.height / c.patchSize) * (c.width / c.patchSize);
+}
+
+/** Values per patch (tubelet × patch × patch × channels). */
+export function patchDim(c: ModelConfig): number {
+  return c.tubelet * c.patchSize * c.patchSize * c.channels;
+}

@@ -1,0 +1,247 @@
+import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
+import { attentionBias, type KvCache, type VideoLMM } from "./model.ts";
+import { Rng } from "./rng.ts";
+import type { Tokenizer } from "./tokenizer.ts";
+
+export const SamplingSchema = z
+  .object({
+    /** 0 means greedy decoding. */
+    temperature: z.number().min(0).max(100),
+    topP: z.number().gt(0).max(1).default(1),
+    /** 0 means no top-k cut. */
+    topK: z.number().int().min(0).default(0),
+    maxNewTokens: z.number().int().min(1).max(100_000),
+    /** Stop strings: generation of a sample ends when its text contains one (the text is cut before it). */
+    stop: z.array(z.string().min(1)).default([]),
+    seed: z.number().int(),
+  })
+  .strict();
+export type Sampling = z.input<typeof SamplingSchema>;
+
+export interface GenerateInput {
+  videoId: string;
+  frames: Uint8Array;
+  prompt: string;
+}
+
+export interface Generation {
+  inputIndex: number;
+  sampleIndex: number;
+  text: string;
+  /** Generated ids, the final <eos> included when the model ended the answer. */
+  tokenIds: number[];
+  finishReason: "stop" | "length";
+  /** Model log-probability of `tokenIds` (temperature 1, no top-k/top-p truncation). */
+  logprobSum: number;
+}
+
+export interface GenerateOptions {
+  /** Samples per input (each with its own random stream). Default 1. */
+  numSamples?: number;
+  /** Called after each generated token. */
+  onToken?: (event: { inputIndex: number; sampleIndex: number; tokenId: number }) => void;
+  /** Default true. false recomputes the whole sequence at each step (for tests and benchmarks). */
+  useCache?: boolean;
+  /** Sequences decoded together. Default 32. */
+  batchSize?: number;
+}
+
+/**
+ * Batched sampling with a KV cache. Results are input-major: result[i * numSamples + s]. A sample's
+ * random stream depends only on (seed, input index, sample index), so the same seed gives the same
+ * text whatever the batch size.
+ */
+export async function generate(
+  model: VideoLMM,
+  tok: Tokenizer,
+  inputs: readonly GenerateInput[],
+  sampling: Sampling,
+  opts: GenerateOptions = {},
+): Promise<Generation[]> {
+  const parsed = SamplingSchema.safeParse(sampling);
+  if (!parsed.success) throw new Error(`sampling: ${z.prettifyError(parsed.error)}`);
+  const s = parsed.data;
+  const numSamples = opts.numSamples ?? 1;
+  if (!Number.isInteger(numSamples) || numSamples < 1) throw new Error(`numSamples: must be a positive integer, got ${numSamples}`);
+  const batchSize = opts.batchSize ?? 32;
+  const rows: Row[] = [];
+  inputs.forEach((input, inputIndex) => {
+    if (typeof input.prompt !== "string") throw new Error(`inputs[${inputIndex}].prompt: must be a string`);
+    model.patchify(input.frames, input.videoId); // fail early on a wrong frame shape
+    const prompt = [tok.bosId, ...tok.encode(input.prompt)];
+    if (prompt.length >= model.config.maxTextLen) {
+      throw new Error(`inputs[${inputIndex}].prompt: ${prompt.length} tokens leave no room to answer (maxTextLen ${model.config.maxTextLen})`);
+    }
+    for (let sampleIndex = 0; sampleIndex < numSamples; sampleIndex++) {
+      rows.push({ inputIndex, sampleIndex, input, prompt, rng: new Rng(mixSeed(s.seed, inputIndex, sampleIndex)), out: [], logprob: 0, done: null, text: "" });
+    }
+  });
+  for (let start = 0; start < rows.length; start += batchSize) {
+    await decodeBatch(model, tok, rows.slice(start, start + batchSize), s, opts);
+  }
+  return rows.map((r) => ({
+    inputIndex: r.inputIndex,
+    sampleIndex: r.sampleIndex,
+    text: r.text,
+    tokenIds: r.out,
+    finishReason: r.done ?? "length",
+    logprobSum: r.logprob,
+  }));
+}
+
+interface Row {
+  inputIndex: number;
+  sampleIndex: number;
+  input: GenerateInput;
+  prompt: number[];
+  rng: Rng;
+  out: number[];
+  logprob: number;
+  done: "stop" | "length" | null;
+  text: string;
+}
+
+async function decodeBatch(model: VideoLMM, tok: Tokenizer, rows: Row[], s: z.output<typeof SamplingSchema>, opts: GenerateOptions) {
+  const nv = model.numVisual;
+  const b = rows.length;
+  const vocab = model.config.vocabSize;
+  const promptLen = Math.max(...rows.map((r) => r.prompt.length));
+  // Every row must keep its positions inside the table: prompt + new tokens ≤ maxTextLen.
+  const maxNew = Math.min(s.maxNewTokens, model.config.maxTextLen - promptLen);
+  // Prompts are left-padded; padding is masked out and skipped by the positions, so a row's result
+  // does not depend on the other rows of the batch.
+  const keyValid = rows.map((r) => {
+    const v = new Uint8Array(nv + promptLen + maxNew);
+    v.fill(1, 0, nv);
+    v.fill(1, nv + promptLen - r.prompt.length, nv + promptLen + maxNew);
+    return v;
+  });
+  const tokens = rows.map((r) => [...new Array<number>(promptLen - r.prompt.length).fill(tok.padId), ...r.prompt]);
+  const positionsOf = (len: number) =>
+    rows.map((r) => {
+      const pad = promptLen - r.prompt.length;
+      return Array.from({ length: nv + len }, (_, j) => (j < nv ? j : j - nv < pad ? 0 : j - pad));
+    });
+  const visual = model.visualTokens(rows.map((r) => r.input));
+  let cache: KvCache | null = null;
+  const useCache = opts.useCache ?? true;
+  try {
+    for (let step = 0; step < maxNew; step++) {
+      const len = promptLen + step; // text tokens fed so far
+      const logits = tf.tidy(() => {
+        let hidden: tf.Tensor3D;
+        let next: KvCache;
+        if (cache === null || !useCache) {
+          const out = model.forward(
+            visual,
+            tf.tensor2d(tokens.flat(), [b, len], "int32"),
+            tf.tensor2d(positionsOf(len).flat(), [b, nv + len], "int32"),
+            attentionBias(keyValid.map((v) => v.subarray(0, nv + len)), nv + len, 0),
+          );
+          hidden = out.hidden.slice([0, len - 1, 0], [b, 1, model.config.dModel]);
+          next = out.cache;
+        } else {
+          const out = model.forward(
+            null,
+            tf.tensor2d(tokens.map((t) => t[len - 1] as number), [b, 1], "int32"),
+            tf.tensor2d(rows.map((r) => nv + r.prompt.length + step - 1), [b, 1], "int32"),
+            attentionBias(keyValid.map((v) => v.subarray(0, nv + len)), 1, nv + len - 1),
+            cache,
+          );
+          hidden = out.hidden;
+          next = out.cache;
+        }
+        if (useCache) {
+          for (const t of [...next.k, ...next.v]) tf.keep(t);
+        }
+        const prev = cache;
+        cache = useCache ? next : null;
+        if (prev) for (const t of [...prev.k, ...prev.v]) t.dispose();
+        return model.logits(hidden).reshape([b, vocab]);
+      });
+      const values = logits.dataSync() as Float32Array;
+      logits.dispose();
+      rows.forEach((r, i) => {
+        if (r.done) {
+          tokens[i]?.push(tok.eosId);
+          return;
+        }
+        const { id, logprob } = pick(values.subarray(i * vocab, (i + 1) * vocab), s, r.rng);
+        tokens[i]?.push(id);
+        r.out.push(id);
+        r.logprob += logprob;
+        opts.onToken?.({ inputIndex: r.inputIndex, sampleIndex: r.sampleIndex, tokenId: id });
+        r.text = tok.decode(r.out, { skipSpecial: true });
+        const cut = firstStop(r.text, s.stop);
+        if (id === tok.eosId || cut >= 0) {
+          r.done = "stop";
+          if (cut >= 0) r.text = r.text.slice(0, cut);
+        }
+      });
+      if (rows.every((r) => r.done)) break;
+      await new Promise((resolve) => setImmediate(resolve)); // let streams and timers run between steps
+    }
+  } finally {
+    visual.dispose();
+    const last = cache as KvCache | null;
+    if (last) for (const t of [...last.k, ...last.v]) t.dispose();
+  }
+  for (const r of rows) if (!r.done) r.done = "length";
+}
+
+/** Chooses the next token from one row of logits; returns it with its model log-probability. */
+function pick(logits: Float32Array, s: z.output<typeof SamplingSchema>, rng: Rng): { id: number; logprob: number } {
+  let max = -Infinity;
+  let argmax = 0;
+  for (let i = 0; i < logits.length; i++) {
+    if ((logits[i] as number) > max) {
+      max = logits[i] as number;
+      argmax = i;
+    }
+  }
+  let z = 0;
+  for (let i = 0; i < logits.length; i++) z += Math.exp((logits[i] as number) - max);
+  const logZ = max + Math.log(z);
+  if (s.temperature === 0) return { id: argmax, logprob: max - logZ };
+  // Candidates by decreasing logit (ties by id), cut by top-k, then by top-p on the tempered probabilities.
+  let ids = Array.from(logits.keys()).sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
+  if (s.topK > 0) ids = ids.slice(0, s.topK);
+  const weights = ids.map((i) => Math.exp(((logits[i] as number) - max) / s.temperature));
+  let total = weights.reduce((a, w) => a + w, 0);
+  if (s.topP < 1) {
+    let cum = 0;
+    let keep = 0;
+    while (keep < ids.length && cum < s.topP * total) cum += weights[keep++] as number;
+    ids = ids.slice(0, keep);
+    weights.length = keep;
+    total = cum;
+  }
+  let u = rng.next() * total;
+  let chosen = ids[ids.length - 1] as number;
+  for (let k = 0; k < ids.length; k++) {
+    u -= weights[k] as number;
+    if (u < 0) {
+      chosen = ids[k] as number;
+      break;
+    }
+  }
+  return { id: chosen, logprob: (logits[chosen] as number) - logZ };
+}
+
+function firstStop(text: string, stops: readonly string[]): number {
+  let at = -1;
+  for (const stop of stops) {
+    const i = text.indexOf(stop);
+    if (i >= 0 && (at < 0 || i < at)) at = i;
+  }
+  return at;
+}
+
+/** A 32-bit seed per (seed, input, sample), well mixed (splitmix32-style finaliser). */
+function mixSeed(seed: number, inputIndex: number, sampleIndex: number): number {
+  let h = (seed ^ Math.imul(inputIndex + 1, 0x9e3779b1) ^ Math.imul(sampleIndex + 1, 0x85ebca77)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return (h ^ (h >>> 16)) >>> 0;
+}

@@ -1,0 +1,390 @@
+/**
+ * The built-in video LMM, LLaVA-style, read top to bottom:
+ *
+ *   frames ─► patches (tubelet × patch × patch × RGB) ─► linear patch embedding + spatial + temporal
+ *   positions ─► vision blocks (bidirectional) ─► LayerNorm ─► 2-layer MLP projector ─► visual tokens
+ *   [visual tokens | text tokens] + positions ─► pre-LayerNorm causal transformer ─► LayerNorm ─►
+ *   logits (LM head tied to the token embedding)
+ *
+ * One code path for every tfjs backend. Embeddings are one-hot matmuls because the wasm backend has
+ * no gradient kernel for `gather` (UnsortedSegmentSum).
+ */
+import { createHash } from "node:crypto";
+import * as tf from "@tensorflow/tfjs";
+import { type ModelConfig, numVisualTokens, parseModelConfig, patchDim } from "./config.ts";
+import { Rng } from "./rng.ts";
+
+/** Per-layer attention keys and values of the tokens seen so far: [batch, heads, time, headDim]. */
+export interface KvCache {
+  k: tf.Tensor4D[];
+  v: tf.Tensor4D[];
+}
+
+/** A video as the model takes it: uint8 RGB, frame-major then row-major (frames×height×width×3). */
+export interface VideoInput {
+  videoId: string;
+  frames: Uint8Array;
+}
+
+const NEG_INF = -1e9;
+
+export class VideoLMM {
+  readonly config: ModelConfig;
+  readonly numVisual: number;
+  readonly maxPositions: number;
+  /** Parameters by safetensors name, in a fixed order. */
+  readonly params = new Map<string, tf.Variable>();
+  private visualCache = new Map<string, tf.Tensor2D>();
+  private visualCacheDigest: string | null = null;
+  private visionDigestValue: string | null = null;
+  private readonly visualCacheSize: number;
+
+  private constructor(config: ModelConfig, opts: { visualCacheSize?: number } = {}) {
+    this.config = parseModelConfig(config);
+    this.numVisual = numVisualTokens(this.config);
+    this.maxPositions = this.numVisual + this.config.maxTextLen;
+    this.visualCacheSize = opts.visualCacheSize ?? 4096;
+  }
+
+  // ─── Parameters ────────────────────────────────────────────────────────────────────────────────
+
+  /** A new model with weights drawn from `seed` (GPT-2 initialisation). */
+  static create(config: ModelConfig, seed: number, opts: { visualCacheSize?: number } = {}): VideoLMM {
+    const m = new VideoLMM(config, opts);
+    const c = m.config;
+    const rng = new Rng(seed);
+    const std = c.initStd;
+    const normal = (shape: number[], s = std) => tf.truncatedNormal(shape, 0, s, "float32", rng.nextSeed());
+    const add = (name: string, value: tf.Tensor) => {
+      m.params.set(name, tf.variable(value, true));
+      value.dispose();
+    };
+    const linear = (name: string, nIn: number, nOut: number, s = std) => {
+      add(`${name}.weight`, normal([nIn, nOut], s));
+      add(`${name}.bias`, tf.zeros([nOut]));
+    };
+    const layerNorm = (name: string, dim: number) => {
+      add(`${name}.weight`, tf.ones([dim]));
+      add(`${name}.bias`, tf.zeros([dim]));
+    };
+    const block = (prefix: string, dim: number, nLayers: number) => {
+      layerNorm(`${prefix}.ln1`, dim);
+      linear(`${prefix}.attn.qkv`, dim, 3 * dim);
+      linear(`${prefix}.attn.proj`, dim, dim, std / Math.sqrt(2 * nLayers));
+      layerNorm(`${prefix}.ln2`, dim);
+      linear(`${prefix}.mlp.fc`, dim, c.mlpRatio * dim);
+      linear(`${prefix}.mlp.proj`, c.mlpRatio * dim, dim, std / Math.sqrt(2 * nLayers));
+    };
+    // Vision tower and projector.
+    linear("vision.patch_embed", patchDim(c), c.visionDim);
+    add("vision.pos_spatial", normal([(c.height / c.patchSize) * (c.width / c.patchSize), c.visionDim]));
+    add("vision.pos_temporal", normal([c.frames / c.tubelet, c.visionDim]));
+    for (let i = 0; i < c.visionLayers; i++) block(`vision.blocks.${i}`, c.visionDim, Math.max(1, c.visionLayers));
+    layerNorm("vision.ln_f", c.visionDim);
+    linear("projector.fc1", c.visionDim, c.dModel);
+    linear("projector.fc2", c.dModel, c.dModel);
+    // Language model.
+    add("text.wte", normal([c.vocabSize, c.dModel]));
+    add("text.wpe", normal([m.maxPositions, c.dModel], std / 2));
+    for (let i = 0; i < c.nLayers; i++) block(`blocks.${i}`, c.dModel, c.nLayers);
+    layerNorm("ln_f", c.dModel);
+    return m;
+  }
+
+  /** A model from named weights (a checkpoint); every parameter must be present with its shape. */
+  static fromWeights(config: ModelConfig, weights: Map<string, tf.Tensor>, source = "weights"): VideoLMM {
+    const shapes = VideoLMM.create(parseModelConfig(config), 0);
+    const m = new VideoLMM(config);
+    try {
+      for (const [name, v] of shapes.params) {
+        const w = weights.get(name);
+        if (!w) throw new Error(`${source}: missing tensor "${name}"`);
+        if (w.shape.join(",") !== v.shape.join(",")) {
+          throw new Error(`${source}: tensor "${name}" has shape [${w.shape}], the config needs [${v.shape}]`);
+        }
+        m.params.set(name, tf.variable(w, true));
+      }
+      const extra = [...weights.keys()].filter((k) => !shapes.params.has(k));
+      if (extra.length) throw new Error(`${source}: unexpected tensors ${extra.slice(0, 5).join(", ")}`);
+    } catch (err) {
+      m.dispose();
+      throw err;
+    } finally {
+      shapes.dispose();
+    }
+    return m;
+  }
+
+  /** Vision tower + projector: trained in SFT, frozen in DPO. */
+  isVisionParam(name: string): boolean {
+    return name.startsWith("vision.") || name.startsWith("projector.");
+  }
+
+  trainableVariables(opts: { freezeVision: boolean }): tf.Variable[] {
+    return [...this.params].filter(([n]) => !(opts.freezeVision && this.isVisionParam(n))).map(([, v]) => v);
+  }
+
+  parameterCount(): number {
+    let n = 0;
+    for (const v of this.params.values()) n += v.size;
+    return n;
+  }
+
+  /** A deep copy (e.g. a frozen reference model). */
+  clone(): VideoLMM {
+    const m = new VideoLMM(this.config, { visualCacheSize: this.visualCacheSize });
+    for (const [n, v] of this.params) m.params.set(n, tf.variable(v, true));
+    return m;
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+    this.clearVisualCache();
+  }
+
+  /** Call after changing weights in place, so caches keyed by the weights are not reused. */
+  markWeightsChanged(): void {
+    this.visionDigestValue = null;
+  }
+
+  /** sha256 of the vision tower and projector weights: the key of cached visual tokens. */
+  visionDigest(): string {
+    if (this.visionDigestValue === null) {
+      const h = createHash("sha256");
+      for (const [name, v] of this.params) {
+        if (!this.isVisionParam(name)) continue;
+        h.update(name);
+        const data = v.dataSync() as Float32Array;
+        h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      }
+      this.visionDigestValue = h.digest("hex");
+    }
+    return this.visionDigestValue;
+  }
+
+  clearVisualCache(): void {
+    for (const t of this.visualCache.values()) t.dispose();
+    this.visualCache.clear();
+  }
+
+  private p(name: string): tf.Variable {
+    const v = this.params.get(name);
+    if (!v) throw new Error(`model: no parameter "${name}"`);
+    return v;
+  }
+
+  // ─── Layers ────────────────────────────────────────────────────────────────────────────────────
+
+  private linear(x: tf.Tensor, name: string): tf.Tensor {
+    const w = this.p(`${name}.weight`);
+    const nIn = x.shape[x.rank - 1] as number;
+    const y = tf.matMul(x.reshape([-1, nIn]) as tf.Tensor2D, w as tf.Tensor2D).add(this.p(`${name}.bias`));
+    return y.reshape([...x.shape.slice(0, -1), w.shape[1] as number]);
+  }
+
+  private layerNorm(x: tf.Tensor, name: string): tf.Tensor {
+    const mean = x.mean(-1, true);
+    const centered = x.sub(mean);
+    const variance = centered.square().mean(-1, true);
+    return centered.mul(variance.add(this.config.layerNormEps).rsqrt()).mul(this.p(`${name}.weight`)).add(this.p(`${name}.bias`));
+  }
+
+  /** GELU, sigmoid approximation (as in CLIP): x·σ(1.702x). */
+  private gelu(x: tf.Tensor): tf.Tensor {
+    return x.mul(tf.sigmoid(x.mul(1.702)));
+  }
+
+  /**
+   * Multi-head self-attention. `bias` is added to the scores ([batch, 1, queries, keys]: 0 or -1e9);
+   * `past` holds the keys and values of earlier tokens (KV cache), to which this call's are appended.
+   */
+  private attention(
+    x: tf.Tensor3D,
+    prefix: string,
+    nHeads: number,
+    bias: tf.Tensor | null,
+    past: { k: tf.Tensor4D; v: tf.Tensor4D } | null,
+  ): { y: tf.Tensor3D; k: tf.Tensor4D; v: tf.Tensor4D } {
+    const [b, t, d] = x.shape;
+    const hd = d / nHeads;
+    const heads = (z: tf.Tensor) => z.reshape([b, t, nHeads, hd]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+    const [q, kNew, vNew] = tf.split(this.linear(x, `${prefix}.qkv`), 3, 2).map(heads) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+    const k = past ? tf.concat([past.k, kNew], 2) : kNew;
+    const v = past ? tf.concat([past.v, vNew], 2) : vNew;
+    let scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(hd));
+    if (bias) scores = scores.add(bias);
+    const out = tf.matMul(tf.softmax(scores), v).transpose([0, 2, 1, 3]).reshape([b, t, d]);
+    return { y: this.linear(out, `${prefix}.proj`) as tf.Tensor3D, k, v };
+  }
+
+  /** Pre-LayerNorm transformer block: x + attn(ln1(x)); x + mlp(ln2(x)). */
+  private block(
+    x: tf.Tensor3D,
+    prefix: string,
+    nHeads: number,
+    bias: tf.Tensor | null,
+    past: { k: tf.Tensor4D; v: tf.Tensor4D } | null,
+  ): { x: tf.Tensor3D; k: tf.Tensor4D; v: tf.Tensor4D } {
+    const a = this.attention(this.layerNorm(x, `${prefix}.ln1`) as tf.Tensor3D, `${prefix}.attn`, nHeads, bias, past);
+    const h = x.add(a.y) as tf.Tensor3D;
+    const m = this.linear(this.gelu(this.linear(this.layerNorm(h, `${prefix}.ln2`), `${prefix}.mlp.fc`)), `${prefix}.mlp.proj`);
+    return { x: h.add(m) as tf.Tensor3D, k: a.k, v: a.v };
+  }
+
+  // ─── Vision ────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Cuts a clip into flattened tubelet patches, pixels scaled to [-1, 1]: [numVisual, patchDim],
+   * in (time, row, column) order. Throws, naming the video, if the frames do not have the config's shape.
+   */
+  patchify(frames: Uint8Array, videoId = "?"): Float32Array {
+    const c = this.config;
+    const expected = c.frames * c.height * c.width * c.channels;
+    if (!(frames instanceof Uint8Array) || frames.length !== expected) {
+      throw new Error(
+        `video "${videoId}": frames must be a Uint8Array of ${c.frames}×${c.height}×${c.width}×${c.channels} = ${expected} bytes, ` +
+          `got ${frames instanceof Uint8Array ? frames.length : typeof frames} (resize before calling the model)`,
+      );
+    }
+    const p = c.patchSize;
+    const rows = c.height / p;
+    const cols = c.width / p;
+    const dim = patchDim(c);
+    const out = new Float32Array(this.numVisual * dim);
+    let o = 0;
+    for (let tg = 0; tg < c.frames / c.tubelet; tg++) {
+      for (let r = 0; r < rows; r++) {
+        for (let col = 0; col < cols; col++) {
+          for (let dt = 0; dt < c.tubelet; dt++) {
+            const f = tg * c.tubelet + dt;
+            for (let y = r * p; y < (r + 1) * p; y++) {
+              let i = ((f * c.height + y) * c.width + col * p) * 3;
+              for (let x = 0; x < p * 3; x++) out[o++] = (frames[i++] as number) / 127.5 - 1;
+            }
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Vision tower + projector on patches [batch, numVisual, patchDim] → visual tokens [batch, numVisual, dModel]. */
+  encodeVideo(patches: tf.Tensor3D): tf.Tensor3D {
+    const c = this.config;
+    const nSpatial = (c.height / c.patchSize) * (c.width / c.patchSize);
+    const pos = this.p("vision.pos_temporal")
+      .reshape([c.frames / c.tubelet, 1, c.visionDim])
+      .add(this.p("vision.pos_spatial").reshape([1, nSpatial, c.visionDim]))
+      .reshape([this.numVisual, c.visionDim]);
+    let x = this.linear(patches, "vision.patch_embed").add(pos) as tf.Tensor3D;
+    for (let i = 0; i < c.visionLayers; i++) x = this.block(x, `vision.blocks.${i}`, c.visionHeads, null, null).x;
+    x = this.layerNorm(x, "vision.ln_f") as tf.Tensor3D;
+    return this.linear(this.gelu(this.linear(x, "projector.fc1")), "projector.fc2") as tf.Tensor3D;
+  }
+
+  /** Patches of several videos as one tensor [batch, numVisual, patchDim]. */
+  patchTensor(videos: readonly VideoInput[]): tf.Tensor3D {
+    const dim = patchDim(this.config);
+    const all = new Float32Array(videos.length * this.numVisual * dim);
+    videos.forEach((v, i) => all.set(this.patchify(v.frames, v.videoId), i * this.numVisual * dim));
+    return tf.tensor3d(all, [videos.length, this.numVisual, dim]);
+  }
+
+  /**
+   * Visual tokens [batch, numVisual, dModel], no gradient, cached per (video id, vision digest): a video
+   * is encoded once per model version. The caller owns (and disposes) the returned tensor.
+   */
+  visualTokens(videos: readonly VideoInput[]): tf.Tensor3D {
+    const digest = this.visionDigest();
+    if (this.visualCacheDigest !== digest) {
+      this.clearVisualCache();
+      this.visualCacheDigest = digest;
+    }
+    const missing = [...new Map(videos.filter((v) => !this.visualCache.has(v.videoId)).map((v) => [v.videoId, v])).values()];
+    if (missing.length) {
+      const encoded = tf.tidy(() => this.encodeVideo(this.patchTensor(missing)));
+      tf.unstack(encoded).forEach((t, i) => this.visualCache.set((missing[i] as VideoInput).videoId, t as tf.Tensor2D));
+      encoded.dispose();
+      while (this.visualCache.size > this.visualCacheSize) {
+        const oldest = this.visualCache.keys().next().value as string;
+        this.visualCache.get(oldest)?.dispose();
+        this.visualCache.delete(oldest);
+      }
+    }
+    return tf.tidy(() => tf.stack(videos.map((v) => this.visualCache.get(v.videoId) as tf.Tensor2D)) as tf.Tensor3D);
+  }
+
+  // ─── Language model ────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * The causal transformer over [visual tokens | text tokens].
+   * - `visual` [batch, numVisual, dModel], or null when continuing from `cache` (decoding).
+   * - `tokens` [batch, time] int32; `positions` [batch, rows] int32, one per row of the input
+   *   (visual rows first when `visual` is given); `bias` [batch, 1, rows, keys] (see attentionBias).
+   * Returns the final hidden states of the text rows [batch, time, dModel] and the updated cache.
+   */
+  forward(
+    visual: tf.Tensor3D | null,
+    tokens: tf.Tensor2D,
+    positions: tf.Tensor2D,
+    bias: tf.Tensor4D,
+    cache: KvCache | null = null,
+  ): { hidden: tf.Tensor3D; cache: KvCache } {
+    const c = this.config;
+    const [b, t] = tokens.shape;
+    const embed = (ids: tf.Tensor2D, depth: number, table: tf.Tensor) =>
+      tf.matMul(oneHot(ids.reshape([-1]) as tf.Tensor1D, depth), table as tf.Tensor2D);
+    const tok = embed(tokens, c.vocabSize, this.p("text.wte")).reshape([b, t, c.dModel]);
+    let x = (visual ? tf.concat([visual, tok], 1) : tok) as tf.Tensor3D;
+    const rows = x.shape[1];
+    x = x.add(embed(positions, this.maxPositions, this.p("text.wpe")).reshape([b, rows, c.dModel])) as tf.Tensor3D;
+    const next: KvCache = { k: [], v: [] };
+    for (let i = 0; i < c.nLayers; i++) {
+      const past = cache ? { k: cache.k[i] as tf.Tensor4D, v: cache.v[i] as tf.Tensor4D } : null;
+      const out = this.block(x, `blocks.${i}`, c.nHeads, bias, past);
+      x = out.x;
+      next.k.push(out.k);
+      next.v.push(out.v);
+    }
+    x = this.layerNorm(x, "ln_f") as tf.Tensor3D;
+    const hidden = (visual ? x.slice([0, visual.shape[1], 0], [b, t, c.dModel]) : x) as tf.Tensor3D;
+    return { hidden, cache: next };
+  }
+
+  /** Next-token logits [batch, time, vocab] from hidden states (LM head tied to the token embedding). */
+  logits(hidden: tf.Tensor3D): tf.Tensor3D {
+    const [b, t, d] = hidden.shape;
+    return tf.matMul(hidden.reshape([b * t, d]) as tf.Tensor2D, this.p("text.wte") as tf.Tensor2D, false, true).reshape([
+      b,
+      t,
+      this.config.vocabSize,
+    ]);
+  }
+}
+
+/**
+ * One-hot rows as float32. (tfjs-backend-wasm 4.22's OneHot kernel ignores a float32 dtype and
+ * writes int32 bits, so the one-hot is made as int32 and cast.)
+ */
+export function oneHot(ids: tf.Tensor1D, depth: number): tf.Tensor2D {
+  return tf.oneHot(ids, depth).cast("float32") as tf.Tensor2D;
+}
+
+/**
+ * Additive attention mask [batch, 1, queries, keys]: query row q (absolute index `queryOffset + q`)
+ * sees key j when j ≤ its index (causal) and key j is not padding.
+ */
+export function attentionBias(keyValid: readonly Uint8Array[], numQueries: number, queryOffset: number): tf.Tensor4D {
+  const b = keyValid.length;
+  const keys = (keyValid[0] as Uint8Array).length;
+  const data = new Float32Array(b * numQueries * keys);
+  keyValid.forEach((valid, bi) => {
+    for (let q = 0; q < numQueries; q++) {
+      const base = (bi * numQueries + q) * keys;
+      const abs = queryOffset + q;
+      for (let j = 0; j < keys; j++) data[base + j] = j <= abs && valid[j] ? 0 : NEG_INF;
+    }
+  });
+  return tf.tensor4d(data, [b, 1, numQueries, keys]);
+}

@@ -1,0 +1,132 @@
+// What the loop asks of the model, on top of generation and log-probs: answer a question, describe a
+// video (fresh, retrospectively, or clip by clip), and judge two answers. One place, shared by the
+// services and the embedded demo, so every deployment asks the model the same way.
+import { generate, type Sampling } from "./generate.ts";
+import { sequenceLogProbs } from "./logprobs.ts";
+import type { VideoInput, VideoLMM } from "./model.ts";
+import { VERDICTS, prompts } from "./prompts.ts";
+import type { Tokenizer } from "./tokenizer.ts";
+
+export interface Policy {
+  model: VideoLMM;
+  tok: Tokenizer;
+}
+
+/** `numSamples` answers per question, input-major: result[i] holds the answers of questions[i]. */
+export async function answerQuestions(
+  policy: Policy,
+  questions: readonly { video: VideoInput; question: string }[],
+  sampling: Sampling,
+  numSamples = 1,
+): Promise<string[][]> {
+  const generations = await generate(
+    policy.model,
+    policy.tok,
+    questions.map((q) => ({ ...q.video, prompt: prompts.answer(q.question) })),
+    sampling,
+    { numSamples },
+  );
+  return questions.map((_, i) => generations.slice(i * numSamples, (i + 1) * numSamples).map((g) => g.text.trim()));
+}
+
+/**
+ * c_t for each video: a fresh description, or, given c_{t-1} (`previous`), the refined one. The
+ * self-retrospective context of ISR-DPO is the second form.
+ */
+export async function describeVideos(
+  policy: Policy,
+  videos: readonly { video: VideoInput; previous?: string }[],
+  sampling: Sampling,
+): Promise<string[]> {
+  const generations = await generate(
+    policy.model,
+    policy.tok,
+    videos.map((v) => ({ ...v.video, prompt: v.previous && v.previous.trim() !== "" ? prompts.refine(v.previous) : prompts.describe() })),
+    sampling,
+  );
+  return generations.map((g) => g.text.trim());
+}
+
+/**
+ * VLM-RLAIF's clip narrative: split the video into `clipCount` consecutive clips, stretch each to the
+ * model's frame count (nearest frame), describe each, and join the descriptions in order.
+ */
+export async function describeClips(
+  policy: Policy,
+  video: VideoInput,
+  clipCount: number,
+  sampling: Sampling,
+): Promise<{ context: string; clips: string[] }> {
+  const { frames: n, height, width, channels } = policy.model.config;
+  if (!Number.isInteger(clipCount) || clipCount < 1 || clipCount > n) {
+    throw new Error(`clipCount: must be an integer from 1 to ${n} (the model's frames), got ${clipCount}`);
+  }
+  const frameBytes = height * width * channels;
+  const clips = Array.from({ length: clipCount }, (_, c) => {
+    const start = Math.floor((c * n) / clipCount);
+    const end = Math.floor(((c + 1) * n) / clipCount);
+    const frames = new Uint8Array(n * frameBytes);
+    for (let f = 0; f < n; f++) {
+      const source = start + Math.floor((f * (end - start)) / n);
+      frames.set(video.frames.subarray(source * frameBytes, (source + 1) * frameBytes), f * frameBytes);
+    }
+    return { video: { videoId: `${video.videoId}#clip${c + 1}of${clipCount}`, frames } };
+  });
+  const descriptions = await describeVideos(policy, clips, sampling);
+  return { context: descriptions.join(" "), clips: descriptions };
+}
+
+export interface PairToJudge {
+  video: VideoInput;
+  question: string;
+  /** c_t; empty means no context (plain self-rewarding). */
+  context: string;
+  a: string;
+  b: string;
+}
+
+export interface Judgment {
+  verdict: "a" | "b" | "tie";
+  /** P(a is better), averaged over the orders judged. */
+  probA: number;
+  /** |2·probA − 1| in [0, 1]. */
+  confidence: number;
+  /** P(a is better) as the judge put it in each order: [a first] or [a first, b first]. */
+  orders: number[];
+  tieReason: string;
+}
+
+/**
+ * The model as its own judge: it reads the question, the two answers (and the context) and names the
+ * better one; P(a better) comes from the log-probs of the two verdict tokens. Judged in both orders
+ * to cancel position bias; orders that disagree, or a confidence below `tieMargin`, make an explicit tie.
+ */
+export function judgePairs(
+  policy: Policy,
+  pairs: readonly PairToJudge[],
+  opts: { tieMargin: number; singleOrder?: boolean },
+): Judgment[] {
+  const orders = opts.singleOrder ? [false] : [false, true];
+  // For each pair and order: the verdict " a" and " b" after the same prompt, scored in one batch.
+  const items = pairs.flatMap((p) =>
+    orders.flatMap((swapped) => {
+      const prompt = swapped ? prompts.judge(p.question, p.b, p.a, p.context) : prompts.judge(p.question, p.a, p.b, p.context);
+      return [VERDICTS.a, VERDICTS.b].map((answer) => ({ ...p.video, prompt, answer }));
+    }),
+  );
+  const scores = sequenceLogProbs(policy.model, policy.tok, items);
+  return pairs.map((_, i) => {
+    const probs = orders.map((swapped, o) => {
+      const first = scores[(i * orders.length + o) * 2]!.sum;
+      const second = scores[(i * orders.length + o) * 2 + 1]!.sum;
+      const firstBetter = 1 / (1 + Math.exp(second - first));
+      return swapped ? 1 - firstBetter : firstBetter;
+    });
+    const probA = probs.reduce((s, p) => s + p, 0) / probs.length;
+    const confidence = Math.abs(2 * probA - 1);
+    let tieReason = "";
+    if (probs.length === 2 && (probs[0]! - 0.5) * (probs[1]! - 0.5) <= 0) tieReason = "orders disagree";
+    else if (confidence < opts.tieMargin) tieReason = `confidence ${confidence.toFixed(3)} below margin ${opts.tieMargin}`;
+    return { verdict: tieReason ? "tie" : probA > 0.5 ? "a" : "b", probA, confidence, orders: probs, tieReason };
+  });
+}

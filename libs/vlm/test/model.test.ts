@@ -1,0 +1,116 @@
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type Tokenizer, type VideoLMM, buildScoreBatch, encodeRow, generate, modelConfig, sequenceLogProbs, targetLogProbs } from "../src/index.ts";
+import { frames, setup } from "./helpers.ts";
+
+let tok: Tokenizer;
+let model: VideoLMM;
+const videos = [0, 1, 2].map((i) => ({ videoId: `v${i}`, frames: frames(i) }));
+const inputs = [
+  { ...videos[0]!, prompt: "describe the video." },
+  { ...videos[1]!, prompt: "how many objects?" },
+  { ...videos[2]!, prompt: "is there a red circle moving left in the video?" },
+];
+
+beforeAll(async () => {
+  ({ tok, model } = await setup(7));
+});
+
+describe("VideoLMM", () => {
+  it("validates configs and frame shapes with clear errors", () => {
+    expect(() => modelConfig("test", { nHeads: 5 })).toThrow(/nHeads/);
+    expect(() => model.patchify(new Uint8Array(10), "clip-9")).toThrow(/clip-9.*8×32×32×3/);
+  });
+
+  it("greedy decoding with the KV cache gives exactly the tokens of decoding without it", async () => {
+    const greedy = { temperature: 0, maxNewTokens: 12, seed: 0 };
+    const cached = await generate(model, tok, inputs, greedy);
+    const uncached = await generate(model, tok, inputs, greedy, { useCache: false });
+    expect(cached.map((g) => g.tokenIds)).toEqual(uncached.map((g) => g.tokenIds));
+    for (let i = 0; i < cached.length; i++) expect(cached[i]!.logprobSum).toBeCloseTo(uncached[i]!.logprobSum, 3);
+    expect(cached.every((g) => g.tokenIds.length > 0)).toBe(true);
+  });
+
+  it("a sample does not depend on the batch it is decoded in (left padding is invisible)", async () => {
+    const greedy = { temperature: 0, maxNewTokens: 10, seed: 0 };
+    const together = await generate(model, tok, inputs, greedy);
+    const alone = await generate(model, tok, [inputs[2]!], greedy);
+    expect(alone[0]!.tokenIds).toEqual(together[2]!.tokenIds);
+  });
+
+  it("sampling is deterministic by seed, and differs across seeds and samples", async () => {
+    const s = { temperature: 1.5, topP: 0.95, topK: 50, maxNewTokens: 16, seed: 42 };
+    const a = await generate(model, tok, inputs, s, { numSamples: 2 });
+    const b = await generate(model, tok, inputs, s, { numSamples: 2, batchSize: 4 });
+    expect(a.map((g) => g.tokenIds)).toEqual(b.map((g) => g.tokenIds));
+    const c = await generate(model, tok, inputs, { ...s, seed: 43 }, { numSamples: 2 });
+    expect(c.map((g) => g.tokenIds)).not.toEqual(a.map((g) => g.tokenIds));
+    expect(a[0]!.tokenIds).not.toEqual(a[1]!.tokenIds);
+    expect(a.map((g) => [g.inputIndex, g.sampleIndex])).toEqual([[0, 0], [0, 1], [1, 0], [1, 1], [2, 0], [2, 1]]);
+  });
+
+  it("stops at max new tokens or at a stop string", async () => {
+    const [g] = await generate(model, tok, [inputs[0]!], { temperature: 1, maxNewTokens: 5, seed: 3 });
+    expect(g!.tokenIds.length).toBeLessThanOrEqual(5);
+    if (!g!.tokenIds.includes(tok.eosId)) expect(g!.finishReason).toBe("length");
+    // A stop string that is any single character the model produced ends the text before it.
+    const long = await generate(model, tok, [inputs[0]!], { temperature: 1, maxNewTokens: 20, seed: 3 });
+    const ch = long[0]!.text.trim()[0];
+    if (ch) {
+      const [stopped] = await generate(model, tok, [inputs[0]!], { temperature: 1, maxNewTokens: 20, seed: 3, stop: [ch] });
+      expect(stopped!.finishReason).toBe("stop");
+      expect(stopped!.text.includes(ch)).toBe(false);
+    }
+    await expect(generate(model, tok, [inputs[0]!], { temperature: -1, maxNewTokens: 5, seed: 1 })).rejects.toThrow(/temperature/);
+  });
+
+  it("generation's log-probs equal the scored log-probs of the same tokens", async () => {
+    const gens = await generate(model, tok, inputs, { temperature: 1, maxNewTokens: 8, seed: 5 });
+    const rows = inputs.map((inp, i) => ({ prompt: encodeRow(tok, inp.prompt).prompt, answer: gens[i]!.tokenIds }));
+    const sb = buildScoreBatch(model, rows, tok.padId);
+    const sums = tf.tidy(() => targetLogProbs(model, model.visualTokens(inputs), sb).tokenLogProbs.sum(1).arraySync() as number[]);
+    sums.forEach((s, i) => expect(s).toBeCloseTo(gens[i]!.logprobSum, 3));
+  });
+
+  it("scores answers summed over answer tokens only, independent of batch padding", () => {
+    const items = inputs.map((inp, i) => ({ ...inp, answer: ["a red circle.", "two", "yes, it moves left and then up."][i]! }));
+    const together = sequenceLogProbs(model, tok, items);
+    const alone = items.map((it) => sequenceLogProbs(model, tok, [it])[0]!);
+    together.forEach((r, i) => {
+      expect(r.sum).toBeCloseTo(alone[i]!.sum, 3);
+      expect(r.count).toBe(tok.encode(items[i]!.answer).length + 1);
+      expect(r.sum).toBeLessThan(0);
+    });
+    // Changing the prompt changes the score; the prompt's own tokens are not counted.
+    const other = sequenceLogProbs(model, tok, [{ ...items[0]!, prompt: "something else entirely" }])[0]!;
+    expect(other.count).toBe(together[0]!.count);
+    expect(other.sum).not.toBeCloseTo(together[0]!.sum, 4);
+    expect(() => sequenceLogProbs(model, tok, [{ ...items[0]!, answer: "x ".repeat(100) }])).toThrow(/items\[0\].*maxTextLen/);
+  });
+
+  it("leaks no tensors in generation or scoring", async () => {
+    const s = { temperature: 0.7, maxNewTokens: 6, seed: 1 };
+    await generate(model, tok, inputs, s); // warms the visual-token cache
+    const base = tf.memory().numTensors;
+    await generate(model, tok, inputs, s);
+    await generate(model, tok, inputs, s, { useCache: false });
+    expect(tf.memory().numTensors).toBe(base);
+    sequenceLogProbs(model, tok, inputs.map((i) => ({ ...i, answer: "yes" })));
+    expect(tf.memory().numTensors).toBe(base);
+  });
+
+  it("caches visual tokens per (video, vision weights) and drops them when weights change", () => {
+    const a = model.visualTokens([videos[0]!]);
+    const v = model.params.get("projector.fc2.bias")!;
+    const saved = v.clone();
+    v.assign(v.add(1));
+    model.markWeightsChanged();
+    const b = model.visualTokens([videos[0]!]);
+    expect(tf.max(tf.abs(a.sub(b))).dataSync()[0]).toBeCloseTo(1, 4);
+    v.assign(saved);
+    model.markWeightsChanged();
+    const c = model.visualTokens([videos[0]!]);
+    expect(tf.max(tf.abs(a.sub(c))).dataSync()[0]).toBeLessThan(1e-6);
+    tf.dispose([a, b, c, saved]);
+  });
+});
