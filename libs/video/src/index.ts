@@ -5,3 +5,6 @@ export * from "./render.ts";
 export * from "./language.ts";
 export * from "./instructions.ts";
 export * from "./oracle.ts";
+export * from "./splits.ts";
+export * from "./baseline.ts";
+export * from "./sft.ts";

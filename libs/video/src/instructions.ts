@@ -73,8 +73,8 @@ function countQuestion(scene: Scene, rng: Rng): Draft {
   // Mostly all objects; sometimes a colour or a shape filter (whose count may be 0).
   const r = rng.next();
   let d: ObjectDesc = {};
-  if (r < 0.25) d = { colour: rng.pick(rng.chance(0.7) ? scene.objects.flatMap(coloursOf) : COLOURS) };
-  else if (r < 0.5) d = { shape: rng.pick(rng.chance(0.7) ? scene.objects.map((o) => o.shape) : SHAPES) };
+  if (r < 0.15) d = { colour: rng.pick(rng.chance(0.7) ? scene.objects.flatMap(coloursOf) : COLOURS) };
+  else if (r < 0.3) d = { shape: rng.pick(rng.chance(0.7) ? scene.objects.map((o) => o.shape) : SHAPES) };
   const n = scene.objects.filter((o) => matchesDesc(o, d)).length;
   return { questionType: "count", question: fill(rng.pick(COUNT_Q), descPhrase(d, true)), answer: String(n), check: { kind: "count", value: n } };
 }
