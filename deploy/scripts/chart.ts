@@ -85,7 +85,7 @@ async function modelFor(apiVersion: string, kind: string): Promise<ModelClass | 
     let cls: ModelClass | undefined;
     if (/^([a-z0-9.-]+\/)?v[0-9a-z]+$/.test(apiVersion) && /^[A-Z][A-Za-z0-9]+$/.test(kind)) {
       try {
-        const mod = (await import(`kubernetes-models/${apiVersion}/${kind}`)) as Record<string, ModelClass>;
+        const mod = (await import(/* @vite-ignore */ `kubernetes-models/${apiVersion}/${kind}`)) as Record<string, ModelClass>;
         cls = mod[kind];
       } catch {
         cls = undefined;
