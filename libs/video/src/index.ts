@@ -8,3 +8,4 @@ export * from "./oracle.ts";
 export * from "./splits.ts";
 export * from "./baseline.ts";
 export * from "./sft.ts";
+export * from "./ffmpeg.ts";
