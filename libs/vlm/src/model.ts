@@ -304,7 +304,8 @@ export class VideoLMM {
     const missing = [...new Map(videos.filter((v) => !this.visualCache.has(v.videoId)).map((v) => [v.videoId, v])).values()];
     if (missing.length) {
       const encoded = tf.tidy(() => this.encodeVideo(this.patchTensor(missing)));
-      tf.unstack(encoded).forEach((t, i) => this.visualCache.set((missing[i] as VideoInput).videoId, t as tf.Tensor2D));
+      // keep(): the cache outlives any tidy() this call happens inside.
+      tf.unstack(encoded).forEach((t, i) => this.visualCache.set((missing[i] as VideoInput).videoId, tf.keep(t) as tf.Tensor2D));
       encoded.dispose();
       while (this.visualCache.size > this.visualCacheSize) {
         const oldest = this.visualCache.keys().next().value as string;

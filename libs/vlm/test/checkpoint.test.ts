@@ -43,7 +43,7 @@ describe("checkpoints", () => {
     await saveCheckpoint(join(dir, "bad"), model, tok);
     const weights = join(dir, "bad", "model.safetensors");
     const bytes = await readFile(weights);
-    bytes[bytes.length - 5] ^= 0xff;
+    bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 0xff;
     await writeFile(weights, bytes);
     await expect(loadCheckpoint(join(dir, "bad"))).rejects.toThrow(/bad\/model\.safetensors.*truncated or corrupted/);
     await writeFile(weights, bytes.subarray(0, 1000));

@@ -114,3 +114,12 @@ describe("VideoLMM", () => {
     tf.dispose([a, b, c, saved]);
   });
 });
+
+describe("visual-token cache inside tidy()", () => {
+  it("survives the tidy scope it was filled in", () => {
+    const v = { videoId: "fresh", frames: frames(99) };
+    const first = tf.tidy(() => model.visualTokens([v]).sum().dataSync()[0]);
+    const second = tf.tidy(() => model.visualTokens([v]).sum().dataSync()[0]);
+    expect(second).toBe(first);
+  });
+});

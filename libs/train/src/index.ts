@@ -1,0 +1,15 @@
+export { dpoLoss, dpoLossTensor, parseDpoParams, DpoParamsSchema, DPO_LOSS_TYPES, type DpoLossType, type DpoParams, type DpoLossInputs, type DpoLossResult } from "./dpo.ts";
+export { AdamW, learningRate, clipByGlobalNorm, type Schedule } from "./optimizer.ts";
+export {
+  trainSft,
+  trainDpo,
+  sftLoss,
+  TrainingParamsSchema,
+  type TrainingParams,
+  type TrainOptions,
+  type DpoTrainOptions,
+  type TrainResult,
+  type StepMetrics,
+  type SftExample,
+  type DpoPair,
+} from "./train.ts";

@@ -1,0 +1,389 @@
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import {
+  type ScoreBatch,
+  type Tokenizer,
+  type VideoLMM,
+  Rng,
+  buildScoreBatch,
+  decodeSafetensors,
+  encodeRow,
+  encodeSafetensors,
+  openCheckpoint,
+  parseModelConfig,
+  saveCheckpoint,
+  sequenceLogProbs,
+  targetLogProbs,
+} from "@isrdpo/vlm";
+import { z } from "zod";
+import { type DpoParams, DpoParamsSchema, dpoLoss, dpoLossTensor } from "./dpo.ts";
+import { AdamW, clipByGlobalNorm, learningRate } from "./optimizer.ts";
+
+export interface SftExample {
+  videoId: string;
+  frames: Uint8Array;
+  prompt: string;
+  answer: string;
+}
+
+export interface DpoPair {
+  videoId: string;
+  frames: Uint8Array;
+  prompt: string;
+  chosen: string;
+  rejected: string;
+}
+
+export const TrainingParamsSchema = z
+  .object({
+    lr: z.number().positive().default(3e-4),
+    epochs: z.number().int().positive().default(1),
+    /** Examples (SFT) or pairs (DPO) per micro-batch. */
+    batchSize: z.number().int().positive().default(8),
+    /** Micro-batches per optimizer step. */
+    gradAccum: z.number().int().positive().default(1),
+    warmupSteps: z.number().int().nonnegative().default(0),
+    schedule: z.enum(["constant", "linear", "cosine"]).default("cosine"),
+    weightDecay: z.number().nonnegative().default(0.01),
+    /** Global gradient-norm clip; 0 disables it. */
+    maxGradNorm: z.number().nonnegative().default(1),
+    adamBeta1: z.number().min(0).lt(1).default(0.9),
+    adamBeta2: z.number().min(0).lt(1).default(0.999),
+    adamEps: z.number().positive().default(1e-8),
+    /** Save a checkpoint every N optimizer steps (and at the end) when checkpointDir is set; 0 = only at the end. */
+    checkpointEvery: z.number().int().nonnegative().default(0),
+    /** Cap on optimizer steps (the schedule decays over min(maxSteps, steps in the epochs)). */
+    maxSteps: z.number().int().positive().optional(),
+    /** Call onEval every N steps; 0 = never. */
+    evalEvery: z.number().int().nonnegative().default(0),
+    seed: z.number().int().default(0),
+  })
+  .strict();
+export type TrainingParams = z.input<typeof TrainingParamsSchema>;
+
+export interface StepMetrics {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  lr: number;
+  loss: number;
+  gradNorm: number;
+  /** Tokens (visual + text) processed per second in this step, forward and backward. */
+  tokensPerSecond: number;
+  stepMs: number;
+  /** TRL's names for DPO: rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies, logps/chosen, logps/rejected. */
+  metrics: Record<string, number>;
+}
+
+export interface TrainOptions {
+  training?: TrainingParams;
+  onProgress?: (m: StepMetrics) => void;
+  /** Called every `evalEvery` steps, with the step just completed. */
+  onEval?: (step: number) => void | Promise<void>;
+  /** Where periodic checkpoints go (step-000012/ …). */
+  checkpointDir?: string;
+  /** Continue from the newest valid checkpoint in checkpointDir, if any. */
+  resume?: boolean;
+  /** Stops after the current step (a checkpoint is written first when checkpointDir is set). */
+  signal?: AbortSignal;
+}
+
+export interface DpoTrainOptions extends TrainOptions {
+  dpo?: DpoParams & { sftWeight?: number };
+}
+
+export interface TrainResult {
+  steps: number;
+  totalSteps: number;
+  stopped: "done" | "aborted";
+  lastCheckpoint: { dir: string; digest: string } | null;
+  history: StepMetrics[];
+}
+
+const TRAINER_STATE = "trainer.json";
+const OPTIMIZER_STATE = "optimizer.safetensors";
+
+/** Supervised fine-tuning: cross-entropy on answer tokens only; the vision tower trains too. */
+export async function trainSft(model: VideoLMM, tok: Tokenizer, examples: readonly SftExample[], opts: TrainOptions = {}): Promise<TrainResult> {
+  const rows = examples.map((e, i) => {
+    if (typeof e.answer !== "string" || e.answer.length === 0) throw new Error(`examples[${i}].answer: must be a non-empty string`);
+    return encodeRow(tok, e.prompt, e.answer);
+  });
+  examples.forEach((e, i) => buildScoreBatch(model, [rows[i] as (typeof rows)[number]], tok.padId, "examples", i));
+  return runLoop("sft", model, tok, examples.length, opts, { freezeVision: false }, {}, (idx) => {
+    const sb = buildScoreBatch(model, idx.map((i) => rows[i] as (typeof rows)[number]), tok.padId);
+    const videos = idx.map((i) => examples[i] as SftExample);
+    return {
+      tokens: countTokens(sb),
+      loss: () => {
+        const visual = model.encodeVideo(model.patchTensor(videos));
+        return sftLoss(targetLogProbs(model, visual, sb).tokenLogProbs, sb);
+      },
+    };
+  });
+}
+
+/** Mean negative log-likelihood of the answer tokens of a batch (TRL's SFT / "sft" DPO term). */
+export function sftLoss(tokenLogProbs: tf.Tensor2D, sb: ScoreBatch): tf.Scalar {
+  const count = sb.answerLengths.reduce((a, b) => a + b, 0);
+  return tokenLogProbs.sum().neg().div(count) as tf.Scalar;
+}
+
+/**
+ * DPO from the model's current weights, which are also the reference: reference log-probs are
+ * computed once before the first step (and kept in checkpoints, so a resumed job uses the same).
+ * The vision tower is frozen; visual tokens come from the model's cache.
+ */
+export async function trainDpo(model: VideoLMM, tok: Tokenizer, pairs: readonly DpoPair[], opts: DpoTrainOptions = {}): Promise<TrainResult> {
+  const parsed = DpoParamsSchema.safeParse({ type: opts.dpo?.type, beta: opts.dpo?.beta, labelSmoothing: opts.dpo?.labelSmoothing });
+  if (!parsed.success) throw new Error(`dpo: ${z.prettifyError(parsed.error)}`);
+  const params = parsed.data;
+  const sftWeight = opts.dpo?.sftWeight ?? 0;
+  if (!(sftWeight >= 0)) throw new Error(`dpo.sftWeight: must be >= 0, got ${sftWeight}`);
+  const chosenRows = pairs.map((p) => encodeRow(tok, p.prompt, p.chosen));
+  const rejectedRows = pairs.map((p) => encodeRow(tok, p.prompt, p.rejected));
+  pairs.forEach((_, i) => {
+    buildScoreBatch(model, [chosenRows[i] as (typeof chosenRows)[number]], tok.padId, "pairs(chosen)", i);
+    buildScoreBatch(model, [rejectedRows[i] as (typeof rejectedRows)[number]], tok.padId, "pairs(rejected)", i);
+  });
+  const state: { reference: { chosen: number[]; rejected: number[] } | null } = { reference: null };
+  let checkedStepZero = false;
+  return runLoop("dpo", model, tok, pairs.length, opts, { freezeVision: true }, state, (idx, step) => {
+    if (!state.reference) {
+      // Once per job: chosen and rejected interleaved, so each pair shares a forward batch.
+      const scored = sequenceLogProbs(
+        model,
+        tok,
+        pairs.flatMap((p) => [
+          { ...p, answer: p.chosen },
+          { ...p, answer: p.rejected },
+        ]),
+      );
+      state.reference = { chosen: scored.filter((_, i) => i % 2 === 0).map((s) => s.sum), rejected: scored.filter((_, i) => i % 2 === 1).map((s) => s.sum) };
+    }
+    const ref = state.reference;
+    const b = idx.length;
+    const sb = buildScoreBatch(model, [...idx.map((i) => chosenRows[i]), ...idx.map((i) => rejectedRows[i])] as (typeof chosenRows)[number][], tok.padId);
+    const batchInputs = {
+      referenceChosen: idx.map((i) => ref.chosen[i] as number),
+      referenceRejected: idx.map((i) => ref.rejected[i] as number),
+      chosenLengths: sb.answerLengths.slice(0, b),
+      rejectedLengths: sb.answerLengths.slice(b),
+    };
+    const videos = idx.map((i) => pairs[i] as DpoPair);
+    let policy: { chosen: number[]; rejected: number[] } = { chosen: [], rejected: [] };
+    return {
+      tokens: countTokens(sb),
+      loss: () => {
+        const visual = model.visualTokens(videos);
+        const tokenLogProbs = targetLogProbs(model, tf.concat([visual, visual]) as tf.Tensor3D, sb).tokenLogProbs;
+        const sums = tokenLogProbs.sum(1) as tf.Tensor1D;
+        const pc = sums.slice(0, b);
+        const pr = sums.slice(b, b);
+        const all = sums.dataSync();
+        policy = { chosen: Array.from(all.subarray(0, b)), rejected: Array.from(all.subarray(b)) };
+        let loss = dpoLossTensor(pc, pr, batchInputs, params);
+        if (sftWeight > 0) {
+          const chosenTokens = tokenLogProbs.slice([0, 0], [b, sb.time]);
+          const count = batchInputs.chosenLengths.reduce((x, y) => x + y, 0);
+          loss = loss.add(chosenTokens.sum().neg().div(count).mul(sftWeight));
+        }
+        return loss;
+      },
+      after: () => {
+        if (step === 0 && !checkedStepZero) {
+          // The policy starts as the reference: any difference here is a bug in batching or caching.
+          policy.chosen.concat(policy.rejected).forEach((p, k) => {
+            const r = k < b ? batchInputs.referenceChosen[k] : batchInputs.referenceRejected[k - b];
+            if (Math.abs(p - (r as number)) > 1e-3 * Math.max(1, Math.abs(r as number))) {
+              throw new Error(`dpo: at step 0 the policy log-prob ${p} differs from the reference ${r} (pair ${idx[k % b]})`);
+            }
+          });
+          checkedStepZero = true;
+        }
+        const m = dpoLoss({ policyChosen: policy.chosen, policyRejected: policy.rejected, ...batchInputs }, params);
+        return {
+          "rewards/chosen": m.rewardsChosen,
+          "rewards/rejected": m.rewardsRejected,
+          "rewards/margins": m.rewardsMargins,
+          "rewards/accuracies": m.rewardsAccuracy,
+          "logps/chosen": mean(policy.chosen),
+          "logps/rejected": mean(policy.rejected),
+        };
+      },
+    };
+  });
+}
+
+interface MicroBatch {
+  tokens: number;
+  loss: () => tf.Scalar;
+  /** Metrics of this micro-batch, read after its forward pass. */
+  after?: () => Record<string, number>;
+}
+
+/** Job state kept in trainer.json besides the step (e.g. DPO reference log-probs). */
+type JobState = Record<string, unknown>;
+
+async function runLoop(
+  kind: "sft" | "dpo",
+  model: VideoLMM,
+  tok: Tokenizer,
+  numExamples: number,
+  opts: TrainOptions,
+  freeze: { freezeVision: boolean },
+  jobState: JobState,
+  microBatch: (indices: number[], step: number) => MicroBatch,
+): Promise<TrainResult> {
+  const parsed = TrainingParamsSchema.safeParse(opts.training ?? {});
+  if (!parsed.success) throw new Error(`training: ${z.prettifyError(parsed.error)}`);
+  const t = parsed.data;
+  if (numExamples === 0) throw new Error(`${kind}: no training data`);
+  if (opts.resume && !opts.checkpointDir) throw new Error("training: resume needs checkpointDir");
+  // The micro-batch plan is a pure function of (seed, epochs, batch size): a resumed run replays it.
+  const plan: number[][] = [];
+  for (let e = 0; e < t.epochs; e++) {
+    const order = new Rng(t.seed + 7919 * e).shuffle(Array.from({ length: numExamples }, (_, i) => i));
+    for (let s = 0; s < order.length; s += t.batchSize) plan.push(order.slice(s, s + t.batchSize));
+  }
+  const perEpoch = Math.ceil(numExamples / t.batchSize);
+  const totalSteps = Math.min(t.maxSteps ?? Infinity, Math.floor(plan.length / t.gradAccum));
+  if (totalSteps === 0) throw new Error(`${kind}: ${plan.length} micro-batches are fewer than gradAccum ${t.gradAccum}`);
+  const optimizer = new AdamW({ beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay });
+  const varNames = new Map<string, string>();
+  const trainable = [...model.params].filter(([n]) => !(freeze.freezeVision && model.isVisionParam(n)));
+  for (const [n, v] of trainable) varNames.set(v.name, n);
+  let startStep = 0;
+  let lastCheckpoint: TrainResult["lastCheckpoint"] = null;
+  if (opts.resume && opts.checkpointDir) {
+    const resumed = await resumeFrom(opts.checkpointDir, kind, model, optimizer, jobState);
+    if (resumed) {
+      startStep = resumed.step;
+      lastCheckpoint = { dir: resumed.dir, digest: resumed.digest };
+    }
+  }
+  const save = async (step: number) => {
+    if (!opts.checkpointDir) return;
+    const dir = join(opts.checkpointDir, `step-${String(step).padStart(6, "0")}`);
+    const trainer = { kind, step, optimizerStep: optimizer.step, numExamples, training: t, job: jobState };
+    const { digest } = await saveCheckpoint(dir, model, tok, {
+      [OPTIMIZER_STATE]: encodeSafetensors(optimizer.stateTensors()),
+      [TRAINER_STATE]: new TextEncoder().encode(`${JSON.stringify(trainer)}\n`),
+    });
+    lastCheckpoint = { dir, digest };
+  };
+  const history: StepMetrics[] = [];
+  let stopped: TrainResult["stopped"] = "done";
+  try {
+    for (let step = startStep; step < totalSteps; step++) {
+      const started = performance.now();
+      const lr = learningRate(step, { lr: t.lr, warmupSteps: t.warmupSteps, totalSteps, schedule: t.schedule });
+      let grads: Map<string, tf.Tensor> | null = null;
+      let lossSum = 0;
+      let tokens = 0;
+      const metricSums: Record<string, number> = {};
+      for (let a = 0; a < t.gradAccum; a++) {
+        const mb = microBatch(plan[step * t.gradAccum + a] as number[], step);
+        tokens += mb.tokens;
+        const { value, grads: g } = tf.variableGrads(mb.loss, trainable.map(([, v]) => v));
+        lossSum += value.dataSync()[0] as number;
+        value.dispose();
+        for (const [k, v] of Object.entries(mb.after?.() ?? {})) metricSums[k] = (metricSums[k] ?? 0) + v;
+        // Accumulate the mean over micro-batches.
+        const scaled = new Map<string, tf.Tensor>();
+        for (const [varName, grad] of Object.entries(g)) {
+          const name = varNames.get(varName) as string;
+          const prev = grads?.get(name);
+          scaled.set(name, tf.tidy(() => (prev ? prev.add(grad.div(t.gradAccum)) : grad.div(t.gradAccum))));
+          grad.dispose();
+          prev?.dispose();
+        }
+        grads = scaled;
+      }
+      const g = grads as Map<string, tf.Tensor>;
+      const gradNorm = clipByGlobalNorm(g, t.maxGradNorm);
+      optimizer.apply(model.params, g, lr);
+      for (const x of g.values()) x.dispose();
+      model.markWeightsChanged();
+      const stepMs = performance.now() - started;
+      const metrics: StepMetrics = {
+        step: step + 1,
+        totalSteps,
+        epoch: Math.floor((step * t.gradAccum) / perEpoch),
+        lr,
+        loss: lossSum / t.gradAccum,
+        gradNorm,
+        tokensPerSecond: tokens / (stepMs / 1000),
+        stepMs,
+        metrics: Object.fromEntries(Object.entries(metricSums).map(([k, v]) => [k, v / t.gradAccum])),
+      };
+      history.push(metrics);
+      opts.onProgress?.(metrics);
+      const last = step + 1 === totalSteps;
+      const aborted = opts.signal?.aborted === true;
+      if (last || aborted || (t.checkpointEvery > 0 && (step + 1) % t.checkpointEvery === 0)) await save(step + 1);
+      if (t.evalEvery > 0 && (step + 1) % t.evalEvery === 0) await opts.onEval?.(step + 1);
+      if (aborted && !last) {
+        stopped = "aborted";
+        break;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return { steps: history.at(-1)?.step ?? startStep, totalSteps, stopped, lastCheckpoint, history };
+}
+
+/** Loads the newest checkpoint in `root` whose manifest verifies; returns null if there is none. */
+async function resumeFrom(
+  root: string,
+  kind: string,
+  model: VideoLMM,
+  optimizer: AdamW,
+  jobState: JobState,
+): Promise<{ step: number; dir: string; digest: string } | null> {
+  let names: string[];
+  try {
+    names = (await readdir(root)).filter((n) => /^step-\d+$/.test(n)).sort().reverse();
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    const dir = join(root, name);
+    let ckpt: Awaited<ReturnType<typeof openCheckpoint>>;
+    try {
+      ckpt = await openCheckpoint(dir);
+    } catch {
+      continue; // an interrupted save has no manifest: fall back to the previous checkpoint
+    }
+    const trainer = JSON.parse(new TextDecoder().decode(await ckpt.read(TRAINER_STATE)));
+    if (trainer.kind !== kind) throw new Error(`resume: ${dir} is a ${trainer.kind} checkpoint, this is a ${kind} job`);
+    const config = parseModelConfig(JSON.parse(new TextDecoder().decode(await ckpt.read("config.json"))));
+    if (JSON.stringify(config) !== JSON.stringify(model.config)) throw new Error(`resume: ${dir}/config.json does not match the model's config`);
+    const weights = decodeSafetensors(await ckpt.read("model.safetensors"), join(dir, "model.safetensors")).tensors;
+    for (const [n, v] of model.params) {
+      const w = weights.get(n);
+      if (!w) throw new Error(`resume: ${dir}/model.safetensors lacks "${n}"`);
+      v.assign(w);
+    }
+    tf.dispose([...weights.values()]);
+    model.markWeightsChanged();
+    const opt = decodeSafetensors(await ckpt.read(OPTIMIZER_STATE), join(dir, OPTIMIZER_STATE)).tensors;
+    optimizer.loadState(trainer.optimizerStep, opt);
+    tf.dispose([...opt.values()]);
+    Object.assign(jobState, trainer.job);
+    return { step: trainer.step, dir, digest: ckpt.digest };
+  }
+  return null;
+}
+
+/** Visual + text tokens (padding excluded) in a batch. */
+function countTokens(sb: ScoreBatch): number {
+  return sb.keyValid.reduce((a, v) => a + v.reduce((x, y) => x + y, 0), 0);
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}

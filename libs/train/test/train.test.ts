@@ -1,0 +1,138 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { Rng, Tokenizer, VideoLMM, initBackend, loadCheckpoint, modelConfig, sequenceLogProbs } from "@isrdpo/vlm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DpoPair, type SftExample, trainDpo, trainSft } from "../src/index.ts";
+
+const frames = (seed: number) => {
+  const rng = new Rng(seed);
+  return Uint8Array.from({ length: 8 * 32 * 32 * 3 }, () => Math.floor(rng.next() * 256));
+};
+const sft: SftExample[] = [
+  { videoId: "v0", frames: frames(0), prompt: "what color is the circle?", answer: "red." },
+  { videoId: "v1", frames: frames(1), prompt: "what color is the circle?", answer: "blue." },
+  { videoId: "v2", frames: frames(2), prompt: "how many objects?", answer: "two objects." },
+  { videoId: "v3", frames: frames(3), prompt: "describe the video.", answer: "a green square moves left." },
+];
+const pairs: DpoPair[] = [
+  { videoId: "v0", frames: frames(0), prompt: "what color is the circle?", chosen: "red.", rejected: "blue." },
+  { videoId: "v1", frames: frames(1), prompt: "what color is the circle?", chosen: "blue.", rejected: "red." },
+  { videoId: "v2", frames: frames(2), prompt: "how many objects?", chosen: "two objects.", rejected: "three objects." },
+  { videoId: "v3", frames: frames(3), prompt: "describe the video.", chosen: "a green square moves left.", rejected: "a red circle." },
+];
+let tok: Tokenizer;
+let dir: string;
+const fresh = (seed = 1) => VideoLMM.create(modelConfig("test", { vocabSize: tok.vocabSize }), seed);
+const maxDiff = (a: VideoLMM, b: VideoLMM) =>
+  Math.max(...[...a.params].map(([n, v]) => tf.tidy(() => tf.max(tf.abs(v.sub(b.params.get(n)!))).dataSync()[0] as number)));
+
+beforeAll(async () => {
+  await initBackend("wasm", () => {});
+  tok = Tokenizer.train([...sft.map((e) => `${e.prompt} ${e.answer}`), ...pairs.map((p) => p.rejected)], { vocabSize: 300 });
+  dir = await mkdtemp(join(tmpdir(), "train-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("trainSft", () => {
+  it("overfits a tiny set: answer loss near zero, no tensor leaks", async () => {
+    const model = fresh();
+    const before = tf.memory().numTensors;
+    const result = await trainSft(model, tok, sft, {
+      training: { lr: 3e-3, epochs: 120, batchSize: 4, warmupSteps: 5, schedule: "constant", weightDecay: 0, seed: 1 },
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(result.steps).toBe(120);
+    expect(result.history[0]!.loss).toBeGreaterThan(3);
+    expect(result.history.at(-1)!.loss).toBeLessThan(0.05);
+    const scores = sequenceLogProbs(model, tok, sft);
+    scores.forEach((s) => expect(s.sum / s.count).toBeGreaterThan(-0.1));
+    model.dispose();
+  });
+});
+
+describe("trainDpo", () => {
+  it("overfits a tiny preference set: reward accuracy 1, margins growing, no leaks", async () => {
+    const model = fresh(2);
+    model.visualTokens(pairs); // the visual-token cache is meant to persist
+    const before = tf.memory().numTensors;
+    const result = await trainDpo(model, tok, pairs, {
+      training: { lr: 2e-3, epochs: 30, batchSize: 4, schedule: "constant", weightDecay: 0, seed: 2 },
+      dpo: { type: "sigmoid", beta: 0.1 },
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    const h = result.history;
+    // Step 0: policy = reference, so every reward is 0 and the loss is ln 2.
+    expect(h[0]!.loss).toBeCloseTo(Math.LN2, 5);
+    expect(h[0]!.metrics["rewards/margins"]).toBeCloseTo(0, 6);
+    expect(h.at(-1)!.metrics["rewards/accuracies"]).toBe(1);
+    const margins = h.map((m) => m.metrics["rewards/margins"]!);
+    expect(margins[10]!).toBeGreaterThan(margins[1]!);
+    expect(margins.at(-1)!).toBeGreaterThan(margins[10]!);
+    expect(h.at(-1)!.loss).toBeLessThan(h[0]!.loss / 2);
+    for (const key of ["rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected"]) expect(h.at(-1)!.metrics).toHaveProperty(key);
+    // The vision tower is frozen.
+    const reference = fresh(2);
+    for (const [n, v] of model.params) {
+      if (model.isVisionParam(n)) expect(tf.tidy(() => tf.max(tf.abs(v.sub(reference.params.get(n)!))).dataSync()[0])).toBe(0);
+    }
+    model.dispose();
+    reference.dispose();
+  });
+
+  it("resuming continues exactly: N steps + save + load + N steps = 2N steps", async () => {
+    const training = { lr: 1e-3, epochs: 6, batchSize: 2, warmupSteps: 2, schedule: "cosine" as const, seed: 3, checkpointEvery: 3 };
+    const dpo = { type: "ipo" as const, beta: 0.5, sftWeight: 0.1 };
+    const straight = fresh(4);
+    const full = await trainDpo(straight, tok, pairs, { training, dpo });
+    expect(full.steps).toBe(12);
+
+    const ckpt = join(dir, "resume");
+    const first = fresh(4);
+    const abort = new AbortController();
+    const part = await trainDpo(first, tok, pairs, {
+      training, dpo, checkpointDir: ckpt, signal: abort.signal,
+      onProgress: (m) => m.step === 6 && abort.abort(),
+    });
+    expect(part).toMatchObject({ steps: 6, stopped: "aborted" });
+    first.dispose();
+    // A new process: the weights it starts from are overwritten by the checkpoint.
+    const second = fresh(99);
+    const rest = await trainDpo(second, tok, pairs, { training, dpo, checkpointDir: ckpt, resume: true });
+    expect(rest).toMatchObject({ steps: 12, stopped: "done" });
+    expect(rest.history[0]!.step).toBe(7);
+    expect(rest.history.at(-1)!.loss).toBeCloseTo(full.history.at(-1)!.loss, 4);
+    expect(maxDiff(second, straight)).toBeLessThan(1e-5);
+    // The final checkpoint loads as a model.
+    const loaded = await loadCheckpoint(rest.lastCheckpoint!.dir);
+    expect(maxDiff(loaded.model, second)).toBe(0);
+    [straight, second, loaded.model].forEach((m) => m.dispose());
+  });
+
+  it("gradient accumulation: 2 micro-batches of 2 equal one batch of 4", async () => {
+    const a = fresh(5);
+    const b = fresh(5);
+    const common = { lr: 1e-2, epochs: 1, schedule: "constant" as const, seed: 6 };
+    const ra = await trainDpo(a, tok, pairs, { training: { ...common, batchSize: 4, gradAccum: 1 } });
+    const rb = await trainDpo(b, tok, pairs, { training: { ...common, batchSize: 2, gradAccum: 2 } });
+    expect(ra.steps).toBe(1);
+    expect(rb.steps).toBe(1);
+    expect(rb.history[0]!.loss).toBeCloseTo(ra.history[0]!.loss, 6);
+    expect(maxDiff(a, b)).toBeLessThan(1e-5);
+    const moved = fresh(5);
+    expect(maxDiff(a, moved)).toBeGreaterThan(1e-3);
+    [a, b, moved].forEach((m) => m.dispose());
+  });
+
+  it("rejects bad options and data with the field named", async () => {
+    const model = fresh();
+    await expect(trainDpo(model, tok, pairs, { dpo: { type: "robust", labelSmoothing: 0.7 } })).rejects.toThrow(/labelSmoothing/);
+    await expect(trainSft(model, tok, sft, { training: { lr: -1 } })).rejects.toThrow(/lr/);
+    await expect(trainSft(model, tok, [{ ...sft[0]!, answer: "x ".repeat(80) }])).rejects.toThrow(/examples\[0\].*maxTextLen/);
+    await expect(trainSft(model, tok, [{ ...sft[0]!, frames: new Uint8Array(3) }])).rejects.toThrow(/v0/);
+    model.dispose();
+  });
+});
