@@ -184,3 +184,25 @@ export function generateScene(seedOrRng: number | string | Rng, options: SceneOp
   }
   throw new Error(`could not place ${count} non-overlapping objects in 200 attempts`);
 }
+
+const rgb = z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]);
+const point = z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]);
+
+/** Validates a scene record read from disk. */
+export const SceneSchema = z.object({
+  version: z.literal(1),
+  frames: z.number().int().min(1),
+  background: z.object({ kind: z.enum(["solid", "hgradient", "vgradient", "checker", "stripes"]), a: rgb, b: rgb }),
+  noise: z.object({ amplitude: z.number().int().min(0), specks: z.number().int().min(0), seed: z.number().int() }),
+  objects: z.array(
+    z.object({
+      shape: z.enum(SHAPES),
+      colour: z.enum(COLOURS),
+      size: z.enum(SIZES),
+      motion: z.enum(MOTIONS),
+      start: point,
+      end: point,
+      event: z.object({ type: z.enum(["appear", "disappear", "change"]), frame: z.number().int().min(0), toColour: z.enum(COLOURS).optional() }).optional(),
+    }),
+  ).min(1),
+}) satisfies z.ZodType<Scene>;

@@ -1,0 +1,4 @@
+export * from "./jsonl.ts";
+export * from "./sharegpt.ts";
+export * from "./preference.ts";
+export * from "./synthetic.ts";

@@ -1,0 +1,130 @@
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync, appendFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { clipFromId, renderClip, scoreAnswer } from "@isrdpo/video";
+import {
+  DatasetLineError,
+  loadDatasetDir,
+  readPreferenceJsonl,
+  readShareGptVideoJsonl,
+  writePreferenceJsonl,
+  writeSyntheticDataset,
+  writeTrlJsonl,
+  type PreferenceRecord,
+} from "../src/index.ts";
+
+const root = mkdtempSync(join(tmpdir(), "isrdpo-datasets-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function digest(dir: string): string {
+  const h = createHash("sha256");
+  const walk = (d: string, rel: string) => {
+    for (const f of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (f.isDirectory()) walk(join(d, f.name), `${rel}${f.name}/`);
+      else h.update(`${rel}${f.name}\0`).update(readFileSync(join(d, f.name)));
+    }
+  };
+  walk(dir, "");
+  return h.digest("hex");
+}
+
+describe("synthetic dataset directory", () => {
+  const opts = { seed: 3, train: 4, testIn: 2, testOut: 2 };
+
+  it("same seed → byte-identical directory; another seed → different", async () => {
+    const a = join(root, "a");
+    const b = join(root, "b");
+    const c = join(root, "c");
+    await writeSyntheticDataset(a, opts);
+    await writeSyntheticDataset(b, opts);
+    await writeSyntheticDataset(c, { ...opts, seed: 4 });
+    expect(digest(a)).toBe(digest(b));
+    expect(digest(c)).not.toBe(digest(a));
+    expect(readdirSync(join(a, "clips"))).toHaveLength(8);
+  });
+
+  it("loads back: items with their scene and the exact rendered frames", async () => {
+    const dir = join(root, "a");
+    const ds = await loadDatasetDir(dir);
+    expect(ds.bad).toEqual([]);
+    expect(ds.manifest).toMatchObject({ seed: 3, frames: 8, height: 32, width: 32, splits: { train: 4, "test-in": 2, "test-out": 2 } });
+    const expected = ["train", "test-in", "test-out"].flatMap((s, k) =>
+      Array.from({ length: [4, 2, 2][k]! }, (_, i) => clipFromId(`syn-3-${s}-f8-${i}`)),
+    );
+    expect(ds.items.length).toBe(expected.reduce((n, c) => n + c.items.length, 0));
+    for (const it of ds.items) {
+      const clip = expected.find((c) => c.id === it.clipId)!;
+      const item = clip.items.find((q) => q.id === it.id)!;
+      expect(it.question).toBe(item.question);
+      expect(it.answer).toBe(item.answer);
+      expect(it.questionType).toBe(item.questionType);
+      expect(it.scene).toEqual(clip.scene);
+      expect(scoreAnswer(it.scene!, item, it.answer).score).toBe(5);
+      expect(Buffer.from(it.frames!.data).equals(Buffer.from(renderClip(clip.scene)))).toBe(true);
+    }
+  });
+
+  it("bad items are recorded with their reason and loading goes on", async () => {
+    const dir = join(root, "d");
+    await writeSyntheticDataset(dir, { seed: 5, train: 3, testIn: 0, testOut: 0 });
+    const mp4 = join(dir, "clips", "syn-5-train-f8-0.mp4");
+    writeFileSync(mp4, readFileSync(mp4).subarray(0, 300));
+    unlinkSync(join(dir, "clips", "syn-5-train-f8-1.mp4"));
+    appendFileSync(join(dir, "train.jsonl"), '{"id": "x", "video": "clips/x.mp4", "conversations": [{"from": "human", "value": 3}]}\nnot json\n');
+    const ds = await loadDatasetDir(dir);
+    const lines = readFileSync(join(dir, "train.jsonl"), "utf8").trimEnd().split("\n").length;
+    const reasons = ds.bad.map((b) => `${b.id} | ${b.reason}`);
+    expect(reasons.filter((r) => r.startsWith("syn-5-train-f8-0-")).every((r) => r.includes("syn-5-train-f8-0.mp4: "))).toBe(true);
+    expect(reasons.some((r) => r.includes("syn-5-train-f8-1.mp4: file not found"))).toBe(true);
+    expect(reasons).toContain(`train.jsonl:${lines - 1} | ${join(dir, "train.jsonl")}:${lines - 1}: field "conversations.0.value": Invalid input: expected string, received number`);
+    expect(reasons.some((r) => r.startsWith(`train.jsonl:${lines} | `) && r.includes("not valid JSON"))).toBe(true);
+    // Clip 2 is intact: all its items load.
+    const clip2 = clipFromId("syn-5-train-f8-2");
+    expect(ds.items.map((i) => i.id)).toEqual(clip2.items.map((i) => i.id));
+    expect(ds.bad.length).toBe(clipFromId("syn-5-train-f8-0").items.length + clipFromId("syn-5-train-f8-1").items.length + 2);
+  });
+});
+
+describe("ShareGPTVideo and preference JSONL", () => {
+  it("a malformed line names its line number and field", async () => {
+    const p = join(root, "qa.jsonl");
+    writeFileSync(
+      p,
+      [
+        JSON.stringify({ id: "a", video: "a.mp4", conversations: [{ from: "human", value: "<video>\nWhat?" }, { from: "gpt", value: "red" }], caption: "c" }),
+        "",
+        JSON.stringify({ id: "b", video: "", conversations: [{ from: "human", value: "q" }, { from: "gpt", value: "a" }] }),
+      ].join("\n"),
+    );
+    const seen: string[] = [];
+    const err = await (async () => {
+      for await (const { record } of readShareGptVideoJsonl(p)) seen.push(record.id);
+    })().catch((e: unknown) => e);
+    expect(seen).toEqual(["a"]);
+    expect(err).toBeInstanceOf(DatasetLineError);
+    expect(err).toMatchObject({ line: 3, field: "video" });
+    expect((err as Error).message).toMatch(new RegExp(`^${p}:3: field "video": `));
+  });
+
+  it("preferences round-trip; TRL export keeps prompt/chosen/rejected; a bad record is named", async () => {
+    const p = join(root, "prefs.jsonl");
+    const t = join(root, "trl.jsonl");
+    // Streamed from a generator: nothing requires the records in memory at once.
+    async function* records(n: number): AsyncGenerator<PreferenceRecord> {
+      for (let i = 0; i < n; i++) yield { id: `p${i}`, video: `v${i}.mp4`, prompt: "Describe.", chosen: "A red circle.", rejected: "A blue ring.", chosen_score: 5, rejected_score: 1.5, context: i % 2 ? "ctx" : "" };
+    }
+    expect(await writePreferenceJsonl(p, records(5000))).toBe(5000);
+    let n = 0;
+    for await (const r of readPreferenceJsonl(p)) {
+      if (n === 7) expect(r).toEqual({ id: "p7", video: "v7.mp4", prompt: "Describe.", chosen: "A red circle.", rejected: "A blue ring.", chosen_score: 5, rejected_score: 1.5, context: "ctx" });
+      n++;
+    }
+    expect(n).toBe(5000);
+    expect(await writeTrlJsonl(t, records(3))).toBe(3);
+    expect(readFileSync(t, "utf8").split("\n")[0]).toBe('{"prompt":"Describe.","chosen":"A red circle.","rejected":"A blue ring."}');
+    const bad = [{ id: "q", video: "v", prompt: "p", chosen: "c", rejected: "r", chosen_score: "high", rejected_score: 0, context: "" }] as unknown as PreferenceRecord[];
+    await expect(writePreferenceJsonl(join(root, "bad.jsonl"), bad)).rejects.toThrow(/record 0: field "chosen_score": /);
+  });
+});
