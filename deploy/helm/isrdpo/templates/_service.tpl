@@ -198,7 +198,7 @@ spec:
         {{- if $root.Values.config.file }}
         - name: config
           configMap:
-            name: {{ include "isrdpo.configMapName" $root }}
+            name: {{ include "isrdpo.configMapName" $root }}-file
             items:
               - key: config.yaml
                 path: config.yaml
