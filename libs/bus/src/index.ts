@@ -1,0 +1,10 @@
+export type { ArtifactStore, Bus, Delivery, KvEntry, LogEntry, PublishResult } from "./types.ts";
+export { ArtifactIntegrityError, ArtifactNotFoundError, CasConflictError } from "./types.ts";
+export { QUEUES, artifactPath, artifactUri } from "./names.ts";
+export { MemoryBus } from "./memory.ts";
+export type { MemoryBusOptions } from "./memory.ts";
+export { LocalArtifactStore, sha256Hex } from "./local-store.ts";
+export { NATS_NAMES, NatsArtifactStore, NatsBus, connectNats } from "./nats.ts";
+export type { NatsBusOptions } from "./nats.ts";
+export { serveWorkQueue, workEventIds } from "./worker.ts";
+export type { ServeOptions, Task, WorkHandler, WorkQueue, WorkerHandle } from "./worker.ts";

@@ -1,0 +1,144 @@
+// The worker harness: pulls a work queue, runs the handler with heartbeats, publishes the answer
+// to the orchestrator's queue, then acks. Answers carry event ids derived from the work's message
+// id, so a redelivered item that runs again publishes a duplicate that is dropped, never a second
+// result.
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  OrchestratorEventSchema,
+  PrepareRequestSchema,
+  ShardFailedSchema,
+  Stage,
+  TrainRequestSchema,
+  WorkItemSchema,
+} from "@isrdpo/contracts";
+import type { OrchestratorEvent, PrepareRequest, TrainRequest, WorkItem } from "@isrdpo/contracts";
+import { QUEUES } from "./names.ts";
+import type { Bus, Delivery } from "./types.ts";
+
+/** What a handler receives: the decoded payload and the delivery it came from. */
+export type Task =
+  | { queue: "prepare"; payload: PrepareRequest; msgId: string; deliveries: number; signal: AbortSignal }
+  | { queue: "train"; payload: TrainRequest; msgId: string; deliveries: number; signal: AbortSignal }
+  | { queue: "responses" | "context" | "judge" | "evaluate"; payload: WorkItem; msgId: string; deliveries: number; signal: AbortSignal };
+
+export type WorkQueue = Task["queue"];
+
+/** Answers a task with the event kind to publish (ShardCompleted, PrepareFinished, …). Throw to fail it. */
+export type WorkHandler = (task: Task) => Promise<OrchestratorEvent["kind"]>;
+
+export interface ServeOptions {
+  /** Tasks handled at once by this process. Default 1. */
+  concurrency?: number;
+  /** A delivery beyond this count means earlier workers died on it: it is answered as failed. Default 3. */
+  maxDeliveries?: number;
+  /** Interval of in-progress heartbeats. Default a third of the ack wait. */
+  heartbeatMs?: number;
+  /** Pull wait; stop() may take this long. Default 1000. */
+  pullExpiresMs?: number;
+  /** Called on errors the harness survives (bus unreachable, undecodable message). */
+  onError?: (err: unknown) => void;
+}
+
+export interface WorkerHandle {
+  /** Stops pulling and waits for the tasks in progress. */
+  stop(): Promise<void>;
+}
+
+export const workEventIds = {
+  done: (msgId: string) => `${msgId}:done`,
+  failed: (msgId: string) => `${msgId}:failed`,
+};
+
+export function serveWorkQueue(bus: Bus, queue: WorkQueue, handler: WorkHandler, opts: ServeOptions = {}): WorkerHandle {
+  const concurrency = opts.concurrency ?? 1;
+  const maxDeliveries = opts.maxDeliveries ?? 3;
+  const heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(bus.ackWaitMs / 3));
+  const onError = opts.onError ?? ((err) => console.error(`worker ${queue}:`, err));
+  const abort = new AbortController();
+
+  const loop = async () => {
+    while (!abort.signal.aborted) {
+      let delivery: Delivery | undefined;
+      try {
+        delivery = await bus.pull(queue, { expiresMs: opts.pullExpiresMs ?? 1000 });
+      } catch (err) {
+        if (abort.signal.aborted) return;
+        onError(err);
+        await sleep(500);
+        continue;
+      }
+      if (delivery) await handle(delivery).catch(onError);
+    }
+  };
+
+  const handle = async (d: Delivery) => {
+    let task: Task;
+    try {
+      task = decode(queue, d, abort.signal);
+    } catch (err) {
+      // Nothing to answer to: an undecodable message is dropped loudly rather than redelivered forever.
+      onError(new Error(`undecodable message ${d.msgId} on queue ${queue}: ${(err as Error).message}`));
+      await d.ack();
+      return;
+    }
+    const { runId, iteration, stage, shardIndex } = origin(task);
+    const failed = (reason: string) =>
+      create(OrchestratorEventSchema, {
+        runId,
+        eventId: workEventIds.failed(d.msgId),
+        kind: {
+          case: "shardFailed",
+          value: create(ShardFailedSchema, { iteration, stage, shardIndex, deliveries: d.deliveries, reason }),
+        },
+      });
+    let answer: OrchestratorEvent;
+    if (d.deliveries > maxDeliveries) {
+      answer = failed(`abandoned: delivered ${d.deliveries} times without an answer (worker crash or timeout)`);
+    } else {
+      const heartbeat = setInterval(() => d.working(), heartbeatMs);
+      try {
+        const kind = await handler(task);
+        answer = create(OrchestratorEventSchema, { runId, eventId: workEventIds.done(d.msgId), kind });
+      } catch (err) {
+        answer = failed(err instanceof Error ? err.message : String(err));
+      } finally {
+        clearInterval(heartbeat);
+      }
+    }
+    await bus.enqueue(QUEUES.orchestrator, toBinary(OrchestratorEventSchema, answer), answer.eventId);
+    await d.ack();
+  };
+
+  const loops = Array.from({ length: concurrency }, () => loop());
+  return {
+    stop: async () => {
+      abort.abort();
+      await Promise.all(loops);
+    },
+  };
+}
+
+function decode(queue: WorkQueue, d: Delivery, signal: AbortSignal): Task {
+  const base = { msgId: d.msgId, deliveries: d.deliveries, signal };
+  switch (queue) {
+    case "prepare":
+      return { ...base, queue, payload: fromBinary(PrepareRequestSchema, d.data) };
+    case "train":
+      return { ...base, queue, payload: fromBinary(TrainRequestSchema, d.data) };
+    default:
+      return { ...base, queue, payload: fromBinary(WorkItemSchema, d.data) };
+  }
+}
+
+function origin(task: Task): { runId: string; iteration: number; stage: Stage; shardIndex: number } {
+  switch (task.queue) {
+    case "prepare":
+      return { runId: task.payload.runId, iteration: 0, stage: Stage.PREPARE, shardIndex: 0 };
+    case "train":
+      return { runId: task.payload.runId, iteration: task.payload.iteration, stage: task.payload.stage, shardIndex: 0 };
+    default:
+      return { runId: task.payload.runId, iteration: task.payload.iteration, stage: task.payload.stage, shardIndex: task.payload.shardIndex };
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
