@@ -78,6 +78,10 @@ export function renderClip(scene: Scene, dims: Partial<FrameDims> = {}): Uint8Ar
   }
   const unit = Math.min(width, height);
   const noise = createRng(`noise:${scene.noise.seed}`);
+  // Pixel noise from a xorshift32 stream seeded by the scene: one call per byte is the hot loop.
+  let xs = (scene.noise.seed ^ 0x9e3779b9) >>> 0 || 1;
+  const amp = scene.noise.amplitude;
+  const span = 2 * amp + 1;
   for (let f = 0; f < frames; f++) {
     const frame = out.subarray(f * height * width * 3, (f + 1) * height * width * 3);
     frame.set(frameBg);
@@ -87,7 +91,7 @@ export function renderClip(scene: Scene, dims: Partial<FrameDims> = {}): Uint8Ar
       const cx = fx * width;
       const cy = fy * height;
       const r = (SIZE_FRACTION[o.size] * unit) / 2;
-      const rgb = COLOUR_RGB[colourAt(o, f)];
+      const [cr, cg, cb] = COLOUR_RGB[colourAt(o, f)];
       const x0 = Math.max(0, Math.floor(cx - r - 1));
       const x1 = Math.min(width - 1, Math.ceil(cx + r + 1));
       const y0 = Math.max(0, Math.floor(cy - r - 1));
@@ -95,20 +99,31 @@ export function renderClip(scene: Scene, dims: Partial<FrameDims> = {}): Uint8Ar
       for (let y = y0; y <= y1; y++) {
         for (let x = x0; x <= x1; x++) {
           // Sample at the pixel centre.
-          if (inside(o.shape, (x + 0.5 - cx) / r, (y + 0.5 - cy) / r)) frame.set(rgb, (y * width + x) * 3);
+          if (!inside(o.shape, (x + 0.5 - cx) / r, (y + 0.5 - cy) / r)) continue;
+          const i = (y * width + x) * 3;
+          frame[i] = cr;
+          frame[i + 1] = cg;
+          frame[i + 2] = cb;
         }
       }
     }
-    const amp = scene.noise.amplitude;
     if (amp > 0) {
-      for (let i = 0; i < frame.length; i++) frame[i] = clampByte((frame[i] as number) + noise.int(-amp, amp));
+      for (let i = 0; i < frame.length; i++) {
+        xs ^= xs << 13;
+        xs ^= xs >>> 17;
+        xs ^= xs << 5;
+        frame[i] = clampByte((frame[i] as number) + ((xs >>> 0) % span) - amp);
+      }
     }
     // Single-pixel specks in object colours, dimmed: distractors that are never an object.
     for (let s = 0; s < scene.noise.specks; s++) {
       const x = noise.int(0, width - 1);
       const y = noise.int(0, height - 1);
       const c = COLOUR_RGB[noise.pick(COLOURS)];
-      frame.set([c[0] >> 1, c[1] >> 1, c[2] >> 1], (y * width + x) * 3);
+      const i = (y * width + x) * 3;
+      frame[i] = c[0] >> 1;
+      frame[i + 1] = c[1] >> 1;
+      frame[i + 2] = c[2] >> 1;
     }
   }
   return out;
