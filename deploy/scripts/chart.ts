@@ -2,6 +2,8 @@
 // every object against the Kubernetes OpenAPI schemas bundled in kubernetes-models, plus the
 // references between objects that no schema sees (selectors, probe ports, claims, HPA targets...).
 import { spawnSync } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { ensureHelm, REPO_ROOT } from "./helm.ts";
@@ -70,6 +72,31 @@ export function render(opts: RenderOptions = {}): Manifest[] {
   const r = template(opts);
   if (r.status !== 0) throw new Error(`helm template failed: ${r.stderr.trim()}`);
   return parseManifests(r.stdout);
+}
+
+/**
+ * Renders templates/NOTES.txt (what `helm install` prints), which `helm template` skips: a copy of the
+ * chart turns it into a named template and prints it through a ConfigMap.
+ */
+export function renderNotes(opts: RenderOptions = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), "isrdpo-notes-"));
+  try {
+    const chart = join(dir, "isrdpo");
+    cpSync(CHART_DIR, chart, { recursive: true });
+    const notes = join(chart, "templates/NOTES.txt");
+    writeFileSync(join(chart, "templates/_notes_render.tpl"), `{{- define "isrdpo.notesRender" -}}\n${readFileSync(notes, "utf8")}\n{{- end }}\n`);
+    unlinkSync(notes);
+    writeFileSync(
+      join(chart, "templates/notes-render.yaml"),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "isrdpo.notesRender" . | toJson }}\n',
+    );
+    const r = helm(["template", opts.release ?? RELEASE, chart, "--namespace", opts.namespace ?? NAMESPACE, "--show-only", "templates/notes-render.yaml", ...valueArgs(opts)]);
+    if (r.status !== 0) throw new Error(`rendering NOTES.txt failed: ${r.stderr.trim()}`);
+    const [cm] = parseManifests(r.stdout) as Array<Manifest & { data: { notes: string } }>;
+    return cm!.data.notes;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export const key = (m: Manifest): string => `${m.kind}/${m.metadata.name}`;

@@ -5,7 +5,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { key, lint, type Manifest, parseManifests, PRODUCTION_VALUES, render, template, validateManifests, validateReferences, validateSchemas } from "../scripts/chart.ts";
+import {
+  key,
+  lint,
+  type Manifest,
+  parseManifests,
+  PRODUCTION_VALUES,
+  render,
+  renderNotes,
+  template,
+  validateManifests,
+  validateReferences,
+  validateSchemas,
+} from "../scripts/chart.ts";
 import { ensureHelm } from "../scripts/helm.ts";
 import { CASES, validateCase } from "../scripts/validate-chart.ts";
 
@@ -331,6 +343,26 @@ describe("the chart's own NATS", () => {
     expect(svc.spec.ports[0]).toMatchObject({ port: 4222, targetPort: "client" });
     const sts = defaults.find((m) => m.kind === "StatefulSet") as Obj;
     expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("10Gi");
+  });
+});
+
+describe("NOTES.txt", () => {
+  it("shows how to reach RunService with buf curl, grpcurl and isrdpo run watch", () => {
+    const notes = renderNotes();
+    expect(notes).toContain("kubectl -n isrdpo port-forward svc/isrdpo-orchestrator 50051:50051");
+    expect(notes).toContain("buf curl --protocol grpc --http2-prior-knowledge http://localhost:50051/isrdpo.v1.RunService/ListRuns");
+    expect(notes).toContain("grpcurl -plaintext -d '{\"run_id\": \"<run-id>\"}' localhost:50051 isrdpo.v1.RunService/WatchRun");
+    expect(notes).toContain("isrdpo run watch <run-id> --server http://localhost:50051");
+    expect(notes).toMatch(/judge\s+isrdpo-judge\.isrdpo\.svc:50054\s+1 replica\n/);
+    expect(notes).not.toContain("TOKEN");
+  });
+
+  it("adds the bearer token and TLS when they are on", () => {
+    const notes = renderNotes({ values: [PRODUCTION_VALUES, valuesFile({ tls: { enabled: true, secretName: "isrdpo-tls" } })] });
+    expect(notes).toContain("get secret isrdpo-credentials -o jsonpath='{.data.grpc-token}'");
+    expect(notes).toContain('buf curl --protocol grpc -H "authorization: Bearer $TOKEN" https://localhost:50051/isrdpo.v1.RunService/ListRuns');
+    expect(notes).toContain("ISRDPO_GRPC_TOKEN=$TOKEN isrdpo run watch <run-id> --server https://localhost:50051");
+    expect(notes).toMatch(/judge\s+isrdpo-judge\.isrdpo\.svc:50054\s+autoscaled 2-16/);
   });
 });
 
