@@ -1,6 +1,7 @@
 // ShareGPTVideo / LLaVA-Hound QA JSONL: {"id", "video", "conversations": [{"from": "human"|"gpt", "value"}], "caption"?}.
 // Extra fields are kept (we add "question_type" and "clip_id" on export; other readers ignore them).
 import { z } from "zod";
+import type { AnswerCheck } from "@isrdpo/video";
 import { parseJsonlLine, readLines } from "./jsonl.ts";
 
 export const ConversationTurnSchema = z.object({
@@ -15,6 +16,8 @@ export const ShareGptVideoRecordSchema = z.looseObject({
   caption: z.string().optional(),
   question_type: z.string().optional(),
   clip_id: z.string().optional(),
+  /** Synthetic items: what a correct answer must say (the oracle's AnswerCheck). */
+  check: z.looseObject({ kind: z.string() }).optional(),
 });
 export type ShareGptVideoRecord = z.infer<typeof ShareGptVideoRecordSchema>;
 
@@ -50,7 +53,7 @@ export function qaPairs(record: ShareGptVideoRecord): { question: string; answer
 }
 
 /** One QA pair as a ShareGPTVideo record (question prefixed with "<video>\n", as LLaVA-Hound does). */
-export function toShareGptVideo(r: { id: string; video: string; question: string; answer: string; caption?: string; questionType?: string; clipId?: string }): ShareGptVideoRecord {
+export function toShareGptVideo(r: { id: string; video: string; question: string; answer: string; caption?: string; questionType?: string; clipId?: string; check?: AnswerCheck }): ShareGptVideoRecord {
   return {
     id: r.id,
     video: r.video,
@@ -61,5 +64,6 @@ export function toShareGptVideo(r: { id: string; video: string; question: string
     ...(r.caption !== undefined ? { caption: r.caption } : {}),
     ...(r.questionType !== undefined ? { question_type: r.questionType } : {}),
     ...(r.clipId !== undefined ? { clip_id: r.clipId } : {}),
+    ...(r.check !== undefined ? { check: r.check } : {}),
   };
 }

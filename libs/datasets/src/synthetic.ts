@@ -15,6 +15,7 @@ import {
   referenceCaption,
   renderClip,
   writeMp4,
+  type AnswerCheck,
   type DecodedVideo,
   type Scene,
 } from "@isrdpo/video";
@@ -84,7 +85,7 @@ export async function writeSyntheticDataset(dir: string, options: SynthOptions):
     });
     const records = clips.flatMap((c) => {
       const caption = referenceCaption(c.scene);
-      return c.items.map((it) => toShareGptVideo({ id: it.id, video: `clips/${c.id}.mp4`, question: it.question, answer: it.answer, caption, questionType: it.questionType, clipId: c.id }));
+      return c.items.map((it) => toShareGptVideo({ id: it.id, video: `clips/${c.id}.mp4`, question: it.question, answer: it.answer, caption, questionType: it.questionType, clipId: c.id, check: it.check }));
     });
     await writeJsonl(join(dir, `${split}.jsonl`), records);
   }
@@ -105,6 +106,8 @@ export interface DatasetItem {
   answer: string;
   questionType?: string;
   caption?: string;
+  /** Synthetic items: pass the item to scoreAnswer(scene, item, answer). */
+  check?: AnswerCheck;
   scene?: Scene;
   frames?: DecodedVideo;
 }
@@ -205,6 +208,7 @@ function pushRecord(record: ShareGptVideoRecord, split: string, dir: string, ite
       answer: p.answer,
       ...(record.question_type ? { questionType: record.question_type } : {}),
       ...(record.caption !== undefined ? { caption: record.caption } : {}),
+      ...(record.check ? { check: record.check as AnswerCheck } : {}),
     });
   });
 }

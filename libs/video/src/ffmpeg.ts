@@ -39,15 +39,20 @@ interface RunResult {
   stderr: string;
 }
 
-/** Runs ffmpeg; stdout chunks go to `onData`, stdin gets `input` if given. */
-function runFfmpeg(bin: string, args: string[], onData?: (chunk: Buffer) => void, input?: Uint8Array): Promise<RunResult> {
+/** Runs ffmpeg; stdout chunks go to `onData` (returning false stops ffmpeg), stdin gets `input` if given. */
+function runFfmpeg(bin: string, args: string[], onData?: (chunk: Buffer) => boolean, input?: Uint8Array): Promise<RunResult & { stopped: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, { stdio: [input ? "pipe" : "ignore", "pipe", "pipe"] });
     const err: Buffer[] = [];
-    child.stdout!.on("data", (c: Buffer) => onData?.(c));
+    let stopped = false;
+    child.stdout!.on("data", (c: Buffer) => {
+      if (stopped || !onData || onData(c)) return;
+      stopped = true;
+      child.kill("SIGKILL");
+    });
     child.stderr!.on("data", (c: Buffer) => err.push(c));
     child.on("error", (e) => reject(new Error(`cannot run ffmpeg "${bin}": ${e.message}`)));
-    child.on("close", (code) => resolve({ code, stderr: Buffer.concat(err).toString("utf8") }));
+    child.on("close", (code) => resolve({ code, stopped, stderr: Buffer.concat(err).toString("utf8") }));
     if (input) {
       // EPIPE when ffmpeg exits early is reported through its exit code and stderr.
       child.stdin!.on("error", () => {});
@@ -68,7 +73,10 @@ export function uniformIndices(total: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor((i * (total - 1)) / (n - 1)));
 }
 
-export interface DecodeOptions extends FfmpegOptions, Partial<FrameDims> {}
+export interface DecodeOptions extends FfmpegOptions, Partial<FrameDims> {
+  /** Bytes of resized frames a one-pass decode may hold (default 64 MiB); longer videos are counted first, then decoded keeping only the sampled frames. */
+  onePassBytes?: number;
+}
 
 export interface DecodedVideo extends FrameDims {
   /** count×height×width×3 RGB. */
@@ -79,8 +87,11 @@ export interface DecodedVideo extends FrameDims {
 
 const IMAGE_EXT = /\.(png|jpe?g|bmp|webp|ppm|pgm|tiff?)$/i;
 
-/** Decodes every frame of `input`, resized, keeping those whose index is in `keep`. */
-async function decodeFrames(bin: string, path: string, input: string, dims: { height: number; width: number }, keep: Set<number> | undefined): Promise<{ frames: Map<number, Uint8Array>; total: number }> {
+/**
+ * Decodes every frame of `input`, resized, keeping those whose index is in `keep` (all if undefined).
+ * Keeping all stops at `budget` bytes and returns undefined: the caller then counts frames first.
+ */
+async function decodeFrames(bin: string, path: string, input: string, dims: { height: number; width: number }, keep: Set<number> | undefined, budget = Infinity): Promise<{ frames: Map<number, Uint8Array>; total: number } | undefined> {
   const frameBytes = dims.height * dims.width * 3;
   const frames = new Map<number, Uint8Array>();
   let pending: Buffer = Buffer.alloc(0);
@@ -95,14 +106,21 @@ async function decodeFrames(bin: string, path: string, input: string, dims: { he
         pending = pending.subarray(frameBytes);
         index++;
       }
+      return frames.size * frameBytes <= budget;
     },
   );
-  if (res.code !== 0) throw new VideoError(path, `ffmpeg could not decode it (exit ${res.code}): ${lastLine(res.stderr)}`);
-  // At log level "error" a clean decode prints nothing.
-  if (res.stderr.trim()) throw new VideoError(path, `decode errors: ${lastLine(res.stderr)}`);
+  if (res.stopped) return undefined;
+  // At log level "error" a clean decode prints nothing; a truncated file may even exit 0.
+  if (res.code !== 0 || res.stderr.trim()) {
+    if (index === 0) throw new VideoError(path, `not a readable video: ${lastLine(res.stderr)}`);
+    const damage = res.stderr.split("\n").find((l) => DAMAGE.test(l));
+    throw new VideoError(path, `truncated or corrupt after ${index} frames: ${(damage ?? lastLine(res.stderr)).trim()}`);
+  }
   if (index === 0) throw new VideoError(path, "no video frames");
   return { frames, total: index };
 }
+
+const ONE_PASS_BYTES = 64 * 1024 * 1024;
 
 const DAMAGE = /read error|partial file|invalid data found|corrupt|truncat|premature|error while decoding/i;
 
@@ -144,17 +162,25 @@ export async function decodeVideo(path: string, options: DecodeOptions = {}): Pr
     const decoded = new Map<number, Uint8Array>();
     for (const i of new Set(indices)) {
       const file = join(path, files[i]!);
-      const { frames } = await decodeFrames(bin, file, file, { height, width }, new Set([0]));
-      decoded.set(i, frames.get(0)!);
+      const one = await decodeFrames(bin, file, file, { height, width }, new Set([0]));
+      decoded.set(i, one!.frames.get(0)!);
     }
     indices.forEach((i, k) => data.set(decoded.get(i)!, k * frameBytes));
   } else {
-    sourceFrames = await countFrames(bin, path);
-    const indices = uniformIndices(sourceFrames, n);
-    const { frames, total } = await decodeFrames(bin, path, path, { height, width }, new Set(indices));
+    // One pass keeping every (small) frame; past the budget, count first and keep only the sampled ones.
+    let all = await decodeFrames(bin, path, path, { height, width }, undefined, options.onePassBytes ?? ONE_PASS_BYTES);
+    let indices: number[];
+    if (all) {
+      sourceFrames = all.total;
+      indices = uniformIndices(sourceFrames, n);
+    } else {
+      sourceFrames = await countFrames(bin, path);
+      indices = uniformIndices(sourceFrames, n);
+      all = await decodeFrames(bin, path, path, { height, width }, new Set(indices));
+    }
     for (const [k, i] of indices.entries()) {
-      const f = frames.get(i);
-      if (!f) throw new VideoError(path, `decoded ${total} frames, fewer than the ${sourceFrames} the container lists (truncated?)`);
+      const f = all!.frames.get(i);
+      if (!f) throw new VideoError(path, `decoded ${all!.total} frames, fewer than the ${sourceFrames} the container lists (truncated?)`);
       data.set(f, k * frameBytes);
     }
   }

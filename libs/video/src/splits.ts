@@ -58,6 +58,12 @@ export const SplitsOptionsSchema = z.object({
 });
 export type SplitsOptions = z.input<typeof SplitsOptionsSchema>;
 
+/** A split name from outside (a proto field, a flag); throws naming the allowed values. */
+export function parseSplit(name: string): Split {
+  if ((SPLITS as readonly string[]).includes(name)) return name as Split;
+  throw new Error(`unknown split "${name}" (expected one of ${SPLITS.join(", ")})`);
+}
+
 export function syntheticSplit(seed: number, split: Split, clipCount: number, frames = 8): SyntheticClip[] {
   return Array.from({ length: clipCount }, (_, i) => syntheticClip(seed, split, frames, i));
 }

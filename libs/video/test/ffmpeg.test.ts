@@ -61,6 +61,9 @@ describe("real video", () => {
       expect(d.sourceFrames).toBe(100);
       expect(d.data.length).toBe(n * 24 * 40 * 3);
     }
+    // A video too long for one pass is counted first, then decoded keeping only the sampled frames.
+    const twoPass = await decodeVideo(webm, { frames: 8, height: 24, width: 40, onePassBytes: 10 * 24 * 40 * 3 });
+    expect(Buffer.from(twoPass.data).equals(Buffer.from((await decodeVideo(webm, { frames: 8, height: 24, width: 40 })).data))).toBe(true);
     // The first sampled frame is the source's first frame: compare with a direct decode of frame 0.
     const first = execFileSync(bin, ["-v", "error", "-i", webm, "-vf", "scale=16:16:flags=area", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]);
     const d = await decodeVideo(webm, { frames: 8, height: 16, width: 16 });

@@ -17,6 +17,7 @@ import {
   generateScene,
   judgeBalance,
   parseClipId,
+  parseSplit,
   renderClip,
   scoreAnswer,
   isHeldOut,
@@ -72,6 +73,8 @@ describe("splits", () => {
     expect(parseClipId(c.id)).toEqual({ seed: 5, split: "train", frames: 8, index: 17 });
     expect(JSON.stringify(clipFromId(c.id))).toBe(JSON.stringify(c));
     expect(() => parseClipId("clip-1")).toThrow(/not a synthetic clip id: "clip-1"/);
+    expect(parseSplit("test-out")).toBe("test-out");
+    expect(() => parseSplit("val")).toThrow('unknown split "val" (expected one of train, test-in, test-out)');
     // A smaller split is a prefix of a larger one.
     expect(JSON.stringify(buildSplits({ seed: 5, train: 10, testIn: 0, testOut: 0 }).train)).toBe(JSON.stringify(splits.train.slice(0, 10)));
   });
