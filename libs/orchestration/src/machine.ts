@@ -84,10 +84,11 @@ export const msgIds = {
   runEvent: (runId: string, sequence: bigint) => `${runId}.event.${sequence}`,
 };
 
-/** Event ids that the worker harness derives from the message id of the work it answers. */
+/**
+ * Ids of the events the orchestrator makes itself. Worker answers use workEventIds of
+ * @isrdpo/bus: "<work msg id>:done" and "<work msg id>:failed".
+ */
 export const eventIds = {
-  done: (workMsgId: string) => `${workMsgId}:done`,
-  failed: (workMsgId: string) => `${workMsgId}:failed`,
   runRequested: (runId: string) => `${runId}:requested`,
   cancelRequested: (runId: string) => `${runId}:cancel`,
 };

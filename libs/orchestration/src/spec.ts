@@ -1,4 +1,4 @@
-import { clone, create } from "@bufbuild/protobuf";
+import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   ContextMode,
   DpoParamsSchema,
@@ -133,7 +133,8 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
   }
   const fraction = policy.maxFailedItemFraction;
   if (!(fraction >= 0 && fraction <= 1)) fail("spec.failure_policy.max_failed_item_fraction", "must be in [0, 1]");
-  return spec;
+  // Through the wire format once: float fields become float32, exactly as stored and compared later.
+  return fromBinary(RunSpecSchema, toBinary(RunSpecSchema, spec));
 }
 
 function checkSampling(s: SamplingParams, field: string): void {

@@ -1,4 +1,5 @@
 import { create, equals } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   ContextMode,
   OrchestratorEventSchema,
@@ -16,7 +17,7 @@ import { eventIds, newRunRecord, normalizeRunSpec, transition } from "../src/ind
 import { runWorld } from "./world.ts";
 import type { Step, WorldOptions } from "./world.ts";
 
-function spec(over: Partial<RunSpec> = {}): RunSpec {
+function spec(over: MessageInitShape<typeof RunSpecSchema> = {}): RunSpec {
   return create(RunSpecSchema, {
     name: "t",
     initialModel: { source: { case: "model", value: { name: "pi1", digest: "d1" } } },
@@ -24,7 +25,7 @@ function spec(over: Partial<RunSpec> = {}): RunSpec {
     iterations: 2,
     shardSize: 4,
     ...over,
-  });
+  } as MessageInitShape<typeof RunSpecSchema>);
 }
 
 const calm: WorldOptions = { seed: 1, items: 10, attemptFailurePct: 0, itemFailurePct: 0 };
@@ -50,7 +51,7 @@ describe("transition", () => {
 
   it("gives context t the context of t−1 in retrospective mode and nothing in renew mode", () => {
     const ctxOf = (mode: ContextMode) => {
-      const { issued } = runWorld(spec({ context: { mode } as never }), calm, []);
+      const { issued } = runWorld(spec({ context: { mode } }), calm, []);
       return [...issued.keys()].filter((k) => k.includes(".context."));
     };
     expect(ctxOf(ContextMode.RETROSPECTIVE)).toHaveLength(6);
@@ -62,7 +63,7 @@ describe("transition", () => {
   });
 
   it("retries a failing shard up to max_shard_attempts, then fails the run naming the stage", () => {
-    const { record } = runWorld(spec({ failurePolicy: { maxShardAttempts: 2 } as never }), { ...calm, attemptFailurePct: 100 }, []);
+    const { record } = runWorld(spec({ failurePolicy: { maxShardAttempts: 2 } }), { ...calm, attemptFailurePct: 100 }, []);
     expect(record.run!.state).toBe(RunState.FAILED);
     expect(record.run!.failureReason).toMatch(/^prepare of iteration 0 failed 2 attempts, last: boom/);
   });
@@ -72,7 +73,7 @@ describe("transition", () => {
     const strict = runWorld(spec(), w, []).record.run!;
     expect(strict.state).toBe(RunState.FAILED);
     expect(strict.failureReason).toBe("responses of iteration 1: 3 of 10 items failed, policy allows 0");
-    const lenient = runWorld(spec({ failurePolicy: { maxFailedItemFraction: 0.3 } as never }), w, []).record.run!;
+    const lenient = runWorld(spec({ failurePolicy: { maxFailedItemFraction: 0.3 } }), w, []).record.run!;
     expect(lenient.state).toBe(RunState.SUCCEEDED);
     expect(lenient.iterations[1]!.stages.find((s) => s.stage === Stage.RESPONSES)!.failures.map((f) => f.itemId)).toEqual([
       "item-0",
@@ -111,7 +112,7 @@ describe("transition", () => {
 
   it("rejects an event of another run", () => {
     const record = newRunRecord("r1", normalizeRunSpec(spec()));
-    const e = create(OrchestratorEventSchema, { runId: "r2", eventId: "x", kind: { case: "runRequested", value: {} as never } });
+    const e = create(OrchestratorEventSchema, { runId: "r2", eventId: "x", kind: { case: "runRequested", value: {} } });
     expect(() => transition(record, e)).toThrow(/event.run_id/);
   });
 });
@@ -138,9 +139,9 @@ describe("transition under random schedules (property)", () => {
         const sp = spec({
           iterations: s.iterations,
           shardSize: s.shardSize,
-          context: { mode: s.mode } as never,
-          evaluation: { blocking: s.blocking } as never,
-          failurePolicy: { maxFailedItemFraction: s.fraction } as never,
+          context: { mode: s.mode },
+          evaluation: { blocking: s.blocking },
+          failurePolicy: { maxFailedItemFraction: s.fraction },
         });
         const reference = runWorld(sp, w, []).record.run!;
         const shuffled = runWorld(sp, w, schedule).record.run!; // throws on a conflicting command

@@ -14,6 +14,7 @@ import {
   Stage,
 } from "@isrdpo/contracts";
 import type { Command, OrchestratorEvent, RunRecord, RunSpec } from "@isrdpo/contracts";
+import { workEventIds } from "@isrdpo/bus";
 import { eventIds, newRunRecord, normalizeRunSpec, transition } from "../src/index.ts";
 
 export interface WorldOptions {
@@ -40,17 +41,17 @@ const ref = (uri: string) => create(ArtifactRefSchema, { uri, sha256: hash(uri).
 export function answer(cmd: Command, spec: RunSpec, o: WorldOptions): OrchestratorEvent | undefined {
   const kind = cmd.kind;
   if (kind.case === "runEvent" || kind.case === undefined) return undefined;
-  const runId = kind.value.runId ?? (kind.case === "work" ? kind.value.item!.runId : "");
+  const runId = kind.case === "work" ? kind.value.item!.runId : kind.value.runId;
   const failed = hash(o.seed, cmd.msgId) % 100 < o.attemptFailurePct;
   const ev = (k: OrchestratorEvent["kind"], id: string) => create(OrchestratorEventSchema, { runId, eventId: id, kind: k });
   const failure = (iteration: number, stage: Stage, shardIndex: number) =>
-    ev({ case: "shardFailed", value: { $typeName: "isrdpo.v1.ShardFailed", iteration, stage, shardIndex, deliveries: 1, reason: "boom" } }, eventIds.failed(cmd.msgId));
+    ev({ case: "shardFailed", value: { $typeName: "isrdpo.v1.ShardFailed", iteration, stage, shardIndex, deliveries: 1, reason: "boom" } }, workEventIds.failed(cmd.msgId));
   switch (kind.case) {
     case "prepare": {
       if (failed) return failure(0, Stage.PREPARE, 0);
       const n = Math.ceil(o.items / spec.shardSize);
       const shards = Array.from({ length: n }, (_, i) => ref(`artifact://runs/${runId}/prompts/${i}`));
-      return ev({ case: "prepareFinished", value: { $typeName: "isrdpo.v1.PrepareFinished", promptShards: shards, itemsTotal: o.items } }, eventIds.done(cmd.msgId));
+      return ev({ case: "prepareFinished", value: { $typeName: "isrdpo.v1.PrepareFinished", promptShards: shards, itemsTotal: o.items } }, workEventIds.done(cmd.msgId));
     }
     case "train": {
       const r = kind.value;
@@ -60,7 +61,7 @@ export function answer(cmd: Command, spec: RunSpec, o: WorldOptions): Orchestrat
         failureReason: failed ? "diverged" : "",
         outputModel: failed ? undefined : create(ModelRefSchema, { name: r.spec!.outputName, digest: hash(r.spec!.outputName).toString(16) }),
       });
-      return ev({ case: "jobFinished", value: { $typeName: "isrdpo.v1.JobFinished", iteration: r.iteration, stage: r.stage, job } }, eventIds.done(cmd.msgId));
+      return ev({ case: "jobFinished", value: { $typeName: "isrdpo.v1.JobFinished", iteration: r.iteration, stage: r.stage, job } }, workEventIds.done(cmd.msgId));
     }
     case "work": {
       const item = kind.value.item!;
@@ -71,7 +72,7 @@ export function answer(cmd: Command, spec: RunSpec, o: WorldOptions): Orchestrat
             case: "evaluationFinished",
             value: { $typeName: "isrdpo.v1.EvaluationFinished", iteration: item.iteration, report: create(EvaluationReportSchema, { model: item.model }) },
           },
-          eventIds.done(cmd.msgId),
+          workEventIds.done(cmd.msgId),
         );
       }
       const size = Math.min(spec.shardSize, o.items - item.shardIndex * spec.shardSize);
@@ -92,7 +93,7 @@ export function answer(cmd: Command, spec: RunSpec, o: WorldOptions): Orchestrat
             failures,
           },
         },
-        eventIds.done(cmd.msgId),
+        workEventIds.done(cmd.msgId),
       );
     }
   }

@@ -1,0 +1,212 @@
+// Deterministic stage handlers without machine learning, for tests and benchmarks of the
+// orchestration: they read and write the same artifacts the real services do, so a run through
+// them exercises every queue, event and artifact path.
+import { createHash } from "node:crypto";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  ContextRecordSchema,
+  ContextShardSchema,
+  EvaluationFinishedSchema,
+  EvaluationReportSchema,
+  ItemFailureSchema,
+  JobFinishedSchema,
+  JobSchema,
+  JobState,
+  ModelRefSchema,
+  PreferenceRecordSchema,
+  PreferenceShardSchema,
+  PreferenceStatsSchema,
+  PrepareFinishedSchema,
+  PromptItemSchema,
+  PromptShardSchema,
+  ResponsesRecordSchema,
+  ResponsesShardSchema,
+  RunSpecSchema,
+  ShardCompletedSchema,
+  Stage,
+} from "@isrdpo/contracts";
+import type { ArtifactRef, PromptItem, RunSpec, WorkItem } from "@isrdpo/contracts";
+import type { ArtifactStore, WorkHandler, WorkQueue } from "@isrdpo/bus";
+import { stageName } from "./machine.ts";
+
+export interface DeterministicOptions {
+  /** Wait this long per item: gives tests a window to kill a worker mid-shard. */
+  itemDelayMs?: number;
+  /** Items whose answer fails (recorded as per-item failures). */
+  failItem?: (itemId: string) => boolean;
+}
+
+const hex = (s: string) => createHash("sha256").update(s).digest("hex");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A small valid spec: synthetic prompts, model given, no evaluation unless asked. */
+export function testRunSpec(over: MessageInitShape<typeof RunSpecSchema> = {}): RunSpec {
+  return create(RunSpecSchema, {
+    name: "test",
+    initialModel: { source: { case: "model", value: { name: "pi1", digest: hex("pi1") } } },
+    prompts: { source: { case: "synthetic", value: { seed: 7n, split: "train", clipCount: 10 } } },
+    iterations: 2,
+    shardSize: 4,
+    ...over,
+  } as MessageInitShape<typeof RunSpecSchema>);
+}
+
+function shardUri(item: WorkItem): string {
+  const shard = String(item.shardIndex).padStart(4, "0");
+  return `artifact://runs/${item.runId}/iter-${item.iteration}/${stageName(item.stage)}/shard-${shard}.pb`;
+}
+
+export function deterministicHandlers(artifacts: ArtifactStore, opts: DeterministicOptions = {}): Record<WorkQueue, WorkHandler> {
+  const failItem = opts.failItem ?? (() => false);
+  const perItem = async (items: PromptItem[], signal: AbortSignal) => {
+    for (let i = 0; i < items.length && opts.itemDelayMs; i++) {
+      if (signal.aborted) throw new Error("worker stopping");
+      await sleep(opts.itemDelayMs);
+    }
+  };
+  const put = (uri: string, bytes: Uint8Array) => artifacts.put(uri, bytes, "application/x-protobuf");
+  const failure = (id: string) => create(ItemFailureSchema, { itemId: id, reason: "deterministic failure" });
+  const completed = (item: WorkItem, output: ArtifactRef, ok: number, failed: string[]) => ({
+    case: "shardCompleted" as const,
+    value: create(ShardCompletedSchema, {
+      iteration: item.iteration,
+      stage: item.stage,
+      shardIndex: item.shardIndex,
+      output,
+      itemsOk: ok,
+      failures: failed.map(failure),
+    }),
+  });
+
+  return {
+    prepare: async (task) => {
+      if (task.queue !== "prepare") throw new Error("wrong queue");
+      const req = task.payload;
+      const ds = req.prompts?.source;
+      if (ds?.case !== "synthetic") throw new Error("prompts: only synthetic prompt sets are supported here");
+      const n = ds.value.clipCount;
+      const items = Array.from({ length: n }, (_, i) =>
+        create(PromptItemSchema, {
+          id: `item-${String(i).padStart(5, "0")}`,
+          video: { id: `clip-${ds.value.seed}-${i}`, source: { case: "syntheticClipId", value: `clip-${ds.value.seed}-${i}` } },
+          instruction: `What happens in clip ${i}?`,
+          questionType: "open",
+        }),
+      );
+      const shards: ArtifactRef[] = [];
+      for (let s = 0; s * req.shardSize < n; s++) {
+        const shard = create(PromptShardSchema, { items: items.slice(s * req.shardSize, (s + 1) * req.shardSize) });
+        shards.push(await put(`artifact://runs/${req.runId}/prompts/shard-${String(s).padStart(4, "0")}.pb`, toBinary(PromptShardSchema, shard)));
+      }
+      return { case: "prepareFinished", value: create(PrepareFinishedSchema, { promptShards: shards, itemsTotal: n }) };
+    },
+
+    responses: async (task) => {
+      if (task.queue !== "responses") throw new Error("wrong queue");
+      const item = task.payload;
+      await perItem(item.items, task.signal);
+      const ok = item.items.filter((p) => !failItem(p.id));
+      const out = create(ResponsesShardSchema, {
+        records: ok.map((p) =>
+          create(ResponsesRecordSchema, {
+            itemId: p.id,
+            responses: ["A", "B"].map((v) => `${p.instruction} answer ${v} by ${item.model?.digest.slice(0, 8)}`),
+          }),
+        ),
+        failures: item.items.filter((p) => failItem(p.id)).map((p) => failure(p.id)),
+      });
+      const ref = await put(shardUri(item), toBinary(ResponsesShardSchema, out));
+      return completed(item, ref, ok.length, out.failures.map((f) => f.itemId));
+    },
+
+    context: async (task) => {
+      if (task.queue !== "context") throw new Error("wrong queue");
+      const item = task.payload;
+      await perItem(item.items, task.signal);
+      const prevRef = item.params.case === "context" ? item.params.value.previousContexts : undefined;
+      const previous = new Map<string, string>();
+      if (prevRef) {
+        for (const r of fromBinary(ContextShardSchema, await artifacts.get(prevRef)).records) previous.set(r.itemId, r.context);
+      }
+      const out = create(ContextShardSchema, {
+        records: item.items.map((p) =>
+          create(ContextRecordSchema, {
+            itemId: p.id,
+            videoId: p.video?.id ?? "",
+            // c_t extends c_{t-1}: the test can see the chain in the artifact.
+            context: [previous.get(p.id), `t${item.iteration}`].filter(Boolean).join(" "),
+          }),
+        ),
+      });
+      const ref = await put(shardUri(item), toBinary(ContextShardSchema, out));
+      return completed(item, ref, item.items.length, []);
+    },
+
+    judge: async (task) => {
+      if (task.queue !== "judge") throw new Error("wrong queue");
+      const item = task.payload;
+      if (item.params.case !== "judge" || !item.params.value.responses) throw new Error("judge: params.responses missing");
+      const responses = fromBinary(ResponsesShardSchema, await artifacts.get(item.params.value.responses));
+      const contexts = new Map<string, string>();
+      if (item.params.value.contexts) {
+        for (const r of fromBinary(ContextShardSchema, await artifacts.get(item.params.value.contexts)).records) contexts.set(r.itemId, r.context);
+      }
+      const byId = new Map(responses.records.map((r) => [r.itemId, r]));
+      const records = item.items.flatMap((p) => {
+        const r = byId.get(p.id);
+        if (!r) return [];
+        const context = contexts.get(p.id) ?? "";
+        const first = parseInt(hex(`${p.id}|${context}`).slice(0, 2), 16) % 2 === 0;
+        const [chosen, rejected] = first ? [r.responses[0]!, r.responses[1]!] : [r.responses[1]!, r.responses[0]!];
+        return [create(PreferenceRecordSchema, { itemId: p.id, videoId: p.video?.id ?? "", prompt: p.instruction, chosen, rejected, context, confidence: 1 })];
+      });
+      const missing = item.items.filter((p) => !byId.has(p.id)).map((p) => failure(p.id));
+      const out = create(PreferenceShardSchema, { records, failures: missing });
+      const ref = await put(shardUri(item), toBinary(PreferenceShardSchema, out));
+      return completed(item, ref, records.length, missing.map((f) => f.itemId));
+    },
+
+    train: async (task) => {
+      if (task.queue !== "train") throw new Error("wrong queue");
+      const req = task.payload;
+      const spec = req.spec!;
+      const digest = hex([spec.baseModel?.digest ?? spec.preset, ...spec.data.map((d) => d.sha256)].join("|"));
+      const job = create(JobSchema, {
+        id: req.jobId,
+        spec,
+        state: JobState.SUCCEEDED,
+        outputModel: create(ModelRefSchema, { name: spec.outputName, digest }),
+      });
+      return { case: "jobFinished", value: create(JobFinishedSchema, { iteration: req.iteration, stage: req.stage, job }) };
+    },
+
+    evaluate: async (task) => {
+      if (task.queue !== "evaluate") throw new Error("wrong queue");
+      const item = task.payload;
+      const prefs = item.params.case === "evaluate" ? item.params.value.preferences : [];
+      let pairs = 0;
+      for (const ref of prefs) pairs += fromBinary(PreferenceShardSchema, await artifacts.get(ref)).records.length;
+      return {
+        case: "evaluationFinished",
+        value: create(EvaluationFinishedSchema, {
+          iteration: item.iteration,
+          report: create(EvaluationReportSchema, { model: item.model }),
+          preferences: create(PreferenceStatsSchema, { pairs }),
+        }),
+      };
+    },
+  };
+}
+
+/** Every item id in the outputs of one stage of one iteration, from the stored artifacts. */
+export async function itemIdsInOutputs(artifacts: ArtifactStore, refs: ArtifactRef[], stage: Stage): Promise<string[]> {
+  const ids: string[] = [];
+  for (const ref of refs) {
+    const bytes = await artifacts.get(ref);
+    if (stage === Stage.RESPONSES) ids.push(...fromBinary(ResponsesShardSchema, bytes).records.map((r) => r.itemId));
+    else if (stage === Stage.CONTEXT) ids.push(...fromBinary(ContextShardSchema, bytes).records.map((r) => r.itemId));
+    else ids.push(...fromBinary(PreferenceShardSchema, bytes).records.map((r) => r.itemId));
+  }
+  return ids.sort();
+}

@@ -1,0 +1,195 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ContextMode, RunState, Stage, StageState } from "@isrdpo/contracts";
+import type { Run, RunEvent } from "@isrdpo/contracts";
+import { LocalArtifactStore, MemoryBus, serveWorkQueue } from "@isrdpo/bus";
+import type { ArtifactStore, Bus, WorkQueue, WorkerHandle } from "@isrdpo/bus";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Orchestrator, RunNotFoundError, RunSpecError } from "../src/index.ts";
+import { deterministicHandlers, itemIdsInOutputs, testRunSpec } from "../src/testing.ts";
+import type { DeterministicOptions } from "../src/testing.ts";
+
+/** A bus that records accepted work and can fail chosen enqueues, like a crash mid-publish. */
+class RecordingBus extends MemoryBus {
+  readonly accepted: string[] = [];
+  failEnqueue: (queue: string, msgId: string) => boolean = () => false;
+  override async enqueue(queue: string, data: Uint8Array, msgId: string) {
+    if (this.failEnqueue(queue, msgId)) throw new Error(`injected failure publishing ${msgId}`);
+    const r = await super.enqueue(queue, data, msgId);
+    if (!r.duplicate && queue !== "orchestrator") this.accepted.push(msgId);
+    return r;
+  }
+}
+
+const ALL: WorkQueue[] = ["prepare", "responses", "context", "judge", "train", "evaluate"];
+
+describe("Orchestrator (in-memory bus)", () => {
+  let dir: string;
+  let bus: RecordingBus;
+  let artifacts: ArtifactStore;
+  let workers: WorkerHandle[];
+  let servers: { stop(): Promise<void> }[];
+  const errors: unknown[] = [];
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "isrdpo-orch-"));
+    bus = new RecordingBus({ ackWaitMs: 1000 });
+    artifacts = new LocalArtifactStore(dir);
+    workers = [];
+    servers = [];
+    errors.length = 0;
+  });
+  afterEach(async () => {
+    await Promise.all([...workers, ...servers].map((w) => w.stop()));
+    await bus.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const orchestrator = (b: Bus = bus) => new Orchestrator({ bus: b, artifacts, onError: (e) => errors.push(e) });
+  const startWorkers = (queues: WorkQueue[] = ALL, opts: DeterministicOptions = {}) => {
+    const handlers = deterministicHandlers(artifacts, opts);
+    for (const q of queues) workers.push(serveWorkQueue(bus, q, handlers[q], { concurrency: 2, pullExpiresMs: 200, onError: (e) => errors.push(e) }));
+  };
+  const untilDone = async (o: Orchestrator, runId: string, timeoutMs = 20_000): Promise<Run> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const run = await o.getRun(runId);
+      if ([RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED].includes(run.state)) return run;
+      if (Date.now() > deadline) throw new Error(`run still ${RunState[run.state]}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  it("runs to SUCCEEDED with every item once per stage, context chained across iterations, events gap-free", async () => {
+    const o = orchestrator();
+    servers.push(o.serve());
+    startWorkers();
+    const created = await o.createRun(testRunSpec({ evaluation: { blocking: false } }));
+    expect(created.state).toBe(RunState.PREPARING);
+    const run = await untilDone(o, created.id);
+    expect(run.state).toBe(RunState.SUCCEEDED);
+    const expected = Array.from({ length: 10 }, (_, i) => `item-${String(i).padStart(5, "0")}`);
+    for (const t of [1, 2]) {
+      const it = run.iterations.find((i) => i.iteration === t)!;
+      for (const stage of [Stage.RESPONSES, Stage.CONTEXT, Stage.JUDGE]) {
+        const s = it.stages.find((x) => x.stage === stage)!;
+        expect([StageState[s.state], s.itemsDone, s.itemsFailed]).toEqual(["SUCCEEDED", 10, 0]);
+        expect(await itemIdsInOutputs(artifacts, s.outputs, stage)).toEqual(expected);
+      }
+      expect(it.preferences?.pairs).toBe(10);
+    }
+    // Context of iteration 2 was made from context of iteration 1.
+    const ctx2 = run.iterations[2]!.stages.find((s) => s.stage === Stage.CONTEXT)!.outputs[0]!;
+    const { ContextShardSchema } = await import("@isrdpo/contracts");
+    const { fromBinary } = await import("@bufbuild/protobuf");
+    expect(fromBinary(ContextShardSchema, await artifacts.get(ctx2)).records[0]!.context).toBe("t1 t2");
+    // Each command went out exactly once.
+    expect(new Set(bus.accepted).size).toBe(bus.accepted.length);
+
+    const events: RunEvent[] = [];
+    for await (const e of o.watchRun(run.id)) events.push(e);
+    expect(events.map((e) => Number(e.sequence))).toEqual(Array.from({ length: Number(run.lastEventSequence) }, (_, i) => i + 1));
+    expect(events.at(-1)!.kind).toMatchObject({ case: "runStateChanged", value: { state: RunState.SUCCEEDED } });
+    const tail: bigint[] = [];
+    for await (const e of o.watchRun(run.id, run.lastEventSequence - 2n)) tail.push(e.sequence);
+    expect(tail).toEqual([run.lastEventSequence - 2n, run.lastEventSequence - 1n, run.lastEventSequence]);
+    expect(errors).toEqual([]);
+  });
+
+  it("validates the spec with an error naming the field", async () => {
+    const o = orchestrator();
+    const err = await o.createRun(testRunSpec({ iterations: 0 })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunSpecError);
+    expect(err).toMatchObject({ field: "spec.iterations", message: "spec.iterations: must be ≥ 1" });
+    await expect(o.createRun(testRunSpec({ context: { mode: 99 as ContextMode } }))).rejects.toThrow(/^spec.context.mode: /);
+    await expect(o.createRun(undefined)).rejects.toThrow(/^spec: is required/);
+  });
+
+  it("returns the same run for a repeated idempotency key; rejects the key with another spec", async () => {
+    const o = orchestrator();
+    const a = await o.createRun(testRunSpec(), "key-1");
+    const b = await o.createRun(testRunSpec(), "key-1");
+    expect(b.id).toBe(a.id);
+    expect(bus.accepted.filter((m) => m.includes(".prepare."))).toHaveLength(1);
+    await expect(o.createRun(testRunSpec({ iterations: 3 }), "key-1")).rejects.toMatchObject({ field: "idempotency_key" });
+    expect((await o.createRun(testRunSpec(), "key-2")).id).not.toBe(a.id);
+  });
+
+  it("names unknown runs with RunNotFoundError and pages through ListRuns", async () => {
+    const o = orchestrator();
+    await expect(o.getRun("nope")).rejects.toBeInstanceOf(RunNotFoundError);
+    await expect(o.getRun("../x")).rejects.toBeInstanceOf(RunNotFoundError);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await o.createRun(testRunSpec(), `k${i}`)).id);
+    const p1 = await o.listRuns({ pageSize: 3 });
+    const p2 = await o.listRuns({ pageSize: 3, pageToken: p1.nextPageToken });
+    expect(p2.nextPageToken).toBe("");
+    expect([...p1.runs, ...p2.runs].map((r) => r.id).sort()).toEqual([...ids].sort());
+  });
+
+  it("cancel stops new work and ends CANCELLED", async () => {
+    const o = orchestrator();
+    servers.push(o.serve());
+    startWorkers(["prepare", "responses", "context"], { itemDelayMs: 30 });
+    const run = await o.createRun(testRunSpec());
+    while ((await o.getRun(run.id)).state !== RunState.RUNNING) await new Promise((r) => setTimeout(r, 20));
+    const cancelled = await o.cancelRun(run.id, "user asked");
+    expect([RunState[cancelled.state], cancelled.failureReason]).toEqual(["CANCELLED", "user asked"]);
+    await new Promise((r) => setTimeout(r, 600)); // let in-flight shards answer
+    expect(bus.accepted.filter((m) => /\.(judge|train|evaluate)\./.test(m))).toEqual([]);
+    const after = await o.getRun(run.id);
+    expect(after.state).toBe(RunState.CANCELLED);
+    expect(after.iterations[1]!.stages.map((s) => StageState[s.state])).toEqual(["CANCELLED", "CANCELLED"]);
+    const last = [];
+    for await (const e of o.watchRun(run.id, after.lastEventSequence)) last.push(e);
+    expect(last[0]!.kind).toMatchObject({ case: "runStateChanged", value: { state: RunState.CANCELLED } });
+  });
+
+  it("a failed publish after the state write loses nothing: the stored outbox goes out before the next transition", async () => {
+    let failures = 0;
+    // Fail the first publish of every judge shard once, after the record was written.
+    const failed = new Set<string>();
+    bus.failEnqueue = (queue, msgId) => {
+      if (queue !== "judge" || failed.has(msgId)) return false;
+      failed.add(msgId);
+      failures++;
+      return true;
+    };
+    const o = orchestrator();
+    servers.push(o.serve());
+    startWorkers();
+    const run = await untilDone(o, (await o.createRun(testRunSpec({ iterations: 1 }))).id);
+    expect(run.state).toBe(RunState.SUCCEEDED);
+    expect(failures).toBe(3);
+    expect(errors.map(String).every((e) => e.includes("injected failure publishing"))).toBe(true);
+    expect(new Set(bus.accepted).size).toBe(bus.accepted.length);
+    expect(bus.accepted.filter((m) => m.includes(".judge."))).toHaveLength(3);
+  });
+
+  it("recover() on a new orchestrator publishes what a crashed one wrote but never sent", async () => {
+    bus.failEnqueue = (queue) => queue === "prepare";
+    const crashed = orchestrator();
+    await expect(crashed.createRun(testRunSpec({ iterations: 1 }), "k")).rejects.toThrow(/injected/);
+    bus.failEnqueue = () => false;
+    const o = orchestrator();
+    expect(await o.recover()).toBe(1);
+    servers.push(o.serve());
+    startWorkers();
+    const run = await untilDone(o, (await o.createRun(testRunSpec({ iterations: 1 }), "k")).id);
+    expect(run.state).toBe(RunState.SUCCEEDED);
+    expect(new Set(bus.accepted).size).toBe(bus.accepted.length);
+  });
+
+  it("fails the run by policy when items fail, naming the stage and counts", async () => {
+    const o = orchestrator();
+    servers.push(o.serve());
+    startWorkers(ALL, { failItem: (id) => id === "item-00003" });
+    const run = await untilDone(o, (await o.createRun(testRunSpec({ iterations: 1 }))).id);
+    expect([RunState[run.state], run.failureReason]).toEqual(["FAILED", "responses of iteration 1: 1 of 10 items failed, policy allows 0"]);
+    const tolerant = await untilDone(o, (await o.createRun(testRunSpec({ iterations: 1, failurePolicy: { maxFailedItemFraction: 0.1 } }))).id);
+    expect(tolerant.state).toBe(RunState.SUCCEEDED);
+    const judge = tolerant.iterations[1]!.stages.find((s) => s.stage === Stage.JUDGE)!;
+    expect([judge.itemsDone, judge.itemsFailed, judge.failures[0]?.itemId]).toEqual([9, 1, "item-00003"]);
+  });
+});
