@@ -115,13 +115,15 @@ describe("trainDpo", () => {
   it("gradient accumulation: 2 micro-batches of 2 equal one batch of 4", async () => {
     const a = fresh(5);
     const b = fresh(5);
-    const common = { lr: 1e-2, epochs: 1, schedule: "constant" as const, seed: 6 };
+    // A large Adam epsilon makes the first update proportional to the gradient (not its sign), so
+    // float rounding in near-zero gradients cannot flip it.
+    const common = { lr: 1e-2, adamEps: 1e-3, epochs: 1, schedule: "constant" as const, seed: 6 };
     const ra = await trainDpo(a, tok, pairs, { training: { ...common, batchSize: 4, gradAccum: 1 } });
     const rb = await trainDpo(b, tok, pairs, { training: { ...common, batchSize: 2, gradAccum: 2 } });
     expect(ra.steps).toBe(1);
     expect(rb.steps).toBe(1);
     expect(rb.history[0]!.loss).toBeCloseTo(ra.history[0]!.loss, 6);
-    expect(maxDiff(a, b)).toBeLessThan(1e-5);
+    expect(maxDiff(a, b)).toBeLessThan(1e-6);
     const moved = fresh(5);
     expect(maxDiff(a, moved)).toBeGreaterThan(1e-3);
     [a, b, moved].forEach((m) => m.dispose());

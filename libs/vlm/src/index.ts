@@ -8,3 +8,5 @@ export { buildScoreBatch, encodeRow, targetLogProbs, type ScoreBatch, type TextR
 export { saveCheckpoint, loadCheckpoint, openCheckpoint, writeCheckpointFiles, MANIFEST } from "./checkpoint.ts";
 export { encodeSafetensors, decodeSafetensors } from "./safetensors.ts";
 export { Rng } from "./rng.ts";
+export { matmulGflops, forwardFlops } from "./perf.ts";
+export * as tf from "@tensorflow/tfjs";

@@ -179,7 +179,7 @@ export class VideoLMM {
   private linear(x: tf.Tensor, name: string): tf.Tensor {
     const w = this.p(`${name}.weight`);
     const nIn = x.shape[x.rank - 1] as number;
-    const y = tf.matMul(x.reshape([-1, nIn]) as tf.Tensor2D, w as tf.Tensor2D).add(this.p(`${name}.bias`));
+    const y = matMul2d(x.reshape([-1, nIn]) as tf.Tensor2D, w as tf.Tensor2D).add(this.p(`${name}.bias`));
     return y.reshape([...x.shape.slice(0, -1), w.shape[1] as number]);
   }
 
@@ -335,7 +335,7 @@ export class VideoLMM {
     const c = this.config;
     const [b, t] = tokens.shape;
     const embed = (ids: tf.Tensor2D, depth: number, table: tf.Tensor) =>
-      tf.matMul(oneHot(ids.reshape([-1]) as tf.Tensor1D, depth), table as tf.Tensor2D);
+      matMul2d(oneHot(ids.reshape([-1]) as tf.Tensor1D, depth), table as tf.Tensor2D);
     const tok = embed(tokens, c.vocabSize, this.p("text.wte")).reshape([b, t, c.dModel]);
     let x = (visual ? tf.concat([visual, tok], 1) : tok) as tf.Tensor3D;
     const rows = x.shape[1];
@@ -356,13 +356,29 @@ export class VideoLMM {
   /** Next-token logits [batch, time, vocab] from hidden states (LM head tied to the token embedding). */
   logits(hidden: tf.Tensor3D): tf.Tensor3D {
     const [b, t, d] = hidden.shape;
-    return tf.matMul(hidden.reshape([b * t, d]) as tf.Tensor2D, this.p("text.wte") as tf.Tensor2D, false, true).reshape([
+    return matMul2d(hidden.reshape([b * t, d]) as tf.Tensor2D, this.p("text.wte").transpose() as tf.Tensor2D).reshape([
       b,
       t,
       this.config.vocabSize,
     ]);
   }
 }
+
+/**
+ * a·b for 2-D tensors, with a gradient made of plain matmuls: the wasm backend runs a matmul with a
+ * transposed operand ~20× slower than an explicit transpose followed by a plain matmul, and tfjs's
+ * own matMul gradient uses transposed operands (see docs/benchmarks.md).
+ */
+export const matMul2d = tf.customGrad((a, b, save) => {
+  save([a as tf.Tensor2D, b as tf.Tensor2D]);
+  return {
+    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    gradFunc: (dy, saved) => {
+      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(dy as tf.Tensor2D, sb.transpose()), tf.matMul(sa.transpose(), dy as tf.Tensor2D)];
+    },
+  };
+}) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
 
 /**
  * One-hot rows as float32. (tfjs-backend-wasm 4.22's OneHot kernel ignores a float32 dtype and
