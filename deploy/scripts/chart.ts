@@ -260,6 +260,10 @@ export function validateReferences(manifests: Manifest[], externalSecrets: strin
       const n = [...templates.values()].filter((t) => matches(m.spec?.selector?.matchLabels, t?.metadata?.labels)).length;
       if (n !== 1) errors.push(`${k}: selector matches ${n} workloads, expected 1`);
     }
+    if (m.kind === "NetworkPolicy") {
+      const n = [...templates.values()].filter((t) => matches(m.spec?.podSelector?.matchLabels, t?.metadata?.labels)).length;
+      if (n !== 1) errors.push(`${k}: podSelector matches ${n} workloads, expected 1`);
+    }
     if (m.kind === "HorizontalPodAutoscaler") {
       const ref = m.spec?.scaleTargetRef ?? {};
       const target = (manifests as Obj[]).find((x) => x.kind === ref.kind && x.metadata.name === ref.name);

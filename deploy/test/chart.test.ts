@@ -89,6 +89,24 @@ describe("offline validation (the CI script's cases)", () => {
     expect(errors).toMatch(/PodDisruptionBudget\/isrdpo-judge: selector matches 0 workloads/);
   });
 
+  it("every optional path of the templates renders valid objects", async () => {
+    const options: Obj[] = [
+      { tls: { enabled: true, secretName: "isrdpo-tls" }, config: { metricsPort: 0, file: { logLevel: "warn" } } },
+      { nats: { enabled: false }, externalNats: { url: "tls://nats.example:4222", tlsCaSecret: "nats-ca" }, credentials: { existingSecret: "creds" } },
+      { nats: { replicas: 5, auth: "password" }, credentials: { natsUser: "u", natsPassword: "p", grpcToken: "0123456789abcdef" } },
+      { serviceAccount: { create: false }, image: { digest: `sha256:${"a".repeat(64)}` }, imagePullSecrets: [{ name: "regcred" }] },
+      { trainer: { checkpoints: { persistence: { existingClaim: "my-claim" } } }, evaluator: { enabled: false }, context: { podDisruptionBudget: { enabled: false } } },
+      ...SCALED.map((svc) => ({ [svc]: { autoscaling: { enabled: true, targetCPUUtilizationPercentage: null, targetMemoryUtilizationPercentage: 80 } } })),
+    ];
+    for (const values of options) {
+      const ms = render({ values: [valuesFile(values)] });
+      const external = ["creds"];
+      // A claim given by name is the user's: add it so the reference check sees it.
+      if (values.trainer) ms.push({ apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: "my-claim" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } });
+      expect(await validateManifests(ms, external), JSON.stringify(values)).toEqual([]);
+    }
+  });
+
   it("a Secret the release reads must exist (in the release or declared external)", async () => {
     const prodOnly = CASES.find((c) => c.name.includes("production"))!;
     const errors = await validateManifests(render(prodOnly.opts));
@@ -278,6 +296,24 @@ describe("what the chart renders", () => {
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001 });
       expect(pod.containers[0].securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
       expect(pod.containers[0].volumeMounts).toContainEqual({ name: "tmp", mountPath: "/tmp" });
+    }
+  });
+
+  it("NetworkPolicies (production): gRPC from the release and the allowed peers, NATS from the release only", () => {
+    expect(defaults.filter((m) => m.kind === "NetworkPolicy")).toEqual([]);
+    const policies = production.filter((m) => m.kind === "NetworkPolicy") as Obj[];
+    expect(policies.map((p) => component(p as Manifest)).sort()).toEqual([...SERVICES, "nats"].sort());
+    const release = { podSelector: { matchLabels: { "app.kubernetes.io/instance": "isrdpo", "app.kubernetes.io/part-of": "isrdpo" } } };
+    const judge = one(production, "NetworkPolicy", "judge");
+    expect(judge.spec.ingress[0]).toEqual({
+      from: [release, { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "isrdpo-clients" } } }],
+      ports: [{ port: 50054, protocol: "TCP" }],
+    });
+    const nats = one(production, "NetworkPolicy", "nats");
+    expect(nats.spec.ingress[0]).toEqual({ from: [release], ports: [{ port: 4222, protocol: "TCP" }, { port: 6222, protocol: "TCP" }] });
+    // Every pod the release runs carries the labels the policies admit.
+    for (const m of production as Obj[]) {
+      if (m.spec?.template) expect(m.spec.template.metadata.labels, key(m as Manifest)).toMatchObject(release.podSelector.matchLabels);
     }
   });
 
