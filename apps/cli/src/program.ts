@@ -1,9 +1,11 @@
 import { Command } from "commander";
+import { dataCommand } from "./commands/data.ts";
 import { serveCommand } from "./commands/serve.ts";
 
 export function buildProgram(): Command {
   return new Command("isrdpo")
     .description("Iterative Self-Retrospective DPO for video LMMs")
     .showHelpAfterError("(run with --help for usage)")
-    .addCommand(serveCommand());
+    .addCommand(serveCommand())
+    .addCommand(dataCommand());
 }
