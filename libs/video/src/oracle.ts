@@ -187,8 +187,8 @@ function parseSubject(words: string[]): { mentions: Mention[]; pronoun: boolean;
       else m.hasNoun = true;
     } else if (!FILLER.has(w)) unknown = true;
   }
-  // "there are no objects", "none": a negation or count with nothing after it talks about all objects.
-  if (pendingNeg || pendingCount !== undefined) open();
+  // "there are 3": a count with nothing after it counts all objects. A bare "no" claims nothing.
+  if (pendingCount !== undefined) open();
   return { mentions, pronoun, unknown };
 }
 

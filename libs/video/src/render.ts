@@ -1,7 +1,7 @@
 // Rasterises a scene into frames: Uint8Array RGB, frame-major then row-major (count×height×width×3),
 // the layout of the contracts' `Frames` message.
 import { createRng } from "./rng.ts";
-import { colourAt, positionAt, visibleAt, type Rgb, type Scene } from "./scene.ts";
+import { colourAt, positionAt, visibleAt, type Scene } from "./scene.ts";
 import { COLOURS, COLOUR_RGB, SIZE_FRACTION, type Shape } from "./vocab.ts";
 
 export interface FrameDims {
@@ -33,32 +33,39 @@ function inside(shape: Shape, dx: number, dy: number): boolean {
   }
 }
 
-function background(scene: Scene, x: number, y: number, width: number, height: number): Rgb {
+/** Writes the background of one frame (the same in every frame) into `out`. */
+function paintBackground(scene: Scene, out: Uint8Array, width: number, height: number): void {
   const { kind, a, b } = scene.background;
-  const mix = (t: number): Rgb => [
-    Math.round(a[0] + (b[0] - a[0]) * t),
-    Math.round(a[1] + (b[1] - a[1]) * t),
-    Math.round(a[2] + (b[2] - a[2]) * t),
-  ];
-  switch (kind) {
-    case "solid":
-      return a;
-    case "hgradient":
-      return mix(width > 1 ? x / (width - 1) : 0);
-    case "vgradient":
-      return mix(height > 1 ? y / (height - 1) : 0);
-    case "checker": {
-      const cell = Math.max(2, Math.round(Math.min(width, height) / 8));
-      return (Math.floor(x / cell) + Math.floor(y / cell)) % 2 === 0 ? a : b;
-    }
-    case "stripes": {
-      const cell = Math.max(2, Math.round(Math.min(width, height) / 8));
-      return Math.floor((x + y) / cell) % 2 === 0 ? a : b;
+  const cell = Math.max(2, Math.round(Math.min(width, height) / 8));
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      // t: how far from colour a towards colour b this pixel is.
+      let t = 0;
+      if (kind === "hgradient") t = width > 1 ? x / (width - 1) : 0;
+      else if (kind === "vgradient") t = height > 1 ? y / (height - 1) : 0;
+      else if (kind === "checker") t = (Math.floor(x / cell) + Math.floor(y / cell)) % 2;
+      else if (kind === "stripes") t = Math.floor((x + y) / cell) % 2;
+      const i = (y * width + x) * 3;
+      out[i] = Math.round(a[0] + (b[0] - a[0]) * t);
+      out[i + 1] = Math.round(a[1] + (b[1] - a[1]) * t);
+      out[i + 2] = Math.round(a[2] + (b[2] - a[2]) * t);
     }
   }
 }
 
-const clampByte = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
+/** Adds uniform noise in [-amp, amp] to every byte, from a xorshift32 stream; returns the new state. */
+function addNoise(frame: Uint8Array, amp: number, state: number): number {
+  let xs = state;
+  const span = 2 * amp + 1;
+  for (let i = 0; i < frame.length; i++) {
+    xs ^= xs << 13;
+    xs ^= xs >>> 17;
+    xs ^= xs << 5;
+    const v = (frame[i] as number) + ((xs >>> 0) % span) - amp;
+    frame[i] = v < 0 ? 0 : v > 255 ? 255 : v;
+  }
+  return xs;
+}
 
 export function renderClip(scene: Scene, dims: Partial<FrameDims> = {}): Uint8Array {
   const frames = dims.frames ?? scene.frames;
@@ -70,18 +77,12 @@ export function renderClip(scene: Scene, dims: Partial<FrameDims> = {}): Uint8Ar
   }
   const out = new Uint8Array(frames * height * width * 3);
   const frameBg = new Uint8Array(height * width * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const c = background(scene, x, y, width, height);
-      frameBg.set(c, (y * width + x) * 3);
-    }
-  }
+  paintBackground(scene, frameBg, width, height);
   const unit = Math.min(width, height);
   const noise = createRng(`noise:${scene.noise.seed}`);
   // Pixel noise from a xorshift32 stream seeded by the scene: one call per byte is the hot loop.
   let xs = (scene.noise.seed ^ 0x9e3779b9) >>> 0 || 1;
   const amp = scene.noise.amplitude;
-  const span = 2 * amp + 1;
   for (let f = 0; f < frames; f++) {
     const frame = out.subarray(f * height * width * 3, (f + 1) * height * width * 3);
     frame.set(frameBg);
@@ -107,14 +108,7 @@ export function renderClip(scene: Scene, dims: Partial<FrameDims> = {}): Uint8Ar
         }
       }
     }
-    if (amp > 0) {
-      for (let i = 0; i < frame.length; i++) {
-        xs ^= xs << 13;
-        xs ^= xs >>> 17;
-        xs ^= xs << 5;
-        frame[i] = clampByte((frame[i] as number) + ((xs >>> 0) % span) - amp);
-      }
-    }
+    if (amp > 0) xs = addNoise(frame, amp, xs);
     // Single-pixel specks in object colours, dimmed: distractors that are never an object.
     for (let s = 0; s < scene.noise.specks; s++) {
       const x = noise.int(0, width - 1);

@@ -75,7 +75,7 @@ describe("oracle on open answers", () => {
   });
 
   it("absence claims are true only for absent objects; repeated claims count once", () => {
-    const r = scoreAnswer(scene, open, "There is no green ring. There is no red circle. There is no green ring.");
+    const r = scoreAnswer(scene, open, "No. There is no green ring. There is no red circle. There is no green ring.");
     expect(r.claims.map((c) => [c.kind, c.holds])).toEqual([["absent", true], ["absent", false]]);
     expect(r.precision).toBe(1 / 2);
     expect(r.recall).toBe(0);
@@ -173,5 +173,24 @@ describe("oracle against generated scenes", () => {
       }
     }
     expect(checked).toBeGreaterThan(800);
+  });
+});
+
+describe("oracle on arbitrary text", () => {
+  it("never throws and keeps every number in range", () => {
+    const rng = createRng("fuzz");
+    const vocab = ["the", "a", "no", "not", "3", "two", "red", "blue", "small", "big", "circle", "squares", "objects", "moves", "left", "up", "still",
+      "appears", "disappears", "turns", "changes", "from", "to", "green", "it", "and", "then", ".", ",", "is", "there", "banana", "does", "stays"];
+    const s = generateScene(4, { maxObjects: 4 });
+    const items = instructionsFor(s, createRng(4), "c");
+    for (let k = 0; k < 2000; k++) {
+      const text = Array.from({ length: rng.int(0, 20) }, () => rng.pick(vocab)).join(" ");
+      for (const item of [...items, { ...items[0]!, check: { kind: "open" } } as InstructionItem]) {
+        const r = scoreAnswer(s, item, text);
+        for (const v of [r.precision, r.recall]) expect(v >= 0 && v <= 1, text).toBe(true);
+        expect(r.score >= 0 && r.score <= 5, text).toBe(true);
+        expect(r.hallucinations.every((c) => !c.holds && r.claims.includes(c))).toBe(true);
+      }
+    }
   });
 });
