@@ -91,7 +91,7 @@ describe("offline validation (the CI script's cases)", () => {
 
   it("every optional path of the templates renders valid objects", async () => {
     const options: Obj[] = [
-      { tls: { enabled: true, secretName: "isrdpo-tls" }, config: { metricsPort: 0, file: { logLevel: "warn" } } },
+      { tls: { enabled: true, secretName: "isrdpo-tls" }, config: { metricsPort: 0, file: { artifactDir: "/data/artifacts" } } },
       { nats: { enabled: false }, externalNats: { url: "tls://nats.example:4222", tlsCaSecret: "nats-ca" }, credentials: { existingSecret: "creds" } },
       { nats: { replicas: 5, auth: "password" }, credentials: { natsUser: "u", natsPassword: "p", grpcToken: "0123456789abcdef" } },
       { serviceAccount: { create: false }, image: { digest: `sha256:${"a".repeat(64)}` }, imagePullSecrets: [{ name: "regcred" }] },
@@ -144,6 +144,7 @@ describe("bad values fail at install time with the schema's message", () => {
     ["NATS token auth without a token", { nats: { auth: "token" } }, /nats.auth=token needs credentials.natsToken/],
     ["TLS without a Secret", { tls: { enabled: true } }, /tls.enabled=true needs tls.secretName/],
     ["metrics port on a gRPC port", { config: { metricsPort: 50051 } }, /orchestrator.port is config.metricsPort \(50051\)/],
+    ["config.file setting what the chart sets", { config: { file: { shutdownGraceMs: 5000 } } }, /config.file.shutdownGraceMs is set by the chart \(the environment would override the file\): use config.shutdownGraceMs/],
   ];
   for (const [name, values, message] of crossField) {
     it(name, () => {

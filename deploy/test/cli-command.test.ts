@@ -27,7 +27,7 @@ beforeAll(() => {
   writeFileSync(
     extra,
     stringify({
-      config: { logLevel: "debug", metricsPort: 9100, file: { shutdownGraceMs: 15000, logLevel: "warn" }, backend: "wasm" },
+      config: { logLevel: "debug", metricsPort: 9100, file: { artifactDir: "/tmp/isrdpo/from-config-file" }, backend: "wasm" },
       credentials: { grpcToken: "tok-0123456789abcdef", natsUser: "isrdpo", natsPassword: "pw" },
       tls: { enabled: true, secretName: "isrdpo-tls" },
       nats: { enabled: false },
@@ -112,7 +112,10 @@ describe("container commands", () => {
     expect(lastJson(judge.r.stdout)!.config.logLevel).toBe("trace");
     const trainer = full.find((x) => x.name.endsWith("isrdpo-trainer"))!;
     expect(lastJson(trainer.r.stdout)!.config.backend).toBe("cpu");
-    expect(lastJson(full.find((x) => x.name.endsWith("isrdpo-context"))!.r.stdout)!.config.backend).toBe("wasm");
+    const context = lastJson(full.find((x) => x.name.endsWith("isrdpo-context"))!.r.stdout)!;
+    expect(context.config.backend).toBe("wasm");
+    // The config file is mounted where ISRDPO_CONFIG points, and read.
+    expect(context.config.artifactDir).toBe("/tmp/isrdpo/from-config-file");
   });
 
   it("and the same harness fails on a command or environment the CLI refuses", async () => {

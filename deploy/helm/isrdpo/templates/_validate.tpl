@@ -19,6 +19,13 @@ values involved. Included by configmap.yaml, which every release renders.
 {{- if and $v.tls.enabled (not $v.tls.secretName) }}
 {{- fail "tls.enabled=true needs tls.secretName (a kubernetes.io/tls Secret)" }}
 {{- end }}
+{{- /* config.file must not set what the chart sets through the environment (which would win silently). */}}
+{{- $managed := dict "host" "(fixed: 0.0.0.0)" "port" "<service>.port" "metricsPort" "config.metricsPort" "logLevel" "config.logLevel or <service>.logLevel" "shutdownGraceMs" "config.shutdownGraceMs" "nats" "nats.* / externalNats.* / credentials.*" "grpcToken" "credentials.grpcToken" "tls" "tls.*" "checkpointDir" "trainer.checkpoints.mountPath" "backend" "config.backend or <service>.backend" }}
+{{- range $k := keys $v.config.file | sortAlpha }}
+{{- if hasKey $managed $k }}
+{{- fail (printf "config.file.%s is set by the chart (the environment would override the file): use %s" $k (get $managed $k)) }}
+{{- end }}
+{{- end }}
 {{- $enabled := list }}
 {{- range $name := list "orchestrator" "inference" "context" "judge" "trainer" "evaluator" }}
 {{- $svc := index $v $name }}
