@@ -1,0 +1,31 @@
+// A worker process for the fault tests: serves the given queues with the deterministic handlers.
+// Prints "ready" once serving, and "start <msgId> <deliveries>" when a task begins.
+import { connectNats, serveWorkQueue } from "../../libs/bus/src/index.ts";
+import type { WorkQueue } from "../../libs/bus/src/index.ts";
+import { deterministicHandlers } from "../../libs/orchestration/src/testing.ts";
+
+const env = (name: string) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is required`);
+  return v;
+};
+const queues = env("QUEUES").split(",") as WorkQueue[];
+const { bus, artifacts } = await connectNats({ servers: env("NATS_URL"), ackWaitMs: Number(env("ACK_WAIT_MS")) });
+const handlers = deterministicHandlers(artifacts, { itemDelayMs: Number(process.env.ITEM_DELAY_MS ?? 0) });
+const workers = queues.map((q) =>
+  serveWorkQueue(
+    bus,
+    q,
+    async (task) => {
+      console.log(`start ${task.msgId} ${task.deliveries}`);
+      return handlers[q](task);
+    },
+    { pullExpiresMs: 1000, onError: (err) => console.error(`worker ${q}:`, err) },
+  ),
+);
+console.log("ready");
+process.once("SIGTERM", async () => {
+  await Promise.all(workers.map((w) => w.stop()));
+  await bus.close();
+  process.exit(0);
+});
