@@ -162,16 +162,21 @@ export function generateScene(seedOrRng: number | string | Rng, options: SceneOp
     const taken = new Set<string>();
     for (let i = 0; i < count; i++) {
       let placed: SceneObject | undefined;
-      for (let tries = 0; tries < 60 && !placed; tries++) {
+      // Attributes are drawn once and only the position is retried: re-drawing them on a collision
+      // would make crowded clips favour small, still objects.
+      let attrs: Omit<SceneObject, "start" | "end"> | undefined;
+      for (let tries = 0; tries < 30 && !attrs; tries++) {
         const forceHeldOut = opts.heldOut === "require" && i === 0;
         const [shape, colour] = forceHeldOut ? rng.pick(HELD_OUT_COMBOS) : [rng.pick(SHAPES), rng.pick(COLOURS)];
         if (taken.has(`${shape}:${colour}`) || !allowedCombo(shape, colour, opts)) continue;
         const size = rng.pick(SIZES);
         const motion = rng.pick(MOTIONS);
         const event = pickEvent(rng, opts.frames, colour, taken, shape, opts);
-        const candidate: SceneObject = { shape, colour, size, motion, ...placeObject(rng, size, motion), ...(event ? { event } : {}) };
-        if (objects.some((o) => overlaps(o, candidate, opts.frames))) continue;
-        placed = candidate;
+        attrs = { shape, colour, size, motion, ...(event ? { event } : {}) };
+      }
+      for (let tries = 0; attrs && tries < 100 && !placed; tries++) {
+        const candidate: SceneObject = { ...attrs, ...placeObject(rng, attrs.size, attrs.motion) };
+        if (!objects.some((o) => overlaps(o, candidate, opts.frames))) placed = candidate;
       }
       if (!placed) break;
       objects.push(placed);
