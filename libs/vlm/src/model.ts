@@ -179,7 +179,7 @@ export class VideoLMM {
   private linear(x: tf.Tensor, name: string): tf.Tensor {
     const w = this.p(`${name}.weight`);
     const nIn = x.shape[x.rank - 1] as number;
-    const y = matMul2d(x.reshape([-1, nIn]) as tf.Tensor2D, w as tf.Tensor2D).add(this.p(`${name}.bias`));
+    const y = linear2d(x.reshape([-1, nIn]) as tf.Tensor2D, w as tf.Tensor2D, this.p(`${name}.bias`) as tf.Tensor1D);
     return y.reshape([...x.shape.slice(0, -1), w.shape[1] as number]);
   }
 
@@ -370,7 +370,7 @@ export class VideoLMM {
  * own matMul gradient uses transposed operands (see docs/benchmarks.md).
  */
 export const matMul2d = tf.customGrad((a, b, save) => {
-  save([a as tf.Tensor2D, b as tf.Tensor2D]);
+  (save as tf.GradSaveFunc)([a as tf.Tensor2D, b as tf.Tensor2D]);
   return {
     value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
     gradFunc: (dy, saved) => {
@@ -379,6 +379,18 @@ export const matMul2d = tf.customGrad((a, b, save) => {
     },
   };
 }) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+
+/** x·w + b for 2-D x, one fused kernel forward; the gradient as in matMul2d. */
+export const linear2d = tf.customGrad((x, w, b, save) => {
+  (save as tf.GradSaveFunc)([x as tf.Tensor2D, w as tf.Tensor2D]);
+  return {
+    value: tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: b as tf.Tensor1D }),
+    gradFunc: (dy, saved) => {
+      const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D), (dy as tf.Tensor2D).sum(0)];
+    },
+  };
+}) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
 
 /**
  * One-hot rows as float32. (tfjs-backend-wasm 4.22's OneHot kernel ignores a float32 dtype and

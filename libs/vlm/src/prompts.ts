@@ -44,3 +44,30 @@ export const prompts = {
 export function asTarget(text: string): string {
   return ` ${text.replace(/\s+/g, " ").trim()}`;
 }
+
+/** A skill example as the synthetic world's SFT builders describe it (structurally, libs/video SftRecord). */
+export type SkillRecord =
+  | { task: "answer"; question: string; target: string }
+  | { task: "describe"; target: string }
+  | { task: "refine"; previous: string; target: string }
+  | { task: "judge"; question: string; context?: string; answerA: string; answerB: string; target: "A" | "B" }
+  | { task: "critique"; question: string; answer: string; target: string }
+  | { task: "revise"; question: string; answer: string; critique: string; target: string };
+
+/** The prompt and the answer the model learns for one skill example: the same text the loop will ask. */
+export function skillText(r: SkillRecord): { prompt: string; answer: string } {
+  switch (r.task) {
+    case "answer":
+      return { prompt: prompts.answer(r.question), answer: asTarget(r.target) };
+    case "describe":
+      return { prompt: prompts.describe(), answer: asTarget(r.target) };
+    case "refine":
+      return { prompt: prompts.refine(r.previous), answer: asTarget(r.target) };
+    case "judge":
+      return { prompt: prompts.judge(r.question, r.answerA, r.answerB, r.context ?? ""), answer: r.target === "A" ? VERDICTS.a : VERDICTS.b };
+    case "critique":
+      return { prompt: prompts.critique(r.question, r.answer), answer: asTarget(r.target) };
+    case "revise":
+      return { prompt: prompts.revise(r.question, r.answer, r.critique), answer: asTarget(r.target) };
+  }
+}

@@ -1,0 +1,106 @@
+// Model versions in an artifact store. A checkpoint directory (see checkpoint.ts) is published file by
+// file under artifact://models/<digest>/, manifest last; a ModelRef points at the manifest. Services
+// load a version once, verify it, and keep the few most recent in memory, keyed by digest.
+import { createHash } from "node:crypto";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { loadCheckpoint, MANIFEST, openCheckpoint } from "./checkpoint.ts";
+import type { Policy } from "./skills.ts";
+
+/** The part of an artifact store this module needs (libs/bus ArtifactStore fits). */
+export interface BlobStore<R extends { uri: string; sha256: string }> {
+  put(uri: string, data: Uint8Array, mediaType?: string): Promise<R>;
+  get(ref: R | string): Promise<Uint8Array>;
+}
+
+export interface PublishedModel<R> {
+  name: string;
+  digest: string;
+  /** The manifest artifact. */
+  checkpoint: R;
+}
+
+const MODEL_FILES = ["model.safetensors", "config.json", "tokenizer.json"];
+
+export const modelUri = (digest: string, file: string) => `artifact://models/${digest}/${file}`;
+
+/** Publishes a checkpoint directory; idempotent (same files, same URIs). */
+export async function publishCheckpoint<R extends { uri: string; sha256: string }>(
+  store: BlobStore<R>,
+  dir: string,
+  name: string,
+): Promise<PublishedModel<R>> {
+  const ckpt = await openCheckpoint(dir);
+  // Only the files a model needs: the trainer's optimizer state stays with the trainer, so the
+  // model's digest covers exactly these three files.
+  const bytes: Record<string, Uint8Array> = {};
+  for (const file of MODEL_FILES) {
+    if (!ckpt.files.includes(file)) throw new Error(`checkpoint ${dir}: ${file} is missing`);
+    bytes[file] = await ckpt.read(file);
+  }
+  const manifest = manifestOf(Object.fromEntries(MODEL_FILES.map((f) => [f, createHash("sha256").update(bytes[f]!).digest("hex")])));
+  for (const file of MODEL_FILES) await store.put(modelUri(manifest.digest, file), bytes[file]!, "application/octet-stream");
+  // The manifest goes last: a reader that finds it finds every file.
+  const checkpoint = await store.put(modelUri(manifest.digest, MANIFEST), new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`), "application/json");
+  return { name, digest: manifest.digest, checkpoint };
+}
+
+function manifestOf(files: Record<string, string>): { version: 1; digest: string; files: Record<string, string> } {
+  const lines = Object.keys(files)
+    .sort()
+    .map((n) => `${files[n]}  ${n}\n`)
+    .join("");
+  return { version: 1, digest: createHash("sha256").update(lines).digest("hex"), files };
+}
+
+/** Loads model versions by digest, verifying every file, and keeps the `capacity` most recent. */
+export class ModelCache<R extends { uri: string; sha256: string }> {
+  readonly #loaded = new Map<string, Promise<Policy>>();
+
+  constructor(
+    private readonly store: BlobStore<R>,
+    private readonly cacheDir: string,
+    private readonly capacity = 3,
+  ) {}
+
+  /** The model of this digest; `manifest` is where its manifest lives. */
+  load(digest: string, manifest: R | string): Promise<Policy> {
+    const hit = this.#loaded.get(digest);
+    if (hit) {
+      // Refresh recency.
+      this.#loaded.delete(digest);
+      this.#loaded.set(digest, hit);
+      return hit;
+    }
+    const loading = this.#fetch(digest, manifest);
+    this.#loaded.set(digest, loading);
+    loading.catch(() => this.#loaded.delete(digest));
+    while (this.#loaded.size > this.capacity) {
+      const [oldest, policy] = this.#loaded.entries().next().value as [string, Promise<Policy>];
+      this.#loaded.delete(oldest);
+      void policy.then((p) => p.model.dispose(), () => undefined);
+    }
+    return loading;
+  }
+
+  async #fetch(digest: string, manifestRef: R | string): Promise<Policy> {
+    const bytes = await this.store.get(manifestRef);
+    let manifest: { digest?: unknown; files?: Record<string, string> };
+    try {
+      manifest = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      throw new Error(`model ${digest}: manifest is not JSON`);
+    }
+    if (manifest.digest !== digest || !manifest.files) throw new Error(`model ${digest}: manifest names digest ${String(manifest.digest)}`);
+    const dir = join(this.cacheDir, digest);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    for (const [file, sha256] of Object.entries(manifest.files)) {
+      if (file.includes("/") || file.includes("..")) throw new Error(`model ${digest}: invalid file name "${file}"`);
+      await writeFile(join(dir, file), await this.store.get({ uri: modelUri(digest, file), sha256 } as R));
+    }
+    await writeFile(join(dir, MANIFEST), bytes);
+    const { model, tok } = await loadCheckpoint(dir);
+    return { model, tok };
+  }
+}
