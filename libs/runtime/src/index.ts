@@ -6,3 +6,4 @@ export * from "./reflection.ts";
 export * from "./server.ts";
 export * from "./validation.ts";
 export * from "./process.ts";
+export * from "./transports.ts";

@@ -2,6 +2,7 @@
 // entry point and by `isrdpo serve`.
 import { ConfigError, loadConfig, redactConfig, type LoadConfigOptions } from "./config.ts";
 import { createLogger } from "./logger.ts";
+import { openTransports } from "./transports.ts";
 import { closeOnSignals, startServer, type RunningServer, type ServiceModule } from "./server.ts";
 
 export interface RunServicesOptions extends LoadConfigOptions {
@@ -18,16 +19,22 @@ export async function runServices(modules: ServiceModule[], options: RunServices
     return undefined;
   }
   const logger = createLogger(`isrdpo-${modules.length === 1 ? name : "all"}`, config.logLevel);
+  const { bus, artifacts, mode } = await openTransports(config);
+  logger.info({ mode, nats: config.nats.url }, "transports ready");
   let server: RunningServer;
   try {
-    server = await startServer(modules, { config, logger }, port);
+    server = await startServer(modules, { config, logger, bus, artifacts }, port);
   } catch (err) {
+    await bus.close();
     const e = err as NodeJS.ErrnoException;
     if (e.code === "EADDRINUSE") throw new ConfigError(`cannot listen on ${config.host}:${port}: address already in use`);
     throw err;
   }
-  closeOnSignals(server, logger);
-  return server;
+  const closeServer = server.close;
+  // The bus outlives the server: work in flight finishes and answers before the connection closes.
+  const withBus = { ...server, close: () => closeServer().finally(() => bus.close()) };
+  closeOnSignals(withBus, logger);
+  return withBus;
 }
 
 /** Entry-point wrapper: a user error prints one line and exits 2; no stack traces for users. */

@@ -10,6 +10,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { health } from "@isrdpo/contracts";
+import type { ArtifactStore, Bus } from "@isrdpo/bus";
 import type { Config } from "./config.ts";
 import { HealthRegistry, ServingStatus } from "./health.ts";
 import type { Logger } from "./logger.ts";
@@ -19,6 +20,9 @@ import { registerReflection } from "./reflection.ts";
 export interface ServiceContext {
   config: Config;
   logger: Logger;
+  /** Events, work queues and run state: NATS JetStream, or in memory in embedded mode. */
+  bus: Bus;
+  artifacts: ArtifactStore;
 }
 
 /** What a service folder exports: its protobuf services, their handlers, and background work. */

@@ -3,6 +3,10 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { GenerateResponseSchema, InferenceService, health } from "@isrdpo/contracts";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LocalArtifactStore, MemoryBus } from "@isrdpo/bus";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/logger.ts";
@@ -40,7 +44,7 @@ describe("startServer", () => {
   beforeAll(async () => {
     const config = loadConfig({ env: { ISRDPO_GRPC_TOKEN: TOKEN, ISRDPO_METRICS_PORT: "0", ISRDPO_HOST: "127.0.0.1", ISRDPO_SHUTDOWN_GRACE_MS: "2000" } });
     // metricsPort 0 disables the HTTP listener; metrics are still collected, read below via a real port.
-    server = await startServer([echo], { config: { ...config, metricsPort: 0 }, logger: createLogger("test", "silent") }, 0);
+    server = await startServer([echo], { config: { ...config, metricsPort: 0 }, logger: createLogger("test", "silent"), ...memoryTransports() }, 0);
   });
   afterAll(() => server.close());
 
@@ -73,7 +77,7 @@ describe("startServer", () => {
 describe("metrics", () => {
   it("counts RPCs per method and status on /metrics", async () => {
     const config = loadConfig({ env: { ISRDPO_HOST: "127.0.0.1" } });
-    const probe = await startServer([echo], { config: { ...config, metricsPort: await freePort() }, logger: createLogger("test", "silent") }, 0);
+    const probe = await startServer([echo], { config: { ...config, metricsPort: await freePort() }, logger: createLogger("test", "silent"), ...memoryTransports() }, 0);
     try {
       const c = createClient(InferenceService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${probe.port}` }));
       await c.generate({ inputs: [{ prompt: "a" }] });
@@ -88,6 +92,10 @@ describe("metrics", () => {
     }
   });
 });
+
+function memoryTransports() {
+  return { bus: new MemoryBus(), artifacts: new LocalArtifactStore(mkdtempSync(join(tmpdir(), "isrdpo-rt-"))) };
+}
 
 async function freePort(): Promise<number> {
   const { createServer } = await import("node:net");

@@ -1,0 +1,28 @@
+// The bus and artifact store of a process: NATS JetStream when a NATS URL is configured (distributed
+// mode), otherwise the in-memory bus and a local artifact directory (embedded mode, one process).
+import { readFileSync } from "node:fs";
+import { connectNats, LocalArtifactStore, MemoryBus, type ArtifactStore, type Bus } from "@isrdpo/bus";
+import type { Config } from "./config.ts";
+
+export interface Transports {
+  bus: Bus;
+  artifacts: ArtifactStore;
+  mode: "embedded" | "distributed";
+}
+
+export async function openTransports(config: Config): Promise<Transports> {
+  const { nats } = config;
+  if (!nats.url) return { bus: new MemoryBus(), artifacts: new LocalArtifactStore(config.artifactDir), mode: "embedded" };
+  const { bus, artifacts } = await connectNats({
+    servers: nats.url.split(","),
+    connection: {
+      ...(nats.user ? { user: nats.user, pass: nats.password ?? "" } : {}),
+      ...(nats.token ? { token: nats.token } : {}),
+      ...(nats.tlsCaFile ? { tls: { ca: readFileSync(nats.tlsCaFile, "utf8") } } : {}),
+      name: "isrdpo",
+    },
+  }).catch((err: Error) => {
+    throw new Error(`cannot connect to NATS at ${nats.url}: ${err.message}`);
+  });
+  return { bus, artifacts, mode: "distributed" };
+}

@@ -1,0 +1,48 @@
+// Any video the contracts can name (inline frames, a file or frame folder, a synthetic clip id) as
+// the frames a model takes: uint8 RGB, `dims` exactly.
+import { decodeVideo, VideoError, type FfmpegOptions } from "./ffmpeg.ts";
+import type { FrameDims } from "./render.ts";
+import { renderClip } from "./render.ts";
+import { clipFromId } from "./splits.ts";
+
+export type VideoSource =
+  | { case: "frames"; value: { count: number; height: number; width: number; channels: number; data: Uint8Array } }
+  | { case: "uri"; value: string }
+  | { case: "syntheticClipId"; value: string }
+  | { case: undefined; value?: undefined };
+
+/**
+ * Frames of `dims` for a video source. Inline frames must already have the model's shape (callers
+ * resize); files are decoded with ffmpeg, sampled uniformly and resized; synthetic clips are rendered.
+ * Errors say which field is wrong (`field` prefixes the message).
+ */
+export async function resolveVideo(source: VideoSource, dims: FrameDims, field = "video", options: FfmpegOptions & { allowFiles?: boolean } = {}): Promise<Uint8Array> {
+  switch (source.case) {
+    case "frames": {
+      const f = source.value;
+      if (f.channels !== 3) throw new VideoError(`${field}.frames.channels`, `must be 3 (RGB), got ${f.channels}`);
+      if (f.count !== dims.frames || f.height !== dims.height || f.width !== dims.width) {
+        throw new VideoError(`${field}.frames`, `must be ${dims.frames}×${dims.height}×${dims.width} (frames×height×width), got ${f.count}×${f.height}×${f.width}`);
+      }
+      const expected = dims.frames * dims.height * dims.width * 3;
+      if (f.data.length !== expected) throw new VideoError(`${field}.frames.data`, `must hold ${expected} bytes, got ${f.data.length}`);
+      return f.data;
+    }
+    case "syntheticClipId": {
+      let clip;
+      try {
+        clip = clipFromId(source.value);
+      } catch (err) {
+        throw new VideoError(`${field}.synthetic_clip_id`, (err as Error).message);
+      }
+      return renderClip(clip.scene, dims);
+    }
+    case "uri": {
+      if (options.allowFiles === false) throw new VideoError(`${field}.uri`, "this server does not read video files");
+      const decoded = await decodeVideo(source.value, { ...options, ...dims });
+      return decoded.data;
+    }
+    default:
+      throw new VideoError(field, "one of frames, uri or synthetic_clip_id is required");
+  }
+}
