@@ -144,6 +144,26 @@ function allowedCombo(shape: Shape, colour: Colour, opts: z.output<typeof SceneO
   return opts.heldOut !== "exclude" || !isHeldOut(shape, colour);
 }
 
+/** Shapes, colours, sizes, motions and events of `count` objects with unique (shape, colour) pairs. */
+function drawAttributes(rng: Rng, count: number, opts: z.output<typeof SceneOptionsSchema>): Omit<SceneObject, "start" | "end">[] | undefined {
+  const out: Omit<SceneObject, "start" | "end">[] = [];
+  const taken = new Set<string>();
+  for (let i = 0; i < count; i++) {
+    let attrs: Omit<SceneObject, "start" | "end"> | undefined;
+    for (let tries = 0; tries < 30 && !attrs; tries++) {
+      const forceHeldOut = opts.heldOut === "require" && i === 0;
+      const [shape, colour] = forceHeldOut ? rng.pick(HELD_OUT_COMBOS) : [rng.pick(SHAPES), rng.pick(COLOURS)];
+      if (taken.has(`${shape}:${colour}`) || !allowedCombo(shape, colour, opts)) continue;
+      const event = pickEvent(rng, opts.frames, colour, taken, shape, opts);
+      attrs = { shape, colour, size: rng.pick(SIZES), motion: rng.pick(MOTIONS), ...(event ? { event } : {}) };
+    }
+    if (!attrs) return undefined;
+    out.push(attrs);
+    for (const c of coloursOf(attrs as SceneObject)) taken.add(`${attrs.shape}:${c}`);
+  }
+  return out;
+}
+
 /**
  * A random scene. Guarantees: every (shape, colour) pair that any object shows is unique in the
  * scene (so "the red circle" always names one object); objects never overlap while both are visible.
@@ -157,34 +177,24 @@ export function generateScene(seedOrRng: number | string | Rng, options: SceneOp
   const background = { kind: rng.pick(kinds), a, b: darkColour(rng) };
   const noise = { amplitude: rng.int(0, opts.maxNoise), specks: rng.int(0, opts.maxSpecks), seed: rng.int(0, 2 ** 31 - 1) };
   const count = rng.int(opts.minObjects, opts.maxObjects);
+  // Attributes are drawn first and only positions are retried: re-drawing attributes on a collision
+  // would make crowded clips favour small, still objects.
   for (let attempt = 0; attempt < 200; attempt++) {
-    const objects: SceneObject[] = [];
-    const taken = new Set<string>();
-    for (let i = 0; i < count; i++) {
-      let placed: SceneObject | undefined;
-      // Attributes are drawn once and only the position is retried: re-drawing them on a collision
-      // would make crowded clips favour small, still objects.
-      let attrs: Omit<SceneObject, "start" | "end"> | undefined;
-      for (let tries = 0; tries < 30 && !attrs; tries++) {
-        const forceHeldOut = opts.heldOut === "require" && i === 0;
-        const [shape, colour] = forceHeldOut ? rng.pick(HELD_OUT_COMBOS) : [rng.pick(SHAPES), rng.pick(COLOURS)];
-        if (taken.has(`${shape}:${colour}`) || !allowedCombo(shape, colour, opts)) continue;
-        const size = rng.pick(SIZES);
-        const motion = rng.pick(MOTIONS);
-        const event = pickEvent(rng, opts.frames, colour, taken, shape, opts);
-        attrs = { shape, colour, size, motion, ...(event ? { event } : {}) };
+    const attrs = drawAttributes(rng, count, opts);
+    if (!attrs) continue;
+    for (let layout = 0; layout < 40; layout++) {
+      const objects: SceneObject[] = [];
+      for (const attr of attrs) {
+        for (let tries = 0; tries < 40; tries++) {
+          const candidate: SceneObject = { ...attr, ...placeObject(rng, attr.size, attr.motion) };
+          if (!objects.some((o) => overlaps(o, candidate, opts.frames))) {
+            objects.push(candidate);
+            break;
+          }
+        }
       }
-      for (let tries = 0; attrs && tries < 100 && !placed; tries++) {
-        const candidate: SceneObject = { ...attrs, ...placeObject(rng, attrs.size, attrs.motion) };
-        if (!objects.some((o) => overlaps(o, candidate, opts.frames))) placed = candidate;
-      }
-      if (!placed) break;
-      objects.push(placed);
-      for (const c of coloursOf(placed)) taken.add(`${placed.shape}:${c}`);
-    }
-    if (objects.length === count) {
-      // The held-out object is generated first; shuffle so it is not always object 0.
-      return { version: 1, frames: opts.frames, background, noise, objects: rng.shuffle(objects) };
+      // The held-out object is drawn first; shuffle so it is not always object 0.
+      if (objects.length === count) return { version: 1, frames: opts.frames, background, noise, objects: rng.shuffle(objects) };
     }
   }
   throw new Error(`could not place ${count} non-overlapping objects in 200 attempts`);
