@@ -194,3 +194,31 @@ describe("oracle on arbitrary text", () => {
     }
   });
 });
+
+describe("existence probes", () => {
+  it("absent probes name no object of the scene, present probes name one (checked by the claim reader)", () => {
+    let absent = 0;
+    for (let seed = 0; seed < 200; seed++) {
+      const s = generateScene(seed);
+      for (const item of instructionsFor(s, createRng(seed), "c").filter((i) => i.questionType === "existence")) {
+        const desc = /^(?:Is there|Does the video contain|Do you see) an? (.+)\?$/.exec(item.question)![1]!;
+        const r = scoreAnswer(s, { check: { kind: "open" } }, `There is a ${desc}.`);
+        expect(r.claims).toHaveLength(1);
+        expect(r.claims[0]!.holds, item.question).toBe(item.answer === "yes");
+        if (item.answer === "no") absent++;
+      }
+    }
+    expect(absent).toBe(200);
+  });
+
+  it("on the hand-made scene: present and absent probes, answered both ways", () => {
+    const probe = (value: "yes" | "no") => shortItem({ kind: "yesno", value });
+    expect(scoreAnswer(scene, probe("yes"), "yes").correct).toBe(true);
+    expect(scoreAnswer(scene, probe("no"), "No.").correct).toBe(true);
+    expect(scoreAnswer(scene, probe("no"), "Yes, there is.").correct).toBe(false);
+    // The same facts as open claims: a green square exists (the blue square turns green), a green ring does not.
+    const r = scoreAnswer(scene, open, "There is a green square. There is a green ring. There is no yellow triangle.");
+    expect(r.claims.map((c) => c.holds)).toEqual([true, false, false]);
+    expect(r.precision).toBe(1 / 3);
+  });
+});
