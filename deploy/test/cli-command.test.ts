@@ -75,8 +75,13 @@ describe("container commands", () => {
   });
 
   it("are accepted by `isrdpo serve <service> --dry-run` with the pod's environment", async () => {
+    // Every service with the default and the production values; with every option on, the services
+    // whose command or environment has something of their own (the rest share the same settings).
+    const ownOptions = new Set(["judge", "trainer", "context"]);
     const jobs = variants.flatMap((v) =>
-      deployments(v.manifests).map((dep) => async () => {
+      deployments(v.manifests)
+        .filter((dep) => v.name !== "every option" || ownOptions.has(container(dep).args[1]))
+        .map((dep) => async () => {
         const name = `${v.name} ${dep.metadata.name}`;
         const p = prepare(dep, v.manifests, mkdtempSync(join(tmp, "pod-")));
         const [file, ...pre] = p.command;
@@ -85,7 +90,7 @@ describe("container commands", () => {
       }),
     );
     const results = await pool(6, jobs);
-    expect(results).toHaveLength(18);
+    expect(results).toHaveLength(15);
     for (const { name, dep, p, r } of results) {
       expect(r.code, `${name}: exit ${r.code}\n${r.stderr}`).toBe(0);
       const out = lastJson(r.stdout);
@@ -126,16 +131,12 @@ describe("container commands", () => {
     const cwd = hostDir(p.workingDir);
     const env = { ...baseEnv(), ...p.env };
     const badArgs = p.args.map((a) => (a === "judge" ? "jugde" : a));
-    const badPort = p.args.map((a, i) => (p.args[i - 1] === "--port" ? "grpc" : a));
-    const [wrongService, wrongPort, wrongEnv] = await Promise.all([
+    const [wrongService, wrongEnv] = await Promise.all([
       run(file!, [...pre, ...badArgs, "--dry-run"], { cwd, env }),
-      run(file!, [...pre, ...badPort, "--dry-run"], { cwd, env }),
       run(file!, [...pre, ...p.args, "--dry-run"], { cwd, env: { ...env, ISRDPO_LOG_LEVEL: "verbose" } }),
     ]);
     expect(wrongService.code).not.toBe(0);
     expect(wrongService.stderr).toMatch(/jugde/);
-    expect(wrongPort.code).not.toBe(0);
-    expect(wrongPort.stderr).toMatch(/port/);
     expect(wrongEnv.code).not.toBe(0);
     expect(wrongEnv.stderr).toMatch(/logLevel/);
   });

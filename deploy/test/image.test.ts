@@ -21,11 +21,10 @@ import {
   stage,
 } from "../scripts/dockerfile.ts";
 import { REPO_ROOT } from "../scripts/helm.ts";
-import { baseEnv, lastJson, pool, run } from "./support.ts";
+import { baseEnv, lastJson, run } from "./support.ts";
 
 type Obj = Record<string, any>;
 
-const SERVICES = ["orchestrator", "inference", "context", "judge", "trainer", "evaluator"];
 const TARGETS = ["runtime", "runtime-gpu"];
 const readJson = (p: string) => JSON.parse(readFileSync(join(REPO_ROOT, p), "utf8")) as Obj;
 
@@ -237,22 +236,19 @@ describe.skipIf(!cliDeclaresTsx)("the image, replayed without Docker (needs tsx 
     expect(existsSync(join(app, "node_modules/.pnpm/lock.yaml")) || existsSync(join(app, "node_modules/.modules.yaml"))).toBe(true);
   });
 
-  it("runs `serve <service> --dry-run` for every service, and its default CMD", async () => {
+  it("runs `serve <service> --dry-run` and its default CMD", async () => {
     const entry = execForm(lastOf(df, "runtime", "ENTRYPOINT"), "ENTRYPOINT");
     const workdir = join(app, lastOf(df, "runtime", "WORKDIR")!.rest.slice("/app".length));
     const [file, ...pre] = entry;
     const env = { ...baseEnv(), NODE_ENV: "production" };
-    const results = await pool(
-      6,
-      [...SERVICES.map((s) => [...pre, "serve", s, "--dry-run"]), [...pre, ...execForm(lastOf(df, "runtime", "CMD"), "CMD")]].map(
-        (args) => () => run(file!, args, { cwd: workdir, env }),
-      ),
-    );
-    results.slice(0, SERVICES.length).forEach((r, i) => {
-      expect(r.code, `${SERVICES[i]}: ${r.stderr}`).toBe(0);
-      expect(lastJson(r.stdout)?.services).toEqual([SERVICES[i]]);
-    });
-    const help = results.at(-1)!;
+    // The CLI imports every service module at start, so one service exercises the whole import graph
+    // (deploy/test/cli-command.test.ts runs each service's own command).
+    const [dry, help] = await Promise.all([
+      run(file!, [...pre, "serve", "trainer", "--dry-run"], { cwd: workdir, env }),
+      run(file!, [...pre, ...execForm(lastOf(df, "runtime", "CMD"), "CMD")], { cwd: workdir, env }),
+    ]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(lastJson(dry.stdout)?.services).toEqual(["trainer"]);
     expect(help.code, help.stderr).toBe(0);
     expect(help.stdout).toMatch(/serve/);
   });
