@@ -204,8 +204,10 @@ function pick(logits: Float32Array, s: z.output<typeof SamplingSchema>, rng: Rng
   for (let i = 0; i < logits.length; i++) z += Math.exp((logits[i] as number) - max);
   const logZ = max + Math.log(z);
   if (s.temperature === 0) return { id: argmax, logprob: max - logZ };
-  // Candidates by decreasing logit (ties by id), cut by top-k, then by top-p on the tempered probabilities.
-  let ids = Array.from(logits.keys()).sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
+  // Candidates by decreasing logit (ties by id), cut by top-k, then by top-p on the tempered
+  // probabilities. Without a cut the order does not matter and the sort is skipped.
+  let ids = Array.from(logits.keys());
+  if (s.topK > 0 || s.topP < 1) ids.sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
   if (s.topK > 0) ids = ids.slice(0, s.topK);
   const weights = ids.map((i) => Math.exp(((logits[i] as number) - max) / s.temperature));
   let total = weights.reduce((a, w) => a + w, 0);

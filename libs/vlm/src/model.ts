@@ -369,7 +369,7 @@ export class VideoLMM {
  * transposed operand ~20× slower than an explicit transpose followed by a plain matmul, and tfjs's
  * own matMul gradient uses transposed operands (see docs/benchmarks.md).
  */
-export const matMul2d = tf.customGrad((a, b, save) => {
+const matMul2dGrad = tf.customGrad((a, b, save) => {
   (save as tf.GradSaveFunc)([a as tf.Tensor2D, b as tf.Tensor2D]);
   return {
     value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
@@ -380,17 +380,34 @@ export const matMul2d = tf.customGrad((a, b, save) => {
   };
 }) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
 
+export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return recordingGradients() ? matMul2dGrad(a, b) : tf.matMul(a, b);
+}
+
 /** x·w + b for 2-D x, one fused kernel forward; the gradient as in matMul2d. */
-export const linear2d = tf.customGrad((x, w, b, save) => {
+const linear2dGrad = tf.customGrad((x, w, b, save) => {
   (save as tf.GradSaveFunc)([x as tf.Tensor2D, w as tf.Tensor2D]);
   return {
-    value: tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: b as tf.Tensor1D }),
+    value: tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: b as tf.Tensor1D }) as tf.Tensor2D,
     gradFunc: (dy, saved) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
       return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D), (dy as tf.Tensor2D).sum(0)];
     },
   };
 }) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+
+export function linear2d(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  return recordingGradients() ? linear2dGrad(x, w, b) : tf.fused.matMul({ a: x, b: w, bias: b });
+}
+
+/**
+ * True inside tf.grad / tf.variableGrads. The custom-gradient wrappers cost ~0.2 ms per call in
+ * tfjs, a large share of a decoding step, so inference calls the kernels directly. (Engine state of
+ * the pinned tfjs 4.22.)
+ */
+function recordingGradients(): boolean {
+  return (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
+}
 
 /**
  * One-hot rows as float32. (tfjs-backend-wasm 4.22's OneHot kernel ignores a float32 dtype and

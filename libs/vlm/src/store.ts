@@ -1,9 +1,10 @@
 // Model versions in an artifact store. A checkpoint directory (see checkpoint.ts) is published file by
 // file under artifact://models/<digest>/, manifest last; a ModelRef points at the manifest. Services
 // load a version once, verify it, and keep the few most recent in memory, keyed by digest.
-import { createHash } from "node:crypto";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { createHash, randomUUID } from "node:crypto";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { initBackend, type BackendPreference } from "./backend.ts";
 import { loadCheckpoint, MANIFEST, openCheckpoint } from "./checkpoint.ts";
 import type { Policy } from "./skills.ts";
 
@@ -72,7 +73,7 @@ export class ModelCache<R extends { uri: string; sha256: string }> {
       this.#loaded.set(digest, hit);
       return hit;
     }
-    const loading = this.#fetch(digest, manifest);
+    const loading = this.loadCopy(digest, manifest);
     this.#loaded.set(digest, loading);
     loading.catch(() => this.#loaded.delete(digest));
     while (this.#loaded.size > this.capacity) {
@@ -83,7 +84,28 @@ export class ModelCache<R extends { uri: string; sha256: string }> {
     return loading;
   }
 
-  async #fetch(digest: string, manifestRef: R | string): Promise<Policy> {
+  /** A private copy of a model version (for training, which must not change the shared one). */
+  async loadCopy(digest: string, manifest: R | string): Promise<Policy> {
+    const dir = await this.#download(digest, manifest);
+    const { model, tok } = await loadCheckpoint(dir);
+    return { model, tok };
+  }
+
+  /** Downloads and verifies a model version into the cache directory (once per process). */
+  async #download(digest: string, manifestRef: R | string): Promise<string> {
+    const dir = join(this.cacheDir, digest);
+    let pending = this.#downloads.get(digest);
+    if (!pending) {
+      pending = this.#downloadFiles(digest, manifestRef, dir);
+      this.#downloads.set(digest, pending);
+      pending.catch(() => this.#downloads.delete(digest));
+    }
+    await pending;
+    return dir;
+  }
+  readonly #downloads = new Map<string, Promise<void>>();
+
+  async #downloadFiles(digest: string, manifestRef: R | string, dir: string): Promise<void> {
     const bytes = await this.store.get(manifestRef);
     let manifest: { digest?: unknown; files?: Record<string, string> };
     try {
@@ -92,15 +114,38 @@ export class ModelCache<R extends { uri: string; sha256: string }> {
       throw new Error(`model ${digest}: manifest is not JSON`);
     }
     if (manifest.digest !== digest || !manifest.files) throw new Error(`model ${digest}: manifest names digest ${String(manifest.digest)}`);
-    const dir = join(this.cacheDir, digest);
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
+    // Several processes may share the cache directory: download aside, then rename into place.
+    const tmp = `${dir}.tmp-${process.pid}-${randomUUID()}`;
+    await mkdir(tmp, { recursive: true });
     for (const [file, sha256] of Object.entries(manifest.files)) {
       if (file.includes("/") || file.includes("..")) throw new Error(`model ${digest}: invalid file name "${file}"`);
-      await writeFile(join(dir, file), await this.store.get({ uri: modelUri(digest, file), sha256 } as R));
+      await writeFile(join(tmp, file), await this.store.get({ uri: modelUri(digest, file), sha256 } as R));
     }
-    await writeFile(join(dir, MANIFEST), bytes);
-    const { model, tok } = await loadCheckpoint(dir);
-    return { model, tok };
+    await writeFile(join(tmp, MANIFEST), bytes);
+    try {
+      await rename(tmp, dir);
+    } catch {
+      // Another process got there first; loadCheckpoint verifies what it left.
+      await rm(tmp, { recursive: true, force: true });
+    }
   }
+}
+
+const shared = new WeakMap<object, { models: ModelCache<never>; ready: Promise<unknown> }>();
+
+/**
+ * The process's model cache for an artifact store, with the tfjs backend started once. Services in one
+ * process (`isrdpo serve all`, the embedded demo) share it, so a model version is loaded once.
+ */
+export function sharedModels<R extends { uri: string; sha256: string }>(
+  store: BlobStore<R>,
+  cacheDir: string,
+  backend?: BackendPreference,
+): { models: ModelCache<R>; ready: Promise<unknown> } {
+  let entry = shared.get(store);
+  if (!entry) {
+    entry = { models: new ModelCache(store, cacheDir) as ModelCache<never>, ready: initBackend(backend) };
+    shared.set(store, entry);
+  }
+  return entry as unknown as { models: ModelCache<R>; ready: Promise<unknown> };
 }
