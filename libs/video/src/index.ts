@@ -9,3 +9,4 @@ export * from "./splits.ts";
 export * from "./baseline.ts";
 export * from "./sft.ts";
 export * from "./ffmpeg.ts";
+export * from "./resolve.ts";

@@ -46,3 +46,48 @@ export async function resolveVideo(source: VideoSource, dims: FrameDims, field =
       throw new VideoError(field, "one of frames, uri or synthetic_clip_id is required");
   }
 }
+
+/** What a prompt item's video looks like in the contracts (PromptItem.video). */
+export interface ItemVideo {
+  id: string;
+  video?: { id: string; source: VideoSource };
+}
+
+/**
+ * Frames for each distinct video of a shard's items, decoded once each. An item whose video cannot be
+ * read is returned in `failures` with the reason; the others go on.
+ */
+export async function resolveItemVideos(
+  items: readonly ItemVideo[],
+  dims: FrameDims,
+  options: FfmpegOptions & { allowFiles?: boolean } = {},
+): Promise<{ frames: Map<string, Uint8Array>; failures: { itemId: string; reason: string }[] }> {
+  const frames = new Map<string, Uint8Array>();
+  const bad = new Map<string, string>();
+  const failures: { itemId: string; reason: string }[] = [];
+  for (const item of items) {
+    const video = item.video;
+    const key = video ? videoKey(video) : "";
+    if (!video || key === "") {
+      failures.push({ itemId: item.id, reason: "video: missing" });
+      continue;
+    }
+    if (!frames.has(key) && !bad.has(key)) {
+      try {
+        frames.set(key, await resolveVideo(video.source, dims, "video", options));
+      } catch (err) {
+        bad.set(key, (err as Error).message);
+      }
+    }
+    const reason = bad.get(key);
+    if (reason !== undefined) failures.push({ itemId: item.id, reason });
+  }
+  return { frames, failures };
+}
+
+/** The id a video is known by (its `id`, else its source), shared by caches and exported datasets. */
+export function videoKey(video: { id: string; source: VideoSource }): string {
+  if (video.id) return video.id;
+  const s = video.source;
+  return s.case === "uri" || s.case === "syntheticClipId" ? s.value : "";
+}

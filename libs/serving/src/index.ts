@@ -1,0 +1,77 @@
+// Glue shared by the services that run the model (inference, context, judge, trainer, evaluator):
+// the process's model cache, loading a ModelRef, a request's video as frames, sampling parameters,
+// and library errors as typed gRPC statuses.
+import { join } from "node:path";
+import { ArtifactNotFoundError, ArtifactIntegrityError } from "@isrdpo/bus";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { ModelRef, SamplingParams, Video } from "@isrdpo/contracts";
+import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
+import { resolveVideo, VideoError } from "@isrdpo/video";
+import { MANIFEST, modelUri, sharedModels, type Policy, type Sampling, type VideoInput } from "@isrdpo/vlm";
+
+/** The model cache of this process (shared by every service in it), once the backend is up. */
+export async function modelsOf(ctx: ServiceContext) {
+  const shared = sharedModels(ctx.artifacts, join(ctx.config.checkpointDir, "models"), ctx.config.backend);
+  await shared.ready;
+  return shared.models;
+}
+
+/** Loads the model a request names: INVALID_ARGUMENT without a digest, NOT_FOUND for an unknown one. */
+export async function loadModel(ctx: ServiceContext, ref: ModelRef | undefined, field = "model", opts: { copy?: boolean } = {}): Promise<Policy> {
+  if (!ref || ref.digest === "") invalidArgument(`${field}.digest`, "required (the sha256 of a published model)");
+  if (!/^[0-9a-f]{64}$/.test(ref.digest)) invalidArgument(`${field}.digest`, `must be 64 lower-case hex characters, got "${ref.digest}"`);
+  const models = await modelsOf(ctx);
+  const manifest = ref.checkpoint?.uri ? ref.checkpoint : modelUri(ref.digest, MANIFEST);
+  try {
+    return await (opts.copy ? models.loadCopy(ref.digest, manifest) : models.load(ref.digest, manifest));
+  } catch (err) {
+    if (err instanceof ArtifactNotFoundError) throw new ConnectError(`${field}: model ${ref.digest} not found in the artifact store`, Code.NotFound);
+    if (err instanceof ArtifactIntegrityError) throw new ConnectError(`${field}: model ${ref.digest} is corrupted: ${err.message}`, Code.DataLoss);
+    throw err;
+  }
+}
+
+/** A request's video as the frames this model takes; a bad one is INVALID_ARGUMENT naming the field. */
+export async function videoInput(policy: Policy, video: Video | undefined, field: string): Promise<VideoInput> {
+  if (!video) invalidArgument(field, "required");
+  const { frames, height, width } = policy.model.config;
+  try {
+    const data = await resolveVideo(video.source, { frames, height, width }, field);
+    return { videoId: video.id || (video.source.case === "syntheticClipId" || video.source.case === "uri" ? video.source.value : `inline-${field}`), frames: data };
+  } catch (err) {
+    if (err instanceof VideoError) invalidArgument(err.path, err.reason);
+    throw err;
+  }
+}
+
+export interface SamplingDefaults {
+  temperature: number;
+  maxNewTokens: number;
+}
+
+/** Sampling parameters from a request, range-checked; protobuf zeros mean the defaults given. */
+export function sampling(p: SamplingParams | undefined, field: string, policy: Policy, defaults: SamplingDefaults): Sampling {
+  const temperature = p?.temperature ?? defaults.temperature;
+  if (!(temperature >= 0 && temperature <= 5)) invalidArgument(`${field}.temperature`, `must be between 0 and 5, got ${temperature}`);
+  const topP = p?.topP || 1;
+  if (!(topP > 0 && topP <= 1)) invalidArgument(`${field}.top_p`, `must be in (0, 1], got ${topP}`);
+  const topK = p?.topK ?? 0;
+  if (topK > policy.model.config.vocabSize) invalidArgument(`${field}.top_k`, `must be at most the vocabulary size ${policy.model.config.vocabSize}, got ${topK}`);
+  const maxNewTokens = p?.maxNewTokens || defaults.maxNewTokens;
+  if (maxNewTokens > policy.model.config.maxTextLen) {
+    invalidArgument(`${field}.max_new_tokens`, `must be at most ${policy.model.config.maxTextLen} (the model's text length), got ${maxNewTokens}`);
+  }
+  return { temperature, topP, topK, maxNewTokens, stop: p?.stop ?? [], seed: Number((p?.seed ?? 0n) % BigInt(2 ** 31)) };
+}
+
+/** Library errors about the request's content (too long a prompt, ...) as INVALID_ARGUMENT. */
+export async function asInvalidArgument<T>(run: () => Promise<T> | T): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof ConnectError) throw err;
+    const message = (err as Error).message ?? "";
+    if (/^(inputs|items|sampling|clipCount|numSamples)\b/.test(message)) throw new ConnectError(message, Code.InvalidArgument);
+    throw err;
+  }
+}
