@@ -52,7 +52,7 @@ beforeAll(() => {
   defaults = render();
   production = render({ values: [PRODUCTION_VALUES] });
   return () => rmSync(tmp, { recursive: true, force: true });
-});
+}, 180_000); // the first run on a fresh clone downloads Helm
 
 describe("offline validation (the CI script's cases)", () => {
   for (const c of CASES) {

@@ -39,7 +39,7 @@ beforeAll(() => {
   variants.push({ name: "default values", manifests: render() });
   variants.push({ name: "production values", manifests: render({ values: [PRODUCTION_VALUES] }) });
   variants.push({ name: "every option", manifests: render({ values: [extra] }) });
-});
+}, 180_000); // the first run on a fresh clone downloads Helm
 
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -121,7 +121,7 @@ describe("container commands", () => {
     expect(context.config.backend).toBe("wasm");
     // The config file is mounted where ISRDPO_CONFIG points, and read.
     expect(context.config.artifactDir).toBe("/tmp/isrdpo/from-config-file");
-  });
+  }, 180_000); // 15 CLI start-ups; generous for a loaded CI machine
 
   it("and the same harness fails on a command or environment the CLI refuses", async () => {
     const v = variants[0]!;
@@ -139,5 +139,5 @@ describe("container commands", () => {
     expect(wrongService.stderr).toMatch(/jugde/);
     expect(wrongEnv.code).not.toBe(0);
     expect(wrongEnv.stderr).toMatch(/logLevel/);
-  });
+  }, 120_000);
 });

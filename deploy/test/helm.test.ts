@@ -52,7 +52,7 @@ describe("helm fetch", () => {
     expect(sha256(readFileSync(helm))).toBe(HELM_SHA256);
     expect(execFileSync(helm, ["version", "--short"], { encoding: "utf8" })).toMatch(new RegExp(`^${HELM_VERSION.replace(/\./g, "\\.")}\\+`));
     expect(existsSync(`${helm}.lock`)).toBe(false);
-  });
+  }, 180_000); // downloads Helm on a fresh clone
 
   it("ISRDPO_HELM must be the pinned Helm version", () => {
     const dir = mkdtempSync(join(tmpdir(), "fake-helm-"));

@@ -75,7 +75,7 @@ describe("Dockerfile", () => {
     const deps = render().filter((m) => m.kind === "Deployment") as Obj[];
     expect(deps).toHaveLength(6);
     for (const d of deps) expect(d.spec.template.spec.containers[0].command).toEqual(entry);
-  });
+  }, 180_000); // may download Helm on a fresh clone
 
   it("installs production dependencies only, from the lockfile, with the repo's pnpm", () => {
     const installs = stage(df, "deps").instructions.filter((i) => i.cmd === "RUN" && /\bpnpm install\b/.test(i.rest));
@@ -251,5 +251,5 @@ describe.skipIf(!cliDeclaresTsx)("the image, replayed without Docker (needs tsx 
     expect(lastJson(dry.stdout)?.services).toEqual(["trainer"]);
     expect(help.code, help.stderr).toBe(0);
     expect(help.stdout).toMatch(/serve/);
-  });
+  }, 120_000);
 });
