@@ -188,6 +188,15 @@ describe("independent scaling", () => {
     });
   }
 
+  it("an upgrade of the image or the shared config rolls the services, not NATS or the volumes", () => {
+    const deps = SERVICES.map((s) => `Deployment/isrdpo-${s}`);
+    expect(diff(defaults, render({ values: [valuesFile({ image: { tag: "0.2.0" } })] }))).toEqual(deps.sort());
+    // A ConfigMap change restarts the pods through their checksum annotation.
+    expect(diff(defaults, render({ values: [valuesFile({ config: { logLevel: "debug" } })] }))).toEqual(["ConfigMap/isrdpo-config", ...deps].sort());
+    // The trainer's own image (GPU tag) touches the trainer only.
+    expect(diff(defaults, render({ values: [valuesFile({ trainer: { image: { tag: "0.1.0-gpu" } } })] }))).toEqual(["Deployment/isrdpo-trainer"]);
+  });
+
   it("the same holds from the production values", () => {
     const after = render({ values: [PRODUCTION_VALUES, valuesFile({ judge: { autoscaling: { maxReplicas: 40 } } })] });
     expect(diff(production, after)).toEqual(["HorizontalPodAutoscaler/isrdpo-judge"]);
