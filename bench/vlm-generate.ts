@@ -26,8 +26,9 @@ const inputs = Array.from({ length: 32 }, (_, i) => ({ videoId: `v${i}`, frames:
 model.visualTokens(inputs);
 
 async function run(batch: number, useCache: boolean) {
-  const sampling = { temperature: 1, maxNewTokens, seed: 7 };
-  await generate(model, tok, inputs.slice(0, batch), { ...sampling, maxNewTokens: 2 }, { useCache }); // warm-up
+  // minNewTokens: every sample generates exactly maxNewTokens (a random model may sample <eos>).
+  const sampling = { temperature: 1, maxNewTokens, minNewTokens: maxNewTokens, seed: 7 };
+  await generate(model, tok, inputs.slice(0, batch), { ...sampling, maxNewTokens: 2, minNewTokens: 2 }, { useCache }); // warm-up
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   const out = await generate(model, tok, inputs.slice(0, batch), sampling, { useCache, batchSize: batch });

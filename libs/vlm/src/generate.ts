@@ -12,6 +12,8 @@ export const SamplingSchema = z
     /** 0 means no top-k cut. */
     topK: z.number().int().min(0).default(0),
     maxNewTokens: z.number().int().min(1).max(100_000),
+    /** <eos> cannot be sampled before this many new tokens (vLLM's min_tokens). */
+    minNewTokens: z.number().int().min(0).default(0),
     /** Stop strings: generation of a sample ends when its text contains one (the text is cut before it). */
     stop: z.array(z.string().min(1)).default([]),
     seed: z.number().int(),
@@ -167,7 +169,7 @@ async function decodeBatch(model: VideoLMM, tok: Tokenizer, rows: Row[], s: z.ou
           tokens[i]?.push(tok.eosId);
           return;
         }
-        const { id, logprob } = pick(values.subarray(i * vocab, (i + 1) * vocab), s, r.rng);
+        const { id, logprob } = pick(values.subarray(i * vocab, (i + 1) * vocab), s, r.rng, r.out.length < s.minNewTokens ? tok.eosId : -1);
         tokens[i]?.push(id);
         r.out.push(id);
         r.logprob += logprob;
@@ -190,8 +192,21 @@ async function decodeBatch(model: VideoLMM, tok: Tokenizer, rows: Row[], s: z.ou
   for (const r of rows) if (!r.done) r.done = "length";
 }
 
-/** Chooses the next token from one row of logits; returns it with its model log-probability. */
-function pick(logits: Float32Array, s: z.output<typeof SamplingSchema>, rng: Rng): { id: number; logprob: number } {
+/**
+ * Chooses the next token from one row of logits (never `banned`); returns it with its model
+ * log-probability under the full distribution.
+ */
+function pick(row: Float32Array, s: z.output<typeof SamplingSchema>, rng: Rng, banned: number): { id: number; logprob: number } {
+  let logits = row;
+  if (banned >= 0) {
+    logits = row.slice();
+    logits[banned] = -Infinity;
+  }
+  let full = 0;
+  let rowMax = -Infinity;
+  for (let i = 0; i < row.length; i++) rowMax = Math.max(rowMax, row[i] as number);
+  for (let i = 0; i < row.length; i++) full += Math.exp((row[i] as number) - rowMax);
+  const logZFull = rowMax + Math.log(full);
   let max = -Infinity;
   let argmax = 0;
   for (let i = 0; i < logits.length; i++) {
@@ -200,10 +215,7 @@ function pick(logits: Float32Array, s: z.output<typeof SamplingSchema>, rng: Rng
       argmax = i;
     }
   }
-  let z = 0;
-  for (let i = 0; i < logits.length; i++) z += Math.exp((logits[i] as number) - max);
-  const logZ = max + Math.log(z);
-  if (s.temperature === 0) return { id: argmax, logprob: max - logZ };
+  if (s.temperature === 0) return { id: argmax, logprob: (row[argmax] as number) - logZFull };
   // Candidates by decreasing logit (ties by id), cut by top-k, then by top-p on the tempered
   // probabilities. Without a cut the order does not matter and the sort is skipped.
   let ids = Array.from(logits.keys());
@@ -228,7 +240,7 @@ function pick(logits: Float32Array, s: z.output<typeof SamplingSchema>, rng: Rng
       break;
     }
   }
-  return { id: chosen, logprob: (logits[chosen] as number) - logZ };
+  return { id: chosen, logprob: (row[chosen] as number) - logZFull };
 }
 
 function firstStop(text: string, stops: readonly string[]): number {

@@ -397,7 +397,7 @@ const linear2dGrad = tf.customGrad((x, w, b, save) => {
 }) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
 
 export function linear2d(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
-  return recordingGradients() ? linear2dGrad(x, w, b) : tf.fused.matMul({ a: x, b: w, bias: b });
+  return recordingGradients() ? linear2dGrad(x, w, b) : (tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D);
 }
 
 /**

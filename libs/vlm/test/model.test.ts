@@ -62,6 +62,9 @@ describe("VideoLMM", () => {
       expect(stopped!.text.includes(ch)).toBe(false);
     }
     await expect(generate(model, tok, [inputs[0]!], { temperature: -1, maxNewTokens: 5, seed: 1 })).rejects.toThrow(/temperature/);
+    // minNewTokens keeps <eos> out until then.
+    const forced = await generate(model, tok, inputs, { temperature: 3, maxNewTokens: 12, minNewTokens: 12, seed: 9 }, { numSamples: 4 });
+    expect(forced.every((g) => g.tokenIds.length === 12 && g.finishReason === "length" && !g.tokenIds.includes(tok.eosId))).toBe(true);
   });
 
   it("generation's log-probs equal the scored log-probs of the same tokens", async () => {
