@@ -37,6 +37,13 @@ export interface ServeOptions {
   pullExpiresMs?: number;
   /** Called on errors the harness survives (bus unreachable, undecodable message). */
   onError?: (err: unknown) => void;
+  /**
+   * Asked before a task runs: a reason to skip it (its run was cancelled or has ended), or
+   * undefined. A skipped task is acked without an answer.
+   */
+  skip?: (runId: string) => Promise<string | undefined>;
+  /** Called with each skipped task and the reason. */
+  onSkip?: (msgId: string, reason: string) => void;
 }
 
 export interface WorkerHandle {
@@ -82,6 +89,12 @@ export function serveWorkQueue(bus: Bus, queue: WorkQueue, handler: WorkHandler,
       return;
     }
     const { runId, iteration, stage, shardIndex } = origin(task);
+    const skipReason = await opts.skip?.(runId);
+    if (skipReason !== undefined) {
+      opts.onSkip?.(d.msgId, skipReason);
+      await d.ack();
+      return;
+    }
     const failed = (reason: string) =>
       create(OrchestratorEventSchema, {
         runId,

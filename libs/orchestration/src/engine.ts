@@ -14,6 +14,7 @@ import {
   RunRecordSchema,
   RunRequestedSchema,
   RunSpecSchema,
+  RunState,
   TrainRequestSchema,
   WorkItemSchema,
 } from "@isrdpo/contracts";
@@ -45,6 +46,20 @@ export const runKey = (runId: string) => `run.${runId}`;
 export const runEventLog = (runId: string) => `run-events.${runId}`;
 
 const RUN_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * For serveWorkQueue's `skip` option: work of a run that is cancelled or has ended is not worth
+ * doing. Reads the run record; an unknown run is not skipped (its record may still be in flight).
+ */
+export function skipEndedRuns(bus: Bus): (runId: string) => Promise<string | undefined> {
+  return async (runId) => {
+    if (!RUN_ID.test(runId)) return undefined;
+    const e = await bus.kvGet(runKey(runId));
+    if (!e) return undefined;
+    const run = fromBinary(RunRecordSchema, e.value).run!;
+    return isTerminal(run.state) ? `run ${runId} is ${RunState[run.state]}` : undefined;
+  };
+}
 
 export class Orchestrator {
   private readonly bus: Bus;

@@ -18,17 +18,22 @@ import {
   PreferenceShardSchema,
   PreferenceStatsSchema,
   PrepareFinishedSchema,
+  OrchestratorEventSchema,
   PromptItemSchema,
   PromptShardSchema,
   ResponsesRecordSchema,
   ResponsesShardSchema,
+  RunRequestedSchema,
   RunSpecSchema,
   ShardCompletedSchema,
   Stage,
+  WorkItemSchema,
 } from "@isrdpo/contracts";
-import type { ArtifactRef, PromptItem, RunSpec, WorkItem } from "@isrdpo/contracts";
-import type { ArtifactStore, WorkHandler, WorkQueue } from "@isrdpo/bus";
-import { stageName } from "./machine.ts";
+import type { ArtifactRef, Command, OrchestratorEvent, PromptItem, RunRecord, RunSpec, WorkItem } from "@isrdpo/contracts";
+import { workEventIds } from "@isrdpo/bus";
+import type { ArtifactStore, Task, WorkHandler, WorkQueue } from "@isrdpo/bus";
+import { eventIds, newRunRecord, stageName, transition } from "./machine.ts";
+import { normalizeRunSpec } from "./spec.ts";
 
 export interface DeterministicOptions {
   /** Wait this long per item: gives tests a window to kill a worker mid-shard. */
@@ -209,4 +214,88 @@ export async function itemIdsInOutputs(artifacts: ArtifactStore, refs: ArtifactR
     else ids.push(...fromBinary(PreferenceShardSchema, bytes).records.map((r) => r.itemId));
   }
   return ids.sort();
+}
+
+/**
+ * Handlers that do no work: prepare stores `items` bare prompt items in shards, the others answer
+ * at once without reading or writing artifacts. For measuring the orchestration's own overhead.
+ */
+export function noopHandlers(items: number, artifacts: ArtifactStore): Record<WorkQueue, WorkHandler> {
+  const shard = async (task: Task) => {
+    const item = task.payload as WorkItem;
+    if (item.stage === Stage.EVALUATE) {
+      return { case: "evaluationFinished" as const, value: create(EvaluationFinishedSchema, { iteration: item.iteration }) };
+    }
+    return {
+      case: "shardCompleted" as const,
+      value: create(ShardCompletedSchema, { iteration: item.iteration, stage: item.stage, shardIndex: item.shardIndex, itemsOk: item.items.length }),
+    };
+  };
+  const handlers: Record<WorkQueue, WorkHandler> = {
+    prepare: async (task) => {
+      const req = task.payload as { runId: string; shardSize: number };
+      const promptShards: ArtifactRef[] = [];
+      for (let start = 0; start < items; start += req.shardSize) {
+        const ids = Array.from({ length: Math.min(req.shardSize, items - start) }, (_, i) => create(PromptItemSchema, { id: `item-${start + i}` }));
+        const bytes = toBinary(PromptShardSchema, create(PromptShardSchema, { items: ids }));
+        promptShards.push(await artifacts.put(`artifact://runs/${req.runId}/prompts/shard-${start / req.shardSize}.pb`, bytes));
+      }
+      return { case: "prepareFinished", value: create(PrepareFinishedSchema, { promptShards, itemsTotal: items }) };
+    },
+    responses: shard,
+    context: shard,
+    judge: shard,
+    evaluate: shard,
+    train: async (task) => {
+      const req = task.payload as { iteration: number; stage: Stage; jobId: string };
+      const job = create(JobSchema, { id: req.jobId, state: JobState.SUCCEEDED, outputModel: { name: "noop", digest: "noop" } });
+      return { case: "jobFinished", value: create(JobFinishedSchema, { iteration: req.iteration, stage: req.stage, job }) };
+    },
+  };
+  return handlers;
+}
+
+/**
+ * Runs a spec by direct function calls: the pure state machine and the handlers in a loop, no bus
+ * and no KV; prompt shards are read once each, as the Orchestrator does. The baseline of the
+ * overhead benchmark.
+ */
+export async function runDirect(specInput: RunSpec, handlers: Record<WorkQueue, WorkHandler>, artifacts: ArtifactStore): Promise<RunRecord> {
+  const prompts = new Map<string, PromptItem[]>();
+  const promptItems = async (ref: ArtifactRef) => {
+    let items = prompts.get(ref.uri);
+    if (!items) prompts.set(ref.uri, (items = fromBinary(PromptShardSchema, await artifacts.get(ref)).items));
+    return items;
+  };
+  const spec = normalizeRunSpec(specInput);
+  const runId = "direct";
+  let record = newRunRecord(runId, spec);
+  const signal = new AbortController().signal;
+  const pending: OrchestratorEvent[] = [
+    create(OrchestratorEventSchema, { runId, eventId: eventIds.runRequested(runId), kind: { case: "runRequested", value: create(RunRequestedSchema, { spec }) } }),
+  ];
+  const run = async (cmd: Command): Promise<OrchestratorEvent | undefined> => {
+    const base = { msgId: cmd.msgId, deliveries: 1, signal };
+    const k = cmd.kind;
+    let task: Task;
+    if (k.case === "prepare") task = { ...base, queue: "prepare", payload: k.value };
+    else if (k.case === "train") task = { ...base, queue: "train", payload: k.value };
+    else if (k.case === "work") {
+      const item = create(WorkItemSchema, k.value.item);
+      if (k.value.promptShard) item.items = await promptItems(k.value.promptShard);
+      task = { ...base, queue: stageName(item.stage) as "responses", payload: item };
+    }
+    else return undefined;
+    const kind = await handlers[task.queue](task);
+    return create(OrchestratorEventSchema, { runId, eventId: workEventIds.done(cmd.msgId), kind });
+  };
+  while (pending.length > 0) {
+    const t = transition(record, pending.shift()!);
+    record = t.record;
+    for (const cmd of t.commands) {
+      const e = await run(cmd);
+      if (e) pending.push(e);
+    }
+  }
+  return record;
 }

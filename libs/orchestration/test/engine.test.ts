@@ -6,7 +6,7 @@ import type { Run, RunEvent } from "@isrdpo/contracts";
 import { LocalArtifactStore, MemoryBus, serveWorkQueue } from "@isrdpo/bus";
 import type { ArtifactStore, Bus, WorkQueue, WorkerHandle } from "@isrdpo/bus";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Orchestrator, RunNotFoundError, RunSpecError } from "../src/index.ts";
+import { Orchestrator, RunNotFoundError, RunSpecError, skipEndedRuns } from "../src/index.ts";
 import { deterministicHandlers, itemIdsInOutputs, testRunSpec } from "../src/testing.ts";
 import type { DeterministicOptions } from "../src/testing.ts";
 
@@ -39,6 +39,7 @@ describe("Orchestrator (in-memory bus)", () => {
     workers = [];
     servers = [];
     errors.length = 0;
+    skipped.length = 0;
   });
   afterEach(async () => {
     await Promise.all([...workers, ...servers].map((w) => w.stop()));
@@ -47,9 +48,20 @@ describe("Orchestrator (in-memory bus)", () => {
   });
 
   const orchestrator = (b: Bus = bus) => new Orchestrator({ bus: b, artifacts, onError: (e) => errors.push(e) });
+  const skipped: string[] = [];
   const startWorkers = (queues: WorkQueue[] = ALL, opts: DeterministicOptions = {}) => {
     const handlers = deterministicHandlers(artifacts, opts);
-    for (const q of queues) workers.push(serveWorkQueue(bus, q, handlers[q], { concurrency: 2, pullExpiresMs: 200, onError: (e) => errors.push(e) }));
+    for (const q of queues) {
+      workers.push(
+        serveWorkQueue(bus, q, handlers[q], {
+          concurrency: 2,
+          pullExpiresMs: 200,
+          onError: (e) => errors.push(e),
+          skip: skipEndedRuns(bus),
+          onSkip: (msgId) => skipped.push(msgId),
+        }),
+      );
+    }
   };
   const untilDone = async (o: Orchestrator, runId: string, timeoutMs = 20_000): Promise<Run> => {
     const deadline = Date.now() + timeoutMs;
@@ -131,13 +143,16 @@ describe("Orchestrator (in-memory bus)", () => {
   it("cancel stops new work and ends CANCELLED", async () => {
     const o = orchestrator();
     servers.push(o.serve());
-    startWorkers(["prepare", "responses", "context"], { itemDelayMs: 30 });
+    startWorkers(["prepare", "responses", "context"], { itemDelayMs: 100 });
     const run = await o.createRun(testRunSpec());
     while ((await o.getRun(run.id)).state !== RunState.RUNNING) await new Promise((r) => setTimeout(r, 20));
     const cancelled = await o.cancelRun(run.id, "user asked");
     expect([RunState[cancelled.state], cancelled.failureReason]).toEqual(["CANCELLED", "user asked"]);
     await new Promise((r) => setTimeout(r, 600)); // let in-flight shards answer
     expect(bus.accepted.filter((m) => /\.(judge|train|evaluate)\./.test(m))).toEqual([]);
+    // 6 generation shards, 2 workers × 2 loops: at most 4 were running, the rest were skipped.
+    expect(skipped.length).toBeGreaterThanOrEqual(2);
+    expect(skipped.every((m) => /\.(responses|context)\./.test(m))).toBe(true);
     const after = await o.getRun(run.id);
     expect(after.state).toBe(RunState.CANCELLED);
     expect(after.iterations[1]!.stages.map((s) => StageState[s.state])).toEqual(["CANCELLED", "CANCELLED"]);

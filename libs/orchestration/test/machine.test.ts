@@ -152,7 +152,7 @@ describe("transition under random schedules (property)", () => {
           expect([RunState[shuffled.state], shuffled.failureReason]).toEqual([RunState[reference.state], reference.failureReason]);
         }
       }),
-      { numRuns: 300, seed: 20261121 },
+      { numRuns: 200, seed: 20261121 },
     );
   });
 });
