@@ -117,12 +117,17 @@ function placeObject(rng: Rng, size: Size, motion: Motion): Pick<SceneObject, "s
 
 /** Objects must not hide each other: centres stay apart in every frame where both are visible. */
 function overlaps(a: SceneObject, b: SceneObject, frames: number): boolean {
-  const minDist = 0.9 * (SIZE_FRACTION[a.size] + SIZE_FRACTION[b.size]) / 2 + 0.02;
+  const minDist = (0.9 * (SIZE_FRACTION[a.size] + SIZE_FRACTION[b.size])) / 2 + 0.02;
+  // Paths whose bounding boxes are apart never meet: most pairs stop here.
+  const gapX = Math.max(Math.min(a.start[0], a.end[0]) - Math.max(b.start[0], b.end[0]), Math.min(b.start[0], b.end[0]) - Math.max(a.start[0], a.end[0]));
+  const gapY = Math.max(Math.min(a.start[1], a.end[1]) - Math.max(b.start[1], b.end[1]), Math.min(b.start[1], b.end[1]) - Math.max(a.start[1], a.end[1]));
+  if (gapX >= minDist || gapY >= minDist) return false;
   for (let f = 0; f < frames; f++) {
     if (!visibleAt(a, f) || !visibleAt(b, f)) continue;
-    const [ax, ay] = positionAt(a, f, frames);
-    const [bx, by] = positionAt(b, f, frames);
-    if (Math.max(Math.abs(ax - bx), Math.abs(ay - by)) < minDist) return true;
+    const t = frames > 1 ? f / (frames - 1) : 0;
+    const dx = a.start[0] + (a.end[0] - a.start[0]) * t - (b.start[0] + (b.end[0] - b.start[0]) * t);
+    const dy = a.start[1] + (a.end[1] - a.start[1]) * t - (b.start[1] + (b.end[1] - b.start[1]) * t);
+    if (Math.max(Math.abs(dx), Math.abs(dy)) < minDist) return true;
   }
   return false;
 }
@@ -142,6 +147,21 @@ function pickEvent(rng: Rng, frames: number, colour: Colour, taken: Set<string>,
 
 function allowedCombo(shape: Shape, colour: Colour, opts: z.output<typeof SceneOptionsSchema>): boolean {
   return opts.heldOut !== "exclude" || !isHeldOut(shape, colour);
+}
+
+/** Positions for every object, each retried a few times; undefined when one does not fit. */
+function placeAll(rng: Rng, attrs: Omit<SceneObject, "start" | "end">[], frames: number): SceneObject[] | undefined {
+  const objects: SceneObject[] = [];
+  for (const attr of attrs) {
+    let placed: SceneObject | undefined;
+    for (let tries = 0; tries < 20 && !placed; tries++) {
+      const candidate: SceneObject = { ...attr, ...placeObject(rng, attr.size, attr.motion) };
+      if (!objects.some((o) => overlaps(o, candidate, frames))) placed = candidate;
+    }
+    if (!placed) return undefined;
+    objects.push(placed);
+  }
+  return objects;
 }
 
 /** Shapes, colours, sizes, motions and events of `count` objects with unique (shape, colour) pairs. */
@@ -183,18 +203,9 @@ export function generateScene(seedOrRng: number | string | Rng, options: SceneOp
     const attrs = drawAttributes(rng, count, opts);
     if (!attrs) continue;
     for (let layout = 0; layout < 40; layout++) {
-      const objects: SceneObject[] = [];
-      for (const attr of attrs) {
-        for (let tries = 0; tries < 40; tries++) {
-          const candidate: SceneObject = { ...attr, ...placeObject(rng, attr.size, attr.motion) };
-          if (!objects.some((o) => overlaps(o, candidate, opts.frames))) {
-            objects.push(candidate);
-            break;
-          }
-        }
-      }
+      const objects = placeAll(rng, attrs, opts.frames);
       // The held-out object is drawn first; shuffle so it is not always object 0.
-      if (objects.length === count) return { version: 1, frames: opts.frames, background, noise, objects: rng.shuffle(objects) };
+      if (objects) return { version: 1, frames: opts.frames, background, noise, objects: rng.shuffle(objects) };
     }
   }
   throw new Error(`could not place ${count} non-overlapping objects in 200 attempts`);
