@@ -28,15 +28,21 @@ model.visualTokens(inputs);
 async function run(batch: number, useCache: boolean) {
   // minNewTokens: every sample generates exactly maxNewTokens (a random model may sample <eos>).
   const sampling = { temperature: 1, maxNewTokens, minNewTokens: maxNewTokens, seed: 7 };
-  await generate(model, tok, inputs.slice(0, batch), { ...sampling, maxNewTokens: 2, minNewTokens: 2 }, { useCache }); // warm-up
-  const t0 = performance.now();
-  const c0 = process.cpuUsage();
-  const out = await generate(model, tok, inputs.slice(0, batch), sampling, { useCache, batchSize: batch });
-  const c1 = process.cpuUsage(c0);
-  const seconds = (performance.now() - t0) / 1000;
-  // CPU time of this (single-threaded) process: what wall time would be on an idle machine.
-  const cpuSeconds = (c1.user + c1.system) / 1e6;
-  const tokens = out.reduce((a, g) => a + g.tokenIds.length, 0);
+  await generate(model, tok, inputs.slice(0, batch), { ...sampling, maxNewTokens: 8, minNewTokens: 8 }, { useCache }); // warm-up
+  // Best of a few runs (one for the slow uncached batch of 32): the JIT and the machine's other load vary.
+  let seconds = Infinity;
+  let cpuSeconds = Infinity;
+  let tokens = 0;
+  for (let rep = 0; rep < (batch === 1 ? 3 : 1); rep++) {
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    const out = await generate(model, tok, inputs.slice(0, batch), sampling, { useCache, batchSize: batch });
+    const c1 = process.cpuUsage(c0);
+    seconds = Math.min(seconds, (performance.now() - t0) / 1000);
+    // CPU time of this (single-threaded) process: what wall time would be on an idle machine.
+    cpuSeconds = Math.min(cpuSeconds, (c1.user + c1.system) / 1e6);
+    tokens = out.reduce((a, g) => a + g.tokenIds.length, 0);
+  }
   return { tokens, seconds: +seconds.toFixed(3), cpuSeconds: +cpuSeconds.toFixed(3), tokensPerCpuSecond: +(tokens / cpuSeconds).toFixed(1) };
 }
 

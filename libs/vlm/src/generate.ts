@@ -216,10 +216,20 @@ function pick(row: Float32Array, s: z.output<typeof SamplingSchema>, rng: Rng, b
     }
   }
   if (s.temperature === 0) return { id: argmax, logprob: (row[argmax] as number) - logZFull };
-  // Candidates by decreasing logit (ties by id), cut by top-k, then by top-p on the tempered
-  // probabilities. Without a cut the order does not matter and the sort is skipped.
-  let ids = Array.from(logits.keys());
-  if (s.topK > 0 || s.topP < 1) ids.sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
+  if (s.topK === 0 && s.topP >= 1) {
+    // No cut: sample over all ids in id order (one pass over typed arrays; this runs per token).
+    const weights = new Float64Array(logits.length);
+    let total = 0;
+    for (let i = 0; i < logits.length; i++) total += weights[i] = Math.exp(((logits[i] as number) - max) / s.temperature);
+    let u = rng.next() * total;
+    for (let i = 0; i < logits.length; i++) {
+      u -= weights[i] as number;
+      if (u < 0) return { id: i, logprob: (row[i] as number) - logZFull };
+    }
+    return { id: argmax, logprob: (row[argmax] as number) - logZFull }; // rounding left u ≥ 0
+  }
+  // Candidates by decreasing logit (ties by id), cut by top-k, then by top-p on the tempered probabilities.
+  let ids = Array.from(logits.keys()).sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
   if (s.topK > 0) ids = ids.slice(0, s.topK);
   const weights = ids.map((i) => Math.exp(((logits[i] as number) - max) / s.temperature));
   let total = weights.reduce((a, w) => a + w, 0);

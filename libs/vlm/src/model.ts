@@ -334,8 +334,12 @@ export class VideoLMM {
   ): { hidden: tf.Tensor3D; cache: KvCache } {
     const c = this.config;
     const [b, t] = tokens.shape;
+    // A one-hot matmul when training (wasm lacks gather's gradient); a plain gather otherwise. Both
+    // give the table rows exactly.
     const embed = (ids: tf.Tensor2D, depth: number, table: tf.Tensor) =>
-      matMul2d(oneHot(ids.reshape([-1]) as tf.Tensor1D, depth), table as tf.Tensor2D);
+      recordingGradients()
+        ? matMul2d(oneHot(ids.reshape([-1]) as tf.Tensor1D, depth), table as tf.Tensor2D)
+        : tf.gather(table, ids.reshape([-1]) as tf.Tensor1D);
     const tok = embed(tokens, c.vocabSize, this.p("text.wte")).reshape([b, t, c.dModel]);
     let x = (visual ? tf.concat([visual, tok], 1) : tok) as tf.Tensor3D;
     const rows = x.shape[1];
@@ -397,7 +401,8 @@ const linear2dGrad = tf.customGrad((x, w, b, save) => {
 }) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
 
 export function linear2d(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
-  return recordingGradients() ? linear2dGrad(x, w, b) : (tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D);
+  // (tf.fused.matMul is itself a custom-gradient op: slower than matMul + add for one-row inputs.)
+  return recordingGradients() ? linear2dGrad(x, w, b) : tf.matMul(x, w).add(b);
 }
 
 /**
