@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -53,6 +53,8 @@ export const TrainingParamsSchema = z
     adamEps: z.number().positive().default(1e-8),
     /** Save a checkpoint every N optimizer steps (and at the end) when checkpointDir is set; 0 = only at the end. */
     checkpointEvery: z.number().int().nonnegative().default(0),
+    /** Checkpoints kept in checkpointDir (older step-* directories are deleted after each save). */
+    keepCheckpoints: z.number().int().positive().default(3),
     /** Cap on optimizer steps (the schedule decays over min(maxSteps, steps in the epochs)). */
     maxSteps: z.number().int().positive().optional(),
     /** Call onEval every N steps; 0 = never. */
@@ -272,6 +274,8 @@ async function runLoop(
       [TRAINER_STATE]: new TextEncoder().encode(`${JSON.stringify(trainer)}\n`),
     });
     lastCheckpoint = { dir, digest };
+    const old = (await readdir(opts.checkpointDir)).filter((n) => /^step-\d+$/.test(n)).sort().reverse().slice(t.keepCheckpoints);
+    for (const name of old) await rm(join(opts.checkpointDir, name), { recursive: true, force: true });
   };
   const history: StepMetrics[] = [];
   let stopped: TrainResult["stopped"] = "done";

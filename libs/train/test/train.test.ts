@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -104,6 +104,7 @@ describe("trainDpo", () => {
     const rest = await trainDpo(second, tok, pairs, { training, dpo, checkpointDir: ckpt, resume: true });
     expect(rest).toMatchObject({ steps: 12, stopped: "done" });
     expect(rest.history[0]!.step).toBe(7);
+    expect((await readdir(ckpt)).sort()).toEqual(["step-000006", "step-000009", "step-000012"]); // keepCheckpoints 3
     expect(rest.history.at(-1)!.loss).toBeCloseTo(full.history.at(-1)!.loss, 4);
     expect(maxDiff(second, straight)).toBeLessThan(1e-5);
     // The final checkpoint loads as a model.
