@@ -89,7 +89,8 @@ describe("container commands", () => {
         return { name, dep, p, r };
       }),
     );
-    const results = await pool(6, jobs);
+    // The first start-up fills tsx's transform cache; the others then start faster.
+    const results = [await jobs[0]!(), ...(await pool(4, jobs.slice(1)))];
     expect(results).toHaveLength(15);
     for (const { name, dep, p, r } of results) {
       expect(r.code, `${name}: exit ${r.code}\n${r.stderr}`).toBe(0);
