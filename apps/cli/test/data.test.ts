@@ -47,6 +47,7 @@ describe("isrdpo data synth", () => {
     for (const f of ["train.jsonl", "dataset.json", "clips/syn-11-train-f8-2.mp4", "scenes/syn-11-test-out-f8-0.json"]) {
       expect(readFileSync(join(b, f)).equals(readFileSync(join(a, f))), f).toBe(true);
     }
+    await expect(run(["synth", "--out", a, "--train", "1", "--test", "1", "--seed", "1"])).rejects.toThrow(`${a}: output directory is not empty`);
     expect(await run(["check", a])).toMatch(/: 3\d items \(train \d+, test-in \d+, test-out \d+\), 0 bad\n$/);
   });
 

@@ -60,9 +60,12 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => 
   return out;
 }
 
-/** Writes a synthetic dataset directory. Same options → byte-identical files. */
+/** Writes a synthetic dataset directory (new or empty). Same options → byte-identical files. */
 export async function writeSyntheticDataset(dir: string, options: SynthOptions): Promise<Manifest> {
   const o = SynthOptionsSchema.parse(options);
+  // Files left from another dataset would mix into this one and break byte-identity: refuse.
+  const existing = await readdir(dir).catch(() => []);
+  if (existing.length > 0) throw new Error(`${dir}: output directory is not empty`);
   const splits = buildSplits({ seed: o.seed, train: o.train, testIn: o.testIn, testOut: o.testOut, frames: o.frames });
   await mkdir(join(dir, "clips"), { recursive: true });
   await mkdir(join(dir, "scenes"), { recursive: true });
