@@ -1,7 +1,7 @@
 // ShareGPTVideo / LLaVA-Hound QA JSONL: {"id", "video", "conversations": [{"from": "human"|"gpt", "value"}], "caption"?}.
 // Extra fields are kept (we add "question_type" and "clip_id" on export; other readers ignore them).
 import { z } from "zod";
-import type { AnswerCheck } from "@isrdpo/video";
+import { AnswerCheckSchema, type AnswerCheck } from "@isrdpo/video";
 import { parseJsonlLine, readLines } from "./jsonl.ts";
 
 export const ConversationTurnSchema = z.object({
@@ -17,7 +17,7 @@ export const ShareGptVideoRecordSchema = z.looseObject({
   question_type: z.string().optional(),
   clip_id: z.string().optional(),
   /** Synthetic items: what a correct answer must say (the oracle's AnswerCheck). */
-  check: z.looseObject({ kind: z.string() }).optional(),
+  check: AnswerCheckSchema.optional(),
 });
 export type ShareGptVideoRecord = z.infer<typeof ShareGptVideoRecordSchema>;
 

@@ -211,7 +211,7 @@ function pushRecord(record: ShareGptVideoRecord, split: string, dir: string, ite
       answer: p.answer,
       ...(record.question_type ? { questionType: record.question_type } : {}),
       ...(record.caption !== undefined ? { caption: record.caption } : {}),
-      ...(record.check ? { check: record.check as AnswerCheck } : {}),
+      ...(record.check ? { check: record.check } : {}),
     });
   });
 }

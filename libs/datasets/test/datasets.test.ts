@@ -109,6 +109,21 @@ describe("ShareGPTVideo and preference JSONL", () => {
     expect((err as Error).message).toMatch(new RegExp(`^${p}:3: field "video": `));
   });
 
+  it("a synthetic answer check is validated too", async () => {
+    const p = join(root, "check.jsonl");
+    const base = { id: "a", video: "a.mp4", conversations: [{ from: "human", value: "What colour?" }, { from: "gpt", value: "red" }] };
+    writeFileSync(p, `${JSON.stringify({ ...base, check: { kind: "colour", value: "red" } })}\n${JSON.stringify({ ...base, check: { kind: "colour", value: "pink" } })}\n`);
+    const lines: number[] = [];
+    const err = await (async () => {
+      for await (const { line, record } of readShareGptVideoJsonl(p)) {
+        expect(record.check).toEqual({ kind: "colour", value: "red" });
+        lines.push(line);
+      }
+    })().catch((e: unknown) => e);
+    expect(lines).toEqual([1]);
+    expect(err).toMatchObject({ line: 2, field: "check.value" });
+  });
+
   it("preferences round-trip; TRL export keeps prompt/chosen/rejected; a bad record is named", async () => {
     const p = join(root, "prefs.jsonl");
     const t = join(root, "trl.jsonl");

@@ -1,9 +1,10 @@
 // Questions about a scene with their reference answers. Each question type has at least three
 // phrasings; short answers are one or two words from the closed vocabulary.
+import { z } from "zod";
 import type { Rng } from "./rng.ts";
 import { coloursOf, type Scene, type SceneObject } from "./scene.ts";
 import { descPhrase, eventPhrase, matchesDesc, orderedEvents, referenceCaption, refDesc, uniqueDesc, type ObjectDesc } from "./language.ts";
-import { COLOURS, SHAPES, SIZES, isHeldOut, type Colour, type Motion, type QuestionType, type Shape, type Size } from "./vocab.ts";
+import { COLOURS, MOTIONS, SHAPES, SIZES, isHeldOut, type Colour, type Motion, type QuestionType, type Shape, type Size } from "./vocab.ts";
 
 /** What a correct answer must say; the oracle checks answers against this, not against `answer` text. */
 export type AnswerCheck =
@@ -16,6 +17,20 @@ export type AnswerCheck =
   /** Order questions: the answer names the object whose event comes first, not the other one. */
   | { kind: "object"; value: ObjectDesc; other: ObjectDesc }
   | { kind: "open" };
+
+const ObjectDescSchema = z.object({ shape: z.enum(SHAPES).optional(), colour: z.enum(COLOURS).optional(), size: z.enum(SIZES).optional() });
+
+/** Validates an AnswerCheck read from a file. */
+export const AnswerCheckSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("colour"), value: z.enum(COLOURS) }),
+  z.object({ kind: z.literal("shape"), value: z.enum(SHAPES) }),
+  z.object({ kind: z.literal("size"), value: z.enum(SIZES) }),
+  z.object({ kind: z.literal("motion"), value: z.enum(MOTIONS) }),
+  z.object({ kind: z.literal("count"), value: z.number().int().min(0) }),
+  z.object({ kind: z.literal("yesno"), value: z.enum(["yes", "no"]) }),
+  z.object({ kind: z.literal("object"), value: ObjectDescSchema, other: ObjectDescSchema }),
+  z.object({ kind: z.literal("open") }),
+]) satisfies z.ZodType<AnswerCheck>;
 
 export interface InstructionItem {
   id: string;
