@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync, appendFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { clipFromId, renderClip, scoreAnswer } from "@isrdpo/video";
+import { clipFromId, renderClip, scoreAnswer, writeMp4 } from "@isrdpo/video";
 import {
   DatasetLineError,
   loadDatasetDir,
@@ -85,6 +85,38 @@ describe("synthetic dataset directory", () => {
     const clip2 = clipFromId("syn-5-train-f8-2");
     expect(ds.items.map((i) => i.id)).toEqual(clip2.items.map((i) => i.id));
     expect(ds.bad.length).toBe(clipFromId("syn-5-train-f8-0").items.length + clipFromId("syn-5-train-f8-1").items.length + 2);
+  });
+});
+
+describe("an imported LLaVA-Hound style directory (no manifest)", () => {
+  it("loads frame folders and mp4 files relative to the directory; multi-turn records give one item per turn", async () => {
+    const dir = join(root, "hound");
+    mkdirSync(join(dir, "frames", "v1"), { recursive: true });
+    const clip = clipFromId("syn-1-train-f8-0");
+    const frames = renderClip(clip.scene);
+    // The clip's frames as a folder of 8 PPM images (a format ffmpeg reads without an encoder).
+    for (let f = 0; f < 8; f++) {
+      writeFileSync(join(dir, "frames", "v1", `${f + 1}.ppm`), Buffer.concat([Buffer.from("P6\n32 32\n255\n"), Buffer.from(frames.subarray(f * 3072, (f + 1) * 3072))]));
+    }
+    await writeMp4(frames, { frames: 8, height: 32, width: 32 }, join(dir, "v2.mp4"));
+    const turns = (q: string, a: string) => [{ from: "human", value: `<video>\n${q}` }, { from: "gpt", value: a }];
+    writeFileSync(
+      join(dir, "qa.jsonl"),
+      [
+        { id: "a", video: "frames/v1", conversations: [...turns("What happens?", "A circle moves."), ...turns("How many?", "2")] },
+        { id: "b", video: "v2.mp4", conversations: turns("Colour?", "red"), caption: "A red circle." },
+        { id: "c", video: "missing.mp4", conversations: turns("Colour?", "blue") },
+      ].map((r) => JSON.stringify(r)).join("\n") + "\n",
+    );
+    const ds = await loadDatasetDir(dir, { frames: 8, height: 32, width: 32 });
+    expect(ds.manifest).toBeUndefined();
+    expect(ds.items.map((i) => [i.split, i.id, i.question, i.answer])).toEqual([
+      ["qa", "a-0", "What happens?", "A circle moves."],
+      ["qa", "a-1", "How many?", "2"],
+      ["qa", "b", "Colour?", "red"],
+    ]);
+    for (const it of ds.items) expect(Buffer.from(it.frames!.data).equals(Buffer.from(frames))).toBe(true);
+    expect(ds.bad).toEqual([{ id: "c", reason: `${join(dir, "missing.mp4")}: file not found` }]);
   });
 });
 
