@@ -1,12 +1,13 @@
 // Glue shared by the services that run the model (inference, context, judge, trainer, evaluator):
 // the process's model cache, loading a ModelRef, a request's video as frames, sampling parameters,
 // and library errors as typed gRPC statuses.
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ArtifactNotFoundError, ArtifactIntegrityError } from "@isrdpo/bus";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ModelRef, SamplingParams, Video } from "@isrdpo/contracts";
 import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
-import { resolveVideo, VideoError } from "@isrdpo/video";
+import { resolveVideo, VideoError, videoKey } from "@isrdpo/video";
 import { MANIFEST, modelUri, sharedModels, type Policy, type Sampling, type VideoInput } from "@isrdpo/vlm";
 
 /** The model cache of this process (shared by every service in it), once the backend is up. */
@@ -37,7 +38,9 @@ export async function videoInput(policy: Policy, video: Video | undefined, field
   const { frames, height, width } = policy.model.config;
   try {
     const data = await resolveVideo(video.source, { frames, height, width }, field);
-    return { videoId: video.id || (video.source.case === "syntheticClipId" || video.source.case === "uri" ? video.source.value : `inline-${field}`), frames: data };
+    // Inline frames without an id are keyed by content, so the visual-token cache stays correct.
+    const videoId = videoKey(video) || `sha256:${createHash("sha256").update(data).digest("hex")}`;
+    return { videoId, frames: data };
   } catch (err) {
     if (err instanceof VideoError) invalidArgument(err.path, err.reason);
     throw err;
@@ -75,3 +78,4 @@ export async function asInvalidArgument<T>(run: () => Promise<T> | T): Promise<T
     throw err;
   }
 }
+export * from "./shards.ts";

@@ -1,12 +1,17 @@
-import type { ServiceModule } from "@isrdpo/runtime";
 import { InferenceService } from "@isrdpo/contracts";
+import type { ServiceModule } from "@isrdpo/runtime";
+import { serveStage } from "@isrdpo/serving";
+import { inferenceRpc } from "./rpc.ts";
+import { responsesHandler } from "./work.ts";
 
-// Not built yet: every RPC of InferenceService answers UNIMPLEMENTED (see README, "Current state").
 export const inferenceService: ServiceModule = {
   name: "inference",
   defaultPort: 50052,
   services: [InferenceService],
-  register(router) {
-    router.service(InferenceService, {});
+  register(router, ctx) {
+    router.service(InferenceService, inferenceRpc(ctx));
+  },
+  async start(ctx) {
+    return serveStage(ctx, "responses", responsesHandler(ctx));
   },
 };

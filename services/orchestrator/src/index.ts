@@ -1,12 +1,43 @@
-import type { ServiceModule } from "@isrdpo/runtime";
 import { RunService } from "@isrdpo/contracts";
+import { Orchestrator } from "@isrdpo/orchestration";
+import type { ServiceContext, ServiceModule } from "@isrdpo/runtime";
+import { serveStage } from "@isrdpo/serving";
+import { PROMPT_TEMPLATES } from "@isrdpo/vlm";
+import { prepareHandler } from "./prepare.ts";
+import { runRpc } from "./rpc.ts";
 
-// Not built yet: every RPC of RunService answers UNIMPLEMENTED (see README, "Current state").
+// One engine per process, shared by RunService and the event loop.
+const engines = new WeakMap<ServiceContext, Orchestrator>();
+const engineOf = (ctx: ServiceContext) => {
+  let o = engines.get(ctx);
+  if (!o) {
+    o = new Orchestrator({
+      bus: ctx.bus,
+      artifacts: ctx.artifacts,
+      promptTemplates: PROMPT_TEMPLATES,
+      onError: (err) => ctx.logger.warn({ err }, "orchestrator"),
+    });
+    engines.set(ctx, o);
+  }
+  return o;
+};
+
 export const orchestratorService: ServiceModule = {
   name: "orchestrator",
   defaultPort: 50051,
   services: [RunService],
-  register(router) {
-    router.service(RunService, {});
+  register(router, ctx) {
+    router.service(RunService, runRpc(engineOf(ctx)));
+  },
+  async start(ctx) {
+    const engine = engineOf(ctx);
+    // A restarted orchestrator re-publishes every run's pending commands (duplicates are dropped by id).
+    await engine.recover();
+    const loop = engine.serve();
+    const stopPrepare = serveStage(ctx, "prepare", prepareHandler(ctx.artifacts));
+    return async () => {
+      await stopPrepare();
+      await loop.stop();
+    };
   },
 };

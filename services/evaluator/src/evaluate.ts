@@ -1,0 +1,68 @@
+// Evaluation of a model on synthetic benchmark splits with the oracle, and the statistics of an
+// iteration's preferences.
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { PreferenceShardSchema, PreferenceStatsSchema, SplitMetricsSchema, type ArtifactRef, type DatasetRef, type PreferenceStats, type SplitMetrics } from "@isrdpo/contracts";
+import type { ArtifactStore } from "@isrdpo/bus";
+import { preferenceStats, splitMetrics, type JudgedPair } from "@isrdpo/eval";
+import { parseSplit, renderClip, syntheticSplit, type InstructionItem, type SyntheticClip } from "@isrdpo/video";
+import { answerQuestions, type Policy, type Sampling } from "@isrdpo/vlm";
+
+/** Greedy by default: evaluation measures the model, not the sampler. */
+export const EVAL_SAMPLING = { temperature: 0, maxNewTokens: 96 };
+
+/** Clips of the train split the chance baseline is fitted on. */
+const BASELINE_CLIPS = 200;
+
+export interface SyntheticBenchmark {
+  split: string;
+  clips: SyntheticClip[];
+  items: InstructionItem[];
+  fitItems: InstructionItem[];
+}
+
+/** A benchmark split of the synthetic world; other datasets are rejected with the field named. */
+export function syntheticBenchmark(ref: DatasetRef, field: string, frames: number): SyntheticBenchmark {
+  if (ref.source.case !== "synthetic") throw new Error(`${field}: only synthetic benchmark splits can be evaluated with the oracle`);
+  const d = ref.source.value;
+  const split = parseSplit(d.split || "test-in");
+  if (d.clipCount === 0) throw new Error(`${field}.clip_count: must be at least 1`);
+  const clips = syntheticSplit(Number(d.seed), split, d.clipCount, d.frames || frames);
+  const fitItems = syntheticSplit(Number(d.seed), "train", BASELINE_CLIPS, d.frames || frames).flatMap((c) => c.items);
+  return { split, clips, items: clips.flatMap((c) => c.items), fitItems };
+}
+
+/** Answers to every item of a benchmark, in item order. */
+export async function benchmarkAnswers(policy: Policy, b: SyntheticBenchmark, s: Sampling): Promise<string[]> {
+  const dims = policy.model.config;
+  const frames = new Map(b.clips.map((c) => [c.id, renderClip(c.scene, dims)]));
+  const answers = await answerQuestions(
+    policy,
+    b.items.map((it) => ({ video: { videoId: it.clipId, frames: frames.get(it.clipId)! }, question: it.question })),
+    s,
+  );
+  return answers.map((a) => a[0]!);
+}
+
+export async function evaluateSplit(policy: Policy, b: SyntheticBenchmark, s: Sampling): Promise<SplitMetrics> {
+  const m = splitMetrics(b.split, b.clips, b.items, await benchmarkAnswers(policy, b, s), b.fitItems);
+  return create(SplitMetricsSchema, m);
+}
+
+/** Preference statistics of shards; the oracle's agreement counts synthetic items only. */
+export async function iterationPreferences(artifacts: ArtifactStore, refs: readonly ArtifactRef[]): Promise<PreferenceStats> {
+  const pairs: JudgedPair[] = [];
+  for (const ref of refs) {
+    for (const r of fromBinary(PreferenceShardSchema, await artifacts.get(ref)).records) {
+      if (r.videoId.startsWith("syn-")) pairs.push({ itemId: r.itemId, clipId: r.videoId, chosen: r.chosen, rejected: r.rejected, tie: r.tie });
+    }
+  }
+  const s = preferenceStats(pairs);
+  return create(PreferenceStatsSchema, {
+    pairs: s.pairs,
+    ties: s.ties,
+    meanChosenWords: s.meanChosenWords,
+    meanRejectedWords: s.meanRejectedWords,
+    chosenRejectedLengthRatio: s.chosenRejectedLengthRatio,
+    judgeOracleAgreement: s.judgeOracleAgreement,
+  });
+}

@@ -1,0 +1,30 @@
+// The responses stage: every item of a shard answered `responses_per_item` times by π_t.
+import { create, toBinary } from "@bufbuild/protobuf";
+import { ResponsesShardSchema, type WorkItem } from "@isrdpo/contracts";
+import type { WorkHandler } from "@isrdpo/bus";
+import type { ServiceContext } from "@isrdpo/runtime";
+import { loadModel, sampling, shardSeed, shardOutputUri, shardCompleted, shardVideos } from "@isrdpo/serving";
+import { answerQuestions } from "@isrdpo/vlm";
+
+export function responsesHandler(ctx: ServiceContext): WorkHandler {
+  return async (task) => {
+    if (task.queue !== "responses" || task.payload.params.case !== "responses") throw new Error("responses: expected a responses work item");
+    const item: WorkItem = task.payload;
+    const params = task.payload.params.value;
+    const policy = await loadModel(ctx, item.model, "work_item.model");
+    const { ready, failures } = await shardVideos(policy, item.items);
+    const s = sampling(params.sampling, "response_sampling", policy, { temperature: 0.7, maxNewTokens: 64 });
+    const answers = await answerQuestions(
+      policy,
+      ready.map((r) => ({ video: r.video, question: r.item.instruction })),
+      { ...s, seed: shardSeed(s.seed, item) },
+      params.responsesPerItem || 2,
+    );
+    const shard = create(ResponsesShardSchema, {
+      records: ready.map((r, i) => ({ itemId: r.item.id, responses: answers[i] })),
+      failures,
+    });
+    const output = await ctx.artifacts.put(shardOutputUri(item), toBinary(ResponsesShardSchema, shard), "application/x-protobuf");
+    return shardCompleted(item, output, shard.records.length, failures);
+  };
+}

@@ -1,0 +1,58 @@
+// RunService on the orchestrator engine: validated specs, idempotent creation, watch with resume.
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import {
+  CancelRunResponseSchema,
+  CreateRunResponseSchema,
+  GetRunResponseSchema,
+  JudgeStrategy,
+  ListRunsResponseSchema,
+  RunService,
+  WatchRunResponseSchema,
+  type RunSpec,
+} from "@isrdpo/contracts";
+import { RunNotFoundError, RunSpecError, type Orchestrator } from "@isrdpo/orchestration";
+import { invalidArgument, requireRange } from "@isrdpo/runtime";
+
+const BUILT_JUDGES = new Set([JudgeStrategy.SELF, JudgeStrategy.ORACLE]);
+
+/** What the engine accepts but this release cannot run yet: refused up front, not mid-run. */
+function checkBuilt(spec: RunSpec | undefined): void {
+  const strategy = spec?.judge?.strategy ?? JudgeStrategy.UNSPECIFIED;
+  if (strategy !== JudgeStrategy.UNSPECIFIED && !BUILT_JUDGES.has(strategy)) {
+    invalidArgument("spec.judge.strategy", `${JudgeStrategy[strategy]} is not implemented yet (SELF and ORACLE are)`);
+  }
+}
+
+async function mapped<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof RunSpecError) throw new ConnectError(err.message, Code.InvalidArgument);
+    if (err instanceof RunNotFoundError) throw new ConnectError(err.message, Code.NotFound);
+    throw err;
+  }
+}
+
+export function runRpc(orchestrator: Orchestrator): Partial<ServiceImpl<typeof RunService>> {
+  return {
+    createRun: (req) =>
+      mapped(async () => {
+        checkBuilt(req.spec);
+        return create(CreateRunResponseSchema, { run: await orchestrator.createRun(req.spec, req.idempotencyKey) });
+      }),
+    getRun: (req) => mapped(async () => create(GetRunResponseSchema, { run: await orchestrator.getRun(req.runId) })),
+    listRuns: (req) =>
+      mapped(async () => {
+        const pageSize = requireRange("page_size", req.pageSize, 1, 1000, 100);
+        return create(ListRunsResponseSchema, await orchestrator.listRuns({ pageSize, pageToken: req.pageToken }));
+      }),
+    cancelRun: (req) => mapped(async () => create(CancelRunResponseSchema, { run: await orchestrator.cancelRun(req.runId, req.reason) })),
+    async *watchRun(req, ctx) {
+      await mapped(() => orchestrator.getRun(req.runId));
+      for await (const event of orchestrator.watchRun(req.runId, req.fromSequence, { signal: ctx.signal })) {
+        yield create(WatchRunResponseSchema, { event });
+      }
+    },
+  };
+}

@@ -1,0 +1,119 @@
+// A training job from its JobSpec: assemble the data (the synthetic SFT mix, or the non-tie pairs of
+// preference shards), train with periodic checkpoints in the trainer's directory (a restarted job
+// resumes from the newest), and publish the new model version.
+import { join } from "node:path";
+import { fromBinary } from "@bufbuild/protobuf";
+import { DpoLossType, JobKind, LrSchedule, PreferenceShardSchema, type JobSpec, type ModelRef, type TrainingParams as TrainingParamsProto } from "@isrdpo/contracts";
+import type { ServiceContext } from "@isrdpo/runtime";
+import { loadModel, modelsOf } from "@isrdpo/serving";
+import { trainDpo, trainSft, type DpoPair, type StepMetrics, type TrainingParams } from "@isrdpo/train";
+import { buildSftMix, clipFromId, renderClip, resolveVideo, syntheticSplit } from "@isrdpo/video";
+import { asTarget, modelConfig, prompts, publishCheckpoint, skillText, Tokenizer, VideoLMM, type Preset } from "@isrdpo/vlm";
+
+export interface JobOutcome {
+  model: { name: string; digest: string; checkpoint: ModelRef["checkpoint"] };
+  steps: number;
+  /** Why the model did not change, when it did not (e.g. no non-tie pairs). */
+  note: string;
+}
+
+/** TrainingParams of the contracts, with protobuf zeros meaning the library defaults. */
+export function trainingParams(p: TrainingParamsProto | undefined, seed: number): TrainingParams {
+  const out: TrainingParams = { seed: Number(p?.seed ?? 0n) || seed };
+  if (!p) return out;
+  if (p.learningRate) out.lr = p.learningRate;
+  if (p.epochs) out.epochs = p.epochs;
+  if (p.batchSize) out.batchSize = p.batchSize;
+  if (p.gradientAccumulationSteps) out.gradAccum = p.gradientAccumulationSteps;
+  if (p.warmupSteps) out.warmupSteps = p.warmupSteps;
+  if (p.schedule !== LrSchedule.UNSPECIFIED) out.schedule = LrSchedule[p.schedule].toLowerCase() as "constant" | "linear" | "cosine";
+  if (p.weightDecay) out.weightDecay = p.weightDecay;
+  if (p.maxGradNorm) out.maxGradNorm = p.maxGradNorm;
+  if (p.checkpointEverySteps) out.checkpointEvery = p.checkpointEverySteps;
+  if (p.maxSteps) out.maxSteps = p.maxSteps;
+  return out;
+}
+
+const LOSS_TYPES: Record<DpoLossType, "sigmoid" | "hinge" | "ipo" | "robust" | "sigmoid_norm"> = {
+  [DpoLossType.UNSPECIFIED]: "sigmoid",
+  [DpoLossType.SIGMOID]: "sigmoid",
+  [DpoLossType.HINGE]: "hinge",
+  [DpoLossType.IPO]: "ipo",
+  [DpoLossType.ROBUST]: "robust",
+  [DpoLossType.SIGMOID_NORM]: "sigmoid_norm",
+};
+
+/** The SFT examples of the synthetic world's training split, as prompt/answer text with frames. */
+export function syntheticSftExamples(data: { seed: bigint; clipCount: number; frames: number }, dims: { frames: number; height: number; width: number }) {
+  const clips = syntheticSplit(Number(data.seed), "train", data.clipCount, data.frames || dims.frames);
+  const frames = new Map(clips.map((c) => [c.id, renderClip(c.scene, dims)]));
+  return buildSftMix(clips, { seed: Number(data.seed) }).map((r) => ({ videoId: r.clipId, frames: frames.get(r.clipId)!, ...skillText(r) }));
+}
+
+async function framesOf(videoId: string, dims: { frames: number; height: number; width: number }, cache: Map<string, Uint8Array>): Promise<Uint8Array> {
+  let frames = cache.get(videoId);
+  if (!frames) {
+    frames = videoId.startsWith("syn-") ? renderClip(clipFromId(videoId).scene, dims) : await resolveVideo({ case: "uri", value: videoId }, dims, `pairs video ${videoId}`);
+    cache.set(videoId, frames);
+  }
+  return frames;
+}
+
+export async function runJob(
+  ctx: ServiceContext,
+  jobId: string,
+  spec: JobSpec,
+  opts: { onProgress?: (m: StepMetrics) => void; signal?: AbortSignal; seed?: number } = {},
+): Promise<JobOutcome> {
+  const checkpointDir = join(ctx.config.checkpointDir, "jobs", jobId);
+  const training = trainingParams(spec.training, opts.seed ?? 0);
+  const common = { training, checkpointDir, resume: true, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
+  await modelsOf(ctx); // starts the tfjs backend
+  if (spec.kind === JobKind.SFT) {
+    if (!spec.syntheticData) throw new Error("job.spec.synthetic_data: required for SFT (SFT from uploaded data is not built yet)");
+    if (spec.baseModel?.digest) throw new Error("job.spec.base_model: SFT starts from scratch; continuing SFT of a model is not built yet");
+    const config = modelConfig((spec.preset || "small") as Preset);
+    const examples = syntheticSftExamples(spec.syntheticData, config);
+    // The tokenizer is learned from the SFT text itself, deterministically, so a resumed job rebuilds it.
+    const tok = Tokenizer.train(examples.map((e) => e.prompt + e.answer), { vocabSize: config.vocabSize });
+    const model = VideoLMM.create(config, training.seed ?? 0);
+    try {
+      const result = await trainSft(model, tok, examples, common);
+      if (result.stopped === "aborted") throw new Error("job cancelled");
+      const published = await publishCheckpoint(ctx.artifacts, result.lastCheckpoint!.dir, spec.outputName || jobId);
+      return { model: published, steps: result.steps, note: "" };
+    } finally {
+      model.dispose();
+    }
+  }
+  if (spec.kind === JobKind.DPO) {
+    const base = spec.baseModel;
+    if (spec.referenceModel?.digest && spec.referenceModel.digest !== base?.digest) {
+      throw new Error("job.spec.reference_model: must be the base model (π_ref = π_t); a separate reference is not built yet");
+    }
+    const policy = await loadModel(ctx, base, "job.spec.base_model", { copy: true });
+    try {
+      const dims = policy.model.config;
+      const cache = new Map<string, Uint8Array>();
+      const pairs: DpoPair[] = [];
+      for (const ref of spec.data) {
+        for (const r of fromBinary(PreferenceShardSchema, await ctx.artifacts.get(ref)).records) {
+          if (r.tie) continue;
+          pairs.push({ videoId: r.videoId, frames: await framesOf(r.videoId, dims, cache), prompt: prompts.answer(r.prompt), chosen: asTarget(r.chosen), rejected: asTarget(r.rejected) });
+        }
+      }
+      if (pairs.length === 0) return { model: { name: spec.outputName || jobId, digest: base!.digest, checkpoint: base!.checkpoint }, steps: 0, note: "no non-tie preference pairs: the model is unchanged" };
+      const dpo = spec.dpo;
+      const result = await trainDpo(policy.model, policy.tok, pairs, {
+        ...common,
+        dpo: { type: LOSS_TYPES[dpo?.lossType ?? DpoLossType.UNSPECIFIED], beta: dpo?.beta || 0.1, labelSmoothing: dpo?.labelSmoothing ?? 0, sftWeight: dpo?.sftWeight ?? 0 },
+      });
+      if (result.stopped === "aborted") throw new Error("job cancelled");
+      const published = await publishCheckpoint(ctx.artifacts, result.lastCheckpoint!.dir, spec.outputName || jobId);
+      return { model: published, steps: result.steps, note: "" };
+    } finally {
+      policy.model.dispose();
+    }
+  }
+  throw new Error(`job.spec.kind: ${JobKind[spec.kind]} is not built yet (SFT and DPO are)`);
+}

@@ -1,0 +1,37 @@
+// TrainerService: start, inspect, watch and cancel training jobs.
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { CancelJobResponseSchema, GetJobResponseSchema, JobKind, StartJobResponseSchema, TrainerService, WatchJobResponseSchema } from "@isrdpo/contracts";
+import { invalidArgument, notFound } from "@isrdpo/runtime";
+import type { JobManager } from "./manager.ts";
+
+const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export function trainerRpc(jobs: JobManager): Partial<ServiceImpl<typeof TrainerService>> {
+  const requireJob = (jobId: string) => jobs.get(jobId) ?? notFound(`job "${jobId}"`);
+  return {
+    startJob(req) {
+      const spec = req.spec;
+      if (!spec) invalidArgument("spec", "required");
+      if (spec.kind === JobKind.UNSPECIFIED || !(spec.kind in JobKind)) invalidArgument("spec.kind", "required: JOB_KIND_SFT or JOB_KIND_DPO");
+      if (spec.kind === JobKind.SFT && !spec.syntheticData) invalidArgument("spec.synthetic_data", "required for SFT");
+      if (spec.kind === JobKind.SFT && spec.preset && !["test", "small", "base"].includes(spec.preset)) invalidArgument("spec.preset", `must be test, small or base, got "${spec.preset}"`);
+      if (spec.kind === JobKind.DPO && !spec.baseModel?.digest) invalidArgument("spec.base_model.digest", "required for DPO");
+      if (spec.kind === JobKind.DPO && spec.data.length === 0) invalidArgument("spec.data", "DPO needs at least one preference shard");
+      if (req.jobId && !JOB_ID.test(req.jobId)) invalidArgument("job_id", `must match ${JOB_ID}`);
+      const { job } = jobs.start(req.jobId || randomUUID(), spec);
+      return create(StartJobResponseSchema, { job });
+    },
+    getJob(req) {
+      return create(GetJobResponseSchema, { job: requireJob(req.jobId) });
+    },
+    async *watchJob(req, ctx) {
+      requireJob(req.jobId);
+      for await (const job of jobs.watch(req.jobId, ctx.signal)) yield create(WatchJobResponseSchema, { job });
+    },
+    cancelJob(req) {
+      return create(CancelJobResponseSchema, { job: jobs.cancel(req.jobId) ?? notFound(`job "${req.jobId}"`) });
+    },
+  };
+}
