@@ -56,9 +56,16 @@ describe("orchestration under faults (separate processes, real nats-server)", ()
     }
   }
 
-  /** Succeeded, every item exactly once in every stage, and every command issued once. */
-  async function expectExactRun(run: Run, workers: Proc[]) {
+  /**
+   * Succeeded, every item exactly once in every stage, every command issued once (first attempt
+   * only) and, unless the server itself was killed, delivered once apart from redeliveries.
+   */
+  async function expectExactRun(run: Run, workers: Proc[], opts: { serverKilled?: boolean } = {}) {
     expect([RunState[run.state], run.failureReason]).toEqual(["SUCCEEDED", ""]);
+    // WatchRun over NATS: every event once, in order, ending with the final state.
+    const sequences: number[] = [];
+    for await (const e of new Orchestrator({ bus: observer!.bus, artifacts: observer!.artifacts }).watchRun(run.id)) sequences.push(Number(e.sequence));
+    expect(sequences).toEqual(Array.from({ length: Number(run.lastEventSequence) }, (_, i) => i + 1));
     for (const t of [1, 2]) {
       const it = run.iterations.find((i) => i.iteration === t)!;
       for (const stage of [Stage.RESPONSES, Stage.CONTEXT, Stage.JUDGE]) {
@@ -68,9 +75,11 @@ describe("orchestration under faults (separate processes, real nats-server)", ()
       }
     }
     const first = starts(workers).filter((s) => s.deliveries === 1).map((s) => s.msgId);
-    expect(new Set(first).size).toBe(first.length);
-    expect(first).toHaveLength(COMMANDS);
+    expect(new Set(first).size).toBe(COMMANDS);
     expect(first.every((m) => m.endsWith(".a1"))).toBe(true);
+    // After a SIGKILL, nats-server may not have flushed a consumer's delivery state: a message can
+    // come again as a first delivery. The worker's answer is then a duplicate and is dropped.
+    if (!opts.serverKilled) expect(first).toHaveLength(COMMANDS);
   }
 
   it("kill -9 of a worker mid-shard: the shard is redelivered and the run completes with exact counts", async () => {
@@ -103,6 +112,6 @@ describe("orchestration under faults (separate processes, real nats-server)", ()
     expect((await reader.getRun(runId)).state).toBe(RunState.RUNNING);
     await server!.restart({ hard: true });
     const run = await untilTerminal(reader, runId);
-    await expectExactRun(run, workers);
+    await expectExactRun(run, workers, { serverKilled: true });
   });
 });
