@@ -16,6 +16,8 @@ export const SamplingSchema = z
     minNewTokens: z.number().int().min(0).default(0),
     /** Stop strings: generation of a sample ends when its text contains one (the text is cut before it). */
     stop: z.array(z.string().min(1)).default([]),
+    /** Token ids that end a sample (kept in tokenIds, like <eos>, which always ends one). */
+    stopTokenIds: z.array(z.number().int().nonnegative()).default([]),
     seed: z.number().int(),
   })
   .strict();
@@ -176,7 +178,7 @@ async function decodeBatch(model: VideoLMM, tok: Tokenizer, rows: Row[], s: z.ou
         opts.onToken?.({ inputIndex: r.inputIndex, sampleIndex: r.sampleIndex, tokenId: id });
         r.text = tok.decode(r.out, { skipSpecial: true });
         const cut = firstStop(r.text, s.stop);
-        if (id === tok.eosId || cut >= 0) {
+        if (id === tok.eosId || s.stopTokenIds.includes(id) || cut >= 0) {
           r.done = "stop";
           if (cut >= 0) r.text = r.text.slice(0, cut);
         }

@@ -30,8 +30,28 @@ export async function answerQuestions(
 }
 
 /**
+ * The prompt `build(context)` with as much of `context` as fits the model while leaving `reserve`
+ * tokens to answer: whole sentences are dropped from the front (the oldest part of a description).
+ * Returns undefined when even an empty context does not fit.
+ */
+export function fitPrompt(policy: Policy, build: (context: string) => string, context: string, reserve: number): string | undefined {
+  const room = policy.model.config.maxTextLen - reserve - 1; // <bos>
+  let sentences = context.split(/(?<=[.!?])\s+/).filter((x) => x !== "");
+  for (;;) {
+    const prompt = build(sentences.join(" "));
+    if (policy.tok.encode(prompt).length <= room) return prompt;
+    if (sentences.length === 0) return undefined;
+    sentences = sentences.slice(1);
+  }
+}
+
+/** Tokens a description may take: the prompt of a refinement must leave this much room. */
+const DESCRIPTION_RESERVE = 64;
+
+/**
  * c_t for each video: a fresh description, or, given c_{t-1} (`previous`), the refined one. The
- * self-retrospective context of ISR-DPO is the second form.
+ * self-retrospective context of ISR-DPO is the second form; a c_{t-1} too long for the model keeps
+ * its last sentences.
  */
 export async function describeVideos(
   policy: Policy,
@@ -41,7 +61,10 @@ export async function describeVideos(
   const generations = await generate(
     policy.model,
     policy.tok,
-    videos.map((v) => ({ ...v.video, prompt: v.previous && v.previous.trim() !== "" ? prompts.refine(v.previous) : prompts.describe() })),
+    videos.map((v) => ({
+      ...v.video,
+      prompt: v.previous && v.previous.trim() !== "" ? (fitPrompt(policy, prompts.refine, v.previous, DESCRIPTION_RESERVE) ?? prompts.describe()) : prompts.describe(),
+    })),
     sampling,
   );
   return generations.map((g) => g.text.trim());
@@ -107,18 +130,27 @@ export function judgePairs(
   opts: { tieMargin: number; singleOrder?: boolean },
 ): Judgment[] {
   const orders = opts.singleOrder ? [false] : [false, true];
-  // For each pair and order: the verdict " a" and " b" after the same prompt, scored in one batch.
-  const items = pairs.flatMap((p) =>
-    orders.flatMap((swapped) => {
-      const prompt = swapped ? prompts.judge(p.question, p.b, p.a, p.context) : prompts.judge(p.question, p.a, p.b, p.context);
-      return [VERDICTS.a, VERDICTS.b].map((answer) => ({ ...p.video, prompt, answer }));
-    }),
+  // A context too long for the model keeps its last sentences; a pair too long even without context
+  // cannot be judged and is a tie.
+  const promptsOf = pairs.map((p) =>
+    orders.map((swapped) =>
+      fitPrompt(policy, (context) => (swapped ? prompts.judge(p.question, p.b, p.a, context) : prompts.judge(p.question, p.a, p.b, context)), p.context, 2),
+    ),
   );
-  const scores = sequenceLogProbs(policy.model, policy.tok, items);
+  const judgeable = pairs.flatMap((_, i) => (promptsOf[i]!.every((x) => x !== undefined) ? [i] : []));
+  // For each pair and order: the verdict " a" and " b" after the same prompt, scored in one batch.
+  const items = judgeable.flatMap((i) =>
+    promptsOf[i]!.flatMap((prompt) => [VERDICTS.a, VERDICTS.b].map((answer) => ({ ...pairs[i]!.video, prompt: prompt!, answer }))),
+  );
+  const scored = sequenceLogProbs(policy.model, policy.tok, items);
+  const slot = new Map(judgeable.map((i, k) => [i, k]));
   return pairs.map((_, i) => {
+    const k = slot.get(i);
+    if (k === undefined) return { verdict: "tie", probA: 0.5, confidence: 0, orders: [], tieReason: "answers too long for the model to judge" };
+    const scores = scored.slice(k * orders.length * 2, (k + 1) * orders.length * 2);
     const probs = orders.map((swapped, o) => {
-      const first = scores[(i * orders.length + o) * 2]!.sum;
-      const second = scores[(i * orders.length + o) * 2 + 1]!.sum;
+      const first = scores[o * 2]!.sum;
+      const second = scores[o * 2 + 1]!.sum;
       const firstBetter = 1 / (1 + Math.exp(second - first));
       return swapped ? 1 - firstBetter : firstBetter;
     });

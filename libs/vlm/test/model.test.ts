@@ -62,6 +62,12 @@ describe("VideoLMM", () => {
       expect(stopped!.text.includes(ch)).toBe(false);
     }
     await expect(generate(model, tok, [inputs[0]!], { temperature: -1, maxNewTokens: 5, seed: 1 })).rejects.toThrow(/temperature/);
+    // A stop token id ends the sample right after it.
+    const free = await generate(model, tok, [inputs[1]!], { temperature: 1, maxNewTokens: 20, minNewTokens: 20, seed: 4 });
+    const third = free[0]!.tokenIds[2]!;
+    const [cut] = await generate(model, tok, [inputs[1]!], { temperature: 1, maxNewTokens: 20, minNewTokens: 20, seed: 4, stopTokenIds: [third] });
+    expect(cut!.tokenIds).toEqual(free[0]!.tokenIds.slice(0, free[0]!.tokenIds.indexOf(third) + 1));
+    expect(cut!.finishReason).toBe("stop");
     // minNewTokens keeps <eos> out until then.
     const forced = await generate(model, tok, inputs, { temperature: 3, maxNewTokens: 12, minNewTokens: 12, seed: 9 }, { numSamples: 4 });
     expect(forced.every((g) => g.tokenIds.length === 12 && g.finishReason === "length" && !g.tokenIds.includes(tok.eosId))).toBe(true);
