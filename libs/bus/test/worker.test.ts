@@ -1,0 +1,102 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { OrchestratorEventSchema, ShardCompletedSchema, Stage, WorkItemSchema } from "@isrdpo/contracts";
+import type { OrchestratorEvent } from "@isrdpo/contracts";
+import { afterEach, describe, expect, it } from "vitest";
+import { MemoryBus, QUEUES, serveWorkQueue } from "../src/index.ts";
+import type { WorkHandler, WorkerHandle } from "../src/index.ts";
+
+const item = (shardIndex: number) =>
+  toBinary(WorkItemSchema, create(WorkItemSchema, { runId: "r1", iteration: 2, stage: Stage.JUDGE, shardIndex }));
+
+const completed: WorkHandler = async (task) => {
+  const w = task.payload as { iteration: number; stage: Stage; shardIndex: number };
+  return { case: "shardCompleted", value: create(ShardCompletedSchema, { iteration: w.iteration, stage: w.stage, shardIndex: w.shardIndex, itemsOk: 1 }) };
+};
+
+describe("serveWorkQueue", () => {
+  let bus: MemoryBus;
+  let worker: WorkerHandle | undefined;
+  afterEach(async () => {
+    await worker?.stop();
+    await bus.close();
+  });
+
+  async function answers(n: number): Promise<OrchestratorEvent[]> {
+    const out: OrchestratorEvent[] = [];
+    while (out.length < n) {
+      const d = await bus.pull(QUEUES.orchestrator, { expiresMs: 5000 });
+      if (!d) throw new Error(`only ${out.length} of ${n} answers`);
+      const e = fromBinary(OrchestratorEventSchema, d.data);
+      expect(d.msgId).toBe(e.eventId);
+      out.push(e);
+      await d.ack();
+    }
+    return out;
+  }
+
+  it("answers with the handler's event, its id derived from the work's message id, then acks", async () => {
+    bus = new MemoryBus({ ackWaitMs: 1000 });
+    await bus.enqueue("judge", item(3), "r1.i2.judge.s3.a1");
+    worker = serveWorkQueue(bus, "judge", completed, { pullExpiresMs: 100 });
+    const [e] = await answers(1);
+    expect(e).toMatchObject({ runId: "r1", eventId: "r1.i2.judge.s3.a1:done", kind: { case: "shardCompleted", value: { shardIndex: 3 } } });
+    expect(await bus.pull("judge", { expiresMs: 1200 })).toBeUndefined(); // acked: not redelivered
+  });
+
+  it("reports a throwing handler as ShardFailed with the error as reason", async () => {
+    bus = new MemoryBus({ ackWaitMs: 1000 });
+    await bus.enqueue("judge", item(1), "m1");
+    worker = serveWorkQueue(bus, "judge", async () => { throw new Error("judge model missing"); }, { pullExpiresMs: 100 });
+    const [e] = await answers(1);
+    expect(e).toMatchObject({
+      eventId: "m1:failed",
+      kind: { case: "shardFailed", value: { iteration: 2, stage: Stage.JUDGE, shardIndex: 1, deliveries: 1, reason: "judge model missing" } },
+    });
+  });
+
+  it("records a message that outlived maxDeliveries as failed instead of running it again (poison)", async () => {
+    bus = new MemoryBus({ ackWaitMs: 1000 });
+    await bus.enqueue("judge", item(0), "poison");
+    // Two workers "died" on it: delivered, never acked, handed back.
+    for (let i = 0; i < 2; i++) (await bus.pull("judge", { expiresMs: 1000 }))!.nak();
+    let ran = 0;
+    worker = serveWorkQueue(bus, "judge", async (t) => { ran++; return completed(t); }, { maxDeliveries: 2, pullExpiresMs: 100 });
+    const [e] = await answers(1);
+    expect(ran).toBe(0);
+    expect(e).toMatchObject({ eventId: "poison:failed", kind: { case: "shardFailed", value: { deliveries: 3 } } });
+    expect((e!.kind.value as { reason: string }).reason).toMatch(/^abandoned: delivered 3 times/);
+  });
+
+  it("heartbeats a long task so it is not redelivered past the ack wait", async () => {
+    bus = new MemoryBus({ ackWaitMs: 1000 });
+    await bus.enqueue("judge", item(0), "long");
+    const deliveries: number[] = [];
+    worker = serveWorkQueue(
+      bus,
+      "judge",
+      async (t) => {
+        deliveries.push(t.deliveries);
+        await new Promise((r) => setTimeout(r, 2500));
+        return completed(t);
+      },
+      { concurrency: 2, heartbeatMs: 300, pullExpiresMs: 100 },
+    );
+    await answers(1);
+    expect(deliveries).toEqual([1]);
+  });
+
+  it("skips and acks work the skip check rejects, without answering", async () => {
+    bus = new MemoryBus({ ackWaitMs: 1000 });
+    await bus.enqueue("judge", item(0), "a");
+    const skipped: string[] = [];
+    let ran = 0;
+    worker = serveWorkQueue(bus, "judge", async (t) => { ran++; return completed(t); }, {
+      pullExpiresMs: 100,
+      skip: async (runId) => (runId === "r1" ? "run r1 is CANCELLED" : undefined),
+      onSkip: (msgId, reason) => skipped.push(`${msgId}: ${reason}`),
+    });
+    while (skipped.length === 0) await new Promise((r) => setTimeout(r, 20));
+    expect([ran, skipped]).toEqual([0, ["a: run r1 is CANCELLED"]]);
+    expect(await bus.pull(QUEUES.orchestrator, { expiresMs: 1000 })).toBeUndefined();
+  });
+});
