@@ -40,6 +40,7 @@ afterAll(async () => {
 describe("trainSft", () => {
   it("overfits a tiny set: answer loss near zero, no tensor leaks", async () => {
     const model = fresh();
+    const start = fresh();
     const before = tf.memory().numTensors;
     const result = await trainSft(model, tok, sft, {
       training: { lr: 3e-3, epochs: 120, batchSize: 4, warmupSteps: 5, schedule: "constant", weightDecay: 0, seed: 1 },
@@ -50,7 +51,12 @@ describe("trainSft", () => {
     expect(result.history.at(-1)!.loss).toBeLessThan(0.05);
     const scores = sequenceLogProbs(model, tok, sft);
     scores.forEach((s) => expect(s.sum / s.count).toBeGreaterThan(-0.1));
+    // SFT trains the vision tower too.
+    const moved = (n: string) => tf.tidy(() => tf.max(tf.abs(model.params.get(n)!.sub(start.params.get(n)!))).dataSync()[0]!);
+    expect(moved("vision.patch_embed.weight")).toBeGreaterThan(1e-3);
+    expect(moved("projector.fc2.weight")).toBeGreaterThan(1e-3);
     model.dispose();
+    start.dispose();
   });
 });
 
@@ -59,10 +65,13 @@ describe("trainDpo", () => {
     const model = fresh(2);
     model.visualTokens(pairs); // the visual-token cache is meant to persist
     const before = tf.memory().numTensors;
+    const evals: number[] = [];
     const result = await trainDpo(model, tok, pairs, {
-      training: { lr: 2e-3, epochs: 30, batchSize: 4, schedule: "constant", weightDecay: 0, seed: 2 },
+      training: { lr: 2e-3, epochs: 30, batchSize: 4, schedule: "constant", weightDecay: 0, seed: 2, evalEvery: 10 },
       dpo: { type: "sigmoid", beta: 0.1 },
+      onEval: (step) => void evals.push(step),
     });
+    expect(evals).toEqual([10, 20, 30]);
     expect(tf.memory().numTensors).toBe(before);
     const h = result.history;
     // Step 0: policy = reference, so every reward is 0 and the loss is ln 2.
