@@ -21,7 +21,7 @@ import {
 import type { ArtifactRef, Command, OrchestratorEvent, PromptItem, Run, RunEvent, RunRecord, RunSpec } from "@isrdpo/contracts";
 import { CasConflictError, QUEUES } from "@isrdpo/bus";
 import type { ArtifactStore, Bus } from "@isrdpo/bus";
-import { eventIds, isTerminal, newRunRecord, stageName, transition } from "./machine.ts";
+import { eventIds, isTerminal, newRunRecord, pendingCommands, stageName, transition } from "./machine.ts";
 import { RunSpecError, normalizeRunSpec } from "./spec.ts";
 
 export class RunNotFoundError extends Error {
@@ -213,14 +213,20 @@ export class Orchestrator {
     });
   }
 
-  /** Publishes the stored outbox of every run again (after a crash). Returns the number of runs. */
+  /**
+   * After a crash: for every run, publishes the stored outbox and re-derives the dispatch of all work
+   * in flight from the stored state (pendingCommands), in case a queue lost it. Message ids make
+   * both no-ops for what the bus has already seen. Returns the number of runs.
+   */
   async recover(): Promise<number> {
     const keys = await this.bus.kvKeys("run.");
     for (const key of keys) {
       const runId = key.slice("run.".length);
       await this.withLock(runId, async () => {
         const loaded = await this.load(runId);
-        if (loaded) await this.publish(loaded.record, loaded.revision);
+        if (!loaded) return;
+        await this.publish(loaded.record, loaded.revision);
+        for (const cmd of pendingCommands(loaded.record)) await this.publishCommand(runId, loaded.record, cmd);
       });
     }
     return keys.length;

@@ -115,6 +115,19 @@ export function transition(input: RunRecord, event: OrchestratorEvent): Transiti
   return ignored === undefined ? { record: m.record, commands: m.commands } : { record: m.record, commands: m.commands, ignored };
 }
 
+/**
+ * The dispatch commands of all work in flight (DISPATCHED shards, RUNNING jobs), derived from the
+ * record alone: byte-identical to the commands that first issued them. A restarted orchestrator
+ * publishes them again; the bus drops what it has already seen.
+ */
+export function pendingCommands(record: RunRecord): Command[] {
+  if (!record.run || isTerminal(record.run.state)) return [];
+  const m = new Machine(structuredClone(record));
+  for (const shard of m.record.shards) if (shard.state === ShardState.DISPATCHED) m.dispatchShard(shard);
+  for (const job of m.record.jobs) if (job.state === JobState.RUNNING) m.dispatchJob(job);
+  return m.commands;
+}
+
 const STAGE_ORDER = [Stage.PREPARE, Stage.SFT, Stage.TRAIN, Stage.RESPONSES, Stage.CONTEXT, Stage.JUDGE, Stage.EVALUATE];
 
 class Machine {
@@ -370,7 +383,7 @@ class Machine {
   }
 
   /** Every attempt of a job gets the same spec and job id, so the trainer can resume it. */
-  private dispatchJob(job: JobRecord): void {
+  dispatchJob(job: JobRecord): void {
     job.msgId = msgIds.shard(this.run.id, job.iteration, job.stage, 0, job.attempt);
     const request = create(TrainRequestSchema, {
       runId: this.run.id,
@@ -410,7 +423,7 @@ class Machine {
     });
   }
 
-  private dispatchShard(shard: ShardRecord): void {
+  dispatchShard(shard: ShardRecord): void {
     shard.msgId = msgIds.shard(this.run.id, shard.iteration, shard.stage, shard.shardIndex, shard.attempt);
     if (shard.stage === Stage.PREPARE) {
       this.commands.push(

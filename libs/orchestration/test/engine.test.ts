@@ -196,6 +196,28 @@ describe("Orchestrator (in-memory bus)", () => {
     expect(new Set(bus.accepted).size).toBe(bus.accepted.length);
   });
 
+  it("recover() re-derives work in flight that a queue lost", async () => {
+    await bus.close();
+    bus = new RecordingBus({ ackWaitMs: 1000, duplicateWindowMs: 200 });
+    const first = orchestrator();
+    const serving = first.serve();
+    startWorkers(["prepare"]);
+    const run = await first.createRun(testRunSpec({ iterations: 1 }));
+    while ((await first.getRun(run.id)).state !== RunState.RUNNING) await new Promise((r) => setTimeout(r, 20));
+    await serving.stop();
+    // The responses queue loses one shard (acked, never run), after the de-duplication window.
+    const lost = (await bus.pull("responses", { expiresMs: 1000 }))!;
+    await lost.ack();
+    await new Promise((r) => setTimeout(r, 300));
+    const o = orchestrator();
+    await o.recover();
+    servers.push(o.serve());
+    startWorkers(["responses", "context", "judge", "train", "evaluate"]);
+    const done = await untilDone(o, run.id);
+    expect(done.state).toBe(RunState.SUCCEEDED);
+    expect(bus.accepted.filter((m) => m === lost.msgId)).toHaveLength(2);
+  });
+
   it("fails the run by policy when items fail, naming the stage and counts", async () => {
     const o = orchestrator();
     servers.push(o.serve());

@@ -15,7 +15,7 @@ import {
 } from "@isrdpo/contracts";
 import type { Command, OrchestratorEvent, RunRecord, RunSpec } from "@isrdpo/contracts";
 import { workEventIds } from "@isrdpo/bus";
-import { eventIds, newRunRecord, normalizeRunSpec, transition } from "../src/index.ts";
+import { eventIds, newRunRecord, normalizeRunSpec, pendingCommands, transition } from "../src/index.ts";
 
 export interface WorldOptions {
   seed: number;
@@ -124,15 +124,23 @@ export function runWorld(specInput: RunSpec, o: WorldOptions, schedule: Step[], 
   ];
   const delivered: OrchestratorEvent[] = [];
   let steps = 0;
+  const check = (c: Command) => {
+    const bytes = toBinary(CommandSchema, c);
+    const prev = issued.get(c.msgId);
+    if (prev && Buffer.compare(Buffer.from(prev), Buffer.from(bytes)) !== 0) throw new Error(`command ${c.msgId} issued twice with different content`);
+    return bytes;
+  };
   const apply = (e: OrchestratorEvent) => {
     const t = transition(record, e);
     record = t.record;
     for (const c of t.commands) {
-      const bytes = toBinary(CommandSchema, c);
-      const prev = issued.get(c.msgId);
-      if (prev && Buffer.compare(Buffer.from(prev), Buffer.from(bytes)) !== 0) throw new Error(`command ${c.msgId} issued twice with different content`);
-      issued.set(c.msgId, bytes);
+      issued.set(c.msgId, check(c));
       commands.push(c);
+    }
+    // What a restarted orchestrator would re-derive must be exactly what was issued.
+    for (const c of pendingCommands(record)) {
+      if (!issued.has(c.msgId)) throw new Error(`re-derived command ${c.msgId} was never issued`);
+      check(c);
     }
   };
   while (commands.length > 0 || events.length > 0) {
