@@ -55,6 +55,8 @@ export interface NatsBusOptions {
 export async function connectNats(opts: NatsBusOptions): Promise<{ bus: NatsBus; artifacts: NatsArtifactStore }> {
   const nc = await connect({
     servers: opts.servers,
+    // A service may start before the server (containers): wait, and reconnect forever.
+    waitOnFirstConnect: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     ...opts.connection,
