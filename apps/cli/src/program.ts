@@ -1,11 +1,13 @@
 import { Command } from "commander";
 import { dataCommand } from "./commands/data.ts";
+import { demoCommand } from "./commands/demo.ts";
 import { serveCommand } from "./commands/serve.ts";
 
 export function buildProgram(): Command {
   return new Command("isrdpo")
     .description("Iterative Self-Retrospective DPO for video LMMs")
     .showHelpAfterError("(run with --help for usage)")
+    .addCommand(demoCommand())
     .addCommand(serveCommand())
     .addCommand(dataCommand());
 }

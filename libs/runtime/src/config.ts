@@ -24,9 +24,11 @@ export const ConfigSchema = z
         password: z.string().optional(),
         token: z.string().optional(),
         tlsCaFile: z.string().optional(),
+        /** How long a pulled work item may go without an ack or heartbeat before redelivery. */
+        ackWaitMs: number().int().min(1000).max(3_600_000).default(30_000),
       })
       .strict()
-      .default({}),
+      .prefault({}),
     /** When set, every RPC except health checks needs `authorization: Bearer <grpcToken>`. */
     grpcToken: z.string().min(16, "must be at least 16 characters").optional(),
     tls: z
@@ -56,6 +58,7 @@ export const ENV_VARS: Record<string, string> = {
   ISRDPO_NATS_PASSWORD: "nats.password",
   ISRDPO_NATS_TOKEN: "nats.token",
   ISRDPO_NATS_TLS_CA_FILE: "nats.tlsCaFile",
+  ISRDPO_NATS_ACK_WAIT_MS: "nats.ackWaitMs",
   ISRDPO_GRPC_TOKEN: "grpcToken",
   ISRDPO_TLS_CERT_FILE: "tls.certFile",
   ISRDPO_TLS_KEY_FILE: "tls.keyFile",

@@ -15,6 +15,7 @@ export async function openTransports(config: Config): Promise<Transports> {
   if (!nats.url) return { bus: new MemoryBus(), artifacts: new LocalArtifactStore(config.artifactDir), mode: "embedded" };
   const { bus, artifacts } = await connectNats({
     servers: nats.url.split(","),
+    ackWaitMs: nats.ackWaitMs,
     connection: {
       ...(nats.user ? { user: nats.user, pass: nats.password ?? "" } : {}),
       ...(nats.token ? { token: nats.token } : {}),

@@ -14,7 +14,7 @@ function file(name: string, text: string): string {
 describe("loadConfig", () => {
   it("applies defaults", () => {
     const config = loadConfig({ env: {} });
-    expect(config).toMatchObject({ host: "0.0.0.0", metricsPort: 9464, logLevel: "info", shutdownGraceMs: 10_000, nats: {} });
+    expect(config).toMatchObject({ host: "0.0.0.0", metricsPort: 9464, logLevel: "info", shutdownGraceMs: 10_000, nats: { ackWaitMs: 30_000 } });
     expect(config.port).toBeUndefined();
   });
 
@@ -44,7 +44,7 @@ describe("loadConfig", () => {
     const config = loadConfig({ env: { ISRDPO_GRPC_TOKEN: "0123456789abcdef", ISRDPO_NATS_PASSWORD: "pw", ISRDPO_NATS_USER: "me" } });
     const redacted = redactConfig(config);
     expect(redacted.grpcToken).toBe("<redacted>");
-    expect(redacted.nats).toEqual({ user: "me", password: "<redacted>" });
+    expect(redacted.nats).toEqual({ user: "me", password: "<redacted>", ackWaitMs: 30_000 });
     expect(config.grpcToken).toBe("0123456789abcdef");
   });
 });

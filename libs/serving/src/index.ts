@@ -12,7 +12,7 @@ import { MANIFEST, modelUri, sharedModels, type Policy, type Sampling, type Vide
 
 /** The model cache of this process (shared by every service in it), once the backend is up. */
 export async function modelsOf(ctx: ServiceContext) {
-  const shared = sharedModels(ctx.artifacts, join(ctx.config.checkpointDir, "models"), ctx.config.backend);
+  const shared = sharedModels(ctx.artifacts, join(ctx.config.checkpointDir, "models"), ctx.config.backend, (line) => ctx.logger.info(line));
   await shared.ready;
   return shared.models;
 }
@@ -60,10 +60,10 @@ export function sampling(p: SamplingParams | undefined, field: string, policy: P
   if (!(topP > 0 && topP <= 1)) invalidArgument(`${field}.top_p`, `must be in (0, 1], got ${topP}`);
   const topK = p?.topK ?? 0;
   if (topK > policy.model.config.vocabSize) invalidArgument(`${field}.top_k`, `must be at most the vocabulary size ${policy.model.config.vocabSize}, got ${topK}`);
-  const maxNewTokens = p?.maxNewTokens || defaults.maxNewTokens;
-  if (maxNewTokens > policy.model.config.maxTextLen) {
-    invalidArgument(`${field}.max_new_tokens`, `must be at most ${policy.model.config.maxTextLen} (the model's text length), got ${maxNewTokens}`);
-  }
+  // An explicit request beyond the model's text length is an error; the default just fits the model.
+  const maxTextLen = policy.model.config.maxTextLen;
+  const maxNewTokens = p?.maxNewTokens || Math.min(defaults.maxNewTokens, maxTextLen);
+  if (maxNewTokens > maxTextLen) invalidArgument(`${field}.max_new_tokens`, `must be at most ${maxTextLen} (the model's text length), got ${maxNewTokens}`);
   return { temperature, topP, topK, maxNewTokens, stop: p?.stop ?? [], seed: Number((p?.seed ?? 0n) % BigInt(2 ** 31)) };
 }
 

@@ -141,10 +141,11 @@ export function sharedModels<R extends { uri: string; sha256: string }>(
   store: BlobStore<R>,
   cacheDir: string,
   backend?: BackendPreference,
+  log?: (line: string) => void,
 ): { models: ModelCache<R>; ready: Promise<unknown> } {
   let entry = shared.get(store);
   if (!entry) {
-    entry = { models: new ModelCache(store, cacheDir) as ModelCache<never>, ready: initBackend(backend) };
+    entry = { models: new ModelCache(store, cacheDir) as ModelCache<never>, ready: initBackend(backend, log) };
     shared.set(store, entry);
   }
   return entry as unknown as { models: ModelCache<R>; ready: Promise<unknown> };

@@ -50,6 +50,11 @@ export function syntheticSftExamples(data: { seed: bigint; clipCount: number; fr
   return buildSftMix(clips, { seed: Number(data.seed) }).map((r) => ({ videoId: r.clipId, frames: frames.get(r.clipId)!, ...skillText(r) }));
 }
 
+/** Whether `<bos> prompt answer <eos>` fits the model's text length. */
+function fits(tok: Tokenizer, maxTextLen: number, prompt: string, answer: string): boolean {
+  return tok.encode(prompt).length + tok.encode(answer).length + 2 <= maxTextLen;
+}
+
 async function framesOf(videoId: string, dims: { frames: number; height: number; width: number }, cache: Map<string, Uint8Array>): Promise<Uint8Array> {
   let frames = cache.get(videoId);
   if (!frames) {
@@ -73,15 +78,20 @@ export async function runJob(
     if (!spec.syntheticData) throw new Error("job.spec.synthetic_data: required for SFT (SFT from uploaded data is not built yet)");
     if (spec.baseModel?.digest) throw new Error("job.spec.base_model: SFT starts from scratch; continuing SFT of a model is not built yet");
     const config = modelConfig((spec.preset || "small") as Preset);
-    const examples = syntheticSftExamples(spec.syntheticData, config);
+    const all = syntheticSftExamples(spec.syntheticData, config);
     // The tokenizer is learned from the SFT text itself, deterministically, so a resumed job rebuilds it.
-    const tok = Tokenizer.train(examples.map((e) => e.prompt + e.answer), { vocabSize: config.vocabSize });
+    const tok = Tokenizer.train(all.map((e) => e.prompt + e.answer), { vocabSize: config.vocabSize });
+    // Examples longer than the model's text length cannot be trained on whole: they are left out
+    // and counted (the job's note says how many), never cut silently.
+    const examples = all.filter((e) => fits(tok, config.maxTextLen, e.prompt, e.answer));
+    const dropped = all.length - examples.length;
+    if (examples.length === 0) throw new Error(`no SFT example fits the model's text length ${config.maxTextLen}`);
     const model = VideoLMM.create(config, training.seed ?? 0);
     try {
       const result = await trainSft(model, tok, examples, common);
       if (result.stopped === "aborted") throw new Error("job cancelled");
       const published = await publishCheckpoint(ctx.artifacts, result.lastCheckpoint!.dir, spec.outputName || jobId);
-      return { model: published, steps: result.steps, note: "" };
+      return { model: published, steps: result.steps, note: dropped ? `${dropped} of ${all.length} SFT examples longer than ${config.maxTextLen} tokens left out` : "" };
     } finally {
       model.dispose();
     }
@@ -96,9 +106,15 @@ export async function runJob(
       const dims = policy.model.config;
       const cache = new Map<string, Uint8Array>();
       const pairs: DpoPair[] = [];
+      let tooLong = 0;
       for (const ref of spec.data) {
         for (const r of fromBinary(PreferenceShardSchema, await ctx.artifacts.get(ref)).records) {
           if (r.tie) continue;
+          const prompt = prompts.answer(r.prompt);
+          if (!fits(policy.tok, dims.maxTextLen, prompt, asTarget(r.chosen)) || !fits(policy.tok, dims.maxTextLen, prompt, asTarget(r.rejected))) {
+            tooLong++;
+            continue;
+          }
           pairs.push({ videoId: r.videoId, frames: await framesOf(r.videoId, dims, cache), prompt: prompts.answer(r.prompt), chosen: asTarget(r.chosen), rejected: asTarget(r.rejected) });
         }
       }
@@ -110,7 +126,7 @@ export async function runJob(
       });
       if (result.stopped === "aborted") throw new Error("job cancelled");
       const published = await publishCheckpoint(ctx.artifacts, result.lastCheckpoint!.dir, spec.outputName || jobId);
-      return { model: published, steps: result.steps, note: "" };
+      return { model: published, steps: result.steps, note: tooLong ? `${tooLong} pairs longer than ${dims.maxTextLen} tokens left out` : "" };
     } finally {
       policy.model.dispose();
     }

@@ -96,6 +96,7 @@ export class JobManager {
       wake.fn?.();
     };
     e.listeners.add(listener);
+    signal.addEventListener("abort", listener, { once: true });
     try {
       while (!signal.aborted) {
         if (changed) {
@@ -103,13 +104,11 @@ export class JobManager {
           yield clone(JobSchema, e.job);
           if (isTerminal(e.job.state)) return;
         }
-        await new Promise<void>((resolve) => {
-          wake.fn = resolve;
-          signal.addEventListener("abort", () => resolve(), { once: true });
-        });
+        await new Promise<void>((resolve) => (wake.fn = resolve));
       }
     } finally {
       e.listeners.delete(listener);
+      signal.removeEventListener("abort", listener);
     }
   }
 }

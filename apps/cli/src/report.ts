@@ -1,0 +1,129 @@
+// What a person reads about a run: a progress line per event while it runs, and at the end one row
+// per iteration (iteration 0 is π_1) with the numbers that say whether the model got better.
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { JobState, RunState, Stage, StageState, type Job, type Run, type RunEvent, type SplitMetrics } from "@isrdpo/contracts";
+
+const stageName = (s: Stage) => (s === Stage.UNSPECIFIED ? "run" : Stage[s].toLowerCase());
+
+export function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+}
+
+/** Turns run events into progress lines: stage, done / total, rate and ETA. */
+export class ProgressPrinter {
+  readonly #startedAt = new Map<string, number>();
+  readonly #lastJobLine = new Map<string, number>();
+  constructor(
+    private readonly write: (line: string) => void,
+    private readonly clock: () => number = Date.now,
+    private readonly t0 = clock(),
+  ) {}
+
+  #stamp(): string {
+    return `[${duration(this.clock() - this.t0).padStart(6)}]`;
+  }
+
+  event(e: RunEvent): void {
+    const where = e.iteration > 0 ? `iter ${e.iteration} ${stageName(e.stage)}` : stageName(e.stage);
+    const key = `${e.iteration}/${e.stage}`;
+    switch (e.kind.case) {
+      case "runStateChanged":
+        this.write(`${this.#stamp()} run ${RunState[e.kind.value.state].toLowerCase()}${e.kind.value.reason ? `: ${e.kind.value.reason}` : ""}`);
+        return;
+      case "stageStateChanged": {
+        const state = e.kind.value.state;
+        if (state === StageState.RUNNING) this.#startedAt.set(key, this.clock());
+        const took = state !== StageState.RUNNING && this.#startedAt.has(key) ? ` in ${duration(this.clock() - this.#startedAt.get(key)!)}` : "";
+        this.write(`${this.#stamp()} ${where} ${StageState[state].toLowerCase()}${took}${e.kind.value.reason ? `: ${e.kind.value.reason}` : ""}`);
+        return;
+      }
+      case "shardProgress": {
+        const p = e.kind.value;
+        const elapsed = (this.clock() - (this.#startedAt.get(key) ?? this.clock())) / 1000;
+        const rate = elapsed > 0 ? p.itemsDone / elapsed : 0;
+        const eta = rate > 0 ? ` ETA ${duration(((p.itemsTotal - p.itemsDone) / rate) * 1000)}` : "";
+        const failed = p.itemsFailed ? `, ${p.itemsFailed} failed` : "";
+        this.write(`${this.#stamp()} ${where} shards ${p.shardsDone}/${p.shardsTotal}, items ${p.itemsDone}/${p.itemsTotal}${failed} (${rate.toFixed(1)} items/s${eta})`);
+        return;
+      }
+      case "evaluationCompleted": {
+        const r = e.kind.value.report;
+        const parts = (r?.splits ?? []).map((s) => `${s.split} acc ${pct(s.accuracy)} score ${s.meanScore.toFixed(2)}`);
+        this.write(`${this.#stamp()} ${where} evaluation: ${parts.join(", ")}`);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** A training job's progress, at most every `everyMs`. */
+  job(label: string, job: Job, everyMs = 10_000): void {
+    const p = job.progress;
+    const last = this.#lastJobLine.get(job.id) ?? 0;
+    const ended = job.state !== JobState.RUNNING && job.state !== JobState.QUEUED;
+    if (!p || (!ended && this.clock() - last < everyMs)) return;
+    this.#lastJobLine.set(job.id, this.clock());
+    const started = job.createTime ? timestampDate(job.createTime).getTime() : this.clock();
+    const elapsed = this.clock() - started;
+    const eta = p.step > 0 && p.totalSteps > p.step ? ` ETA ${duration((elapsed / p.step) * (p.totalSteps - p.step))}` : "";
+    const margins = p.metrics["rewards/margins"];
+    const extra = margins !== undefined ? ` margin ${margins.toFixed(3)} acc ${pct(p.metrics["rewards/accuracies"] ?? 0)}` : "";
+    this.write(`${this.#stamp()} ${label} step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)}${extra}${eta}`);
+  }
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const split = (splits: SplitMetrics[], name: string) => splits.find((s) => s.split === name);
+
+export interface IterationRow {
+  iteration: number;
+  accIn?: number;
+  scoreIn?: number;
+  accOut?: number;
+  scoreOut?: number;
+  precisionIn?: number;
+  wordsIn?: number;
+  pairs?: number;
+  ties?: number;
+  lengthRatio?: number;
+  judgeOracle?: number;
+}
+
+/** One row per iteration: evaluation of the model it produced (iteration 0: π_1) and its preferences. */
+export function iterationRows(run: Run): IterationRow[] {
+  return run.iterations.map((it) => {
+    const splits = it.evaluation?.splits ?? [];
+    const inD = split(splits, "test-in");
+    const outD = split(splits, "test-out");
+    const prefs = it.preferences;
+    return {
+      iteration: it.iteration,
+      ...(inD ? { accIn: inD.accuracy, scoreIn: inD.meanScore, precisionIn: inD.claimPrecision, wordsIn: inD.meanAnswerWords } : {}),
+      ...(outD ? { accOut: outD.accuracy, scoreOut: outD.meanScore } : {}),
+      ...(prefs && prefs.pairs > 0 ? { pairs: prefs.pairs, ties: prefs.ties, lengthRatio: prefs.chosenRejectedLengthRatio, judgeOracle: prefs.judgeOracleAgreement } : {}),
+    };
+  });
+}
+
+/** The iteration table as Markdown (also valid as plain text in a terminal). */
+export function iterationTable(rows: IterationRow[]): string {
+  const f = (x: number | undefined, fmt: (x: number) => string) => (x === undefined ? "–" : fmt(x));
+  const header = "| iteration | acc in | score in | acc out | score out | claim precision in | words in | pairs (ties) | chosen/rejected length | judge–oracle agreement |";
+  const lines = rows.map((r) =>
+    [
+      r.iteration === 0 ? "0 (π_1)" : String(r.iteration),
+      f(r.accIn, pct),
+      f(r.scoreIn, (x) => x.toFixed(2)),
+      f(r.accOut, pct),
+      f(r.scoreOut, (x) => x.toFixed(2)),
+      f(r.precisionIn, pct),
+      f(r.wordsIn, (x) => x.toFixed(1)),
+      r.pairs === undefined ? "–" : `${r.pairs} (${r.ties})`,
+      f(r.lengthRatio, (x) => x.toFixed(2)),
+      f(r.judgeOracle, pct),
+    ].join(" | "),
+  );
+  return [header, `|${"---|".repeat(10)}`, ...lines.map((l) => `| ${l} |`)].join("\n");
+}
