@@ -18,7 +18,10 @@ export const ModelConfigSchema = z
     nLayers: z.number().int().positive(),
     nHeads: z.number().int().positive(),
     mlpRatio: z.number().int().positive(),
-    /** Text tokens per sequence (prompt + answer, with <bos> and <eos>). */
+    /**
+     * Text tokens per sequence (prompt + answer, with <bos> and <eos>): judge prompts carry a
+     * context and two answers. Cost follows the actual lengths in a batch, not this bound.
+     */
     maxTextLen: z.number().int().min(4),
     layerNormEps: z.number().positive(),
     initStd: z.number().positive(),
@@ -46,12 +49,12 @@ const PRESETS: Record<Preset, ModelConfig> = {
   // The default demo model, sized for one CPU core (see docs/benchmarks.md): 32 visual tokens, 1.3M parameters.
   small: {
     ...common, vocabSize: 1024, patchSize: 16, tubelet: 1, visionDim: 128, visionLayers: 1, visionHeads: 4,
-    dModel: 128, nLayers: 4, nHeads: 4, maxTextLen: 96,
+    dModel: 128, nLayers: 4, nHeads: 4, maxTextLen: 256,
   },
   // Meant for a GPU: 64 visual tokens, 37M parameters.
   base: {
     ...common, vocabSize: 8192, patchSize: 8, tubelet: 2, visionDim: 384, visionLayers: 4, visionHeads: 6,
-    dModel: 512, nLayers: 8, nHeads: 8, maxTextLen: 256,
+    dModel: 512, nLayers: 8, nHeads: 8, maxTextLen: 512,
   },
 };
 
