@@ -44,7 +44,7 @@ const PRESETS: Record<Preset, ModelConfig> = {
   // Tiny, for unit tests: 16 visual tokens, 0.1M parameters, a train step in ~50 ms.
   test: {
     ...common, vocabSize: 320, patchSize: 16, tubelet: 2, visionDim: 32, visionLayers: 1, visionHeads: 2,
-    dModel: 32, nLayers: 2, nHeads: 2, maxTextLen: 48,
+    dModel: 32, nLayers: 2, nHeads: 2, maxTextLen: 192,
   },
   // The default demo model, sized for one CPU core (see docs/benchmarks.md): 32 visual tokens, 1.3M parameters.
   small: {

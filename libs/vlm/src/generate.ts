@@ -49,6 +49,8 @@ export interface GenerateOptions {
   useCache?: boolean;
   /** Sequences decoded together. Default 32. */
   batchSize?: number;
+  /** Checked between decoding steps: an aborted call rejects with an error saying so. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -184,6 +186,7 @@ async function decodeBatch(model: VideoLMM, tok: Tokenizer, rows: Row[], s: z.ou
         }
       });
       if (rows.every((r) => r.done)) break;
+      if (opts.signal?.aborted) throw new Error(`generate: aborted after ${step + 1} tokens`);
       await new Promise((resolve) => setImmediate(resolve)); // let streams and timers run between steps
     }
   } finally {

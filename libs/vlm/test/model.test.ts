@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type Tokenizer, type VideoLMM, buildScoreBatch, encodeRow, generate, modelConfig, sequenceLogProbs, targetLogProbs } from "../src/index.ts";
+import { type Tokenizer, type VideoLMM, buildScoreBatch, encodeRow, generate, initBackend, modelConfig, sequenceLogProbs, targetLogProbs } from "../src/index.ts";
 import { frames, setup } from "./helpers.ts";
 
 let tok: Tokenizer;
@@ -17,6 +17,15 @@ beforeAll(async () => {
 });
 
 describe("VideoLMM", () => {
+  it("selects backends as configured: a missing native backend is a clear error, wasm stays active", async () => {
+    const lines: string[] = [];
+    await expect(initBackend("tensorflow", (l) => lines.push(l))).rejects.toThrow(/tfjs-node/);
+    expect(tf.getBackend()).toBe("wasm");
+    await expect(initBackend("gpu" as "wasm")).rejects.toThrow(/unknown preference "gpu"/);
+    expect(await initBackend(undefined, (l) => lines.push(l))).toEqual({ name: "wasm" });
+    expect(lines.at(-1)).toMatch(/^tfjs backend: wasm/);
+  });
+
   it("validates configs and frame shapes with clear errors", () => {
     expect(() => modelConfig("test", { nHeads: 5 })).toThrow(/nHeads/);
     expect(() => model.patchify(new Uint8Array(10), "clip-9")).toThrow(/clip-9.*8×32×32×3/);
@@ -95,6 +104,15 @@ describe("VideoLMM", () => {
     expect(other.count).toBe(together[0]!.count);
     expect(other.sum).not.toBeCloseTo(together[0]!.sum, 4);
     expect(() => sequenceLogProbs(model, tok, [{ ...items[0]!, answer: "x ".repeat(100) }])).toThrow(/items\[0\].*maxTextLen/);
+  });
+
+  it("can be aborted between steps, without leaking tensors", async () => {
+    const base = tf.memory().numTensors;
+    const abort = new AbortController();
+    const s = { temperature: 1, maxNewTokens: 30, minNewTokens: 30, seed: 1 };
+    const run = generate(model, tok, inputs, s, { signal: abort.signal, onToken: () => abort.abort() });
+    await expect(run).rejects.toThrow(/aborted after 1 tokens/);
+    expect(tf.memory().numTensors).toBe(base);
   });
 
   it("leaks no tensors in generation or scoring", async () => {
