@@ -182,6 +182,7 @@ class Machine {
         if (shard.state !== ShardState.DISPATCHED) return `shard already ${ShardState[shard.state]}`;
         if (!event.eventId.startsWith(shardPrefix(shard))) return `event ${event.eventId} is not of this shard`;
         if (v.itemsOk + v.failures.length !== shard.itemsTotal) {
+          if (!isCurrentAttempt(event, shard.msgId)) return "stale report of an earlier attempt";
           return this.shardAttemptFailed(
             shard,
             `worker reported ${v.itemsOk} ok + ${v.failures.length} failed items for a shard of ${shard.itemsTotal}`,
@@ -208,7 +209,7 @@ class Machine {
         const v = kind.value;
         if (v.stage === Stage.SFT || v.stage === Stage.TRAIN) {
           const job = this.findJob(v.iteration, v.stage);
-          if (!job || job.state !== JobState.RUNNING || !event.eventId.startsWith(`${job.msgId}:`)) {
+          if (!job || job.state !== JobState.RUNNING || !isCurrentAttempt(event, job.msgId)) {
             return "job is not running this attempt";
           }
           this.jobAttemptFailed(job, v.reason);
@@ -217,7 +218,7 @@ class Machine {
         const shard = this.findShard(v.iteration, v.stage, v.shardIndex);
         if (!shard) return `unknown shard ${v.iteration}/${Stage[v.stage]}/${v.shardIndex}`;
         // Only a failure of the current attempt counts; a late report of an older attempt is stale.
-        if (shard.state !== ShardState.DISPATCHED || !event.eventId.startsWith(`${shard.msgId}:`)) {
+        if (shard.state !== ShardState.DISPATCHED || !isCurrentAttempt(event, shard.msgId)) {
           return "stale failure report";
         }
         return this.shardAttemptFailed(shard, `${v.reason} (after ${v.deliveries} deliveries)`);
@@ -227,13 +228,16 @@ class Machine {
         const job = this.findJob(v.iteration, v.stage);
         if (!job || job.state !== JobState.RUNNING) return "job is not running";
         if (v.job?.id !== job.jobId) return `job id "${v.job?.id}" is not "${job.jobId}"`;
-        if (v.job.state === JobState.SUCCEEDED) {
-          if (!v.job.outputModel) return this.jobAttemptFailed(job, "job succeeded without an output model");
+        if (v.job.state === JobState.SUCCEEDED && v.job.outputModel) {
           job.state = JobState.SUCCEEDED;
           job.outputModel = v.job.outputModel;
           return undefined;
         }
-        return this.jobAttemptFailed(job, v.job.failureReason || `job ended ${JobState[v.job.state]}`);
+        // A failure counts once per attempt: a late report of an earlier attempt is stale.
+        if (!isCurrentAttempt(event, job.msgId)) return "stale report of an earlier attempt";
+        const reason =
+          v.job.state === JobState.SUCCEEDED ? "job succeeded without an output model" : v.job.failureReason || `job ended ${JobState[v.job.state]}`;
+        return this.jobAttemptFailed(job, reason);
       }
       case undefined:
         return "event has no kind";
@@ -720,6 +724,11 @@ class Machine {
     if (!s && required) throw new Error(`stage ${Stage[stage]} of iteration ${it.iteration} has not started`);
     return s;
   }
+}
+
+/** Worker answers carry "<work msg id>:<outcome>" as event id. */
+function isCurrentAttempt(event: OrchestratorEvent, msgId: string): boolean {
+  return event.eventId.startsWith(`${msgId}:`);
 }
 
 function shardPrefix(shard: ShardRecord): string {

@@ -82,6 +82,27 @@ describe("transition", () => {
     ]);
   });
 
+  it("before iteration 1: SFT, then DPO on the seed preferences; π_1 is the result", () => {
+    const sp = spec({
+      initialModel: {
+        source: { case: "sft", value: { preset: "test", data: { seed: 3n, split: "train", clipCount: 5 } } },
+        seedPreferences: { uri: "artifact://seed/prefs.jsonl", sha256: "ab" },
+      },
+      iterations: 1,
+    });
+    const { record, issued } = runWorld(sp, calm, []);
+    expect(record.run!.state).toBe(RunState.SUCCEEDED);
+    const jobs = record.jobs.map((j) => [j.iteration, Stage[j.stage], j.outputModel?.name]);
+    expect(jobs).toEqual([
+      [0, "SFT", "r1/sft"],
+      [0, "TRAIN", "r1/seed-dpo"],
+      [1, "TRAIN", "r1/iter-2"],
+    ]);
+    expect(record.run!.iterations[1]!.policy?.name).toBe("r1/seed-dpo");
+    const trainCmds = [...issued.keys()].filter((k) => k.includes(".sft.") || k.includes(".train."));
+    expect(trainCmds).toEqual(["r1.i0.sft.s0.a1", "r1.i0.train.s0.a1", "r1.i1.train.s0.a1"]);
+  });
+
   it("ignores a duplicate event without changing the record", () => {
     const record = newRunRecord("r1", normalizeRunSpec(spec()));
     const requested = create(OrchestratorEventSchema, {
@@ -131,6 +152,7 @@ describe("transition under random schedules (property)", () => {
     mode: fc.constantFrom(ContextMode.RETROSPECTIVE, ContextMode.NONE, ContextMode.FIXED),
     blocking: fc.boolean(),
     fraction: fc.constantFrom(0, 0.5),
+    sft: fc.boolean(),
   });
 
   it("duplicates, redeliveries and interleavings reach the same final state; no message id carries two contents", () => {
@@ -142,6 +164,9 @@ describe("transition under random schedules (property)", () => {
           context: { mode: s.mode },
           evaluation: { blocking: s.blocking },
           failurePolicy: { maxFailedItemFraction: s.fraction },
+          ...(s.sft
+            ? { initialModel: { source: { case: "sft", value: { preset: "test", data: { clipCount: 3 } } }, seedPreferences: { uri: "artifact://seed/p", sha256: "ab" } } }
+            : {}),
         });
         const reference = runWorld(sp, w, []).record.run!;
         const shuffled = runWorld(sp, w, schedule).record.run!; // throws on a conflicting command
