@@ -83,10 +83,10 @@ describe("orchestration under faults (separate processes, real nats-server)", ()
   }
 
   it("kill -9 of a worker mid-shard: the shard is redelivered and the run completes with exact counts", async () => {
-    const { workers, runId, reader } = await cluster({ itemDelayMs: 100 });
+    const { workers, runId, reader } = await cluster({ itemDelayMs: 200 });
     const [w1, w2] = workers as [Proc, Proc];
     const victim = (await w1.waitFor(/^start (\S+\.(?:responses|context)\.\S+) 1$/))[1]!;
-    await new Promise((r) => setTimeout(r, 150)); // mid-shard: past the first item, before the answer
+    await new Promise((r) => setTimeout(r, 100)); // mid-shard: the first item in progress, no answer yet
     await w1.kill("SIGKILL");
     expect(w1.lines.some((l) => l.startsWith("start ") && l.includes(victim))).toBe(true);
     const run = await untilTerminal(reader, runId);

@@ -73,7 +73,7 @@ export function describeConformance(name: string, open: () => Promise<Subject>):
       const q = unique("q");
       await s.bus.enqueue(q, enc("long"), "h1");
       const d = (await s.bus.pull(q, { expiresMs: 1000 }))!;
-      const beat = setInterval(() => d.working(), 300);
+      const beat = setInterval(() => d.working(), 200);
       try {
         expect(await s.bus.pull(q, { expiresMs: 2500 })).toBeUndefined();
       } finally {

@@ -79,7 +79,7 @@ describe("serveWorkQueue", () => {
         await new Promise((r) => setTimeout(r, 2500));
         return completed(t);
       },
-      { concurrency: 2, heartbeatMs: 300, pullExpiresMs: 100 },
+      { concurrency: 2, heartbeatMs: 200, pullExpiresMs: 100 },
     );
     await answers(1);
     expect(deliveries).toEqual([1]);
