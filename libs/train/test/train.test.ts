@@ -143,7 +143,7 @@ describe("trainDpo", () => {
     const model = fresh();
     await expect(trainDpo(model, tok, pairs, { dpo: { type: "robust", labelSmoothing: 0.7 } })).rejects.toThrow(/labelSmoothing/);
     await expect(trainSft(model, tok, sft, { training: { lr: -1 } })).rejects.toThrow(/lr/);
-    await expect(trainSft(model, tok, [{ ...sft[0]!, answer: "x ".repeat(80) }])).rejects.toThrow(/examples\[0\].*maxTextLen/);
+    await expect(trainSft(model, tok, [{ ...sft[0]!, answer: "x ".repeat(2000) }])).rejects.toThrow(/examples\[0\].*maxTextLen/);
     await expect(trainSft(model, tok, [{ ...sft[0]!, frames: new Uint8Array(3) }])).rejects.toThrow(/v0/);
     model.dispose();
   });

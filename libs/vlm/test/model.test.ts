@@ -103,7 +103,7 @@ describe("VideoLMM", () => {
     const other = sequenceLogProbs(model, tok, [{ ...items[0]!, prompt: "something else entirely" }])[0]!;
     expect(other.count).toBe(together[0]!.count);
     expect(other.sum).not.toBeCloseTo(together[0]!.sum, 4);
-    expect(() => sequenceLogProbs(model, tok, [{ ...items[0]!, answer: "x ".repeat(100) }])).toThrow(/items\[0\].*maxTextLen/);
+    expect(() => sequenceLogProbs(model, tok, [{ ...items[0]!, answer: "x ".repeat(400) }])).toThrow(/items\[0\].*maxTextLen/);
   });
 
   it("can be aborted between steps, without leaking tensors", async () => {
