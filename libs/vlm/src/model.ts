@@ -43,7 +43,8 @@ export class VideoLMM {
     this.config = parseModelConfig(config);
     this.numVisual = numVisualTokens(this.config);
     this.maxPositions = this.numVisual + this.config.maxTextLen;
-    this.visualCacheSize = opts.visualCacheSize ?? 4096;
+    // Default: as many videos as fit in 256 MB of visual tokens.
+    this.visualCacheSize = opts.visualCacheSize ?? Math.max(64, Math.floor(2 ** 28 / (this.numVisual * this.config.dModel * 4)));
   }
 
   // ─── Parameters ────────────────────────────────────────────────────────────────────────────────
