@@ -294,7 +294,8 @@ export class VideoLMM {
 
   /**
    * Visual tokens [batch, numVisual, dModel], no gradient, cached per (video id, vision digest): a video
-   * is encoded once per model version. The caller owns (and disposes) the returned tensor.
+   * is encoded once per model version, so a video id must always name the same frames. The caller
+   * owns (and disposes) the returned tensor.
    */
   visualTokens(videos: readonly VideoInput[]): tf.Tensor3D {
     const digest = this.visionDigest();
@@ -308,13 +309,14 @@ export class VideoLMM {
       // keep(): the cache outlives any tidy() this call happens inside.
       tf.unstack(encoded).forEach((t, i) => this.visualCache.set((missing[i] as VideoInput).videoId, tf.keep(t) as tf.Tensor2D));
       encoded.dispose();
-      while (this.visualCache.size > this.visualCacheSize) {
-        const oldest = this.visualCache.keys().next().value as string;
-        this.visualCache.get(oldest)?.dispose();
-        this.visualCache.delete(oldest);
-      }
     }
-    return tf.tidy(() => tf.stack(videos.map((v) => this.visualCache.get(v.videoId) as tf.Tensor2D)) as tf.Tensor3D);
+    const out = tf.tidy(() => tf.stack(videos.map((v) => this.visualCache.get(v.videoId) as tf.Tensor2D)) as tf.Tensor3D);
+    while (this.visualCache.size > this.visualCacheSize) {
+      const oldest = this.visualCache.keys().next().value as string;
+      this.visualCache.get(oldest)?.dispose();
+      this.visualCache.delete(oldest);
+    }
+    return out;
   }
 
   // ─── Language model ────────────────────────────────────────────────────────────────────────────

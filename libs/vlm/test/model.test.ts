@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type Tokenizer, type VideoLMM, buildScoreBatch, encodeRow, generate, initBackend, modelConfig, sequenceLogProbs, targetLogProbs } from "../src/index.ts";
+import { type Tokenizer, VideoLMM, buildScoreBatch, encodeRow, generate, initBackend, modelConfig, sequenceLogProbs, targetLogProbs } from "../src/index.ts";
 import { frames, setup } from "./helpers.ts";
 
 let tok: Tokenizer;
@@ -139,6 +139,21 @@ describe("VideoLMM", () => {
     const c = model.visualTokens([videos[0]!]);
     expect(tf.max(tf.abs(a.sub(c))).dataSync()[0]).toBeLessThan(1e-6);
     tf.dispose([a, b, c, saved]);
+  });
+});
+
+describe("visual-token cache bounds", () => {
+  it("evicts the oldest videos beyond its size, even within one call", () => {
+    const small = VideoLMM.create(model.config, 1, { visualCacheSize: 2 });
+    const vs = [0, 1, 2, 3].map((i) => ({ videoId: `e${i}`, frames: frames(i) }));
+    const before = tf.memory().numTensors;
+    const all = small.visualTokens(vs);
+    expect(all.shape[0]).toBe(4);
+    expect(tf.memory().numTensors).toBe(before + 1 + 2); // the result and two cached videos
+    const again = small.visualTokens([vs[0]!]);
+    expect(tf.max(tf.abs(again.sub(all.slice([0, 0, 0], [1, -1, -1])))).dataSync()[0]).toBeLessThan(1e-6);
+    tf.dispose([all, again]);
+    small.dispose();
   });
 });
 
