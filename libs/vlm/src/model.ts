@@ -51,23 +51,52 @@ export class VideoLMM {
 
   /** A new model with weights drawn from `seed` (GPT-2 initialisation). */
   static create(config: ModelConfig, seed: number, opts: { visualCacheSize?: number } = {}): VideoLMM {
+    const rng = new Rng(seed);
+    return VideoLMM.build(config, opts, (_name, shape, init) =>
+      init.kind === "normal" ? tf.truncatedNormal(shape, 0, init.std, "float32", rng.nextSeed()) : init.kind === "ones" ? tf.ones(shape) : tf.zeros(shape),
+    );
+  }
+
+  /** A model from named weights (a checkpoint); every parameter must be present with its shape. */
+  static fromWeights(config: ModelConfig, weights: Map<string, tf.Tensor>, source = "weights"): VideoLMM {
+    const m = VideoLMM.build(config, {}, (name, shape) => {
+      const w = weights.get(name);
+      if (!w) throw new Error(`${source}: missing tensor "${name}"`);
+      if (w.shape.join(",") !== shape.join(",")) throw new Error(`${source}: tensor "${name}" has shape [${w.shape}], the config needs [${shape}]`);
+      return w.clone();
+    });
+    const extra = [...weights.keys()].filter((k) => !m.params.has(k));
+    if (extra.length) {
+      m.dispose();
+      throw new Error(`${source}: unexpected tensors ${extra.slice(0, 5).join(", ")}`);
+    }
+    return m;
+  }
+
+  /** Every parameter, in order, with its shape and initialiser; `make` supplies the values. */
+  private static build(
+    config: ModelConfig,
+    opts: { visualCacheSize?: number },
+    make: (name: string, shape: number[], init: { kind: "normal"; std: number } | { kind: "zeros" | "ones" }) => tf.Tensor,
+  ): VideoLMM {
     const m = new VideoLMM(config, opts);
     const c = m.config;
-    const rng = new Rng(seed);
     const std = c.initStd;
-    const normal = (shape: number[], s = std) => tf.truncatedNormal(shape, 0, s, "float32", rng.nextSeed());
-    const add = (name: string, value: tf.Tensor) => {
+    const add = (name: string, shape: number[], init: Parameters<typeof make>[2]) => {
+      const value = make(name, shape, init);
       m.params.set(name, tf.variable(value, true));
       value.dispose();
     };
+    const normal = (s: number) => ({ kind: "normal" as const, std: s });
     const linear = (name: string, nIn: number, nOut: number, s = std) => {
-      add(`${name}.weight`, normal([nIn, nOut], s));
-      add(`${name}.bias`, tf.zeros([nOut]));
+      add(`${name}.weight`, [nIn, nOut], normal(s));
+      add(`${name}.bias`, [nOut], { kind: "zeros" });
     };
     const layerNorm = (name: string, dim: number) => {
-      add(`${name}.weight`, tf.ones([dim]));
-      add(`${name}.bias`, tf.zeros([dim]));
+      add(`${name}.weight`, [dim], { kind: "ones" });
+      add(`${name}.bias`, [dim], { kind: "zeros" });
     };
+    // Residual projections are scaled down with depth (GPT-2).
     const block = (prefix: string, dim: number, nLayers: number) => {
       layerNorm(`${prefix}.ln1`, dim);
       linear(`${prefix}.attn.qkv`, dim, 3 * dim);
@@ -76,42 +105,23 @@ export class VideoLMM {
       linear(`${prefix}.mlp.fc`, dim, c.mlpRatio * dim);
       linear(`${prefix}.mlp.proj`, c.mlpRatio * dim, dim, std / Math.sqrt(2 * nLayers));
     };
-    // Vision tower and projector.
-    linear("vision.patch_embed", patchDim(c), c.visionDim);
-    add("vision.pos_spatial", normal([(c.height / c.patchSize) * (c.width / c.patchSize), c.visionDim]));
-    add("vision.pos_temporal", normal([c.frames / c.tubelet, c.visionDim]));
-    for (let i = 0; i < c.visionLayers; i++) block(`vision.blocks.${i}`, c.visionDim, Math.max(1, c.visionLayers));
-    layerNorm("vision.ln_f", c.visionDim);
-    linear("projector.fc1", c.visionDim, c.dModel);
-    linear("projector.fc2", c.dModel, c.dModel);
-    // Language model.
-    add("text.wte", normal([c.vocabSize, c.dModel]));
-    add("text.wpe", normal([m.maxPositions, c.dModel], std / 2));
-    for (let i = 0; i < c.nLayers; i++) block(`blocks.${i}`, c.dModel, c.nLayers);
-    layerNorm("ln_f", c.dModel);
-    return m;
-  }
-
-  /** A model from named weights (a checkpoint); every parameter must be present with its shape. */
-  static fromWeights(config: ModelConfig, weights: Map<string, tf.Tensor>, source = "weights"): VideoLMM {
-    const shapes = VideoLMM.create(parseModelConfig(config), 0);
-    const m = new VideoLMM(config);
     try {
-      for (const [name, v] of shapes.params) {
-        const w = weights.get(name);
-        if (!w) throw new Error(`${source}: missing tensor "${name}"`);
-        if (w.shape.join(",") !== v.shape.join(",")) {
-          throw new Error(`${source}: tensor "${name}" has shape [${w.shape}], the config needs [${v.shape}]`);
-        }
-        m.params.set(name, tf.variable(w, true));
-      }
-      const extra = [...weights.keys()].filter((k) => !shapes.params.has(k));
-      if (extra.length) throw new Error(`${source}: unexpected tensors ${extra.slice(0, 5).join(", ")}`);
+      // Vision tower and projector.
+      linear("vision.patch_embed", patchDim(c), c.visionDim);
+      add("vision.pos_spatial", [(c.height / c.patchSize) * (c.width / c.patchSize), c.visionDim], normal(std));
+      add("vision.pos_temporal", [c.frames / c.tubelet, c.visionDim], normal(std));
+      for (let i = 0; i < c.visionLayers; i++) block(`vision.blocks.${i}`, c.visionDim, Math.max(1, c.visionLayers));
+      layerNorm("vision.ln_f", c.visionDim);
+      linear("projector.fc1", c.visionDim, c.dModel);
+      linear("projector.fc2", c.dModel, c.dModel);
+      // Language model.
+      add("text.wte", [c.vocabSize, c.dModel], normal(std));
+      add("text.wpe", [m.maxPositions, c.dModel], normal(std / 2));
+      for (let i = 0; i < c.nLayers; i++) block(`blocks.${i}`, c.dModel, c.nLayers);
+      layerNorm("ln_f", c.dModel);
     } catch (err) {
       m.dispose();
       throw err;
-    } finally {
-      shapes.dispose();
     }
     return m;
   }

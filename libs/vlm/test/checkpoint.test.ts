@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Tokenizer, type VideoLMM, decodeSafetensors, loadCheckpoint, saveCheckpoint, sequenceLogProbs } from "../src/index.ts";
+import { type Tokenizer, VideoLMM, decodeSafetensors, loadCheckpoint, saveCheckpoint, sequenceLogProbs } from "../src/index.ts";
 import { frames, setup } from "./helpers.ts";
 
 let tok: Tokenizer;
@@ -52,6 +52,19 @@ describe("checkpoints", () => {
     await writeFile(join(dir, "bad2", "tokenizer.json"), "{}");
     await expect(loadCheckpoint(join(dir, "bad2"))).rejects.toThrow(/tokenizer\.json/);
     await expect(loadCheckpoint(join(dir, "missing"))).rejects.toThrow(/missing\/manifest\.json/);
+  });
+
+  it("weights must match the config exactly: missing, misshapen or extra tensors are named", () => {
+    const weights = new Map<string, tf.Tensor>(model.params);
+    const before = tf.memory().numTensors;
+    weights.delete("ln_f.bias");
+    expect(() => VideoLMM.fromWeights(model.config, weights, "w.safetensors")).toThrow(/w\.safetensors: missing tensor "ln_f\.bias"/);
+    weights.set("ln_f.bias", tf.zeros([3]));
+    expect(() => VideoLMM.fromWeights(model.config, weights)).toThrow(/"ln_f\.bias" has shape \[3\], the config needs \[32\]/);
+    weights.set("ln_f.bias", model.params.get("ln_f.bias")!);
+    weights.set("head.extra", tf.zeros([1]));
+    expect(() => VideoLMM.fromWeights(model.config, weights)).toThrow(/unexpected tensors head\.extra/);
+    expect(tf.memory().numTensors).toBe(before + 2); // only the two test tensors made here
   });
 
   it("the safetensors reader names the file when the bytes are cut short", () => {
