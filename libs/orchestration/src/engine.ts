@@ -95,7 +95,7 @@ export class Orchestrator {
       ? `r-${createHash("sha256").update(idempotencyKey).digest("hex").slice(0, 24)}`
       : `r-${Date.now().toString(36)}-${randomBytes(6).toString("hex")}`;
     const existing = await this.load(runId);
-    if (existing) return this.sameRun(existing.record, spec);
+    if (existing) return this.existingRun(runId, spec);
 
     const now = timestampFromDate(this.now());
     const fresh = newRunRecord(runId, spec, idempotencyKey);
@@ -315,6 +315,19 @@ export class Orchestrator {
       this.promptShards.set(key, items);
     }
     return items;
+  }
+
+  /**
+   * A repeated CreateRun: the same run, after making sure its first commands went out (the first
+   * call may have failed between writing the run and publishing them).
+   */
+  private existingRun(runId: string, spec: RunSpec): Promise<Run> {
+    return this.withLock(runId, async () => {
+      const loaded = (await this.load(runId))!;
+      const run = this.sameRun(loaded.record, spec);
+      if (this.published.get(runId) !== loaded.revision) await this.publish(loaded.record, loaded.revision);
+      return run;
+    });
   }
 
   private sameRun(record: RunRecord, spec: RunSpec): Run {

@@ -189,11 +189,23 @@ describe("Orchestrator (in-memory bus)", () => {
     bus.failEnqueue = () => false;
     const o = orchestrator();
     expect(await o.recover()).toBe(1);
+    expect(bus.accepted).toEqual([`${(await o.listRuns()).runs[0]!.id}.i0.prepare.s0.a1`]);
     servers.push(o.serve());
     startWorkers();
     const run = await untilDone(o, (await o.createRun(testRunSpec({ iterations: 1 }), "k")).id);
     expect(run.state).toBe(RunState.SUCCEEDED);
     expect(new Set(bus.accepted).size).toBe(bus.accepted.length);
+  });
+
+  it("a retried CreateRun publishes what the failed first call wrote but never sent", async () => {
+    bus.failEnqueue = (queue) => queue === "prepare";
+    const o = orchestrator();
+    await expect(o.createRun(testRunSpec({ iterations: 1 }), "k")).rejects.toThrow(/injected/);
+    bus.failEnqueue = () => false;
+    servers.push(o.serve());
+    startWorkers();
+    const run = await untilDone(o, (await o.createRun(testRunSpec({ iterations: 1 }), "k")).id);
+    expect(run.state).toBe(RunState.SUCCEEDED);
   });
 
   it("recover() re-derives work in flight that a queue lost", async () => {
