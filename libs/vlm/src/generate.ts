@@ -124,6 +124,7 @@ async function decodeBatch(model: VideoLMM, tok: Tokenizer, rows: Row[], s: z.ou
     return v;
   });
   const tokens = rows.map((r) => [...new Array<number>(promptLen - r.prompt.length).fill(tok.padId), ...r.prompt]);
+  const padded = rows.some((r) => r.prompt.length !== promptLen);
   const positionsOf = (len: number) =>
     rows.map((r) => {
       const pad = promptLen - r.prompt.length;
@@ -152,7 +153,8 @@ async function decodeBatch(model: VideoLMM, tok: Tokenizer, rows: Row[], s: z.ou
             null,
             tf.tensor2d(tokens.map((t) => t[len - 1] as number), [b, 1], "int32"),
             tf.tensor2d(rows.map((r) => nv + r.prompt.length + step - 1), [b, 1], "int32"),
-            attentionBias(keyValid.map((v) => v.subarray(0, nv + len)), 1, nv + len - 1),
+            // Without left padding the one new token may see every key: no mask kernel needed.
+            padded ? attentionBias(keyValid.map((v) => v.subarray(0, nv + len)), 1, nv + len - 1) : null,
             cache,
           );
           hidden = out.hidden;

@@ -342,7 +342,7 @@ export class VideoLMM {
     visual: tf.Tensor3D | null,
     tokens: tf.Tensor2D,
     positions: tf.Tensor2D,
-    bias: tf.Tensor4D,
+    bias: tf.Tensor4D | null,
     cache: KvCache | null = null,
   ): { hidden: tf.Tensor3D; cache: KvCache } {
     const c = this.config;
