@@ -7,7 +7,7 @@ export const DEMO_PRESETS = {
   /** Minutes on a CPU: a model to watch the loop run end to end, not to learn much. */
   test: { sftClips: 48, sftEpochs: 2, sftBatch: 16, sftLr: 3e-3, promptClips: 8, evalClips: 8, dpoLr: 1e-3, dpoEpochs: 1 },
   /** The default: π_1 clearly above chance, clearly below perfect. */
-  small: { sftClips: 800, sftEpochs: 2, sftBatch: 16, sftLr: 1.5e-3, promptClips: 48, evalClips: 48, dpoLr: 2e-4, dpoEpochs: 2 },
+  small: { sftClips: 600, sftEpochs: 1, sftBatch: 16, sftLr: 2e-3, promptClips: 48, evalClips: 48, dpoLr: 2e-4, dpoEpochs: 2 },
 } as const;
 export type DemoPreset = keyof typeof DEMO_PRESETS;
 

@@ -2,6 +2,7 @@ export { dpoLoss, dpoLossTensor, parseDpoParams, DpoParamsSchema, DPO_LOSS_TYPES
 export { AdamW, learningRate, clipByGlobalNorm, type Schedule } from "./optimizer.ts";
 export {
   trainSft,
+  batchPlan,
   trainDpo,
   sftLoss,
   TrainingParamsSchema,

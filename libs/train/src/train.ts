@@ -57,6 +57,11 @@ export const TrainingParamsSchema = z
     keepCheckpoints: z.number().int().positive().default(3),
     /** Cap on optimizer steps (the schedule decays over min(maxSteps, steps in the epochs)). */
     maxSteps: z.number().int().positive().optional(),
+    /**
+     * Batch examples of similar length together (within windows of 64 batches, batch order shuffled),
+     * as TRL's group_by_length: far less padding when lengths vary, the same examples per epoch.
+     */
+    groupByLength: z.boolean().default(false),
     /** Call onEval every N steps; 0 = never. */
     evalEvery: z.number().int().nonnegative().default(0),
     seed: z.number().int().default(0),
@@ -113,6 +118,7 @@ export async function trainSft(model: VideoLMM, tok: Tokenizer, examples: readon
     return encodeRow(tok, e.prompt, e.answer);
   });
   examples.forEach((e, i) => buildScoreBatch(model, [rows[i] as (typeof rows)[number]], tok.padId, "examples", i));
+  const lengths = rows.map((r) => r.prompt.length + r.answer.length);
   return runLoop("sft", model, tok, examples.length, opts, { freezeVision: false }, {}, (idx) => {
     const sb = buildScoreBatch(model, idx.map((i) => rows[i] as (typeof rows)[number]), tok.padId);
     const videos = idx.map((i) => examples[i] as SftExample);
@@ -123,7 +129,7 @@ export async function trainSft(model: VideoLMM, tok: Tokenizer, examples: readon
         return sftLoss(targetLogProbs(model, visual, sb).tokenLogProbs, sb);
       },
     };
-  });
+  }, lengths);
 }
 
 /** Mean negative log-likelihood of the answer tokens of a batch (TRL's SFT / "sft" DPO term). */
@@ -215,7 +221,7 @@ export async function trainDpo(model: VideoLMM, tok: Tokenizer, pairs: readonly 
         };
       },
     };
-  });
+  }, pairs.map((_, i) => Math.max(chosenRows[i]!.prompt.length + chosenRows[i]!.answer.length, rejectedRows[i]!.prompt.length + rejectedRows[i]!.answer.length)));
 }
 
 interface MicroBatch {
@@ -223,6 +229,33 @@ interface MicroBatch {
   loss: () => tf.Scalar;
   /** Metrics of this micro-batch, read after its forward pass. */
   after?: () => Record<string, number>;
+}
+
+/**
+ * The micro-batches of a job, epoch after epoch: each epoch a seeded shuffle of every example. With
+ * groupByLength, examples of similar length share a batch (sorted within windows of 64 batches) and
+ * the batches are shuffled, so little compute goes to padding.
+ */
+export function batchPlan(
+  numExamples: number,
+  t: { epochs: number; batchSize: number; seed: number; groupByLength: boolean },
+  lengths?: readonly number[],
+): number[][] {
+  const group = t.groupByLength && lengths !== undefined;
+  const plan: number[][] = [];
+  for (let e = 0; e < t.epochs; e++) {
+    const rng = new Rng(t.seed + 7919 * e);
+    const order = rng.shuffle(Array.from({ length: numExamples }, (_, i) => i));
+    const batches: number[][] = [];
+    const window = group ? t.batchSize * 64 : order.length;
+    for (let w = 0; w < order.length; w += window) {
+      const chunk = order.slice(w, w + window);
+      if (group) chunk.sort((a, b) => (lengths[b] as number) - (lengths[a] as number) || a - b);
+      for (let s = 0; s < chunk.length; s += t.batchSize) batches.push(chunk.slice(s, s + t.batchSize));
+    }
+    plan.push(...(group ? rng.shuffle(batches) : batches));
+  }
+  return plan;
 }
 
 /** Job state kept in trainer.json besides the step (e.g. DPO reference log-probs). */
@@ -237,6 +270,7 @@ async function runLoop(
   freeze: { freezeVision: boolean },
   jobState: JobState,
   microBatch: (indices: number[], step: number) => MicroBatch,
+  lengths?: readonly number[],
 ): Promise<TrainResult> {
   const parsed = TrainingParamsSchema.safeParse(opts.training ?? {});
   if (!parsed.success) throw new Error(`training: ${z.prettifyError(parsed.error)}`);
@@ -244,11 +278,7 @@ async function runLoop(
   if (numExamples === 0) throw new Error(`${kind}: no training data`);
   if (opts.resume && !opts.checkpointDir) throw new Error("training: resume needs checkpointDir");
   // The micro-batch plan is a pure function of (seed, epochs, batch size): a resumed run replays it.
-  const plan: number[][] = [];
-  for (let e = 0; e < t.epochs; e++) {
-    const order = new Rng(t.seed + 7919 * e).shuffle(Array.from({ length: numExamples }, (_, i) => i));
-    for (let s = 0; s < order.length; s += t.batchSize) plan.push(order.slice(s, s + t.batchSize));
-  }
+  const plan = batchPlan(numExamples, t, lengths);
   const perEpoch = Math.ceil(numExamples / t.batchSize);
   const totalSteps = Math.min(t.maxSteps ?? Infinity, Math.floor(plan.length / t.gradAccum));
   if (totalSteps === 0) throw new Error(`${kind}: ${plan.length} micro-batches are fewer than gradAccum ${t.gradAccum}`);

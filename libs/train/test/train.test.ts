@@ -4,7 +4,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { Rng, Tokenizer, VideoLMM, initBackend, loadCheckpoint, modelConfig, sequenceLogProbs } from "@isrdpo/vlm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DpoPair, type SftExample, trainDpo, trainSft } from "../src/index.ts";
+import { batchPlan, type DpoPair, type SftExample, trainDpo, trainSft } from "../src/index.ts";
 
 const frames = (seed: number) => {
   const rng = new Rng(seed);
@@ -146,5 +146,25 @@ describe("trainDpo", () => {
     await expect(trainSft(model, tok, [{ ...sft[0]!, answer: "x ".repeat(2000) }])).rejects.toThrow(/examples\[0\].*maxTextLen/);
     await expect(trainSft(model, tok, [{ ...sft[0]!, frames: new Uint8Array(3) }])).rejects.toThrow(/v0/);
     model.dispose();
+  });
+});
+
+describe("batchPlan", () => {
+  const lengths = Array.from({ length: 40 }, (_, i) => (i * 7919) % 37);
+  const opts = { epochs: 2, batchSize: 4, seed: 3, groupByLength: true };
+
+  it("groups similar lengths and still sees every example once per epoch", () => {
+    const plan = batchPlan(40, opts, lengths);
+    expect(plan).toHaveLength(20);
+    for (const epoch of [plan.slice(0, 10), plan.slice(10)]) expect(epoch.flat().sort((a, b) => a - b)).toEqual([...Array(40).keys()]);
+    // Padding: each batch pads to its longest member.
+    const padding = (p: number[][]) => p.reduce((sum, b) => sum + b.reduce((s, i) => s + Math.max(...b.map((j) => lengths[j]!)) - lengths[i]!, 0), 0);
+    const plain = batchPlan(40, { ...opts, groupByLength: false }, lengths);
+    expect(padding(plan)).toBeLessThan(padding(plain) / 3);
+    expect(batchPlan(40, opts, lengths)).toEqual(plan);
+  });
+
+  it("is the plain seeded shuffle without lengths", () => {
+    expect(batchPlan(40, opts)).toEqual(batchPlan(40, { ...opts, groupByLength: false }, lengths));
   });
 });

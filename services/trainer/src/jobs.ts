@@ -19,7 +19,8 @@ export interface JobOutcome {
 
 /** TrainingParams of the contracts, with protobuf zeros meaning the library defaults. */
 export function trainingParams(p: TrainingParamsProto | undefined, seed: number): TrainingParams {
-  const out: TrainingParams = { seed: Number(p?.seed ?? 0n) || seed };
+  // Length-grouped batches: SFT and preference data mix 30- and 200-token sequences.
+  const out: TrainingParams = { seed: Number(p?.seed ?? 0n) || seed, groupByLength: true };
   if (!p) return out;
   if (p.learningRate) out.lr = p.learningRate;
   if (p.epochs) out.epochs = p.epochs;
@@ -43,11 +44,15 @@ const LOSS_TYPES: Record<DpoLossType, "sigmoid" | "hinge" | "ipo" | "robust" | "
   [DpoLossType.SIGMOID_NORM]: "sigmoid_norm",
 };
 
-/** The SFT examples of the synthetic world's training split, as prompt/answer text with frames. */
+/**
+ * The SFT examples of the synthetic world's training split, as prompt/answer text with frames: the
+ * skills the loop uses (answer, describe, refine, judge with and without context). Critique and
+ * revision are left out until the self-critique judge exists to use them.
+ */
 export function syntheticSftExamples(data: { seed: bigint; clipCount: number; frames: number }, dims: { frames: number; height: number; width: number }) {
   const clips = syntheticSplit(Number(data.seed), "train", data.clipCount, data.frames || dims.frames);
   const frames = new Map(clips.map((c) => [c.id, renderClip(c.scene, dims)]));
-  return buildSftMix(clips, { seed: Number(data.seed) }).map((r) => ({ videoId: r.clipId, frames: frames.get(r.clipId)!, ...skillText(r) }));
+  return buildSftMix(clips, { seed: Number(data.seed), critique: 0, revise: 0 }).map((r) => ({ videoId: r.clipId, frames: frames.get(r.clipId)!, ...skillText(r) }));
 }
 
 /** Whether `<bos> prompt answer <eos>` fits the model's text length. */
