@@ -6,7 +6,8 @@
  * Lifecycle (DESIGN §1): PENDING → PREPARING (prepare shards; SFT if the spec asks for it; an
  * optional DPO pass on seed preferences) → RUNNING, per iteration t: responses ∥ context (context t
  * reads context t−1) → judge → train → evaluate (overlaps iteration t+1 unless blocking) →
- * SUCCEEDED; FAILED with a reason; CANCELLED.
+ * SUCCEEDED; FAILED with a reason; CANCELLED. π_1 is evaluated too (iteration 0), alongside
+ * iteration 1.
  */
 import { create } from "@bufbuild/protobuf";
 import {
@@ -263,6 +264,12 @@ class Machine {
     if (this.run.state === RunState.PREPARING) {
       this.run.state = RunState.RUNNING;
       this.emit(0, Stage.UNSPECIFIED, runStateChanged(RunState.RUNNING, ""));
+    }
+    // π_1 is evaluated like every later model, so iteration 0 is the baseline of the run's curves.
+    const evaluate0 = this.stage(it0, Stage.EVALUATE, false);
+    if (!evaluate0 && !spec.evaluation!.disabled) this.startEvaluation(0);
+    else if (evaluate0?.state === StageState.RUNNING && this.allShardsDone(0, Stage.EVALUATE)) {
+      if (!this.finishShardStage(0, Stage.EVALUATE)) return;
     }
     if (this.run.iterations.length === 1) this.startIteration(1);
 
