@@ -1,6 +1,8 @@
 import { Command } from "commander";
 import { dataCommand } from "./commands/data.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { evalCommand } from "./commands/eval.ts";
+import { runCommand } from "./commands/run.ts";
 import { serveCommand } from "./commands/serve.ts";
 
 export function buildProgram(): Command {
@@ -8,6 +10,8 @@ export function buildProgram(): Command {
     .description("Iterative Self-Retrospective DPO for video LMMs")
     .showHelpAfterError("(run with --help for usage)")
     .addCommand(demoCommand())
+    .addCommand(runCommand())
+    .addCommand(evalCommand())
     .addCommand(serveCommand())
     .addCommand(dataCommand());
 }

@@ -1,0 +1,108 @@
+// Issue 6 acceptance: the ISR-DPO loop in distributed mode (a private nats-server, every service its
+// own process), and a judge killed mid-stage that the run survives with the same preferences.
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { ContextMode, DpoLossType, JudgeStrategy, PreferenceShardSchema, RunSpecSchema, RunState, Stage, StageState, type ModelRef, type Run, type RunSpec } from "@isrdpo/contracts";
+import type { ArtifactStore, Bus } from "@isrdpo/bus";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Cluster, runToEnd } from "./cluster.ts";
+
+function spec(initial: { sft: true } | { model: ModelRef }): RunSpec {
+  return create(RunSpecSchema, {
+    name: "e2e",
+    initialModel: {
+      source: "model" in initial
+        ? { case: "model", value: initial.model }
+        : { case: "sft", value: { preset: "test", data: { seed: 5n, split: "train", clipCount: 6 }, training: { learningRate: 3e-3, epochs: 1, batchSize: 16, seed: 5n } } },
+    },
+    prompts: { source: { case: "synthetic", value: { seed: 6n, split: "train", clipCount: 4 } } },
+    iterations: 2,
+    context: { mode: ContextMode.RETROSPECTIVE },
+    judge: { strategy: JudgeStrategy.SELF },
+    responseSampling: { temperature: 0.7, maxNewTokens: 12, seed: 5n },
+    dpo: { beta: 0.1, lossType: DpoLossType.SIGMOID },
+    training: { learningRate: 1e-3, epochs: 1, batchSize: 8, seed: 5n },
+    evaluation: {
+      splits: [
+        { source: { case: "synthetic", value: { seed: 7n, split: "test-in", clipCount: 2 } } },
+        { source: { case: "synthetic", value: { seed: 7n, split: "test-out", clipCount: 2 } } },
+      ],
+      sampling: { temperature: 0, maxNewTokens: 12 },
+    },
+    // Several judge shards, so a kill lands mid-stage with shards left to do.
+    shardSize: 8,
+    seed: 5n,
+  });
+}
+
+/** Every preference record of an iteration, in shard order. */
+async function preferences(artifacts: ArtifactStore, run: Run, iteration: number) {
+  const judge = run.iterations.find((i) => i.iteration === iteration)!.stages.find((s) => s.stage === Stage.JUDGE)!;
+  const records = [];
+  for (const ref of judge.outputs) records.push(...fromBinary(PreferenceShardSchema, await artifacts.get(ref)).records);
+  return records.map((r) => ({ itemId: r.itemId, chosen: r.chosen, rejected: r.rejected, tie: r.tie }));
+}
+
+describe("ISR-DPO in distributed mode", () => {
+  let cluster: Cluster;
+  let client: { bus: Bus; artifacts: ArtifactStore };
+  let first: Run;
+
+  beforeAll(async () => {
+    cluster = await Cluster.start();
+    client = await cluster.connect();
+  }, 120_000);
+  afterAll(async () => {
+    await client?.bus.close();
+    await cluster?.stop();
+  });
+
+  it("runs SFT and two iterations; every artifact verifies; every iteration is evaluated", async () => {
+    const runs = cluster.runs();
+    const { run: created } = await runs.createRun({ spec: spec({ sft: true }) });
+    first = await runToEnd(runs, created!.id);
+    expect(first.failureReason).toBe("");
+    expect(first.state).toBe(RunState.SUCCEEDED);
+    expect(first.iterations.map((i) => i.iteration)).toEqual([0, 1, 2]);
+    for (const it of first.iterations.filter((i) => i.iteration > 0)) {
+      expect(it.policy?.digest).toMatch(/^[0-9a-f]{64}$/);
+      expect(it.trained?.digest).toMatch(/^[0-9a-f]{64}$/);
+      expect(it.evaluation?.splits.map((s) => s.split)).toEqual(["test-in", "test-out"]);
+      expect(it.evaluation!.splits.every((s) => s.items > 0)).toBe(true);
+      expect(it.preferences!.pairs).toBeGreaterThan(0);
+      for (const stage of it.stages) expect(stage.state, Stage[stage.stage]).toBe(StageState.SUCCEEDED);
+    }
+    // π_2 is what iteration 1 trained; π_3 comes from π_2.
+    expect(first.iterations[2]!.policy!.digest).toBe(first.iterations[1]!.trained!.digest);
+    // Every stage output and every model file is in the object store and matches its sha256.
+    const outputs = first.iterations.flatMap((i) => i.stages.flatMap((s) => s.outputs));
+    expect(outputs.length).toBeGreaterThan(6);
+    for (const ref of outputs) expect((await client.artifacts.get(ref)).length).toBe(Number(ref.sizeBytes));
+    const models = await client.artifacts.list("artifact://models/");
+    expect(models.length).toBeGreaterThanOrEqual(4 * 3); // π_1, π_2, π_3: manifest + 3 files each
+    for (const ref of models) await client.artifacts.get(ref);
+  }, 240_000);
+
+  it("survives kill -9 of the judge during judging with the same preferences", async () => {
+    const runs = cluster.runs();
+    // Same π_1 as the first run: the responses, contexts and judgments are the same by seed.
+    const pi1 = first.iterations[1]!.policy!;
+    const { run: created } = await runs.createRun({ spec: spec({ model: pi1 }) });
+    let killed = false;
+    const run = await runToEnd(runs, created!.id, async (e) => {
+      const judging = e.iteration === 1 && e.stage === Stage.JUDGE && e.kind.case === "shardProgress" && e.kind.value.shardsDone === 1;
+      if (judging && !killed) {
+        killed = true;
+        await cluster.procs.get("judge")!.child.kill("SIGKILL");
+        await cluster.procs.get("judge")!.exited;
+        await cluster.startService("judge");
+      }
+    });
+    expect(killed).toBe(true);
+    expect(run.failureReason).toBe("");
+    expect(run.state).toBe(RunState.SUCCEEDED);
+    const undisturbed = await preferences(client.artifacts, first, 1);
+    const disturbed = await preferences(client.artifacts, run, 1);
+    expect(disturbed.length).toBe(undisturbed.length);
+    expect(disturbed).toEqual(undisturbed);
+  }, 240_000);
+});
