@@ -11,5 +11,5 @@ export { Rng } from "./rng.ts";
 export { matmulGflops, forwardFlops } from "./perf.ts";
 export * as tf from "@tensorflow/tfjs";
 export { prompts, skillText, asTarget, PROMPT_TEMPLATES, PROMPT_TEMPLATES_VERSION, VERDICTS, type PromptKind, type SkillRecord } from "./prompts.ts";
-export { answerQuestions, describeVideos, describeClips, judgePairs, type Policy, type PairToJudge, type Judgment } from "./skills.ts";
+export { answerQuestions, describeVideos, describeClips, fitPrompt, judgePairs, type Policy, type PairToJudge, type Judgment } from "./skills.ts";
 export { ModelCache, publishCheckpoint, sharedModels, modelUri, type BlobStore, type PublishedModel } from "./store.ts";

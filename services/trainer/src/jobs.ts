@@ -82,10 +82,12 @@ export async function runJob(
   if (spec.kind === JobKind.SFT) {
     if (!spec.syntheticData) throw new Error("job.spec.synthetic_data: required for SFT (SFT from uploaded data is not built yet)");
     if (spec.baseModel?.digest) throw new Error("job.spec.base_model: SFT starts from scratch; continuing SFT of a model is not built yet");
-    const config = modelConfig((spec.preset || "small") as Preset);
-    const all = syntheticSftExamples(spec.syntheticData, config);
-    // The tokenizer is learned from the SFT text itself, deterministically, so a resumed job rebuilds it.
-    const tok = Tokenizer.train(all.map((e) => e.prompt + e.answer), { vocabSize: config.vocabSize });
+    const preset = modelConfig((spec.preset || "small") as Preset);
+    const all = syntheticSftExamples(spec.syntheticData, preset);
+    // The tokenizer is learned from the SFT text itself, deterministically, so a resumed job rebuilds
+    // it. A closed vocabulary may need fewer ids than the preset allows: the model gets exactly those.
+    const tok = Tokenizer.train(all.map((e) => e.prompt + e.answer), { vocabSize: preset.vocabSize });
+    const config = modelConfig((spec.preset || "small") as Preset, { vocabSize: tok.vocabSize });
     // Examples longer than the model's text length cannot be trained on whole: they are left out
     // and counted (the job's note says how many), never cut silently.
     const examples = all.filter((e) => fits(tok, config.maxTextLen, e.prompt, e.answer));

@@ -1,0 +1,91 @@
+// The trainer service's jobs: SFT from the synthetic mix, DPO on preference shards (ties skipped),
+// progress over WatchJob, cancellation, and published models that load and verify.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { JobKind, JobState, PreferenceShardSchema, TrainerService, type Job } from "@isrdpo/contracts";
+import { LocalArtifactStore, MemoryBus } from "@isrdpo/bus";
+import { createLogger, loadConfig, startServer, type RunningServer } from "@isrdpo/runtime";
+import { trainerService } from "@isrdpo/service-trainer";
+import { ModelCache, modelUri } from "@isrdpo/vlm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { publishTinyModel } from "../support/model.ts";
+
+describe("TrainerService jobs", () => {
+  let server: RunningServer;
+  let artifacts: LocalArtifactStore;
+  let digest: string;
+  let trainer: ReturnType<typeof createClient<typeof TrainerService>>;
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "isrdpo-trainer-"));
+    digest = await publishTinyModel(dir);
+    artifacts = new LocalArtifactStore(dir);
+    const config = loadConfig({ env: {}, flags: { host: "127.0.0.1", metricsPort: 0, artifactDir: dir, checkpointDir: mkdtempSync(join(tmpdir(), "isrdpo-trainer-ckpt-")), logLevel: "silent" } });
+    server = await startServer([trainerService], { config, logger: createLogger("test", "silent"), bus: new MemoryBus(), artifacts }, 0);
+    trainer = createClient(TrainerService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }));
+  }, 60_000);
+  afterAll(() => server?.close());
+
+  async function finished(jobId: string): Promise<Job[]> {
+    const updates: Job[] = [];
+    for await (const res of trainer.watchJob({ jobId })) updates.push(res.job!);
+    return updates;
+  }
+
+  it("trains DPO on the decisive pairs of a preference shard and publishes a new model", async () => {
+    const clip = "syn-3-train-f8-0";
+    const pair = (chosen: string, rejected: string, tie = false) => ({ itemId: `i-${chosen}`, videoId: clip, prompt: "What colour is the circle?", chosen, rejected, tie });
+    const shard = create(PreferenceShardSchema, { records: [pair("red", "blue"), pair("green", "white"), pair("small", "large"), pair("yes", "yes", true)] });
+    const ref = await artifacts.put("artifact://test/prefs/shard-0000.pb", toBinary(PreferenceShardSchema, shard));
+    const { job } = await trainer.startJob({
+      jobId: "dpo-1",
+      spec: { kind: JobKind.DPO, baseModel: { digest }, data: [ref], training: { learningRate: 1e-2, epochs: 3, batchSize: 2 }, outputName: "dpo-1" },
+    });
+    expect(job!.state === JobState.QUEUED || job!.state === JobState.RUNNING).toBe(true);
+    const updates = await finished("dpo-1");
+    const last = updates.at(-1)!;
+    expect(last.failureReason).toBe("");
+    expect(last.state).toBe(JobState.SUCCEEDED);
+    // 3 decisive pairs (the tie is skipped), batch 2, 3 epochs: 6 steps, reported as they happen.
+    expect(last.progress!.totalSteps).toBe(6);
+    expect(last.progress!.metrics["rewards/margins"]).toBeGreaterThan(0);
+    const out = last.outputModel!;
+    expect(out.digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(out.digest).not.toBe(digest);
+    const loaded = await new ModelCache(artifacts, mkdtempSync(join(tmpdir(), "isrdpo-load-"))).load(out.digest, modelUri(out.digest, "manifest.json"));
+    expect(loaded.model.config.vocabSize).toBeGreaterThan(0);
+    // A second StartJob with the same id returns the same job.
+    expect((await trainer.startJob({ jobId: "dpo-1", spec: { kind: JobKind.DPO, baseModel: { digest }, data: [ref] } })).job!.outputModel!.digest).toBe(out.digest);
+  }, 120_000);
+
+  it("leaves the model unchanged, and says so, when every pair is a tie", async () => {
+    const shard = create(PreferenceShardSchema, { records: [{ itemId: "t", videoId: "syn-3-train-f8-0", prompt: "q", chosen: "a", rejected: "a", tie: true }] });
+    const ref = await artifacts.put("artifact://test/prefs/ties.pb", toBinary(PreferenceShardSchema, shard));
+    await trainer.startJob({ jobId: "dpo-ties", spec: { kind: JobKind.DPO, baseModel: { digest }, data: [ref] } });
+    const last = (await finished("dpo-ties")).at(-1)!;
+    expect(last.state).toBe(JobState.SUCCEEDED);
+    expect(last.outputModel!.digest).toBe(digest);
+    expect(last.failureReason).toBe("no non-tie preference pairs: the model is unchanged");
+  }, 60_000);
+
+  it("runs SFT from the synthetic mix and can be cancelled", async () => {
+    await trainer.startJob({ jobId: "sft-1", spec: { kind: JobKind.SFT, preset: "test", syntheticData: { seed: 4n, split: "train", clipCount: 2 }, training: { maxSteps: 3, batchSize: 4 } } });
+    const sft = (await finished("sft-1")).at(-1)!;
+    expect(sft.state).toBe(JobState.SUCCEEDED);
+    expect(sft.progress!.step).toBe(3);
+    expect(sft.outputModel!.digest).toMatch(/^[0-9a-f]{64}$/);
+    // The published model loads: config, tokenizer and weights agree.
+    const pi1 = await new ModelCache(artifacts, mkdtempSync(join(tmpdir(), "isrdpo-load-"))).load(sft.outputModel!.digest, sft.outputModel!.checkpoint!);
+    expect(pi1.tok.vocabSize).toBe(pi1.model.config.vocabSize);
+    await trainer.startJob({ jobId: "sft-2", spec: { kind: JobKind.SFT, preset: "test", syntheticData: { seed: 4n, split: "train", clipCount: 8 }, training: { epochs: 50, batchSize: 2 } } });
+    const watching = finished("sft-2");
+    await new Promise((r) => setTimeout(r, 1500));
+    await trainer.cancelJob({ jobId: "sft-2" });
+    const cancelled = (await watching).at(-1)!;
+    expect(cancelled.state).toBe(JobState.CANCELLED);
+  }, 120_000);
+});
