@@ -11,8 +11,9 @@ import { itemIdsInOutputs } from "../../libs/orchestration/src/testing.ts";
 import { Proc, starts } from "./cluster.ts";
 
 const ITEMS = Array.from({ length: 10 }, (_, i) => `item-${String(i).padStart(5, "0")}`);
-// prepare + per iteration (3 responses + 3 context + 3 judge shards, train, evaluate), 2 iterations.
-const COMMANDS = 1 + 2 * (3 * 3 + 2);
+// prepare + the evaluation of π_1 + per iteration (3 responses + 3 context + 3 judge shards, train,
+// evaluate), 2 iterations.
+const COMMANDS = 1 + 1 + 2 * (3 * 3 + 2);
 const ALL_QUEUES = "prepare,responses,context,judge,train,evaluate";
 
 describe("orchestration under faults (separate processes, real nats-server)", () => {
