@@ -6,12 +6,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ContextMode, RunState } from "../libs/contracts/src/index.ts";
-import { LocalArtifactStore, MemoryBus, connectNats, serveWorkQueue } from "../libs/bus/src/index.ts";
-import type { ArtifactStore, Bus, WorkQueue } from "../libs/bus/src/index.ts";
-import { startNatsServer } from "../libs/bus/src/testing.ts";
-import { Orchestrator } from "../libs/orchestration/src/index.ts";
-import { noopHandlers, runDirect, testRunSpec } from "../libs/orchestration/src/testing.ts";
+import { ContextMode, RunState } from "@isrdpo/contracts";
+import { LocalArtifactStore, MemoryBus, connectNats, serveWorkQueue } from "@isrdpo/bus";
+import type { ArtifactStore, Bus, WorkQueue } from "@isrdpo/bus";
+import { startNatsServer } from "@isrdpo/bus/testing";
+import { Orchestrator } from "@isrdpo/orchestration";
+import { noopHandlers, runDirect, testRunSpec } from "@isrdpo/orchestration/testing";
 
 const shards = Number(process.argv[2] ?? 200);
 if (!Number.isInteger(shards) || shards < 1) throw new Error(`shards: must be a positive integer, got ${process.argv[2]}`);

@@ -5,8 +5,8 @@
  * Last line: one JSON object with the figures.
  */
 import { parseArgs } from "node:util";
-import { Rng, Tokenizer, VideoLMM, forwardFlops, initBackend, matmulGflops, modelConfig, tf, type Preset } from "../libs/vlm/src/index.ts";
-import { trainDpo, trainSft, type StepMetrics } from "../libs/train/src/index.ts";
+import { Rng, Tokenizer, VideoLMM, forwardFlops, initBackend, matmulGflops, modelConfig, tf, type Preset } from "@isrdpo/vlm";
+import { trainDpo, trainSft, type StepMetrics } from "@isrdpo/train";
 
 const { values } = parseArgs({
   options: { preset: { type: "string", default: "small" }, batch: { type: "string", default: "8" }, steps: { type: "string", default: "5" }, backend: { type: "string" } },

@@ -1,7 +1,7 @@
 // The chance-level baseline (most frequent train answer per question type) on each split, as a
 // markdown table for docs/benchmarks.md. Run: pnpm exec tsx bench/video-baseline.ts [--seed S --train N --test N]
 import { parseArgs } from "node:util";
-import { SPLITS, buildSplits, chanceBaseline } from "../libs/video/src/index.ts";
+import { SPLITS, buildSplits, chanceBaseline } from "@isrdpo/video";
 
 const { values } = parseArgs({ options: { seed: { type: "string", default: "1" }, train: { type: "string", default: "5000" }, test: { type: "string", default: "1000" } } });
 const splits = buildSplits({ seed: Number(values.seed), train: Number(values.train), testIn: Number(values.test), testOut: Number(values.test) });

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { decodeVideo, ffmpegBinary, generateScene, renderClip, writeMp4, type Mp4Quality } from "../libs/video/src/index.ts";
+import { decodeVideo, ffmpegBinary, generateScene, renderClip, writeMp4, type Mp4Quality } from "@isrdpo/video";
 
 const { values } = parseArgs({ options: { clips: { type: "string", default: "40" }, ffmpeg: { type: "string" } } });
 const clips = Number(values.clips);

@@ -1,7 +1,7 @@
 // Synthetic world throughput: scenes generated, clips rendered, questions built and answers scored per
 // CPU-second, at the default 8×32×32 and at a larger size. Run: pnpm exec tsx bench/video-render.ts [--clips N]
 import { parseArgs } from "node:util";
-import { buildSftMix, createRng, generateScene, instructionsFor, referenceCaption, renderClip, scoreAnswer, syntheticSplit } from "../libs/video/src/index.ts";
+import { buildSftMix, createRng, generateScene, instructionsFor, referenceCaption, renderClip, scoreAnswer, syntheticSplit } from "@isrdpo/video";
 
 const { values } = parseArgs({ options: { clips: { type: "string", default: "2000" } } });
 const clips = Number(values.clips);

@@ -6,7 +6,7 @@
  * Last line: one JSON object with the figures.
  */
 import { parseArgs } from "node:util";
-import { Rng, Tokenizer, VideoLMM, generate, initBackend, modelConfig, type Preset } from "../libs/vlm/src/index.ts";
+import { Rng, Tokenizer, VideoLMM, generate, initBackend, modelConfig, type Preset } from "@isrdpo/vlm";
 
 const { values } = parseArgs({ options: { preset: { type: "string", default: "small" }, tokens: { type: "string", default: "64" }, backend: { type: "string" } } });
 const backend = await initBackend(values.backend as "wasm" | "cpu" | "tensorflow" | undefined);

@@ -5,7 +5,7 @@
  * Last line: one JSON object with the figures.
  */
 import { parseArgs } from "node:util";
-import { initBackend, matmulGflops, tf } from "../libs/vlm/src/index.ts";
+import { initBackend, matmulGflops, tf } from "@isrdpo/vlm";
 
 const { values } = parseArgs({ options: { backend: { type: "string" } } });
 const active = await initBackend(values.backend as "wasm" | "cpu" | "tensorflow" | undefined);

@@ -2,12 +2,12 @@
 import { RunState, Stage, StageState } from "@isrdpo/contracts";
 import type { Run } from "@isrdpo/contracts";
 import { afterEach, describe, expect, it } from "vitest";
-import { connectNats } from "../../libs/bus/src/index.ts";
-import type { ArtifactStore, Bus } from "../../libs/bus/src/index.ts";
-import { startNatsServer } from "../../libs/bus/src/testing.ts";
-import type { NatsServer } from "../../libs/bus/src/testing.ts";
-import { Orchestrator } from "../../libs/orchestration/src/index.ts";
-import { itemIdsInOutputs } from "../../libs/orchestration/src/testing.ts";
+import { connectNats } from "@isrdpo/bus";
+import type { ArtifactStore, Bus } from "@isrdpo/bus";
+import { startNatsServer } from "@isrdpo/bus/testing";
+import type { NatsServer } from "@isrdpo/bus/testing";
+import { Orchestrator } from "@isrdpo/orchestration";
+import { itemIdsInOutputs } from "@isrdpo/orchestration/testing";
 import { Proc, starts } from "./cluster.ts";
 
 const ITEMS = Array.from({ length: 10 }, (_, i) => `item-${String(i).padStart(5, "0")}`);

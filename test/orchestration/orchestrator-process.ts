@@ -2,9 +2,9 @@
 // recovers, and applies events until killed. Prints "run <id>" and "applied <n>" after each write.
 // With CRASH_AFTER_WRITES=n it kills itself with SIGKILL right after its n-th state write, before
 // publishing that write's commands: the worst moment for the outbox.
-import { connectNats } from "../../libs/bus/src/index.ts";
-import { Orchestrator } from "../../libs/orchestration/src/index.ts";
-import { testRunSpec } from "../../libs/orchestration/src/testing.ts";
+import { connectNats } from "@isrdpo/bus";
+import { Orchestrator } from "@isrdpo/orchestration";
+import { testRunSpec } from "@isrdpo/orchestration/testing";
 
 const env = (name: string) => {
   const v = process.env[name];

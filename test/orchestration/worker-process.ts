@@ -1,8 +1,8 @@
 // A worker process for the fault tests: serves the given queues with the deterministic handlers.
 // Prints "ready" once serving, and "start <msgId> <deliveries>" when a task begins.
-import { connectNats, serveWorkQueue } from "../../libs/bus/src/index.ts";
-import type { WorkQueue } from "../../libs/bus/src/index.ts";
-import { deterministicHandlers } from "../../libs/orchestration/src/testing.ts";
+import { connectNats, serveWorkQueue } from "@isrdpo/bus";
+import type { WorkQueue } from "@isrdpo/bus";
+import { deterministicHandlers } from "@isrdpo/orchestration/testing";
 
 const env = (name: string) => {
   const v = process.env[name];
