@@ -2,7 +2,7 @@
 // the name it has in the contracts. Unknown or mistyped fields fail with the field named; the
 // orchestrator then validates values (CreateRun → INVALID_ARGUMENT naming the field).
 import { readFileSync } from "node:fs";
-import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
 import { RunSpecSchema, type RunSpec } from "@isrdpo/contracts";
 import { parse as parseYaml } from "yaml";
 
@@ -21,9 +21,33 @@ export function parseRunSpec(text: string, source: string): RunSpec {
   try {
     return fromJson(RunSpecSchema, value as JsonValue);
   } catch (err) {
-    // protobuf-es names the message and field: "cannot decode field isrdpo.v1.RunSpec.iterations from JSON: ..."
-    throw new SpecError(`${source}: ${(err as Error).message}`);
+    const path = locate(RunSpecSchema, value as JsonValue);
+    throw new SpecError(`${source}: ${path ? `${path}: ` : ""}${(err as Error).message}`);
   }
+}
+
+/** The path of the first field whose value does not decode (protobuf-es names only the last type). */
+function locate(schema: DescMessage, json: JsonValue, prefix = ""): string | undefined {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined;
+  for (const [key, value] of Object.entries(json)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    try {
+      fromJson(schema, { [key]: value });
+    } catch {
+      const field = schema.fields.find((f) => f.jsonName === key || f.name === key);
+      const nested = field && "message" in field ? field.message : undefined;
+      const items = Array.isArray(value) ? value.map((v, i) => [`${path}[${i}]`, v] as const) : [[path, value] as const];
+      if (nested) for (const [p, v] of items) {
+        try {
+          fromJson(nested, v);
+        } catch {
+          return locate(nested, v, p) ?? p;
+        }
+      }
+      return path;
+    }
+  }
+  return undefined;
 }
 
 export function readRunSpec(path: string): RunSpec {

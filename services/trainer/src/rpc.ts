@@ -1,7 +1,7 @@
 // TrainerService: start, inspect, watch and cancel training jobs.
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { CancelJobResponseSchema, GetJobResponseSchema, JobKind, StartJobResponseSchema, TrainerService, WatchJobResponseSchema } from "@isrdpo/contracts";
 import { invalidArgument, notFound } from "@isrdpo/runtime";
 import type { JobManager } from "./manager.ts";
@@ -15,6 +15,7 @@ export function trainerRpc(jobs: JobManager): Partial<ServiceImpl<typeof Trainer
       const spec = req.spec;
       if (!spec) invalidArgument("spec", "required");
       if (spec.kind === JobKind.UNSPECIFIED || !(spec.kind in JobKind)) invalidArgument("spec.kind", "required: JOB_KIND_SFT or JOB_KIND_DPO");
+      if (spec.kind === JobKind.REWARD_MODEL) throw new ConnectError("spec.kind: JOB_KIND_REWARD_MODEL is not implemented yet (SFT and DPO are)", Code.Unimplemented);
       if (spec.kind === JobKind.SFT && !spec.syntheticData) invalidArgument("spec.synthetic_data", "required for SFT");
       if (spec.kind === JobKind.SFT && spec.preset && !["test", "small", "base"].includes(spec.preset)) invalidArgument("spec.preset", `must be test, small or base, got "${spec.preset}"`);
       if (spec.kind === JobKind.DPO && !spec.baseModel?.digest) invalidArgument("spec.base_model.digest", "required for DPO");

@@ -1,0 +1,33 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { equals } from "@bufbuild/protobuf";
+import { ContextMode, JudgeStrategy, RunSpecSchema } from "@isrdpo/contracts";
+import { normalizeRunSpec } from "@isrdpo/orchestration";
+import { describe, expect, it } from "vitest";
+import { demoSpec } from "../src/demo-spec.ts";
+import { parseRunSpec, readRunSpec, SpecError } from "../src/spec.ts";
+
+const example = (name: string) => fileURLToPath(new URL(`../../../examples/${name}`, import.meta.url));
+
+describe("run specs", () => {
+  it("examples/demo-run.yaml is exactly the demo's default spec", () => {
+    const file = readRunSpec(example("demo-run.yaml"));
+    const demo = demoSpec({ preset: "small", iterations: 3, contextMode: ContextMode.RETROSPECTIVE, judge: JudgeStrategy.SELF, seed: 1 });
+    expect(equals(RunSpecSchema, file, demo)).toBe(true);
+  });
+
+  it("both examples pass the orchestrator's validation", () => {
+    for (const name of ["demo-run.yaml", "cluster-run.yaml"]) expect(() => normalizeRunSpec(readRunSpec(example(name)))).not.toThrow();
+  });
+
+  it("names the field of a mistake", () => {
+    expect(() => parseRunSpec("iterations: three\n", "spec.yaml")).toThrow(SpecError);
+    expect(() => parseRunSpec("iterations: three\n", "spec.yaml")).toThrow(/^spec\.yaml: iterations: .*isrdpo\.v1\.RunSpec\.iterations/);
+    expect(() => parseRunSpec("iteratons: 3\n", "spec.yaml")).toThrow(/iteratons/);
+    expect(() => parseRunSpec("- a\n", "spec.yaml")).toThrow("spec.yaml: expected a mapping of RunSpec fields");
+    expect(() => parseRunSpec("judge: { strategy: JUDGE_STRATEGY_MAGIC }\n", "spec.yaml")).toThrow(/^spec\.yaml: judge\.strategy: /);
+    expect(() => parseRunSpec("evaluation: { splits: [ { synthetic: { clipCount: -1 } } ] }\n", "s.yaml")).toThrow(/^s\.yaml: evaluation\.splits\[0\]\.synthetic\.clipCount: /);
+    expect(() => readRunSpec("/nonexistent/spec.yaml")).toThrow("/nonexistent/spec.yaml: no such file");
+    expect(readFileSync(example("cluster-run.yaml"), "utf8")).toContain("iterations: 4");
+  });
+});
