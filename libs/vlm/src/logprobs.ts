@@ -40,3 +40,41 @@ export function sequenceLogProbs(
   }
   return out;
 }
+
+/**
+ * log π(choice | video, prompt) for choices of one token each (e.g. the judge's " a" / " b"): one
+ * forward per prompt reads the next-token distribution for all choices at once. Returns undefined
+ * when a choice is not a single token (callers then score whole answers).
+ */
+export function choiceLogProbs(
+  model: VideoLMM,
+  tok: Tokenizer,
+  items: readonly { videoId: string; frames: Uint8Array; prompt: string }[],
+  choices: readonly string[],
+  opts: { batchSize?: number } = {},
+): number[][] | undefined {
+  const ids = choices.map((c) => tok.encode(c));
+  if (ids.some((t) => t.length !== 1)) return undefined;
+  const choiceIds = ids.map((t) => t[0] as number);
+  const batchSize = opts.batchSize ?? 32;
+  const out: number[][] = [];
+  // The first choice stands in as the answer: only the distribution before it is read.
+  const rows = items.map((it) => encodeRow(tok, it.prompt, choices[0]));
+  for (let start = 0; start < items.length; start += batchSize) {
+    const chunk = items.slice(start, start + batchSize);
+    const chunkRows = rows.slice(start, start + batchSize);
+    const sb = buildScoreBatch(model, chunkRows, tok.padId, "items", start);
+    const picked = tf.tidy(() => {
+      const visual = model.visualTokens(chunk);
+      const { logits } = targetLogProbs(model, visual, sb);
+      // Row i predicts its answer's first token at text position prompt.length - 1.
+      const at = tf.tensor1d(chunkRows.map((r, i) => i * sb.time + r.prompt.length - 1), "int32");
+      const last = tf.gather(logits.reshape([sb.batch * sb.time, model.config.vocabSize]), at);
+      return tf.gather(tf.logSoftmax(last), tf.tensor1d(choiceIds, "int32"), 1);
+    });
+    const values = picked.dataSync();
+    picked.dispose();
+    chunk.forEach((_, i) => out.push(choiceIds.map((_, c) => values[i * choiceIds.length + c] as number)));
+  }
+  return out;
+}

@@ -2,7 +2,7 @@
 // video (fresh, retrospectively, or clip by clip), and judge two answers. One place, shared by the
 // services and the embedded demo, so every deployment asks the model the same way.
 import { generate, type Sampling } from "./generate.ts";
-import { sequenceLogProbs } from "./logprobs.ts";
+import { choiceLogProbs, sequenceLogProbs } from "./logprobs.ts";
 import type { VideoInput, VideoLMM } from "./model.ts";
 import { VERDICTS, prompts } from "./prompts.ts";
 import type { Tokenizer } from "./tokenizer.ts";
@@ -120,6 +120,17 @@ export interface Judgment {
 }
 
 /**
+ * [log π(" a"), log π(" b")] after each judge prompt: one forward per prompt when each verdict is a
+ * single token (the usual case), else each verdict scored as an answer.
+ */
+function verdictLogProbs(policy: Policy, items: { videoId: string; frames: Uint8Array; prompt: string }[]): [number, number][] {
+  const fast = choiceLogProbs(policy.model, policy.tok, items, [VERDICTS.a, VERDICTS.b]);
+  if (fast) return fast as [number, number][];
+  const scored = sequenceLogProbs(policy.model, policy.tok, items.flatMap((it) => [VERDICTS.a, VERDICTS.b].map((answer) => ({ ...it, answer }))));
+  return items.map((_, i) => [scored[2 * i]!.sum, scored[2 * i + 1]!.sum]);
+}
+
+/**
  * The model as its own judge: it reads the question, the two answers (and the context) and names the
  * better one; P(a better) comes from the log-probs of the two verdict tokens. Judged in both orders
  * to cancel position bias; orders that disagree, or a confidence below `tieMargin`, make an explicit tie.
@@ -138,19 +149,18 @@ export function judgePairs(
     ),
   );
   const judgeable = pairs.flatMap((_, i) => (promptsOf[i]!.every((x) => x !== undefined) ? [i] : []));
-  // For each pair and order: the verdict " a" and " b" after the same prompt, scored in one batch.
-  const items = judgeable.flatMap((i) =>
-    promptsOf[i]!.flatMap((prompt) => [VERDICTS.a, VERDICTS.b].map((answer) => ({ ...pairs[i]!.video, prompt: prompt!, answer }))),
+  // For each pair and order: log π(" a") and log π(" b") after the judge prompt.
+  const verdicts = verdictLogProbs(
+    policy,
+    judgeable.flatMap((i) => promptsOf[i]!.map((prompt) => ({ ...pairs[i]!.video, prompt: prompt! }))),
   );
-  const scored = sequenceLogProbs(policy.model, policy.tok, items);
   const slot = new Map(judgeable.map((i, k) => [i, k]));
   return pairs.map((_, i) => {
     const k = slot.get(i);
     if (k === undefined) return { verdict: "tie", probA: 0.5, confidence: 0, orders: [], tieReason: "answers too long for the model to judge" };
-    const scores = scored.slice(k * orders.length * 2, (k + 1) * orders.length * 2);
+    const scores = verdicts.slice(k * orders.length, (k + 1) * orders.length);
     const probs = orders.map((swapped, o) => {
-      const first = scores[o * 2]!.sum;
-      const second = scores[o * 2 + 1]!.sum;
+      const [first, second] = scores[o]!;
       const firstBetter = 1 / (1 + Math.exp(second - first));
       return swapped ? 1 - firstBetter : firstBetter;
     });

@@ -92,3 +92,22 @@ describe("skillText", () => {
     expect(skillText({ task: "describe", target: "It moves." }).prompt).toBe(prompts.describe());
   });
 });
+
+describe("choiceLogProbs", () => {
+  it("reads next-token log-probs: a sub-distribution, the same alone or in a batch, single tokens only", async () => {
+    const { choiceLogProbs } = await import("../src/index.ts");
+    const policy = await setup(9);
+    const items = [0, 1, 2].map((i) => ({ videoId: `c${i}`, frames: frames(10 + i), prompt: `which answer is better? ${"x ".repeat(i)}verdict:` }));
+    const choices = [" a", " b", "a", "b"].filter((c) => policy.tok.encode(c).length === 1);
+    expect(choices.length).toBeGreaterThanOrEqual(2);
+    const all = choiceLogProbs(policy.model, policy.tok, items, choices)!;
+    for (const row of all) {
+      expect(row.every((x) => x <= 0)).toBe(true);
+      expect(row.reduce((s, x) => s + Math.exp(x), 0)).toBeLessThanOrEqual(1 + 1e-6);
+    }
+    const alone = choiceLogProbs(policy.model, policy.tok, [items[2]!], choices)!;
+    alone[0]!.forEach((x, c) => expect(x).toBeCloseTo(all[2]![c]!, 4));
+    expect(choiceLogProbs(policy.model, policy.tok, items, [" a", " circle moves"])).toBeUndefined();
+    policy.model.dispose();
+  });
+});

@@ -45,14 +45,17 @@ const LOSS_TYPES: Record<DpoLossType, "sigmoid" | "hinge" | "ipo" | "robust" | "
 };
 
 /**
- * The SFT examples of the synthetic world's training split, as prompt/answer text with frames: the
- * skills the loop uses (answer, describe, refine, judge with and without context). Critique and
- * revision are left out until the self-critique judge exists to use them.
+ * Records per clip of each skill the loop uses. Judging gets the largest share: a small model's
+ * judge is otherwise pure position bias (every pair a tie, measured), and the judge with context is
+ * what ISR-DPO relies on. Critique and revision are left out until the self-critique judge uses them.
  */
+export const SFT_MIX = { answer: 3, describe: 1, refine: 1, judge: 2, judgeWithContext: 3, critique: 0, revise: 0 };
+
+/** The SFT examples of the synthetic world's training split, as prompt/answer text with frames. */
 export function syntheticSftExamples(data: { seed: bigint; clipCount: number; frames: number }, dims: { frames: number; height: number; width: number }) {
   const clips = syntheticSplit(Number(data.seed), "train", data.clipCount, data.frames || dims.frames);
   const frames = new Map(clips.map((c) => [c.id, renderClip(c.scene, dims)]));
-  return buildSftMix(clips, { seed: Number(data.seed), critique: 0, revise: 0 }).map((r) => ({ videoId: r.clipId, frames: frames.get(r.clipId)!, ...skillText(r) }));
+  return buildSftMix(clips, { seed: Number(data.seed), ...SFT_MIX }).map((r) => ({ videoId: r.clipId, frames: frames.get(r.clipId)!, ...skillText(r) }));
 }
 
 /** Whether `<bos> prompt answer <eos>` fits the model's text length. */
