@@ -3,7 +3,8 @@ export { ArtifactIntegrityError, ArtifactNotFoundError, CasConflictError } from 
 export { QUEUES, artifactPath, artifactUri } from "./names.ts";
 export { MemoryBus } from "./memory.ts";
 export type { MemoryBusOptions } from "./memory.ts";
-export { LocalArtifactStore, sha256Hex } from "./local-store.ts";
+export { LocalArtifactStore } from "./local-store.ts";
+export { sha256Hex } from "./types.ts";
 export { NATS_NAMES, NatsArtifactStore, NatsBus, connectNats } from "./nats.ts";
 export type { NatsBusOptions } from "./nats.ts";
 export { serveWorkQueue, workEventIds } from "./worker.ts";

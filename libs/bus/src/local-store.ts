@@ -1,16 +1,15 @@
 // ArtifactStore on a local directory (embedded mode): <root>/data/<path> holds the bytes and
 // <root>/refs/<path> the ArtifactRef (binary protobuf) written after them.
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdir, readFile, readdir, rename, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ArtifactRefSchema } from "@isrdpo/contracts";
 import type { ArtifactRef } from "@isrdpo/contracts";
 import { artifactPath, artifactPrefix, artifactUri } from "./names.ts";
-import { ArtifactIntegrityError, ArtifactNotFoundError } from "./types.ts";
+import { ArtifactNotFoundError, sha256Hex, verified } from "./types.ts";
 import type { ArtifactStore } from "./types.ts";
 
-export const sha256Hex = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 
 export class LocalArtifactStore implements ArtifactStore {
   private readonly root: string;
@@ -30,13 +29,7 @@ export class LocalArtifactStore implements ArtifactStore {
     const uri = typeof refOrUri === "string" ? refOrUri : refOrUri.uri;
     const stored = await this.stat(uri);
     if (!stored) throw new ArtifactNotFoundError(uri);
-    const data = new Uint8Array(await readFile(this.file("data", artifactPath(uri))));
-    const actual = sha256Hex(data);
-    if (actual !== stored.sha256) throw new ArtifactIntegrityError(uri, stored.sha256, actual);
-    if (typeof refOrUri !== "string" && refOrUri.sha256 && refOrUri.sha256 !== actual) {
-      throw new ArtifactIntegrityError(uri, refOrUri.sha256, actual);
-    }
-    return data;
+    return verified(uri, new Uint8Array(await readFile(this.file("data", artifactPath(uri)))), stored, refOrUri);
   }
 
   async stat(uri: string): Promise<ArtifactRef | undefined> {

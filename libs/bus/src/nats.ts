@@ -25,9 +25,8 @@ import type {
   ObjectStore,
   StreamConfig,
 } from "nats";
-import { sha256Hex } from "./local-store.ts";
 import { artifactPath, artifactPrefix, artifactUri, checkKey, checkLog, checkMsgId, checkPrefix, checkQueue } from "./names.ts";
-import { ArtifactIntegrityError, ArtifactNotFoundError, CasConflictError } from "./types.ts";
+import { ArtifactNotFoundError, CasConflictError, sha256Hex, verified } from "./types.ts";
 import type { ArtifactStore, Bus, Delivery, KvEntry, LogEntry, PublishResult } from "./types.ts";
 
 export const NATS_NAMES = {
@@ -315,12 +314,7 @@ export class NatsArtifactStore implements ArtifactStore {
     if (!stored) throw new ArtifactNotFoundError(uri);
     const data = await this.retry(() => this.os.getBlob(artifactPath(uri)));
     if (!data) throw new ArtifactNotFoundError(uri);
-    const actual = sha256Hex(data);
-    if (actual !== stored.sha256) throw new ArtifactIntegrityError(uri, stored.sha256, actual);
-    if (typeof refOrUri !== "string" && refOrUri.sha256 && refOrUri.sha256 !== actual) {
-      throw new ArtifactIntegrityError(uri, refOrUri.sha256, actual);
-    }
-    return data;
+    return verified(uri, data, stored, refOrUri);
   }
 
   async stat(uri: string): Promise<ArtifactRef | undefined> {

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { ArtifactRef } from "@isrdpo/contracts";
 
 /** One delivery of a work-queue message. Un-acked deliveries come back after the ack wait. */
@@ -93,3 +94,16 @@ export class ArtifactIntegrityError extends Error {
     this.name = "ArtifactIntegrityError";
   }
 }
+
+/**
+ * The data of an artifact after checking it against the stored sha256 and, when the reader gave a
+ * ref, against the ref's: both stores read through this.
+ */
+export function verified(uri: string, data: Uint8Array, stored: ArtifactRef, requested: ArtifactRef | string): Uint8Array {
+  const actual = sha256Hex(data);
+  if (actual !== stored.sha256) throw new ArtifactIntegrityError(uri, stored.sha256, actual);
+  if (typeof requested !== "string" && requested.sha256 && requested.sha256 !== actual) throw new ArtifactIntegrityError(uri, requested.sha256, actual);
+  return data;
+}
+
+export const sha256Hex = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");

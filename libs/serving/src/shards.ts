@@ -1,10 +1,11 @@
 // Work-item plumbing shared by the stage handlers: where a shard's output goes, its seed, its
 // videos, and the ShardCompleted answer.
-import { create } from "@bufbuild/protobuf";
+import { create, type DescService } from "@bufbuild/protobuf";
 import { ItemFailureSchema, ShardCompletedSchema, Stage, type ArtifactRef, type OrchestratorEvent, type PromptItem, type WorkItem } from "@isrdpo/contracts";
 import { serveWorkQueue, type WorkHandler, type WorkQueue } from "@isrdpo/bus";
 import { skipEndedRuns } from "@isrdpo/orchestration";
-import type { ServiceContext } from "@isrdpo/runtime";
+import type { ServiceContext, ServiceModule } from "@isrdpo/runtime";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { resolveItemVideos, videoKey } from "@isrdpo/video";
 import type { Policy, VideoInput } from "@isrdpo/vlm";
 
@@ -65,4 +66,25 @@ export function serveStage(ctx: ServiceContext, queue: WorkQueue, handler: WorkH
     onError: (err) => ctx.logger.error({ err, queue }, "worker error"),
   });
   return () => worker.stop();
+}
+
+/**
+ * A model service: one protobuf service whose RPCs and one stage's work queue share the process's
+ * model cache. (The trainer and orchestrator keep per-process state and define their modules.)
+ */
+export function modelService<S extends DescService>(def: {
+  name: string;
+  defaultPort: number;
+  service: S;
+  rpc: (ctx: ServiceContext) => Partial<ServiceImpl<S>>;
+  queue: WorkQueue;
+  handler: (ctx: ServiceContext) => WorkHandler;
+}): ServiceModule {
+  return {
+    name: def.name,
+    defaultPort: def.defaultPort,
+    services: [def.service],
+    register: (router, ctx) => router.service(def.service, def.rpc(ctx)),
+    start: async (ctx) => serveStage(ctx, def.queue, def.handler(ctx)),
+  };
 }

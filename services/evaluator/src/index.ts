@@ -1,17 +1,13 @@
 import { EvaluatorService } from "@isrdpo/contracts";
-import type { ServiceModule } from "@isrdpo/runtime";
-import { serveStage } from "@isrdpo/serving";
+import { modelService } from "@isrdpo/serving";
 import { evaluatorRpc } from "./rpc.ts";
 import { evaluateHandler } from "./work.ts";
 
-export const evaluatorService: ServiceModule = {
+export const evaluatorService = modelService({
   name: "evaluator",
   defaultPort: 50056,
-  services: [EvaluatorService],
-  register(router, ctx) {
-    router.service(EvaluatorService, evaluatorRpc(ctx));
-  },
-  async start(ctx) {
-    return serveStage(ctx, "evaluate", evaluateHandler(ctx));
-  },
-};
+  service: EvaluatorService,
+  rpc: evaluatorRpc,
+  queue: "evaluate",
+  handler: evaluateHandler,
+});

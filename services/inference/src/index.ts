@@ -1,17 +1,13 @@
 import { InferenceService } from "@isrdpo/contracts";
-import type { ServiceModule } from "@isrdpo/runtime";
-import { serveStage } from "@isrdpo/serving";
+import { modelService } from "@isrdpo/serving";
 import { inferenceRpc } from "./rpc.ts";
 import { responsesHandler } from "./work.ts";
 
-export const inferenceService: ServiceModule = {
+export const inferenceService = modelService({
   name: "inference",
   defaultPort: 50052,
-  services: [InferenceService],
-  register(router, ctx) {
-    router.service(InferenceService, inferenceRpc(ctx));
-  },
-  async start(ctx) {
-    return serveStage(ctx, "responses", responsesHandler(ctx));
-  },
-};
+  service: InferenceService,
+  rpc: inferenceRpc,
+  queue: "responses",
+  handler: responsesHandler,
+});
