@@ -1,9 +1,17 @@
 // Issue 6 acceptance: the ISR-DPO loop in distributed mode (a private nats-server, every service its
 // own process), and a judge killed mid-stage that the run survives with the same preferences.
 import { create, fromBinary } from "@bufbuild/protobuf";
-import { ContextMode, DpoLossType, JudgeStrategy, PreferenceShardSchema, RunSpecSchema, RunState, Stage, StageState, type ModelRef, type Run, type RunSpec } from "@isrdpo/contracts";
+import { ContextMode, DpoLossType, JudgeStrategy, PreferenceShardSchema, RunService, RunSpecSchema, RunState, Stage, StageState, type ModelRef, type Run, type RunSpec } from "@isrdpo/contracts";
 import type { ArtifactStore, Bus } from "@isrdpo/bus";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { LocalArtifactStore, MemoryBus } from "@isrdpo/bus";
+import { createLogger, loadConfig, startServer } from "@isrdpo/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SERVICES } from "@isrdpo/cli/services";
 import { Cluster, runToEnd } from "./cluster.ts";
 
 function spec(initial: { sft: true } | { model: ModelRef }): RunSpec {
@@ -87,6 +95,25 @@ describe("ISR-DPO in distributed mode", () => {
     const digests = new Set(first.iterations.flatMap((i) => [i.policy?.digest, i.trained?.digest]).filter(Boolean));
     expect(models.length).toBe(4 * digests.size);
     for (const ref of models) await client.artifacts.get(ref);
+  }, 240_000);
+
+  it("gives the same preferences and model digests in embedded mode (one process, in-memory bus)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "isrdpo-embedded-"));
+    const config = loadConfig({ env: {}, flags: { host: "127.0.0.1", metricsPort: 0, logLevel: "silent", artifactDir: join(dir, "artifacts"), checkpointDir: join(dir, "checkpoints") } });
+    const ctx = { config, logger: createLogger("embedded", "silent"), bus: new MemoryBus(), artifacts: new LocalArtifactStore(config.artifactDir) };
+    const server = await startServer(Object.values(SERVICES), ctx, 0);
+    try {
+      const runs = createClient(RunService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }));
+      const { run: created } = await runs.createRun({ spec: spec({ sft: true }) });
+      const embedded = await runToEnd(runs, created!.id);
+      expect(embedded.state).toBe(RunState.SUCCEEDED);
+      const digests = (r: Run) => r.iterations.map((i) => [i.policy?.digest ?? "", i.trained?.digest ?? ""]);
+      expect(digests(embedded)).toEqual(digests(first));
+      for (const t of [1, 2]) expect(await preferences(ctx.artifacts, embedded, t)).toEqual(await preferences(client.artifacts, first, t));
+    } finally {
+      await server.close();
+      await ctx.bus.close();
+    }
   }, 240_000);
 
   it("survives kill -9 of the judge during judging with the same preferences", async () => {
