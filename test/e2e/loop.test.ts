@@ -126,8 +126,11 @@ describe("ISR-DPO in distributed mode", () => {
       const judging = e.iteration === 1 && e.stage === Stage.JUDGE && e.kind.case === "shardProgress" && e.kind.value.shardsDone === 1;
       if (judging && !killed) {
         killed = true;
-        await cluster.procs.get("judge")!.child.kill("SIGKILL");
-        await cluster.procs.get("judge")!.exited;
+        const judge = cluster.procs.get("judge")!;
+        judge.child.kill("SIGKILL");
+        expect(await judge.exited).toBe("SIGKILL");
+        // The process that did the work is gone (no wrapper left a worker running).
+        expect(() => process.kill(judge.child.pid!, 0)).toThrow();
         await cluster.startService("judge");
       }
     });

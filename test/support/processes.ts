@@ -3,7 +3,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const TSX = `${REPO_ROOT}node_modules/.bin/tsx`;
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -14,9 +13,13 @@ export interface ServerProcess {
   exited: Promise<number | string>;
 }
 
-/** Runs a TypeScript entry point with tsx, e.g. ("apps/cli/src/main.ts", ["serve", "all", "--port", "0"]). */
+/**
+ * Runs a TypeScript entry point, e.g. ("apps/cli/src/main.ts", ["serve", "all", "--port", "0"]), as one
+ * node process with tsx's loader: the tsx CLI would run it in a child process that a SIGKILL of the
+ * parent leaves running.
+ */
 export function spawnTs(entry: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(TSX, [`${REPO_ROOT}${entry}`, ...args], {
+  return spawn(process.execPath, ["--import", "tsx", `${REPO_ROOT}${entry}`, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ISRDPO_METRICS_PORT: "0", ISRDPO_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
