@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { RunService, RunState, type Run, type RunEvent } from "@isrdpo/contracts";
+import { RunService, type Run, type RunEvent } from "@isrdpo/contracts";
+import { isTerminal } from "@isrdpo/orchestration";
 import { connectNats, type ArtifactStore, type Bus } from "@isrdpo/bus";
 import { startNatsServer, type NatsServer } from "@isrdpo/bus/testing";
 import { startServer, type ServerProcess } from "../support/processes.ts";
@@ -55,7 +56,7 @@ export async function runToEnd(runs: Client<typeof RunService>, runId: string, o
   for await (const res of runs.watchRun({ runId })) {
     await onEvent(res.event!);
     const k = res.event!.kind;
-    if (k.case === "runStateChanged" && [RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED].includes(k.value.state)) break;
+    if (k.case === "runStateChanged" && isTerminal(k.value.state)) break;
   }
   return (await runs.getRun({ runId })).run!;
 }

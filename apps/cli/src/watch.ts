@@ -1,13 +1,10 @@
 // Follows a run to its end: progress lines from WatchRun, training progress from the trainer when
 // it is reachable, and the final record.
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { RunState, Stage, StageState, type Run, type RunService, type TrainerService } from "@isrdpo/contracts";
+import { Stage, StageState, type Run, type RunService, type TrainerService } from "@isrdpo/contracts";
+import { isTerminal, jobId } from "@isrdpo/orchestration";
 import { ProgressPrinter } from "./report.ts";
 
-const TERMINAL = new Set([RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED]);
-
-/** The trainer's job id for a run's training stage (see libs/orchestration: `<run>-i<t>-<stage>`). */
-const jobIdOf = (runId: string, iteration: number, stage: Stage) => `${runId}-i${iteration}-${Stage[stage].toLowerCase()}`;
 
 export async function followRun(
   runs: Client<typeof RunService>,
@@ -17,17 +14,17 @@ export async function followRun(
 ): Promise<Run> {
   const watchers = new Map<string, Promise<void>>();
   const watchJob = (iteration: number, stage: Stage) => {
-    const jobId = jobIdOf(runId, iteration, stage);
-    if (!opts.trainer || watchers.has(jobId)) return;
+    const id = jobId(runId, iteration, stage);
+    if (!opts.trainer || watchers.has(id)) return;
     const label = iteration === 0 && stage === Stage.SFT ? "sft" : `iter ${iteration} ${Stage[stage].toLowerCase()}`;
     const trainer = opts.trainer;
     watchers.set(
-      jobId,
+      id,
       (async () => {
         // The job appears on the trainer once it pulls the work: poll briefly until it exists.
         for (let attempt = 0; attempt < 600 && !opts.signal?.aborted; attempt++) {
           try {
-            for await (const res of trainer.watchJob({ jobId }, { signal: opts.signal })) if (res.job) printer.job(label, res.job);
+            for await (const res of trainer.watchJob({ jobId: id }, { signal: opts.signal })) if (res.job) printer.job(label, res.job);
             return;
           } catch (err) {
             const code = ConnectError.from(err).code;
@@ -44,7 +41,7 @@ export async function followRun(
     if (e.kind.case === "stageStateChanged" && e.kind.value.state === StageState.RUNNING && (e.stage === Stage.SFT || e.stage === Stage.TRAIN)) {
       watchJob(e.iteration, e.stage);
     }
-    if (e.kind.case === "runStateChanged" && TERMINAL.has(e.kind.value.state)) break;
+    if (e.kind.case === "runStateChanged" && isTerminal(e.kind.value.state)) break;
   }
   const { run } = await runs.getRun({ runId });
   return run!;

@@ -78,6 +78,19 @@ export function isTerminal(state: RunState): boolean {
   return state === RunState.SUCCEEDED || state === RunState.FAILED || state === RunState.CANCELLED;
 }
 
+/**
+ * The trainer's id of a run's training job (SFT in iteration 0, DPO in iteration t). A retry keeps it,
+ * so the trainer resumes from the job's checkpoints; clients use it to watch the job's progress.
+ */
+export function jobId(runId: string, iteration: number, stage: Stage): string {
+  return `${runId}-i${iteration}-${stageName(stage)}`;
+}
+
+/** Where the output of one shard of a stage is stored: artifact://runs/<run>/iter-<t>/<stage>/shard-<nnnn>.pb */
+export function shardOutputUri(item: Pick<WorkItem, "runId" | "iteration" | "stage" | "shardIndex">): string {
+  return `artifact://runs/${item.runId}/iter-${item.iteration}/${stageName(item.stage)}/shard-${String(item.shardIndex).padStart(4, "0")}.pb`;
+}
+
 /** Message ids: deterministic, so JetStream de-duplicates a re-publish of the same command. */
 export const msgIds = {
   shard: (runId: string, iteration: number, stage: Stage, shard: number, attempt: number) =>
@@ -384,7 +397,7 @@ class Machine {
     const job = create(JobRecordSchema, {
       iteration: t,
       stage,
-      jobId: `${this.run.id}-i${t}-${stageName(stage)}`,
+      jobId: jobId(this.run.id, t, stage),
       state: JobState.RUNNING,
       attempt: 1,
     });

@@ -32,7 +32,7 @@ import {
 import type { ArtifactRef, Command, OrchestratorEvent, PromptItem, RunRecord, RunSpec, WorkItem } from "@isrdpo/contracts";
 import { workEventIds } from "@isrdpo/bus";
 import type { ArtifactStore, Task, WorkHandler, WorkQueue } from "@isrdpo/bus";
-import { eventIds, newRunRecord, stageName, transition } from "./machine.ts";
+import { eventIds, newRunRecord, shardOutputUri, stageName, transition } from "./machine.ts";
 import { normalizeRunSpec } from "./spec.ts";
 
 export interface DeterministicOptions {
@@ -55,11 +55,6 @@ export function testRunSpec(over: MessageInitShape<typeof RunSpecSchema> = {}): 
     shardSize: 4,
     ...over,
   } as MessageInitShape<typeof RunSpecSchema>);
-}
-
-function shardUri(item: WorkItem): string {
-  const shard = String(item.shardIndex).padStart(4, "0");
-  return `artifact://runs/${item.runId}/iter-${item.iteration}/${stageName(item.stage)}/shard-${shard}.pb`;
 }
 
 export function deterministicHandlers(artifacts: ArtifactStore, opts: DeterministicOptions = {}): Record<WorkQueue, WorkHandler> {
@@ -121,7 +116,7 @@ export function deterministicHandlers(artifacts: ArtifactStore, opts: Determinis
         ),
         failures: item.items.filter((p) => failItem(p.id)).map((p) => failure(p.id)),
       });
-      const ref = await put(shardUri(item), toBinary(ResponsesShardSchema, out));
+      const ref = await put(shardOutputUri(item), toBinary(ResponsesShardSchema, out));
       return completed(item, ref, ok.length, out.failures.map((f) => f.itemId));
     },
 
@@ -144,7 +139,7 @@ export function deterministicHandlers(artifacts: ArtifactStore, opts: Determinis
           }),
         ),
       });
-      const ref = await put(shardUri(item), toBinary(ContextShardSchema, out));
+      const ref = await put(shardOutputUri(item), toBinary(ContextShardSchema, out));
       return completed(item, ref, item.items.length, []);
     },
 
@@ -168,7 +163,7 @@ export function deterministicHandlers(artifacts: ArtifactStore, opts: Determinis
       });
       const missing = item.items.filter((p) => !byId.has(p.id)).map((p) => failure(p.id));
       const out = create(PreferenceShardSchema, { records, failures: missing });
-      const ref = await put(shardUri(item), toBinary(PreferenceShardSchema, out));
+      const ref = await put(shardOutputUri(item), toBinary(PreferenceShardSchema, out));
       return completed(item, ref, records.length, missing.map((f) => f.itemId));
     },
 

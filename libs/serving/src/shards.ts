@@ -4,15 +4,11 @@ import { create, type DescService } from "@bufbuild/protobuf";
 import { ItemFailureSchema, ShardCompletedSchema, Stage, type ArtifactRef, type OrchestratorEvent, type PromptItem, type WorkItem } from "@isrdpo/contracts";
 import { serveWorkQueue, type WorkHandler, type WorkQueue } from "@isrdpo/bus";
 import { skipEndedRuns } from "@isrdpo/orchestration";
+export { shardOutputUri } from "@isrdpo/orchestration";
 import type { ServiceContext, ServiceModule } from "@isrdpo/runtime";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { resolveItemVideos, videoKey } from "@isrdpo/video";
 import type { Policy, VideoInput } from "@isrdpo/vlm";
-
-/** artifact://runs/<run>/iter-<t>/<stage>/shard-<nnnn>.pb */
-export function shardOutputUri(item: WorkItem): string {
-  return `artifact://runs/${item.runId}/iter-${item.iteration}/${Stage[item.stage].toLowerCase()}/shard-${String(item.shardIndex).padStart(4, "0")}.pb`;
-}
 
 /**
  * The sampling seed of one shard: a function of the run's seed, the iteration and the shard only, so
