@@ -60,6 +60,22 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => 
   return out;
 }
 
+/** A whole JSON file validated by `schema`; throws an Error starting with `path` naming the first bad field. */
+function parseJsonFile<T>(schema: z.ZodType<T>, text: string, path: string): T {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`${path}: field "${issue.path.join(".")}": ${issue.message}`);
+  }
+  return parsed.data;
+}
+
 /** Writes a synthetic dataset directory (new or empty). Same options → byte-identical files. */
 export async function writeSyntheticDataset(dir: string, options: SynthOptions): Promise<Manifest> {
   const o = SynthOptionsSchema.parse(options);
@@ -144,20 +160,7 @@ export interface LoadedDataset {
 export async function loadDatasetDir(dir: string, options: LoadOptions = {}): Promise<LoadedDataset> {
   let manifest: Manifest | undefined;
   const manifestText = await readFile(join(dir, "dataset.json"), "utf8").catch(() => undefined);
-  if (manifestText !== undefined) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(manifestText);
-    } catch (e) {
-      throw new Error(`${join(dir, "dataset.json")}: not valid JSON (${(e as Error).message})`);
-    }
-    const parsed = ManifestSchema.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new Error(`${join(dir, "dataset.json")}: field "${issue.path.join(".")}": ${issue.message}`);
-    }
-    manifest = parsed.data;
-  }
+  if (manifestText !== undefined) manifest = parseJsonFile(ManifestSchema, manifestText, join(dir, "dataset.json"));
   const files = manifest
     ? Object.keys(manifest.splits).map((s) => `${s}.jsonl`)
     : (await readdir(dir).catch(() => { throw new Error(`cannot read dataset directory ${dir}`); })).filter((f) => f.endsWith(".jsonl")).sort();
@@ -226,10 +229,9 @@ async function attachScenesAndFrames(dir: string, items: DatasetItem[], bad: Bad
       p = readFile(path, "utf8").then(
         (text) => {
           try {
-            const parsed = SceneSchema.safeParse(JSON.parse(text));
-            return parsed.success ? (parsed.data as Scene) : `${path}: field "${parsed.error.issues[0]!.path.join(".")}": ${parsed.error.issues[0]!.message}`;
+            return parseJsonFile(SceneSchema, text, path) as Scene;
           } catch (e) {
-            return `${path}: not valid JSON (${(e as Error).message})`;
+            return (e as Error).message;
           }
         },
         () => `${path}: scene record not found`,
@@ -247,25 +249,20 @@ async function attachScenesAndFrames(dir: string, items: DatasetItem[], bad: Bad
     return p;
   };
   // Two decodes in flight: ffmpeg is a separate process per video.
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const it = items[next++]!;
-      if (synthetic && it.clipId) {
-        const scene = await loadScene(it.clipId);
-        if (typeof scene === "string") {
-          bad.push({ id: it.id, reason: scene });
-          continue;
-        }
-        it.scene = scene;
+  await mapLimit(items, 2, async (it) => {
+    if (synthetic && it.clipId) {
+      const scene = await loadScene(it.clipId);
+      if (typeof scene === "string") {
+        bad.push({ id: it.id, reason: scene });
+        return;
       }
-      if (decode) {
-        const v = await loadVideo(it.videoPath);
-        if (typeof v === "string") bad.push({ id: it.id, reason: v });
-        else it.frames = v;
-      }
+      it.scene = scene;
     }
-  };
-  await Promise.all([worker(), worker()]);
+    if (decode) {
+      const v = await loadVideo(it.videoPath);
+      if (typeof v === "string") bad.push({ id: it.id, reason: v });
+      else it.frames = v;
+    }
+  });
 }
 
