@@ -3,6 +3,7 @@ import { z } from "zod";
 import { createRng, type Rng } from "./rng.ts";
 import {
   COLOURS,
+  EVENT_TYPES,
   HELD_OUT_COMBOS,
   MOTIONS,
   SHAPES,
@@ -38,7 +39,8 @@ export interface SceneObject {
   event?: SceneEvent;
 }
 
-export type BackgroundKind = "solid" | "hgradient" | "vgradient" | "checker" | "stripes";
+export const BACKGROUND_KINDS = ["solid", "hgradient", "vgradient", "checker", "stripes"] as const;
+export type BackgroundKind = (typeof BACKGROUND_KINDS)[number];
 
 export interface Scene {
   version: 1;
@@ -138,7 +140,7 @@ function pickEvent(rng: Rng, frames: number, colour: Colour, taken: Set<string>,
   const lo = Math.max(1, Math.round(frames * 0.25));
   const hi = Math.max(lo, Math.min(frames - 1, Math.round(frames * 0.75)));
   const frame = rng.int(lo, hi);
-  const type = rng.pick(["appear", "disappear", "change"] as const);
+  const type = rng.pick(EVENT_TYPES);
   if (type !== "change") return { type, frame };
   const options = COLOURS.filter((c) => c !== colour && !taken.has(`${shape}:${c}`) && allowedCombo(shape, c, opts));
   if (options.length === 0) return undefined;
@@ -192,9 +194,8 @@ export function generateScene(seedOrRng: number | string | Rng, options: SceneOp
   const opts = SceneOptionsSchema.parse(options);
   if (opts.minObjects > opts.maxObjects) throw new Error(`minObjects (${opts.minObjects}) > maxObjects (${opts.maxObjects})`);
   const rng = typeof seedOrRng === "object" ? seedOrRng : createRng(seedOrRng);
-  const kinds = ["solid", "hgradient", "vgradient", "checker", "stripes"] as const;
   const a = darkColour(rng);
-  const background = { kind: rng.pick(kinds), a, b: darkColour(rng) };
+  const background = { kind: rng.pick(BACKGROUND_KINDS), a, b: darkColour(rng) };
   const noise = { amplitude: rng.int(0, opts.maxNoise), specks: rng.int(0, opts.maxSpecks), seed: rng.int(0, 2 ** 31 - 1) };
   const count = rng.int(opts.minObjects, opts.maxObjects);
   // Attributes are drawn first and only positions are retried: re-drawing attributes on a collision
@@ -218,7 +219,7 @@ const point = z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]);
 export const SceneSchema = z.object({
   version: z.literal(1),
   frames: z.number().int().min(1),
-  background: z.object({ kind: z.enum(["solid", "hgradient", "vgradient", "checker", "stripes"]), a: rgb, b: rgb }),
+  background: z.object({ kind: z.enum(BACKGROUND_KINDS), a: rgb, b: rgb }),
   noise: z.object({ amplitude: z.number().int().min(0), specks: z.number().int().min(0), seed: z.number().int() }),
   objects: z.array(
     z.object({
@@ -228,7 +229,7 @@ export const SceneSchema = z.object({
       motion: z.enum(MOTIONS),
       start: point,
       end: point,
-      event: z.object({ type: z.enum(["appear", "disappear", "change"]), frame: z.number().int().min(0), toColour: z.enum(COLOURS).optional() }).optional(),
+      event: z.object({ type: z.enum(EVENT_TYPES), frame: z.number().int().min(0), toColour: z.enum(COLOURS).optional() }).optional(),
     }),
   ).min(1),
 }) satisfies z.ZodType<Scene>;

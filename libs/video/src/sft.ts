@@ -9,7 +9,7 @@ import { descPhrase, eventPhrase, fullDesc, MOTION_PHRASE, referenceCaption, ref
 import { scoreAnswer } from "./oracle.ts";
 import { createRng, type Rng } from "./rng.ts";
 import { coloursOf, type Scene, type SceneEvent, type SceneObject } from "./scene.ts";
-import { COLOURS, MOTIONS, SHAPES, isHeldOut, type Colour, type Motion, type QuestionType } from "./vocab.ts";
+import { COLOURS, EVENT_TYPES, MOTIONS, SHAPES, SIZES, isHeldOut, type Colour, type Motion, type QuestionType } from "./vocab.ts";
 
 export type SftRecord =
   | { task: "answer"; clipId: string; question: string; questionType: QuestionType; target: string }
@@ -62,7 +62,7 @@ function corruptOnce(kind: Corruption, believed: Believed[], rng: Rng, scene: Sc
     case "extra-object": {
       const combo = freshCombo(rng, believed, allowHeldOut);
       if (!combo) return undefined;
-      const claimed: SceneObject = { shape: combo[0], colour: combo[1], size: rng.pick(["small", "large"] as const), motion: rng.pick(MOTIONS), start: [0.5, 0.5], end: [0.5, 0.5] };
+      const claimed: SceneObject = { shape: combo[0], colour: combo[1], size: rng.pick(SIZES), motion: rng.pick(MOTIONS), start: [0.5, 0.5], end: [0.5, 0.5] };
       believed.splice(rng.int(0, believed.length), 0, { obj: claimed });
       return { kind, claimed };
     }
@@ -110,7 +110,7 @@ function corruptOnce(kind: Corruption, believed: Believed[], rng: Rng, scene: Sc
       const without = real.filter((b) => !b.obj.event);
       if (without.length === 0) return undefined;
       const b = rng.pick(without);
-      const type = rng.pick(["appear", "disappear", "change"] as const);
+      const type = rng.pick(EVENT_TYPES);
       let claimed: SceneEvent = { type, frame: rng.int(1, scene.frames - 1) };
       if (type === "change") {
         const combo = freshCombo(rng, believed, allowHeldOut, b.obj.shape);
