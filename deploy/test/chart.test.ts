@@ -145,6 +145,7 @@ describe("bad values fail at install time with the schema's message", () => {
     ["TLS without a Secret", { tls: { enabled: true } }, /tls.enabled=true needs tls.secretName/],
     ["metrics port on a gRPC port", { config: { metricsPort: 50051 } }, /orchestrator.port is config.metricsPort \(50051\)/],
     ["config.file setting what the chart sets", { config: { file: { shutdownGraceMs: 5000 } } }, /config.file.shutdownGraceMs is set by the chart \(the environment would override the file\): use config.shutdownGraceMs/],
+    ["config.file setting a NATS connection key", { config: { file: { nats: { ackWaitMs: 60000, url: "nats://x:4222" } } } }, /config.file.nats.url is set by the chart \(the environment would override the file\): use nats.\* \/ externalNats.url/],
   ];
   for (const [name, values, message] of crossField) {
     it(name, () => {
@@ -393,12 +394,13 @@ describe("the chart's own NATS", () => {
 });
 
 describe("NOTES.txt", () => {
-  it("shows how to reach RunService with buf curl, grpcurl and isrdpo run watch", () => {
+  it("shows how to reach RunService with buf curl, grpcurl and isrdpo run create / watch", () => {
     const notes = renderNotes();
     expect(notes).toContain("kubectl -n isrdpo port-forward svc/isrdpo-orchestrator 50051:50051");
     expect(notes).toContain("buf curl --protocol grpc --http2-prior-knowledge http://localhost:50051/isrdpo.v1.RunService/ListRuns");
     expect(notes).toContain("grpcurl -plaintext -d '{\"run_id\": \"<run-id>\"}' localhost:50051 isrdpo.v1.RunService/WatchRun");
     expect(notes).toContain("isrdpo run watch <run-id> --server http://localhost:50051");
+    expect(notes).toContain("isrdpo run create --spec examples/cluster-run.yaml --server http://localhost:50051 --watch");
     expect(notes).toMatch(/judge\s+isrdpo-judge\.isrdpo\.svc:50054\s+1 replica\n/);
     expect(notes).not.toContain("TOKEN");
   });
@@ -408,6 +410,7 @@ describe("NOTES.txt", () => {
     expect(notes).toContain("get secret isrdpo-credentials -o jsonpath='{.data.grpc-token}'");
     expect(notes).toContain('buf curl --protocol grpc -H "authorization: Bearer $TOKEN" https://localhost:50051/isrdpo.v1.RunService/ListRuns');
     expect(notes).toContain("ISRDPO_GRPC_TOKEN=$TOKEN isrdpo run watch <run-id> --server https://localhost:50051");
+    expect(notes).toContain("ISRDPO_GRPC_TOKEN=$TOKEN isrdpo run create --spec examples/cluster-run.yaml --server https://localhost:50051 --watch");
     expect(notes).toMatch(/judge\s+isrdpo-judge\.isrdpo\.svc:50054\s+autoscaled 2-16/);
   });
 });

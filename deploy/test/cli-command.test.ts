@@ -27,7 +27,7 @@ beforeAll(() => {
   writeFileSync(
     extra,
     stringify({
-      config: { logLevel: "debug", metricsPort: 9100, file: { artifactDir: "/tmp/isrdpo/from-config-file" }, backend: "wasm" },
+      config: { logLevel: "debug", metricsPort: 9100, file: { artifactDir: "/tmp/isrdpo/from-config-file", nats: { ackWaitMs: 120000 } }, backend: "wasm" },
       credentials: { grpcToken: "tok-0123456789abcdef", natsUser: "isrdpo", natsPassword: "pw" },
       tls: { enabled: true, secretName: "isrdpo-tls" },
       nats: { enabled: false },
@@ -122,6 +122,8 @@ describe("container commands", () => {
     expect(context.config.backend).toBe("wasm");
     // The config file is mounted where ISRDPO_CONFIG points, and read.
     expect(context.config.artifactDir).toBe("/tmp/isrdpo/from-config-file");
+    // A nats key the chart does not set comes from the file, beside the chart's NATS URL from the environment.
+    expect(context.config.nats).toMatchObject({ url: "tls://nats.messaging.svc:4222", ackWaitMs: 120000 });
   }, 180_000); // 15 CLI start-ups; generous for a loaded CI machine
 
   it("and the same harness fails on a command or environment the CLI refuses", async () => {

@@ -20,10 +20,18 @@ values involved. Included by configmap.yaml, which every release renders.
 {{- fail "tls.enabled=true needs tls.secretName (a kubernetes.io/tls Secret)" }}
 {{- end }}
 {{- /* config.file must not set what the chart sets through the environment (which would win silently). */}}
-{{- $managed := dict "host" "(fixed: 0.0.0.0)" "port" "<service>.port" "metricsPort" "config.metricsPort" "logLevel" "config.logLevel or <service>.logLevel" "shutdownGraceMs" "config.shutdownGraceMs" "nats" "nats.* / externalNats.* / credentials.*" "grpcToken" "credentials.grpcToken" "tls" "tls.*" "checkpointDir" "trainer.checkpoints.mountPath" "backend" "config.backend or <service>.backend" }}
-{{- range $k := keys $v.config.file | sortAlpha }}
-{{- if hasKey $managed $k }}
-{{- fail (printf "config.file.%s is set by the chart (the environment would override the file): use %s" $k (get $managed $k)) }}
+{{- /* Under nats only the connection keys are the chart's: nats.ackWaitMs belongs in config.file. */}}
+{{- $managed := dict "host" "(fixed: 0.0.0.0)" "port" "<service>.port" "metricsPort" "config.metricsPort" "logLevel" "config.logLevel or <service>.logLevel" "shutdownGraceMs" "config.shutdownGraceMs" "nats" "nats.* / externalNats.* / credentials.*" "nats.url" "nats.* / externalNats.url" "nats.user" "credentials.natsUser" "nats.password" "credentials.natsPassword" "nats.token" "credentials.natsToken" "nats.tlsCaFile" "externalNats.tlsCaSecret" "grpcToken" "credentials.grpcToken" "tls" "tls.*" "checkpointDir" "trainer.checkpoints.mountPath" "backend" "config.backend or <service>.backend" }}
+{{- $paths := list }}
+{{- range $k, $val := $v.config.file }}
+{{- if and (eq $k "nats") (kindIs "map" $val) }}
+{{- range $n := keys $val }}{{ $paths = append $paths (printf "nats.%s" $n) }}{{ end }}
+{{- else }}{{ $paths = append $paths $k }}
+{{- end }}
+{{- end }}
+{{- range $p := $paths | sortAlpha }}
+{{- if hasKey $managed $p }}
+{{- fail (printf "config.file.%s is set by the chart (the environment would override the file): use %s" $p (get $managed $p)) }}
 {{- end }}
 {{- end }}
 {{- $enabled := list }}
