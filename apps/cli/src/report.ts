@@ -1,9 +1,11 @@
 // What a person reads about a run: a progress line per event while it runs, and at the end one row
 // per iteration (iteration 0 is π_1) with the numbers that say whether the model got better.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { stageName } from "@isrdpo/orchestration";
 import { JobState, RunState, Stage, StageState, type Job, type Run, type RunEvent, type SplitMetrics } from "@isrdpo/contracts";
 
-const stageName = (s: Stage) => (s === Stage.UNSPECIFIED ? "run" : Stage[s].toLowerCase());
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const where = (e: RunEvent) => (e.stage === Stage.UNSPECIFIED ? "run" : e.iteration > 0 ? `iter ${e.iteration} ${stageName(e.stage)}` : stageName(e.stage));
 
 export function duration(ms: number): string {
   const s = Math.round(ms / 1000);
@@ -25,7 +27,6 @@ export class ProgressPrinter {
   }
 
   event(e: RunEvent): void {
-    const where = e.iteration > 0 ? `iter ${e.iteration} ${stageName(e.stage)}` : stageName(e.stage);
     const key = `${e.iteration}/${e.stage}`;
     switch (e.kind.case) {
       case "runStateChanged":
@@ -35,7 +36,7 @@ export class ProgressPrinter {
         const state = e.kind.value.state;
         if (state === StageState.RUNNING) this.#startedAt.set(key, this.clock());
         const took = state !== StageState.RUNNING && this.#startedAt.has(key) ? ` in ${duration(this.clock() - this.#startedAt.get(key)!)}` : "";
-        this.write(`${this.#stamp()} ${where} ${StageState[state].toLowerCase()}${took}${e.kind.value.reason ? `: ${e.kind.value.reason}` : ""}`);
+        this.write(`${this.#stamp()} ${where(e)} ${StageState[state].toLowerCase()}${took}${e.kind.value.reason ? `: ${e.kind.value.reason}` : ""}`);
         return;
       }
       case "shardProgress": {
@@ -44,13 +45,13 @@ export class ProgressPrinter {
         const rate = elapsed > 0 ? p.itemsDone / elapsed : 0;
         const eta = rate > 0 ? ` ETA ${duration(((p.itemsTotal - p.itemsDone) / rate) * 1000)}` : "";
         const failed = p.itemsFailed ? `, ${p.itemsFailed} failed` : "";
-        this.write(`${this.#stamp()} ${where} shards ${p.shardsDone}/${p.shardsTotal}, items ${p.itemsDone}/${p.itemsTotal}${failed} (${rate.toFixed(1)} items/s${eta})`);
+        this.write(`${this.#stamp()} ${where(e)} shards ${p.shardsDone}/${p.shardsTotal}, items ${p.itemsDone}/${p.itemsTotal}${failed} (${rate.toFixed(1)} items/s${eta})`);
         return;
       }
       case "evaluationCompleted": {
         const r = e.kind.value.report;
         const parts = (r?.splits ?? []).map((s) => `${s.split} acc ${pct(s.accuracy)} score ${s.meanScore.toFixed(2)}`);
-        this.write(`${this.#stamp()} ${where} evaluation: ${parts.join(", ")}`);
+        this.write(`${this.#stamp()} ${where(e)} evaluation: ${parts.join(", ")}`);
         return;
       }
       default:
@@ -65,16 +66,15 @@ export class ProgressPrinter {
     const ended = job.state !== JobState.RUNNING && job.state !== JobState.QUEUED;
     if (!p || (!ended && this.clock() - last < everyMs)) return;
     this.#lastJobLine.set(job.id, this.clock());
-    const started = job.createTime ? timestampDate(job.createTime).getTime() : this.clock();
-    const elapsed = this.clock() - started;
-    const eta = p.step > 0 && p.totalSteps > p.step ? ` ETA ${duration((elapsed / p.step) * (p.totalSteps - p.step))}` : "";
+    // ETA from the job's own start, when the trainer reported it.
+    const elapsed = job.createTime ? this.clock() - timestampDate(job.createTime).getTime() : 0;
+    const eta = elapsed > 0 && p.step > 0 && p.totalSteps > p.step ? ` ETA ${duration((elapsed / p.step) * (p.totalSteps - p.step))}` : "";
     const margins = p.metrics["rewards/margins"];
     const extra = margins !== undefined ? ` margin ${margins.toFixed(3)} acc ${pct(p.metrics["rewards/accuracies"] ?? 0)}` : "";
     this.write(`${this.#stamp()} ${label} step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)}${extra}${eta}`);
   }
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const split = (splits: SplitMetrics[], name: string) => splits.find((s) => s.split === name);
 
 export interface IterationRow {
@@ -127,3 +127,13 @@ export function iterationTable(rows: IterationRow[]): string {
   );
   return [header, `|${"---|".repeat(10)}`, ...lines.map((l) => `| ${l} |`)].join("\n");
 }
+
+/** A model's metrics per split and question type (`isrdpo eval`). */
+export function splitTable(splits: SplitMetrics[]): string {
+  const rows = splits.flatMap((s) => [
+    `| ${s.split} | all | ${s.items} | ${pct(s.accuracy)} | ${s.meanScore.toFixed(2)} | – | ${pct(s.claimPrecision)} | ${pct(s.claimRecall)} | ${s.meanAnswerWords.toFixed(1)} |`,
+    ...s.byQuestionType.map((t) => `| ${s.split} | ${t.questionType} | ${t.items} | ${t.questionType === "open" ? "–" : pct(t.accuracy)} | ${t.meanScore.toFixed(2)} | ${t.questionType === "open" ? "–" : pct(t.chanceAccuracy)} | | | |`),
+  ]);
+  return ["| split | question type | items | accuracy | score (0–5) | chance | claim precision | claim recall | words |", `|${"---|".repeat(9)}`, ...rows].join("\n");
+}
+

@@ -3,11 +3,10 @@
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { ContextShardSchema, PreferenceRecordSchema, PreferenceShardSchema, ResponsesShardSchema, type WorkItem } from "@isrdpo/contracts";
 import type { WorkHandler } from "@isrdpo/bus";
+import { wordCount } from "@isrdpo/eval";
 import type { ServiceContext } from "@isrdpo/runtime";
 import { loadModel, shardCompleted, shardOutputUri, shardVideos } from "@isrdpo/serving";
 import { judge } from "./judging.ts";
-
-const words = (text: string) => (text.trim() === "" ? 0 : text.trim().split(/\s+/).length);
 
 export function judgeHandler(ctx: ServiceContext): WorkHandler {
   return async (task) => {
@@ -60,8 +59,8 @@ export function judgeHandler(ctx: ServiceContext): WorkHandler {
         confidence: v.confidence,
         tie: v.verdict === "tie",
         tieReason: v.tieReason,
-        chosenWords: words(chosen),
-        rejectedWords: words(rejected),
+        chosenWords: wordCount(chosen),
+        rejectedWords: wordCount(rejected),
       };
     });
     const shard = create(PreferenceShardSchema, { records, failures });

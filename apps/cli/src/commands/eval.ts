@@ -4,21 +4,12 @@
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { EvaluatorService, type SplitMetrics } from "@isrdpo/contracts";
+import { EvaluatorService } from "@isrdpo/contracts";
 import { LocalArtifactStore, MemoryBus } from "@isrdpo/bus";
 import { createLogger, loadConfig, startServer } from "@isrdpo/runtime";
 import { evaluatorService } from "@isrdpo/service-evaluator";
 import { Command } from "commander";
-
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-
-export function splitTable(splits: SplitMetrics[]): string {
-  const rows = splits.flatMap((s) => [
-    `| ${s.split} | all | ${s.items} | ${pct(s.accuracy)} | ${s.meanScore.toFixed(2)} | – | ${pct(s.claimPrecision)} | ${pct(s.claimRecall)} | ${s.meanAnswerWords.toFixed(1)} |`,
-    ...s.byQuestionType.map((t) => `| ${s.split} | ${t.questionType} | ${t.items} | ${t.questionType === "open" ? "–" : pct(t.accuracy)} | ${t.meanScore.toFixed(2)} | ${t.questionType === "open" ? "–" : pct(t.chanceAccuracy)} | | | |`),
-  ]);
-  return ["| split | question type | items | accuracy | score (0–5) | chance | claim precision | claim recall | words |", `|${"---|".repeat(9)}`, ...rows].join("\n");
-}
+import { splitTable } from "../report.ts";
 
 export function evalCommand(): Command {
   return new Command("eval")
