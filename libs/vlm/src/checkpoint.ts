@@ -43,17 +43,18 @@ export async function writeCheckpointFiles(dir: string, files: Record<string, Ui
     sha[name] = createHash("sha256").update(bytes).digest("hex");
     await writeFile(join(dir, name), bytes);
   }
-  const digest = digestOf(sha);
+  const digest = manifestDigest(sha);
   const tmp = join(dir, `${MANIFEST}.tmp`);
   await writeFile(tmp, `${JSON.stringify({ version: 1, digest, files: sha }, null, 2)}\n`);
   await rename(tmp, join(dir, MANIFEST));
   return { digest };
 }
 
-function digestOf(sha: Record<string, string>): string {
-  const lines = Object.keys(sha)
+/** The checkpoint digest: sha256 of the lines "<sha256>  <name>\n" of `files` (name → sha256), sorted by name. */
+export function manifestDigest(files: Record<string, string>): string {
+  const lines = Object.keys(files)
     .sort()
-    .map((n) => `${sha[n]}  ${n}\n`)
+    .map((n) => `${files[n]}  ${n}\n`)
     .join("");
   return createHash("sha256").update(lines).digest("hex");
 }
@@ -70,7 +71,7 @@ export async function openCheckpoint(dir: string): Promise<{ digest: string; fil
   if (typeof manifest?.digest !== "string" || typeof manifest.files !== "object" || manifest.files === null) {
     throw new Error(`checkpoint ${manifestPath}: manifest lacks "digest" or "files"`);
   }
-  if (digestOf(manifest.files) !== manifest.digest) throw new Error(`checkpoint ${manifestPath}: digest does not match the listed files`);
+  if (manifestDigest(manifest.files) !== manifest.digest) throw new Error(`checkpoint ${manifestPath}: digest does not match the listed files`);
   return {
     digest: manifest.digest,
     files: Object.keys(manifest.files),
