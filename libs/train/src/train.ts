@@ -17,7 +17,7 @@ import {
   targetLogProbs,
 } from "@isrdpo/vlm";
 import { z } from "zod";
-import { type DpoParams, DpoParamsSchema, dpoLoss, dpoLossTensor } from "./dpo.ts";
+import { type DpoParams, dpoLoss, dpoLossTensor, parseDpoParams } from "./dpo.ts";
 import { AdamW, clipByGlobalNorm, learningRate } from "./optimizer.ts";
 
 export interface SftExample {
@@ -144,9 +144,7 @@ export function sftLoss(tokenLogProbs: tf.Tensor2D, sb: ScoreBatch): tf.Scalar {
  * The vision tower is frozen; visual tokens come from the model's cache.
  */
 export async function trainDpo(model: VideoLMM, tok: Tokenizer, pairs: readonly DpoPair[], opts: DpoTrainOptions = {}): Promise<TrainResult> {
-  const parsed = DpoParamsSchema.safeParse({ type: opts.dpo?.type, beta: opts.dpo?.beta, labelSmoothing: opts.dpo?.labelSmoothing });
-  if (!parsed.success) throw new Error(`dpo: ${z.prettifyError(parsed.error)}`);
-  const params = parsed.data;
+  const params = parseDpoParams({ type: opts.dpo?.type, beta: opts.dpo?.beta, labelSmoothing: opts.dpo?.labelSmoothing });
   const sftWeight = opts.dpo?.sftWeight ?? 0;
   if (!(sftWeight >= 0)) throw new Error(`dpo.sftWeight: must be >= 0, got ${sftWeight}`);
   const chosenRows = pairs.map((p) => encodeRow(tok, p.prompt, p.chosen));
@@ -284,7 +282,7 @@ async function runLoop(
   if (totalSteps === 0) throw new Error(`${kind}: ${plan.length} micro-batches are fewer than gradAccum ${t.gradAccum}`);
   const optimizer = new AdamW({ beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay });
   const varNames = new Map<string, string>();
-  const trainable = [...model.params].filter(([n]) => !(freeze.freezeVision && model.isVisionParam(n)));
+  const trainable = model.trainableParams(freeze);
   for (const [n, v] of trainable) varNames.set(v.name, n);
   let startStep = 0;
   let lastCheckpoint: TrainResult["lastCheckpoint"] = null;

@@ -131,8 +131,9 @@ export class VideoLMM {
     return name.startsWith("vision.") || name.startsWith("projector.");
   }
 
-  trainableVariables(opts: { freezeVision: boolean }): tf.Variable[] {
-    return [...this.params].filter(([n]) => !(opts.freezeVision && this.isVisionParam(n))).map(([, v]) => v);
+  /** The parameters a job trains, by name: all of them, or all but the vision tower and projector. */
+  trainableParams(opts: { freezeVision: boolean }): [string, tf.Variable][] {
+    return [...this.params].filter(([n]) => !(opts.freezeVision && this.isVisionParam(n)));
   }
 
   parameterCount(): number {
