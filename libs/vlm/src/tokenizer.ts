@@ -30,7 +30,7 @@ export class Tokenizer {
   private readonly byteOffset: number;
   private readonly rank = new Map<string, number>(); // "a,b" -> merge index
   private readonly bytesOf: Uint8Array[]; // id -> the bytes it stands for (empty for specials)
-  private readonly specialRegex: RegExp | null;
+  private readonly specialRegex: RegExp;
   private readonly cache = new Map<string, number[]>();
 
   private constructor(specialTokens: readonly string[], merges: ReadonlyArray<readonly [number, number]>) {
@@ -59,9 +59,7 @@ export class Tokenizer {
       this.rank.set(`${a},${b}`, i);
     });
     this.vocabSize = this.bytesOf.length;
-    this.specialRegex = specialTokens.length
-      ? new RegExp(`(${specialTokens.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})`)
-      : null;
+    this.specialRegex = specialsRegex(specialTokens);
   }
 
   /** Learns merges from `corpus` until the vocabulary has `vocabSize` ids (or no pair repeats). */
@@ -73,8 +71,9 @@ export class Tokenizer {
     }
     // Unique chunks with their counts, each as a list of ids.
     const counts = new Map<string, number>();
+    const specialRegex = specialsRegex(specials);
     for (const text of corpus) {
-      for (const part of splitSpecials(text, specials)) {
+      for (const part of splitSpecials(text, specialRegex)) {
         if (specials.includes(part)) continue;
         for (const m of part.matchAll(CHUNK)) counts.set(m[0], (counts.get(m[0]) ?? 0) + 1);
       }
@@ -112,7 +111,7 @@ export class Tokenizer {
 
   encode(text: string): number[] {
     const out: number[] = [];
-    for (const part of splitSpecials(text, this.specialTokens, this.specialRegex)) {
+    for (const part of splitSpecials(text, this.specialRegex)) {
       const special = this.specialTokens.indexOf(part);
       if (special >= 0) {
         out.push(special);
@@ -191,8 +190,11 @@ function mergePair(ids: number[], a: number, b: number, id: number): number[] {
   return out;
 }
 
-function splitSpecials(text: string, specials: readonly string[], regex?: RegExp | null): string[] {
-  const re =
-    regex ?? (specials.length ? new RegExp(`(${specials.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})`) : null);
-  return (re ? text.split(re) : [text]).filter((p) => p.length > 0);
+/** Matches any special token; split() with it keeps the specials as parts of their own. */
+function specialsRegex(specials: readonly string[]): RegExp {
+  return new RegExp(`(${specials.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})`);
+}
+
+function splitSpecials(text: string, regex: RegExp): string[] {
+  return text.split(regex).filter((p) => p.length > 0);
 }
