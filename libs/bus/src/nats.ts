@@ -26,7 +26,7 @@ import type {
   StreamConfig,
 } from "nats";
 import { artifactPath, artifactPrefix, artifactUri, checkKey, checkLog, checkMsgId, checkPrefix, checkQueue } from "./names.ts";
-import { ArtifactNotFoundError, CasConflictError, sha256Hex, verified } from "./types.ts";
+import { ArtifactNotFoundError, CasConflictError, verified } from "./types.ts";
 import type { ArtifactStore, Bus, Delivery, KvEntry, LogEntry, PublishResult } from "./types.ts";
 
 export const NATS_NAMES = {
@@ -65,20 +65,12 @@ export async function connectNats(opts: NatsBusOptions): Promise<{ bus: NatsBus;
     const js = nc.jetstream();
     const ackWaitMs = opts.ackWaitMs ?? 30_000;
     const windowNs = nanos(opts.duplicateWindowMs ?? 3_600_000);
-    await ensureStream(jsm, {
-      name: NATS_NAMES.workStream,
-      subjects: [NATS_NAMES.workSubject(">")],
-      retention: RetentionPolicy.Workqueue,
-      storage: StorageType.File,
-      duplicate_window: windowNs,
-    });
-    await ensureStream(jsm, {
-      name: NATS_NAMES.logStream,
-      subjects: [NATS_NAMES.logSubject(">")],
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.File,
-      duplicate_window: windowNs,
-    });
+    for (const [name, subject, retention] of [
+      [NATS_NAMES.workStream, NATS_NAMES.workSubject(">"), RetentionPolicy.Workqueue],
+      [NATS_NAMES.logStream, NATS_NAMES.logSubject(">"), RetentionPolicy.Limits],
+    ] as const) {
+      await ensureStream(jsm, { name, subjects: [subject], retention, storage: StorageType.File, duplicate_window: windowNs });
+    }
     const kv = await js.views.kv(NATS_NAMES.kvBucket, { history: 1, storage: StorageType.File });
     const os = await js.views.os(NATS_NAMES.objectStore, { storage: StorageType.File });
     const retryForMs = opts.retryForMs ?? 60_000;
@@ -256,7 +248,7 @@ function toDelivery(m: JsMsg): Delivery {
 }
 
 /** Retries while the server is unreachable (restart, failover); other errors pass through. */
-export async function retryTransient<T>(op: () => Promise<T>, forMs: number, closed: () => boolean): Promise<T> {
+async function retryTransient<T>(op: () => Promise<T>, forMs: number, closed: () => boolean): Promise<T> {
   const deadline = Date.now() + forMs;
   for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
     try {
@@ -305,7 +297,7 @@ export class NatsArtifactStore implements ArtifactStore {
   async put(uri: string, data: Uint8Array, mediaType = "application/octet-stream"): Promise<ArtifactRef> {
     const name = artifactPath(uri);
     const info = await this.retry(() => this.os.putBlob({ name, description: mediaType }, data));
-    return create(ArtifactRefSchema, { uri, sha256: digestHex(info.digest), sizeBytes: BigInt(info.size), mediaType });
+    return this.toRef(name, info.digest, info.size, mediaType);
   }
 
   async get(refOrUri: ArtifactRef | string): Promise<Uint8Array> {
