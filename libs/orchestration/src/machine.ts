@@ -48,7 +48,6 @@ import type {
   IterationStatus,
   JobRecord,
   JobSpec,
-  ModelRef,
   OrchestratorEvent,
   RunEvent,
   RunRecord,
@@ -343,8 +342,9 @@ class Machine {
   }
 
   private startIteration(t: number): void {
-    const prev = this.iteration(t - 1);
-    const policy = t === 1 ? this.sftOrInitialModel() : prev.trained;
+    // π_t is what iteration t−1 trained; for π_1 that is iteration 0's: the given model, or the
+    // output of SFT and the seed-preference pass.
+    const policy = this.iteration(t - 1).trained;
     this.run.currentIteration = t;
     this.run.iterations.push(create(IterationStatusSchema, { iteration: t, policy }));
     this.startShardStage(t, Stage.RESPONSES, () => true);
@@ -547,15 +547,9 @@ class Machine {
   }
 
   /** Retries the shard, or records it FAILED with all its items failed once attempts run out. */
-  private shardAttemptFailed(shard: ShardRecord, reason: string): string | undefined {
-    if (shard.attempt < this.spec.failurePolicy!.maxShardAttempts) {
-      shard.attempt += 1;
-      shard.failureReason = reason;
-      this.dispatchShard(shard);
-      return undefined;
-    }
+  private shardAttemptFailed(shard: ShardRecord, reason: string): undefined {
+    if (this.retried(shard, reason, () => this.dispatchShard(shard))) return;
     shard.state = ShardState.FAILED;
-    shard.failureReason = `failed ${shard.attempt} attempts, last: ${reason}`;
     shard.failures = [
       create(ItemFailureSchema, {
         itemId: `shard-${shard.shardIndex}`,
@@ -563,19 +557,25 @@ class Machine {
       }),
     ];
     this.countShard(shard);
-    return undefined;
   }
 
-  private jobAttemptFailed(job: JobRecord, reason: string): string | undefined {
-    if (job.attempt < this.spec.failurePolicy!.maxShardAttempts) {
-      job.attempt += 1;
-      job.failureReason = reason;
-      this.dispatchJob(job);
-      return undefined;
+  private jobAttemptFailed(job: JobRecord, reason: string): undefined {
+    if (!this.retried(job, reason, () => this.dispatchJob(job))) job.state = JobState.FAILED;
+  }
+
+  /**
+   * The retry policy of shards and jobs alike: issues the next attempt (true) or, once
+   * failure_policy.max_shard_attempts are used up, records the final reason (false).
+   */
+  private retried(work: ShardRecord | JobRecord, reason: string, dispatch: () => void): boolean {
+    if (work.attempt < this.spec.failurePolicy!.maxShardAttempts) {
+      work.attempt += 1;
+      work.failureReason = reason;
+      dispatch();
+      return true;
     }
-    job.state = JobState.FAILED;
-    job.failureReason = `failed ${job.attempt} attempts, last: ${reason}`;
-    return undefined;
+    work.failureReason = `failed ${work.attempt} attempts, last: ${reason}`;
+    return false;
   }
 
   private countShard(shard: ShardRecord): void {
@@ -690,11 +690,6 @@ class Machine {
     const done = (stage: Stage) => this.stage(it0, stage, false)?.state === StageState.SUCCEEDED;
     if (!done(Stage.PREPARE) || !this.initialSftDone()) return false;
     return !this.spec.initialModel?.seedPreferences || done(Stage.TRAIN);
-  }
-
-  /** π_1: the given model, or the output of SFT and the seed-preference pass. */
-  private sftOrInitialModel(): ModelRef | undefined {
-    return this.iteration(0).trained;
   }
 
   private itemsInShard(i: number): number {
