@@ -42,7 +42,8 @@ export interface OrchestratorOptions {
 }
 
 /** KV key of a run's record and the event log WatchRun reads. */
-export const runKey = (runId: string) => `run.${runId}`;
+const RUN_KEY_PREFIX = "run.";
+export const runKey = (runId: string) => RUN_KEY_PREFIX + runId;
 export const runEventLog = (runId: string) => `run-events.${runId}`;
 
 const RUN_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -131,7 +132,7 @@ export class Orchestrator {
   async listRuns(opts: { pageSize?: number; pageToken?: string } = {}): Promise<{ runs: Run[]; nextPageToken: string }> {
     const pageSize = opts.pageSize || 50;
     if (pageSize > 1000) throw new RunSpecError("page_size", "must be ≤ 1000");
-    const keys = await this.bus.kvKeys("run.");
+    const keys = await this.bus.kvKeys(RUN_KEY_PREFIX);
     const runs: Run[] = [];
     for (const key of keys) {
       const e = await this.bus.kvGet(key);
@@ -219,9 +220,9 @@ export class Orchestrator {
    * both no-ops for what the bus has already seen. Returns the number of runs.
    */
   async recover(): Promise<number> {
-    const keys = await this.bus.kvKeys("run.");
+    const keys = await this.bus.kvKeys(RUN_KEY_PREFIX);
     for (const key of keys) {
-      const runId = key.slice("run.".length);
+      const runId = key.slice(RUN_KEY_PREFIX.length);
       await this.withLock(runId, async () => {
         const loaded = await this.load(runId);
         if (!loaded) return;
