@@ -1,12 +1,7 @@
 // Spawns the worker and orchestrator scripts as real processes, one node each (no wrapper process,
 // so SIGKILL hits the process that does the work).
-import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..", "..");
+import { spawnTs } from "../support/processes.ts";
 
 export class Proc {
   readonly lines: string[] = [];
@@ -16,11 +11,7 @@ export class Proc {
   readonly exited: Promise<number | null>;
 
   constructor(readonly name: string, script: string, env: Record<string, string>) {
-    this.child = spawn(process.execPath, ["--import", "tsx", join(here, script)], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    this.child = spawnTs(`test/orchestration/${script}`, [], env);
     let buf = "";
     this.child.stdout!.on("data", (chunk: Buffer) => {
       buf += chunk.toString();
