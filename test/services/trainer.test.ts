@@ -56,7 +56,7 @@ describe("TrainerService jobs", () => {
     const out = last.outputModel!;
     expect(out.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(out.digest).not.toBe(digest);
-    const loaded = await new ModelCache(artifacts, mkdtempSync(join(tmpdir(), "isrdpo-load-"))).load(out.digest, modelUri(out.digest, "manifest.json"));
+    const { policy: loaded } = await new ModelCache(artifacts, mkdtempSync(join(tmpdir(), "isrdpo-load-"))).acquire(out.digest, modelUri(out.digest, "manifest.json"));
     expect(loaded.model.config.vocabSize).toBeGreaterThan(0);
     // A second StartJob with the same id returns the same job.
     expect((await trainer.startJob({ jobId: "dpo-1", spec: { kind: JobKind.DPO, baseModel: { digest }, data: [ref] } })).job!.outputModel!.digest).toBe(out.digest);
@@ -79,7 +79,7 @@ describe("TrainerService jobs", () => {
     expect(sft.progress!.step).toBe(3);
     expect(sft.outputModel!.digest).toMatch(/^[0-9a-f]{64}$/);
     // The published model loads: config, tokenizer and weights agree.
-    const pi1 = await new ModelCache(artifacts, mkdtempSync(join(tmpdir(), "isrdpo-load-"))).load(sft.outputModel!.digest, sft.outputModel!.checkpoint!);
+    const { policy: pi1 } = await new ModelCache(artifacts, mkdtempSync(join(tmpdir(), "isrdpo-load-"))).acquire(sft.outputModel!.digest, sft.outputModel!.checkpoint!);
     expect(pi1.tok.vocabSize).toBe(pi1.model.config.vocabSize);
     await trainer.startJob({ jobId: "sft-2", spec: { kind: JobKind.SFT, preset: "test", syntheticData: { seed: 4n, split: "train", clipCount: 8 }, training: { epochs: 50, batchSize: 2 } } });
     const watching = finished("sft-2");

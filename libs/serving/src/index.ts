@@ -5,10 +5,10 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ArtifactNotFoundError, ArtifactIntegrityError } from "@isrdpo/bus";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ModelRef, SamplingParams, Video } from "@isrdpo/contracts";
+import type { ArtifactRef, ModelRef, SamplingParams, Video } from "@isrdpo/contracts";
 import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
 import { resolveVideo, VideoError, videoKey } from "@isrdpo/video";
-import { MANIFEST, modelUri, sharedModels, type Policy, type Sampling, type VideoInput } from "@isrdpo/vlm";
+import { MANIFEST, modelUri, sharedModels, type ModelLease, type Policy, type Sampling, type VideoInput } from "@isrdpo/vlm";
 
 /** The model cache of this process (shared by every service in it), once the backend is up. */
 export async function modelsOf(ctx: ServiceContext) {
@@ -17,19 +17,43 @@ export async function modelsOf(ctx: ServiceContext) {
   return shared.models;
 }
 
-/** Loads the model a request names: INVALID_ARGUMENT without a digest, NOT_FOUND for an unknown one. */
-export async function loadModel(ctx: ServiceContext, ref: ModelRef | undefined, field = "model", opts: { copy?: boolean } = {}): Promise<Policy> {
+async function modelCall<T>(ref: ModelRef | undefined, field: string, load: (digest: string, manifest: string | ArtifactRef) => Promise<T>): Promise<T> {
   if (!ref || ref.digest === "") invalidArgument(`${field}.digest`, "required (the sha256 of a published model)");
   if (!/^[0-9a-f]{64}$/.test(ref.digest)) invalidArgument(`${field}.digest`, `must be 64 lower-case hex characters, got "${ref.digest}"`);
-  const models = await modelsOf(ctx);
   const manifest = ref.checkpoint?.uri ? ref.checkpoint : modelUri(ref.digest, MANIFEST);
   try {
-    return await (opts.copy ? models.loadCopy(ref.digest, manifest) : models.load(ref.digest, manifest));
+    return await load(ref.digest, manifest);
   } catch (err) {
     if (err instanceof ArtifactNotFoundError) throw new ConnectError(`${field}: model ${ref.digest} not found in the artifact store`, Code.NotFound);
     if (err instanceof ArtifactIntegrityError) throw new ConnectError(`${field}: model ${ref.digest} is corrupted: ${err.message}`, Code.DataLoss);
     throw err;
   }
+}
+
+/**
+ * Runs `use` with the model a request names (shared, cached by digest, kept alive until `use` ends):
+ * INVALID_ARGUMENT without a digest, NOT_FOUND for an unknown one.
+ */
+export async function withModel<T>(ctx: ServiceContext, ref: ModelRef | undefined, field: string, use: (policy: Policy) => Promise<T>): Promise<T> {
+  const models = await modelsOf(ctx);
+  const lease = await modelCall(ref, field, (digest, manifest) => models.acquire(digest, manifest));
+  try {
+    return await use(lease.policy);
+  } finally {
+    lease.release();
+  }
+}
+
+/** The lease form of withModel, for a server stream that uses the model across yields. */
+export async function acquireModel(ctx: ServiceContext, ref: ModelRef | undefined, field: string): Promise<ModelLease> {
+  const models = await modelsOf(ctx);
+  return modelCall(ref, field, (digest, manifest) => models.acquire(digest, manifest));
+}
+
+/** A private copy of a model (training changes its weights; the shared one must not change). */
+export async function loadModelCopy(ctx: ServiceContext, ref: ModelRef | undefined, field: string): Promise<Policy> {
+  const models = await modelsOf(ctx);
+  return modelCall(ref, field, (digest, manifest) => models.loadCopy(digest, manifest));
 }
 
 /** A request's video as the frames this model takes; a bad one is INVALID_ARGUMENT naming the field. */

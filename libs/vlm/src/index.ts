@@ -5,11 +5,11 @@ export { VideoLMM, attentionBias, type KvCache, type VideoInput } from "./model.
 export { generate, SamplingSchema, type Sampling, type GenerateInput, type Generation, type GenerateOptions } from "./generate.ts";
 export { choiceLogProbs, sequenceLogProbs, type ScoreItem } from "./logprobs.ts";
 export { buildScoreBatch, encodeRow, targetLogProbs, type ScoreBatch, type TextRow } from "./sequence.ts";
-export { saveCheckpoint, loadCheckpoint, openCheckpoint, writeCheckpointFiles, MANIFEST } from "./checkpoint.ts";
+export { saveCheckpoint, loadCheckpoint, openCheckpoint, writeCheckpointFiles, manifestDigest, MANIFEST } from "./checkpoint.ts";
 export { encodeSafetensors, decodeSafetensors } from "./safetensors.ts";
 export { Rng } from "./rng.ts";
 export { matmulGflops, forwardFlops } from "./perf.ts";
 export * as tf from "@tensorflow/tfjs";
 export { prompts, skillText, asTarget, PROMPT_TEMPLATES, PROMPT_TEMPLATES_VERSION, VERDICTS, type PromptKind, type SkillRecord } from "./prompts.ts";
 export { answerQuestions, describeVideos, describeClips, fitPrompt, judgePairs, type Policy, type PairToJudge, type Judgment } from "./skills.ts";
-export { ModelCache, publishCheckpoint, sharedModels, modelUri, type BlobStore, type PublishedModel } from "./store.ts";
+export { ModelCache, publishCheckpoint, sharedModels, modelUri, type BlobStore, type ModelLease, type PublishedModel } from "./store.ts";

@@ -5,7 +5,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { initBackend, type BackendPreference } from "./backend.ts";
-import { loadCheckpoint, MANIFEST, openCheckpoint } from "./checkpoint.ts";
+import { loadCheckpoint, MANIFEST, manifestDigest, openCheckpoint } from "./checkpoint.ts";
 import type { Policy } from "./skills.ts";
 
 /** The part of an artifact store this module needs (libs/bus ArtifactStore fits). */
@@ -47,16 +47,30 @@ export async function publishCheckpoint<R extends { uri: string; sha256: string 
 }
 
 function manifestOf(files: Record<string, string>): { version: 1; digest: string; files: Record<string, string> } {
-  const lines = Object.keys(files)
-    .sort()
-    .map((n) => `${files[n]}  ${n}\n`)
-    .join("");
-  return { version: 1, digest: createHash("sha256").update(lines).digest("hex"), files };
+  return { version: 1, digest: manifestDigest(files), files };
 }
 
-/** Loads model versions by digest, verifying every file, and keeps the `capacity` most recent. */
+/** A model version in use; `release()` when done, so the cache may free it. */
+export interface ModelLease {
+  policy: Policy;
+  release(): void;
+}
+
+interface CacheEntry {
+  loading: Promise<Policy>;
+  /** Leases not yet released. */
+  users: number;
+  /** Dropped from the cache: its tensors are freed once the last user releases it. */
+  evicted: boolean;
+}
+
+/**
+ * Loads model versions by digest, verifying every file, and keeps the `capacity` most recently used.
+ * A model still leased when it leaves the cache is freed only after its last release, so a request
+ * in flight never runs on disposed weights.
+ */
 export class ModelCache<R extends { uri: string; sha256: string }> {
-  readonly #loaded = new Map<string, Promise<Policy>>();
+  readonly #entries = new Map<string, CacheEntry>();
 
   constructor(
     private readonly store: BlobStore<R>,
@@ -64,24 +78,46 @@ export class ModelCache<R extends { uri: string; sha256: string }> {
     private readonly capacity = 3,
   ) {}
 
-  /** The model of this digest; `manifest` is where its manifest lives. */
-  load(digest: string, manifest: R | string): Promise<Policy> {
-    const hit = this.#loaded.get(digest);
-    if (hit) {
-      // Refresh recency.
-      this.#loaded.delete(digest);
-      this.#loaded.set(digest, hit);
-      return hit;
+  /** The model of this digest, loaded once; `manifest` is where its manifest lives. */
+  async acquire(digest: string, manifest: R | string): Promise<ModelLease> {
+    let entry = this.#entries.get(digest);
+    if (entry) {
+      this.#entries.delete(digest); // re-inserted below: most recently used last
+    } else {
+      entry = { loading: this.loadCopy(digest, manifest), users: 0, evicted: false };
+      const failed = entry;
+      entry.loading.catch(() => this.#entries.get(digest) === failed && this.#entries.delete(digest));
     }
-    const loading = this.loadCopy(digest, manifest);
-    this.#loaded.set(digest, loading);
-    loading.catch(() => this.#loaded.delete(digest));
-    while (this.#loaded.size > this.capacity) {
-      const [oldest, policy] = this.#loaded.entries().next().value as [string, Promise<Policy>];
-      this.#loaded.delete(oldest);
-      void policy.then((p) => p.model.dispose(), () => undefined);
+    this.#entries.set(digest, entry);
+    entry.users++; // before any await: an eviction meanwhile must not free it
+    while (this.#entries.size > this.capacity) {
+      const [oldest, old] = this.#entries.entries().next().value as [string, CacheEntry];
+      this.#entries.delete(oldest);
+      old.evicted = true;
+      if (old.users === 0) this.#free(old);
     }
-    return loading;
+    const held = entry;
+    let policy: Policy;
+    try {
+      policy = await held.loading;
+    } catch (err) {
+      held.users--;
+      throw err;
+    }
+    let released = false;
+    return {
+      policy,
+      release: () => {
+        if (released) return;
+        released = true;
+        held.users--;
+        if (held.evicted && held.users === 0) this.#free(held);
+      },
+    };
+  }
+
+  #free(entry: CacheEntry): void {
+    void entry.loading.then((p) => p.model.dispose(), () => undefined);
   }
 
   /** A private copy of a model version (for training, which must not change the shared one). */

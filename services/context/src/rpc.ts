@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { ContextMode, ContextService, DescribeResponseSchema } from "@isrdpo/contracts";
 import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
-import { asInvalidArgument, loadModel, sampling, videoInput } from "@isrdpo/serving";
+import { asInvalidArgument, sampling, videoInput, withModel } from "@isrdpo/serving";
 import { describeClips } from "@isrdpo/vlm";
 import { CONTEXT_SAMPLING, contextsFor } from "./work.ts";
 
@@ -14,16 +14,17 @@ export function contextRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof Cont
         invalidArgument("mode", "required: one of CONTEXT_MODE_NONE, FIXED, RENEW, RETROSPECTIVE, CLIP_NARRATIVE");
       }
       if (req.mode === ContextMode.CLIP_NARRATIVE && req.clipCount === 0) invalidArgument("clip_count", "required for CONTEXT_MODE_CLIP_NARRATIVE");
-      const policy = await loadModel(ctx, req.model);
-      const video = await videoInput(policy, req.video, "video");
-      const s = sampling(req.sampling, "sampling", policy, CONTEXT_SAMPLING);
-      if (req.mode === ContextMode.CLIP_NARRATIVE) {
-        if (req.clipCount > policy.model.config.frames) invalidArgument("clip_count", `at most ${policy.model.config.frames} (the model's frames), got ${req.clipCount}`);
-        const { context, clips } = await asInvalidArgument(() => describeClips(policy, video, req.clipCount, s));
-        return create(DescribeResponseSchema, { context, clipDescriptions: clips });
-      }
-      const [context] = await asInvalidArgument(() => contextsFor(policy, [{ video, previous: req.previousContext }], req.mode, 0, s));
-      return create(DescribeResponseSchema, { context: context! });
+      return withModel(ctx, req.model, "model", async (policy) => {
+        const video = await videoInput(policy, req.video, "video");
+        const s = sampling(req.sampling, "sampling", policy, CONTEXT_SAMPLING);
+        if (req.mode === ContextMode.CLIP_NARRATIVE) {
+          if (req.clipCount > policy.model.config.frames) invalidArgument("clip_count", `at most ${policy.model.config.frames} (the model's frames), got ${req.clipCount}`);
+          const { context, clips } = await asInvalidArgument(() => describeClips(policy, video, req.clipCount, s));
+          return create(DescribeResponseSchema, { context, clipDescriptions: clips });
+        }
+        const [context] = await asInvalidArgument(() => contextsFor(policy, [{ video, previous: req.previousContext }], req.mode, 0, s));
+        return create(DescribeResponseSchema, { context: context! });
+      });
     },
   };
 }

@@ -4,7 +4,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ContextMode, ContextShardSchema, type WorkItem } from "@isrdpo/contracts";
 import type { WorkHandler } from "@isrdpo/bus";
 import type { ServiceContext } from "@isrdpo/runtime";
-import { loadModel, sampling, shardCompleted, shardOutputUri, shardSeed, shardVideos } from "@isrdpo/serving";
+import { withModel, sampling, shardCompleted, shardOutputUri, shardSeed, shardVideos } from "@isrdpo/serving";
 import { describeClips, describeVideos, type Policy, type Sampling, type VideoInput } from "@isrdpo/vlm";
 
 export const CONTEXT_SAMPLING = { temperature: 0, maxNewTokens: 96 };
@@ -46,29 +46,30 @@ export function contextHandler(ctx: ServiceContext): WorkHandler {
     if (task.queue !== "context" || task.payload.params.case !== "context") throw new Error("context: expected a context work item");
     const item: WorkItem = task.payload;
     const params = task.payload.params.value;
-    const policy = await loadModel(ctx, item.model, "work_item.model");
-    const { ready, failures } = await shardVideos(policy, item.items);
-    // c_{t-1} of each video, from the same shard of the previous iteration.
-    const previous = new Map<string, string>();
-    if (params.previousContexts) {
-      const prev = fromBinary(ContextShardSchema, await ctx.artifacts.get(params.previousContexts));
-      for (const r of prev.records) previous.set(r.videoId, r.context);
-    }
-    const videos = [...new Map(ready.map((r) => [r.video.videoId, r.video])).values()];
-    const s = sampling(params.sampling, "context.sampling", policy, CONTEXT_SAMPLING);
-    const contexts = await contextsFor(
-      policy,
-      videos.map((video) => ({ video, previous: previous.get(video.videoId) ?? "" })),
-      params.mode,
-      params.clipCount || 4,
-      { ...s, seed: shardSeed(s.seed, item) },
-    );
-    const byVideo = new Map(videos.map((v, i) => [v.videoId, contexts[i]!]));
-    const shard = create(ContextShardSchema, {
-      records: ready.map((r) => ({ itemId: r.item.id, videoId: r.video.videoId, context: byVideo.get(r.video.videoId)! })),
-      failures,
+    return withModel(ctx, item.model, "work_item.model", async (policy) => {
+      const { ready, failures } = await shardVideos(policy, item.items);
+      // c_{t-1} of each video, from the same shard of the previous iteration.
+      const previous = new Map<string, string>();
+      if (params.previousContexts) {
+        const prev = fromBinary(ContextShardSchema, await ctx.artifacts.get(params.previousContexts));
+        for (const r of prev.records) previous.set(r.videoId, r.context);
+      }
+      const videos = [...new Map(ready.map((r) => [r.video.videoId, r.video])).values()];
+      const s = sampling(params.sampling, "context.sampling", policy, CONTEXT_SAMPLING);
+      const contexts = await contextsFor(
+        policy,
+        videos.map((video) => ({ video, previous: previous.get(video.videoId) ?? "" })),
+        params.mode,
+        params.clipCount || 4,
+        { ...s, seed: shardSeed(s.seed, item) },
+      );
+      const byVideo = new Map(videos.map((v, i) => [v.videoId, contexts[i]!]));
+      const shard = create(ContextShardSchema, {
+        records: ready.map((r) => ({ itemId: r.item.id, videoId: r.video.videoId, context: byVideo.get(r.video.videoId)! })),
+        failures,
+      });
+      const output = await ctx.artifacts.put(shardOutputUri(item), toBinary(ContextShardSchema, shard), "application/x-protobuf");
+      return shardCompleted(item, output, shard.records.length, failures);
     });
-    const output = await ctx.artifacts.put(shardOutputUri(item), toBinary(ContextShardSchema, shard), "application/x-protobuf");
-    return shardCompleted(item, output, shard.records.length, failures);
   };
 }

@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { CompareResponseSchema, EvaluateResponseSchema, EvaluationReportSchema, EvaluatorService, type EvaluationSpec } from "@isrdpo/contracts";
 import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
-import { loadModel, sampling } from "@isrdpo/serving";
+import { sampling, withModel } from "@isrdpo/serving";
 import { scoreAnswer } from "@isrdpo/video";
 import { PROMPT_TEMPLATES } from "@isrdpo/vlm";
 import { EVAL_SAMPLING, benchmarkAnswers, evaluateSplit, syntheticBenchmark, type SyntheticBenchmark } from "./evaluate.ts";
@@ -26,36 +26,39 @@ function benchmarks(spec: EvaluationSpec | undefined, frames: number): Synthetic
 export function evaluatorRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof EvaluatorService>> {
   return {
     async evaluate(req) {
-      const policy = await loadModel(ctx, req.model);
-      const list = benchmarks(req.spec, policy.model.config.frames);
-      const s = sampling(req.spec?.sampling, "spec.sampling", policy, EVAL_SAMPLING);
-      const splits = [];
-      for (const b of list) splits.push(await evaluateSplit(policy, b, s));
-      return create(EvaluateResponseSchema, { report: create(EvaluationReportSchema, { model: req.model, splits, promptTemplates: PROMPT_TEMPLATES }) });
+      return withModel(ctx, req.model, "model", async (policy) => {
+        const list = benchmarks(req.spec, policy.model.config.frames);
+        const s = sampling(req.spec?.sampling, "spec.sampling", policy, EVAL_SAMPLING);
+        const splits = [];
+        for (const b of list) splits.push(await evaluateSplit(policy, b, s));
+        return create(EvaluateResponseSchema, { report: create(EvaluationReportSchema, { model: req.model, splits, promptTemplates: PROMPT_TEMPLATES }) });
+      });
     },
 
     async compare(req) {
-      const a = await loadModel(ctx, req.modelA, "model_a");
-      const b = await loadModel(ctx, req.modelB, "model_b");
-      const list = benchmarks(req.spec, a.model.config.frames);
-      const s = sampling(req.spec?.sampling, "spec.sampling", a, EVAL_SAMPLING);
-      let winsA = 0;
-      let winsB = 0;
-      let ties = 0;
-      for (const bench of list) {
-        const answersA = await benchmarkAnswers(a, bench, s);
-        const answersB = await benchmarkAnswers(b, bench, s);
-        const scenes = new Map(bench.clips.map((c) => [c.id, c.scene]));
-        bench.items.forEach((item, i) => {
-          const scene = scenes.get(item.clipId)!;
-          const d = scoreAnswer(scene, item, answersA[i]!).score - scoreAnswer(scene, item, answersB[i]!).score;
-          if (d > 0) winsA++;
-          else if (d < 0) winsB++;
-          else ties++;
-        });
-      }
-      const items = winsA + winsB + ties;
-      return create(CompareResponseSchema, { items, winsA, winsB, ties, winRateA: items === 0 ? 0 : (winsA + ties / 2) / items });
+      return withModel(ctx, req.modelA, "model_a", (a) =>
+        withModel(ctx, req.modelB, "model_b", async (b) => {
+          const list = benchmarks(req.spec, a.model.config.frames);
+          const s = sampling(req.spec?.sampling, "spec.sampling", a, EVAL_SAMPLING);
+          let winsA = 0;
+          let winsB = 0;
+          let ties = 0;
+          for (const bench of list) {
+            const answersA = await benchmarkAnswers(a, bench, s);
+            const answersB = await benchmarkAnswers(b, bench, s);
+            const scenes = new Map(bench.clips.map((c) => [c.id, c.scene]));
+            bench.items.forEach((item, i) => {
+              const scene = scenes.get(item.clipId)!;
+              const d = scoreAnswer(scene, item, answersA[i]!).score - scoreAnswer(scene, item, answersB[i]!).score;
+              if (d > 0) winsA++;
+              else if (d < 0) winsB++;
+              else ties++;
+            });
+          }
+          const items = winsA + winsB + ties;
+          return create(CompareResponseSchema, { items, winsA, winsB, ties, winRateA: items === 0 ? 0 : (winsA + ties / 2) / items });
+        }),
+      );
     },
   };
 }

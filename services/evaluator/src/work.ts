@@ -3,7 +3,7 @@ import { create, toJsonString } from "@bufbuild/protobuf";
 import { EvaluationFinishedSchema, EvaluationReportSchema, type WorkItem } from "@isrdpo/contracts";
 import type { WorkHandler } from "@isrdpo/bus";
 import type { ServiceContext } from "@isrdpo/runtime";
-import { loadModel, sampling } from "@isrdpo/serving";
+import { withModel, sampling } from "@isrdpo/serving";
 import { PROMPT_TEMPLATES } from "@isrdpo/vlm";
 import { EVAL_SAMPLING, evaluateSplit, iterationPreferences, syntheticBenchmark } from "./evaluate.ts";
 
@@ -12,19 +12,20 @@ export function evaluateHandler(ctx: ServiceContext): WorkHandler {
     if (task.queue !== "evaluate" || task.payload.params.case !== "evaluate") throw new Error("evaluate: expected an evaluate work item");
     const item: WorkItem = task.payload;
     const params = task.payload.params.value;
-    const policy = await loadModel(ctx, item.model, "work_item.model");
-    const s = sampling(params.spec?.sampling, "evaluation.sampling", policy, EVAL_SAMPLING);
-    const splits = [];
-    for (const [i, ref] of (params.spec?.splits ?? []).entries()) {
-      splits.push(await evaluateSplit(policy, syntheticBenchmark(ref, `evaluation.splits[${i}]`, policy.model.config.frames), s));
-    }
-    const report = create(EvaluationReportSchema, { model: item.model, splits, promptTemplates: PROMPT_TEMPLATES });
-    const preferences = await iterationPreferences(ctx.artifacts, params.preferences);
-    const reportArtifact = await ctx.artifacts.put(
-      `artifact://runs/${item.runId}/iter-${item.iteration}/evaluate/report.json`,
-      new TextEncoder().encode(`${toJsonString(EvaluationReportSchema, report, { prettySpaces: 2 })}\n`),
-      "application/json",
-    );
-    return { case: "evaluationFinished", value: create(EvaluationFinishedSchema, { iteration: item.iteration, report, reportArtifact, preferences }) };
+    return withModel(ctx, item.model, "work_item.model", async (policy) => {
+      const s = sampling(params.spec?.sampling, "evaluation.sampling", policy, EVAL_SAMPLING);
+      const splits = [];
+      for (const [i, ref] of (params.spec?.splits ?? []).entries()) {
+        splits.push(await evaluateSplit(policy, syntheticBenchmark(ref, `evaluation.splits[${i}]`, policy.model.config.frames), s));
+      }
+      const report = create(EvaluationReportSchema, { model: item.model, splits, promptTemplates: PROMPT_TEMPLATES });
+      const preferences = await iterationPreferences(ctx.artifacts, params.preferences);
+      const reportArtifact = await ctx.artifacts.put(
+        `artifact://runs/${item.runId}/iter-${item.iteration}/evaluate/report.json`,
+        new TextEncoder().encode(`${toJsonString(EvaluationReportSchema, report, { prettySpaces: 2 })}\n`),
+        "application/json",
+      );
+      return { case: "evaluationFinished", value: create(EvaluationFinishedSchema, { iteration: item.iteration, report, reportArtifact, preferences }) };
+    });
   };
 }

@@ -10,7 +10,7 @@ import {
   type GenerationInput,
 } from "@isrdpo/contracts";
 import { invalidArgument, requireNonEmpty, requireRange, type ServiceContext } from "@isrdpo/runtime";
-import { asInvalidArgument, loadModel, sampling, videoInput } from "@isrdpo/serving";
+import { acquireModel, asInvalidArgument, sampling, videoInput, withModel } from "@isrdpo/serving";
 import { generate, sequenceLogProbs, type Policy, type ScoreItem } from "@isrdpo/vlm";
 
 const MAX_INPUTS = 256;
@@ -33,89 +33,101 @@ export function inferenceRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof In
       if (req.inputs.length === 0) invalidArgument("inputs", "must not be empty");
       if (req.inputs.length > MAX_INPUTS) invalidArgument("inputs", `at most ${MAX_INPUTS}, got ${req.inputs.length}`);
       const numSamples = requireRange("num_samples", req.numSamples, 1, 16, 1);
-      const policy = await loadModel(ctx, req.model);
-      const s = sampling(req.sampling, "sampling", policy, DEFAULTS);
-      const inputs = await inputsOf(policy, req.inputs, "inputs");
-      const generations = await asInvalidArgument(() => generate(policy.model, policy.tok, inputs, s, { numSamples }));
-      return create(GenerateResponseSchema, {
-        model: req.model,
-        generations: generations.map((g) => ({
-          inputIndex: g.inputIndex,
-          sampleIndex: g.sampleIndex,
-          text: g.text,
-          tokenCount: g.tokenIds.length,
-          finishReason: finish(g.finishReason),
-          logprobSum: g.logprobSum,
-        })),
+      return withModel(ctx, req.model, "model", async (policy) => {
+        const s = sampling(req.sampling, "sampling", policy, DEFAULTS);
+        const inputs = await inputsOf(policy, req.inputs, "inputs");
+        const generations = await asInvalidArgument(() => generate(policy.model, policy.tok, inputs, s, { numSamples }));
+        return create(GenerateResponseSchema, {
+          model: req.model,
+          generations: generations.map((g) => ({
+            inputIndex: g.inputIndex,
+            sampleIndex: g.sampleIndex,
+            text: g.text,
+            tokenCount: g.tokenIds.length,
+            finishReason: finish(g.finishReason),
+            logprobSum: g.logprobSum,
+          })),
+        });
       });
     },
 
     async *generateStream(req, handlerCtx) {
       if (!req.input) invalidArgument("input", "required");
-      const policy = await loadModel(ctx, req.model);
-      const s = sampling(req.sampling, "sampling", policy, DEFAULTS);
-      const [input] = await inputsOf(policy, [req.input], "input");
-      // generate() reports each token through a callback; hand them to this stream as they come.
-      const ids: number[] = [];
-      const queue: number[] = [];
-      let wake: (() => void) | undefined;
-      let result: { reason: "stop" | "length" } | undefined;
-      let failure: unknown;
-      const run = asInvalidArgument(() =>
-        generate(policy.model, policy.tok, [input!], s, {
-          onToken: ({ tokenId }) => {
-            queue.push(tokenId);
-            wake?.();
-          },
-        }),
-      ).then(
-        ([g]) => (result = { reason: g!.finishReason }),
-        (err: unknown) => (failure = err),
-      ).finally(() => wake?.());
-      let text = "";
-      let index = 0;
-      while (!handlerCtx.signal.aborted) {
-        if (queue.length === 0 && result === undefined && failure === undefined) await new Promise<void>((r) => (wake = r));
-        wake = undefined;
-        if (failure !== undefined) throw failure;
-        while (queue.length > 0) {
-          ids.push(queue.shift()!);
-          // Decode the whole answer so far: a character split across tokens appears once complete.
-          const full = policy.tok.decode(ids, { skipSpecial: true });
-          if (full.length > text.length && !full.endsWith("\uFFFD")) {
-            yield create(GenerateStreamResponseSchema, { textDelta: full.slice(text.length), tokenIndex: index });
-            text = full;
+      // The model stays leased while tokens stream; generation stops when the client goes away.
+      const lease = await acquireModel(ctx, req.model, "model");
+      let run: Promise<unknown> = Promise.resolve();
+      try {
+        const policy = lease.policy;
+        const s = sampling(req.sampling, "sampling", policy, DEFAULTS);
+        const [input] = await inputsOf(policy, [req.input], "input");
+        // generate() reports each token through a callback; hand them to this stream as they come.
+        const ids: number[] = [];
+        const queue: number[] = [];
+        let wake: (() => void) | undefined;
+        let result: { reason: "stop" | "length" } | undefined;
+        let failure: unknown;
+        run = asInvalidArgument(() =>
+          generate(policy.model, policy.tok, [input!], s, {
+            signal: handlerCtx.signal,
+            onToken: ({ tokenId }) => {
+              queue.push(tokenId);
+              wake?.();
+            },
+          }),
+        )
+          .then(
+            ([g]) => (result = { reason: g!.finishReason }),
+            (err: unknown) => (failure = err),
+          )
+          .finally(() => wake?.());
+        let text = "";
+        let index = 0;
+        while (!handlerCtx.signal.aborted) {
+          if (queue.length === 0 && result === undefined && failure === undefined) await new Promise<void>((r) => (wake = r));
+          wake = undefined;
+          if (failure !== undefined) throw failure;
+          while (queue.length > 0) {
+            ids.push(queue.shift()!);
+            // Decode the whole answer so far: a character split across tokens appears once complete.
+            const full = policy.tok.decode(ids, { skipSpecial: true });
+            if (full.length > text.length && !full.endsWith("\uFFFD")) {
+              yield create(GenerateStreamResponseSchema, { textDelta: full.slice(text.length), tokenIndex: index });
+              text = full;
+            }
+            index++;
           }
-          index++;
+          if (result !== undefined) {
+            yield create(GenerateStreamResponseSchema, { textDelta: "", tokenIndex: index, finishReason: finish(result.reason) });
+            return;
+          }
         }
-        if (result !== undefined) {
-          yield create(GenerateStreamResponseSchema, { textDelta: "", tokenIndex: index, finishReason: finish(result.reason) });
-          return;
-        }
+      } finally {
+        await run;
+        lease.release();
       }
-      await run;
     },
 
     async scoreSequences(req) {
       if (req.inputs.length === 0) invalidArgument("inputs", "must not be empty");
       if (req.inputs.length > MAX_INPUTS) invalidArgument("inputs", `at most ${MAX_INPUTS}, got ${req.inputs.length}`);
-      const policy = await loadModel(ctx, req.model);
-      const items: ScoreItem[] = [];
-      for (const [i, input] of req.inputs.entries()) {
-        if (input.candidates.length === 0) invalidArgument(`inputs[${i}].candidates`, "must not be empty");
-        const video = await videoInput(policy, input.video, `inputs[${i}].video`);
-        const prompt = requireNonEmpty(`inputs[${i}].prompt`, input.prompt);
-        for (const answer of input.candidates) items.push({ ...video, prompt, answer });
-      }
-      const scores = await asInvalidArgument(() => sequenceLogProbs(policy.model, policy.tok, items));
-      let next = 0;
-      return create(ScoreSequencesResponseSchema, {
-        results: req.inputs.map((input) => ({
-          scores: input.candidates.map(() => {
-            const s = scores[next++]!;
-            return { logprobSum: s.sum, tokenCount: s.count };
-          }),
-        })),
+      return withModel(ctx, req.model, "model", async (policy) => {
+        const items: ScoreItem[] = [];
+        for (const [i, input] of req.inputs.entries()) {
+          if (input.candidates.length === 0) invalidArgument(`inputs[${i}].candidates`, "must not be empty");
+          const video = await videoInput(policy, input.video, `inputs[${i}].video`);
+          const prompt = requireNonEmpty(`inputs[${i}].prompt`, input.prompt);
+          for (const answer of input.candidates) items.push({ ...video, prompt, answer });
+        }
+        const scores = await asInvalidArgument(() => sequenceLogProbs(policy.model, policy.tok, items));
+        let next = 0;
+        return create(ScoreSequencesResponseSchema, {
+          results: req.inputs.map((input) => ({
+            scores: input.candidates.map(() => {
+              const s = scores[next++]!;
+              return { logprobSum: s.sum, tokenCount: s.count };
+            }),
+          })),
+        });
       });
     },
   };

@@ -5,7 +5,7 @@ import { ContextShardSchema, PreferenceRecordSchema, PreferenceShardSchema, Resp
 import type { WorkHandler } from "@isrdpo/bus";
 import { wordCount } from "@isrdpo/eval";
 import type { ServiceContext } from "@isrdpo/runtime";
-import { loadModel, shardCompleted, shardOutputUri, shardVideos } from "@isrdpo/serving";
+import { withModel, shardCompleted, shardOutputUri, shardVideos } from "@isrdpo/serving";
 import { judge } from "./judging.ts";
 
 export function judgeHandler(ctx: ServiceContext): WorkHandler {
@@ -19,53 +19,54 @@ export function judgeHandler(ctx: ServiceContext): WorkHandler {
     if (params.contexts) {
       for (const r of fromBinary(ContextShardSchema, await ctx.artifacts.get(params.contexts)).records) contexts.set(r.itemId, r.context);
     }
-    const policy = await loadModel(ctx, item.model, "work_item.model");
-    const { ready, failures } = await shardVideos(policy, item.items);
-    const pairs = ready.flatMap((r) => {
-      const answers = responses.get(r.item.id);
-      if (!answers || answers.length < 2) {
-        failures.push({ itemId: r.item.id, reason: "responses: fewer than two answers for this item" });
-        return [];
-      }
-      return [{ r, a: answers[0]!, b: answers[1]!, context: contexts.get(r.item.id) ?? "" }];
+    return withModel(ctx, item.model, "work_item.model", async (policy) => {
+      const { ready, failures } = await shardVideos(policy, item.items);
+      const pairs = ready.flatMap((r) => {
+        const answers = responses.get(r.item.id);
+        if (!answers || answers.length < 2) {
+          failures.push({ itemId: r.item.id, reason: "responses: fewer than two answers for this item" });
+          return [];
+        }
+        return [{ r, a: answers[0]!, b: answers[1]!, context: contexts.get(r.item.id) ?? "" }];
+      });
+      const verdicts = judge(
+        params.strategy,
+        policy,
+        pairs.map(({ r, a, b, context }) => ({
+          video: r.video,
+          question: r.item.instruction,
+          context,
+          a,
+          b,
+          clipId: r.item.video?.source.case === "syntheticClipId" ? r.item.video.source.value : "",
+          itemId: r.item.id,
+        })),
+        { tieMargin: params.tieMargin || 0.05, singleOrder: params.singleOrder },
+      );
+      const records: MessageInitShape<typeof PreferenceRecordSchema>[] = pairs.map(({ r, a, b, context }, i) => {
+        const v = verdicts[i]!;
+        const aWins = v.verdict !== "b";
+        const [chosen, rejected] = aWins ? [a, b] : [b, a];
+        return {
+          itemId: r.item.id,
+          videoId: r.video.videoId,
+          prompt: r.item.instruction,
+          chosen,
+          rejected,
+          chosenScore: aWins ? v.scoreA : v.scoreB,
+          rejectedScore: aWins ? v.scoreB : v.scoreA,
+          context,
+          confidence: v.confidence,
+          tie: v.verdict === "tie",
+          tieReason: v.tieReason,
+          chosenWords: wordCount(chosen),
+          rejectedWords: wordCount(rejected),
+        };
+      });
+      const shard = create(PreferenceShardSchema, { records, failures });
+      const output = await ctx.artifacts.put(shardOutputUri(item), toBinary(PreferenceShardSchema, shard), "application/x-protobuf");
+      return shardCompleted(item, output, records.length, failures);
     });
-    const verdicts = judge(
-      params.strategy,
-      policy,
-      pairs.map(({ r, a, b, context }) => ({
-        video: r.video,
-        question: r.item.instruction,
-        context,
-        a,
-        b,
-        clipId: r.item.video?.source.case === "syntheticClipId" ? r.item.video.source.value : "",
-        itemId: r.item.id,
-      })),
-      { tieMargin: params.tieMargin || 0.05, singleOrder: params.singleOrder },
-    );
-    const records: MessageInitShape<typeof PreferenceRecordSchema>[] = pairs.map(({ r, a, b, context }, i) => {
-      const v = verdicts[i]!;
-      const aWins = v.verdict !== "b";
-      const [chosen, rejected] = aWins ? [a, b] : [b, a];
-      return {
-        itemId: r.item.id,
-        videoId: r.video.videoId,
-        prompt: r.item.instruction,
-        chosen,
-        rejected,
-        chosenScore: aWins ? v.scoreA : v.scoreB,
-        rejectedScore: aWins ? v.scoreB : v.scoreA,
-        context,
-        confidence: v.confidence,
-        tie: v.verdict === "tie",
-        tieReason: v.tieReason,
-        chosenWords: wordCount(chosen),
-        rejectedWords: wordCount(rejected),
-      };
-    });
-    const shard = create(PreferenceShardSchema, { records, failures });
-    const output = await ctx.artifacts.put(shardOutputUri(item), toBinary(PreferenceShardSchema, shard), "application/x-protobuf");
-    return shardCompleted(item, output, records.length, failures);
   };
 }
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { DpoLossType, JobKind, LrSchedule, PreferenceShardSchema, type JobSpec, type ModelRef, type TrainingParams as TrainingParamsProto } from "@isrdpo/contracts";
 import type { ServiceContext } from "@isrdpo/runtime";
-import { loadModel, modelsOf } from "@isrdpo/serving";
+import { loadModelCopy, modelsOf } from "@isrdpo/serving";
 import { trainDpo, trainSft, type DpoPair, type StepMetrics, type TrainingParams } from "@isrdpo/train";
 import { buildSftMix, clipFromId, renderClip, resolveVideo, syntheticSplit } from "@isrdpo/video";
 import { asTarget, modelConfig, prompts, publishCheckpoint, skillText, Tokenizer, VideoLMM, type Preset } from "@isrdpo/vlm";
@@ -111,7 +111,7 @@ export async function runJob(
     if (spec.referenceModel?.digest && spec.referenceModel.digest !== base?.digest) {
       throw new Error("job.spec.reference_model: must be the base model (π_ref = π_t); a separate reference is not built yet");
     }
-    const policy = await loadModel(ctx, base, "job.spec.base_model", { copy: true });
+    const policy = await loadModelCopy(ctx, base, "job.spec.base_model");
     try {
       const dims = policy.model.config;
       const cache = new Map<string, Uint8Array>();
