@@ -90,6 +90,11 @@ export function shardOutputUri(item: Pick<WorkItem, "runId" | "iteration" | "sta
   return `artifact://runs/${item.runId}/iter-${item.iteration}/${stageName(item.stage)}/shard-${String(item.shardIndex).padStart(4, "0")}.pb`;
 }
 
+/** Where a run's prompt shard is stored: artifact://runs/<run>/prompts/shard-<nnnn>.pb */
+export function promptShardUri(runId: string, shardIndex: number): string {
+  return `artifact://runs/${runId}/prompts/shard-${String(shardIndex).padStart(4, "0")}.pb`;
+}
+
 /** Message ids: deterministic, so JetStream de-duplicates a re-publish of the same command. */
 export const msgIds = {
   shard: (runId: string, iteration: number, stage: Stage, shard: number, attempt: number) =>

@@ -32,7 +32,7 @@ import {
 import type { ArtifactRef, Command, OrchestratorEvent, PromptItem, RunRecord, RunSpec, WorkItem } from "@isrdpo/contracts";
 import { workEventIds } from "@isrdpo/bus";
 import type { ArtifactStore, Task, WorkHandler, WorkQueue } from "@isrdpo/bus";
-import { eventIds, newRunRecord, shardOutputUri, stageName, transition } from "./machine.ts";
+import { eventIds, newRunRecord, promptShardUri, shardOutputUri, stageName, transition } from "./machine.ts";
 import { normalizeRunSpec } from "./spec.ts";
 
 export interface DeterministicOptions {
@@ -97,7 +97,7 @@ export function deterministicHandlers(artifacts: ArtifactStore, opts: Determinis
       const shards: ArtifactRef[] = [];
       for (let s = 0; s * req.shardSize < n; s++) {
         const shard = create(PromptShardSchema, { items: items.slice(s * req.shardSize, (s + 1) * req.shardSize) });
-        shards.push(await put(`artifact://runs/${req.runId}/prompts/shard-${String(s).padStart(4, "0")}.pb`, toBinary(PromptShardSchema, shard)));
+        shards.push(await put(promptShardUri(req.runId, s), toBinary(PromptShardSchema, shard)));
       }
       return { case: "prepareFinished", value: create(PrepareFinishedSchema, { promptShards: shards, itemsTotal: n }) };
     },
@@ -233,7 +233,7 @@ export function noopHandlers(items: number, artifacts: ArtifactStore): Record<Wo
       for (let start = 0; start < items; start += req.shardSize) {
         const ids = Array.from({ length: Math.min(req.shardSize, items - start) }, (_, i) => create(PromptItemSchema, { id: `item-${start + i}` }));
         const bytes = toBinary(PromptShardSchema, create(PromptShardSchema, { items: ids }));
-        promptShards.push(await artifacts.put(`artifact://runs/${req.runId}/prompts/shard-${start / req.shardSize}.pb`, bytes));
+        promptShards.push(await artifacts.put(promptShardUri(req.runId, start / req.shardSize), bytes));
       }
       return { case: "prepareFinished", value: create(PrepareFinishedSchema, { promptShards, itemsTotal: items }) };
     },

@@ -1,13 +1,10 @@
 // The prepare queue: a run's prompt set as PromptItems, split into shards stored as artifacts.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { PrepareFinishedSchema, PromptItemSchema, PromptShardSchema, type ArtifactRef, type PromptItem } from "@isrdpo/contracts";
+import { PrepareFinishedSchema, PromptItemSchema, PromptShardSchema, type ArtifactRef, type DatasetRef, type PromptItem } from "@isrdpo/contracts";
 import type { ArtifactStore, WorkHandler } from "@isrdpo/bus";
-import { qaPairs, readShareGptVideoJsonl } from "@isrdpo/datasets";
+import { parseJsonlLine, qaPairs, ShareGptVideoRecordSchema } from "@isrdpo/datasets";
+import { promptShardUri } from "@isrdpo/orchestration";
 import { parseSplit, syntheticSplit } from "@isrdpo/video";
-import type { DatasetRef } from "@isrdpo/contracts";
 
 /** Every question of every clip of a synthetic split, in clip order (a clip's items share shards). */
 function syntheticItems(d: { seed: bigint; split: string; clipCount: number; frames: number }): PromptItem[] {
@@ -26,20 +23,14 @@ function syntheticItems(d: { seed: bigint; split: string; clipCount: number; fra
 
 /** The QA pairs of a ShareGPTVideo JSONL artifact; video paths are read by the workers. */
 async function shareGptItems(artifacts: ArtifactStore, ref: ArtifactRef): Promise<PromptItem[]> {
-  const dir = await mkdtemp(join(tmpdir(), "isrdpo-prompts-"));
-  try {
-    const path = join(dir, "prompts.jsonl");
-    await writeFile(path, await artifacts.get(ref));
-    const items: PromptItem[] = [];
-    for await (const { record } of readShareGptVideoJsonl(path)) {
-      qaPairs(record).forEach((qa, i) =>
-        items.push(create(PromptItemSchema, { id: `${record.id}#${i}`, video: { id: record.video, source: { case: "uri", value: record.video } }, instruction: qa.question, questionType: "open" })),
-      );
-    }
-    return items;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const lines = new TextDecoder().decode(await artifacts.get(ref)).split("\n");
+  return lines.flatMap((text, i) => {
+    if (text.trim() === "") return [];
+    const record = parseJsonlLine(ShareGptVideoRecordSchema, text, ref.uri, i + 1);
+    return qaPairs(record).map((qa, q) =>
+      create(PromptItemSchema, { id: `${record.id}#${q}`, video: { id: record.video, source: { case: "uri", value: record.video } }, instruction: qa.question, questionType: "open" }),
+    );
+  });
 }
 
 export async function promptItems(artifacts: ArtifactStore, prompts: DatasetRef | undefined): Promise<PromptItem[]> {
@@ -63,7 +54,7 @@ export function prepareHandler(artifacts: ArtifactStore): WorkHandler {
     const shards: ArtifactRef[] = [];
     for (let s = 0; s * size < items.length; s++) {
       const shard = create(PromptShardSchema, { items: items.slice(s * size, (s + 1) * size) });
-      shards.push(await artifacts.put(`artifact://runs/${req.runId}/prompts/shard-${String(s).padStart(4, "0")}.pb`, toBinary(PromptShardSchema, shard), "application/x-protobuf"));
+      shards.push(await artifacts.put(promptShardUri(req.runId, s), toBinary(PromptShardSchema, shard), "application/x-protobuf"));
     }
     return { case: "prepareFinished", value: create(PrepareFinishedSchema, { promptShards: shards, itemsTotal: items.length }) };
   };
