@@ -67,6 +67,10 @@ describe("services on bad input", () => {
       code: Code.InvalidArgument,
       message: expect.stringMatching(/^sampling\.max_new_tokens: must be at most 192/),
     });
+    expect(await status(c.generate({ model, inputs: [{ video, prompt: "red circle ".repeat(500) }] }))).toMatchObject({
+      code: Code.InvalidArgument,
+      message: expect.stringMatching(/^inputs\[0\]\.prompt: \d+ tokens leave no room to answer/),
+    });
     expect(await status(c.generate({ model, inputs: [{ video, prompt: "q" }], numSamples: 1000 }))).toMatchObject({ code: Code.InvalidArgument, message: expect.stringMatching(/^num_samples/) });
     expect(await status(c.generate({ model, inputs: [{ video, prompt: "q" }], sampling: { temperature: -1 } }))).toMatchObject({ code: Code.InvalidArgument, message: expect.stringMatching(/^sampling\.temperature/) });
     expect(await status(c.generate({ model: { digest: "0".repeat(64) }, inputs: [{ video, prompt: "q" }] }))).toMatchObject({ code: Code.NotFound, message: expect.stringContaining("not found") });

@@ -8,7 +8,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { ArtifactRef, ModelRef, SamplingParams, Video } from "@isrdpo/contracts";
 import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
 import { resolveVideo, VideoError, videoKey } from "@isrdpo/video";
-import { MANIFEST, modelUri, sharedModels, type ModelLease, type Policy, type Sampling, type VideoInput } from "@isrdpo/vlm";
+import { InputError, MANIFEST, modelUri, sharedModels, type ModelLease, type Policy, type Sampling, type VideoInput } from "@isrdpo/vlm";
 
 /** The model cache of this process (shared by every service in it), once the backend is up. */
 export async function modelsOf(ctx: ServiceContext) {
@@ -91,14 +91,12 @@ export function sampling(p: SamplingParams | undefined, field: string, policy: P
   return { temperature, topP, topK, maxNewTokens, stop: p?.stop ?? [], seed: Number((p?.seed ?? 0n) % BigInt(2 ** 31)) };
 }
 
-/** Library errors about the request's content (too long a prompt, ...) as INVALID_ARGUMENT. */
+/** The model's InputError (a prompt too long for it, ...) as INVALID_ARGUMENT naming the field. */
 export async function asInvalidArgument<T>(run: () => Promise<T> | T): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    if (err instanceof ConnectError) throw err;
-    const message = (err as Error).message ?? "";
-    if (/^(inputs|items|sampling|clipCount|numSamples)\b/.test(message)) throw new ConnectError(message, Code.InvalidArgument);
+    if (err instanceof InputError) throw new ConnectError(err.message, Code.InvalidArgument);
     throw err;
   }
 }

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { attentionBias, type KvCache, type VideoLMM } from "./model.ts";
 import { Rng } from "./rng.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+import { InputError } from "./errors.ts";
 
 export const SamplingSchema = z
   .object({
@@ -66,18 +67,18 @@ export async function generate(
   opts: GenerateOptions = {},
 ): Promise<Generation[]> {
   const parsed = SamplingSchema.safeParse(sampling);
-  if (!parsed.success) throw new Error(`sampling: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success) throw new InputError(`sampling: ${z.prettifyError(parsed.error)}`);
   const s = parsed.data;
   const numSamples = opts.numSamples ?? 1;
-  if (!Number.isInteger(numSamples) || numSamples < 1) throw new Error(`numSamples: must be a positive integer, got ${numSamples}`);
+  if (!Number.isInteger(numSamples) || numSamples < 1) throw new InputError(`numSamples: must be a positive integer, got ${numSamples}`);
   const batchSize = opts.batchSize ?? 32;
   const rows: Row[] = [];
   inputs.forEach((input, inputIndex) => {
-    if (typeof input.prompt !== "string") throw new Error(`inputs[${inputIndex}].prompt: must be a string`);
+    if (typeof input.prompt !== "string") throw new InputError(`inputs[${inputIndex}].prompt: must be a string`);
     model.patchify(input.frames, input.videoId); // fail early on a wrong frame shape
     const prompt = [tok.bosId, ...tok.encode(input.prompt)];
     if (prompt.length >= model.config.maxTextLen) {
-      throw new Error(`inputs[${inputIndex}].prompt: ${prompt.length} tokens leave no room to answer (maxTextLen ${model.config.maxTextLen})`);
+      throw new InputError(`inputs[${inputIndex}].prompt: ${prompt.length} tokens leave no room to answer (maxTextLen ${model.config.maxTextLen})`);
     }
     for (let sampleIndex = 0; sampleIndex < numSamples; sampleIndex++) {
       rows.push({ inputIndex, sampleIndex, input, prompt, rng: new Rng(mixSeed(s.seed, inputIndex, sampleIndex)), out: [], logprob: 0, done: null, text: "" });

@@ -13,3 +13,4 @@ export * as tf from "@tensorflow/tfjs";
 export { prompts, skillText, asTarget, PROMPT_TEMPLATES, PROMPT_TEMPLATES_VERSION, VERDICTS, type PromptKind, type SkillRecord } from "./prompts.ts";
 export { answerQuestions, describeVideos, describeClips, fitPrompt, judgePairs, type Policy, type PairToJudge, type Judgment } from "./skills.ts";
 export { ModelCache, publishCheckpoint, sharedModels, modelUri, type BlobStore, type ModelLease, type PublishedModel } from "./store.ts";
+export { InputError } from "./errors.ts";

@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { VideoLMM } from "./model.ts";
 import { buildScoreBatch, encodeRow, targetLogProbs } from "./sequence.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+import { InputError } from "./errors.ts";
 
 export interface ScoreItem {
   videoId: string;
@@ -24,7 +25,7 @@ export function sequenceLogProbs(
   const batchSize = opts.batchSize ?? 32;
   const out: { sum: number; count: number }[] = [];
   const rows = items.map((it, i) => {
-    if (typeof it.answer !== "string") throw new Error(`items[${i}].answer: must be a string`);
+    if (typeof it.answer !== "string") throw new InputError(`items[${i}].answer: must be a string`);
     return encodeRow(tok, it.prompt, it.answer);
   });
   for (let start = 0; start < items.length; start += batchSize) {

@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import * as tf from "@tensorflow/tfjs";
 import { type ModelConfig, numVisualTokens, parseModelConfig, patchDim } from "./config.ts";
 import { Rng } from "./rng.ts";
+import { InputError } from "./errors.ts";
 
 /** Per-layer attention keys and values of the tokens seen so far: [batch, heads, time, headDim]. */
 export interface KvCache {
@@ -254,7 +255,7 @@ export class VideoLMM {
     const c = this.config;
     const expected = c.frames * c.height * c.width * c.channels;
     if (!(frames instanceof Uint8Array) || frames.length !== expected) {
-      throw new Error(
+      throw new InputError(
         `video "${videoId}": frames must be a Uint8Array of ${c.frames}×${c.height}×${c.width}×${c.channels} = ${expected} bytes, ` +
           `got ${frames instanceof Uint8Array ? frames.length : typeof frames} (resize before calling the model)`,
       );

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { attentionBias, oneHot, type VideoLMM } from "./model.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+import { InputError } from "./errors.ts";
 
 /** The text of one sequence: `<bos> prompt` then the answer (with `<eos>`) whose tokens are scored. */
 export interface TextRow {
@@ -44,12 +45,12 @@ export function buildScoreBatch(
   rows.forEach((r, i) => {
     const n = r.prompt.length + r.answer.length;
     if (n > maxText) {
-      throw new Error(
+      throw new InputError(
         `${what}[${firstIndex + i}]: prompt (${r.prompt.length} tokens with <bos>) + answer (${r.answer.length} with <eos>) = ${n} tokens, ` +
           `more than the model's maxTextLen ${maxText}`,
       );
     }
-    if (r.answer.length === 0) throw new Error(`${what}[${firstIndex + i}]: empty answer`);
+    if (r.answer.length === 0) throw new InputError(`${what}[${firstIndex + i}]: empty answer`);
   });
   const time = Math.max(...rows.map((r) => r.prompt.length + r.answer.length));
   const b = rows.length;

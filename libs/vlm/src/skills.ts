@@ -6,6 +6,7 @@ import { choiceLogProbs, sequenceLogProbs } from "./logprobs.ts";
 import type { VideoInput, VideoLMM } from "./model.ts";
 import { VERDICTS, prompts } from "./prompts.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+import { InputError } from "./errors.ts";
 
 export interface Policy {
   model: VideoLMM;
@@ -82,7 +83,7 @@ export async function describeClips(
 ): Promise<{ context: string; clips: string[] }> {
   const { frames: n, height, width, channels } = policy.model.config;
   if (!Number.isInteger(clipCount) || clipCount < 1 || clipCount > n) {
-    throw new Error(`clipCount: must be an integer from 1 to ${n} (the model's frames), got ${clipCount}`);
+    throw new InputError(`clipCount: must be an integer from 1 to ${n} (the model's frames), got ${clipCount}`);
   }
   const frameBytes = height * width * channels;
   const clips = Array.from({ length: clipCount }, (_, c) => {
