@@ -13,6 +13,16 @@ export const EVAL_SAMPLING = { temperature: 0, maxNewTokens: 96 };
 /** Clips of the train split the chance baseline is fitted on. */
 const BASELINE_CLIPS = 200;
 
+const baselines = new Map<string, InstructionItem[]>();
+
+/** The train items the chance baseline is fitted on: the same for every split and model of a seed. */
+function baselineItems(seed: number, frames: number): InstructionItem[] {
+  const key = `${seed}/${frames}`;
+  let items = baselines.get(key);
+  if (!items) baselines.set(key, (items = syntheticSplit(seed, "train", BASELINE_CLIPS, frames).flatMap((c) => c.items)));
+  return items;
+}
+
 export interface SyntheticBenchmark {
   split: string;
   clips: SyntheticClip[];
@@ -27,8 +37,7 @@ export function syntheticBenchmark(ref: DatasetRef, field: string, frames: numbe
   const split = parseSplit(d.split || "test-in");
   if (d.clipCount === 0) throw new Error(`${field}.clip_count: must be at least 1`);
   const clips = syntheticSplit(Number(d.seed), split, d.clipCount, d.frames || frames);
-  const fitItems = syntheticSplit(Number(d.seed), "train", BASELINE_CLIPS, d.frames || frames).flatMap((c) => c.items);
-  return { split, clips, items: clips.flatMap((c) => c.items), fitItems };
+  return { split, clips, items: clips.flatMap((c) => c.items), fitItems: baselineItems(Number(d.seed), d.frames || frames) };
 }
 
 /** Answers to every item of a benchmark, in item order. */
@@ -56,13 +65,5 @@ export async function iterationPreferences(artifacts: ArtifactStore, refs: reado
       if (r.videoId.startsWith("syn-")) pairs.push({ itemId: r.itemId, clipId: r.videoId, chosen: r.chosen, rejected: r.rejected, tie: r.tie });
     }
   }
-  const s = preferenceStats(pairs);
-  return create(PreferenceStatsSchema, {
-    pairs: s.pairs,
-    ties: s.ties,
-    meanChosenWords: s.meanChosenWords,
-    meanRejectedWords: s.meanRejectedWords,
-    chosenRejectedLengthRatio: s.chosenRejectedLengthRatio,
-    judgeOracleAgreement: s.judgeOracleAgreement,
-  });
+  return create(PreferenceStatsSchema, preferenceStats(pairs));
 }
