@@ -30,7 +30,7 @@ export async function validateCase(c: Case): Promise<string[]> {
   const problems: string[] = [];
   const l = lint(c.opts);
   if (l.status !== 0) problems.push(`helm lint --strict failed:\n${(l.stdout + l.stderr).trim()}`);
-  let manifests;
+  let manifests: ReturnType<typeof render>;
   try {
     manifests = render(c.opts);
   } catch (e) {

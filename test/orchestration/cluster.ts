@@ -41,7 +41,13 @@ export class Proc {
     }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.name}: no line matching ${re} in ${timeoutMs} ms; stderr:\n${this.stderr.join("")}`)), timeoutMs);
-      this.waiters.push({ re, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+      this.waiters.push({
+        re,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
     });
   }
 

@@ -114,7 +114,7 @@ describe("services on bad input", () => {
     const { generations } = await c.generate({ model: { digest }, inputs: [{ video, prompt: "question: What colour is the circle?\nanswer:" }], sampling });
     expect(generations).toHaveLength(1);
     let streamed = "";
-    let last;
+    let last: { finishReason: unknown } | undefined;
     for await (const m of c.generateStream({ model: { digest }, input: { video, prompt: "question: What colour is the circle?\nanswer:" }, sampling })) {
       streamed += m.textDelta;
       last = m;

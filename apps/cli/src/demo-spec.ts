@@ -1,7 +1,7 @@
 // The run the demo makes: ISR-DPO on the synthetic world, sized per model preset so that the
 // default (small) finishes on a 2-core CPU machine. examples/demo-run.yaml is the same spec as a file.
 import { create } from "@bufbuild/protobuf";
-import { ContextMode, DpoLossType, JudgeStrategy, LrSchedule, RunSpecSchema, type RunSpec } from "@isrdpo/contracts";
+import { ContextMode, DpoLossType, type JudgeStrategy, LrSchedule, RunSpecSchema, type RunSpec } from "@isrdpo/contracts";
 
 export const DEMO_PRESETS = {
   /** Minutes on a CPU: a model to watch the loop run end to end, not to learn much. */

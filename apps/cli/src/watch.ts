@@ -3,7 +3,7 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { Stage, StageState, type Run, type RunService, type TrainerService } from "@isrdpo/contracts";
 import { isTerminal, jobId } from "@isrdpo/orchestration";
-import { ProgressPrinter } from "./report.ts";
+import type { ProgressPrinter } from "./report.ts";
 
 
 export async function followRun(

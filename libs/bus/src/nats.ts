@@ -140,7 +140,7 @@ export class NatsBus implements Bus {
   async kvGet(key: string): Promise<KvEntry | undefined> {
     checkKey(key);
     const e = await this.retry(() => this.kv.get(key));
-    if (!e || e.operation !== "PUT") return undefined;
+    if (e?.operation !== "PUT") return undefined;
     return { key, value: e.value, revision: e.revision };
   }
 

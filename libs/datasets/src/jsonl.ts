@@ -74,7 +74,7 @@ export async function writeJsonl<T>(path: string, records: Iterable<T> | AsyncIt
           throw new Error(`${path}: record ${n}: field "${fieldPath(issue.path)}": ${issue.message}`);
         }
       }
-      if (!out.write(JSON.stringify(r) + "\n")) await Promise.race([once(out, "drain"), failed]);
+      if (!out.write(`${JSON.stringify(r)}\n`)) await Promise.race([once(out, "drain"), failed]);
       n++;
     }
   } finally {

@@ -97,7 +97,7 @@ export async function writeSyntheticDataset(dir: string, options: SynthOptions):
     const clips = splits[split];
     // ffmpeg runs in its own process: two at a time keeps both cores busy without oversubscribing.
     await mapLimit(clips, 2, async (c) => {
-      await writeFile(join(dir, "scenes", `${c.id}.json`), JSON.stringify(c.scene, null, 1) + "\n");
+      await writeFile(join(dir, "scenes", `${c.id}.json`), `${JSON.stringify(c.scene, null, 1)}\n`);
       await writeMp4(renderClip(c.scene, { height: o.height, width: o.width }), { frames: o.frames, height: o.height, width: o.width }, join(dir, "clips", `${c.id}.mp4`), {
         ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}),
       });
@@ -108,7 +108,7 @@ export async function writeSyntheticDataset(dir: string, options: SynthOptions):
     });
     await writeJsonl(join(dir, `${split}.jsonl`), records);
   }
-  await writeFile(join(dir, "dataset.json"), JSON.stringify(manifest, null, 2) + "\n");
+  await writeFile(join(dir, "dataset.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
 }
 

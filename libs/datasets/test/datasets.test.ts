@@ -102,11 +102,11 @@ describe("an imported LLaVA-Hound style directory (no manifest)", () => {
     const turns = (q: string, a: string) => [{ from: "human", value: `<video>\n${q}` }, { from: "gpt", value: a }];
     writeFileSync(
       join(dir, "qa.jsonl"),
-      [
+      `${[
         { id: "a", video: "frames/v1", conversations: [...turns("What happens?", "A circle moves."), ...turns("How many?", "2")] },
         { id: "b", video: "v2.mp4", conversations: turns("Colour?", "red"), caption: "A red circle." },
         { id: "c", video: "missing.mp4", conversations: turns("Colour?", "blue") },
-      ].map((r) => JSON.stringify(r)).join("\n") + "\n",
+      ].map((r) => JSON.stringify(r)).join("\n")}\n`,
     );
     const ds = await loadDatasetDir(dir, { frames: 8, height: 32, width: 32 });
     expect(ds.manifest).toBeUndefined();

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ContextMode, RunState, Stage, StageState } from "@isrdpo/contracts";
+import { type ContextMode, RunState, Stage, StageState } from "@isrdpo/contracts";
 import type { Run, RunEvent } from "@isrdpo/contracts";
 import { LocalArtifactStore, MemoryBus, serveWorkQueue } from "@isrdpo/bus";
 import type { ArtifactStore, Bus, WorkQueue, WorkerHandle } from "@isrdpo/bus";

@@ -35,7 +35,7 @@ export function createMetrics(): Metrics {
       handled.inc({ ...labels, code: name });
       latency.observe({ ...labels, code: name }, seconds);
     };
-    let res;
+    let res: Awaited<ReturnType<typeof next>>;
     try {
       res = await next(req);
     } catch (err) {

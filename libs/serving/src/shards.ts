@@ -1,7 +1,7 @@
 // Work-item plumbing shared by the stage handlers: where a shard's output goes, its seed, its
 // videos, and the ShardCompleted answer.
 import { create, type DescService } from "@bufbuild/protobuf";
-import { ItemFailureSchema, ShardCompletedSchema, Stage, type ArtifactRef, type OrchestratorEvent, type PromptItem, type WorkItem } from "@isrdpo/contracts";
+import { ItemFailureSchema, ShardCompletedSchema, type ArtifactRef, type OrchestratorEvent, type PromptItem, type WorkItem } from "@isrdpo/contracts";
 import { serveWorkQueue, type WorkHandler, type WorkQueue } from "@isrdpo/bus";
 import { skipEndedRuns } from "@isrdpo/orchestration";
 export { shardOutputUri } from "@isrdpo/orchestration";

@@ -117,7 +117,7 @@ export async function trainSft(model: VideoLMM, tok: Tokenizer, examples: readon
     if (typeof e.answer !== "string" || e.answer.length === 0) throw new Error(`examples[${i}].answer: must be a non-empty string`);
     return encodeRow(tok, e.prompt, e.answer);
   });
-  examples.forEach((e, i) => buildScoreBatch(model, [rows[i] as (typeof rows)[number]], tok.padId, "examples", i));
+  examples.forEach((_, i) => buildScoreBatch(model, [rows[i] as (typeof rows)[number]], tok.padId, "examples", i));
   const lengths = rows.map((r) => r.prompt.length + r.answer.length);
   return runLoop("sft", model, tok, examples.length, opts, { freezeVision: false }, {}, (idx) => {
     const sb = buildScoreBatch(model, idx.map((i) => rows[i] as (typeof rows)[number]), tok.padId);

@@ -29,7 +29,7 @@ export async function resolveVideo(source: VideoSource, dims: FrameDims, field =
       return f.data;
     }
     case "syntheticClipId": {
-      let clip;
+      let clip: ReturnType<typeof clipFromId>;
       try {
         clip = clipFromId(source.value);
       } catch (err) {

@@ -67,7 +67,7 @@ describe("oracle on open answers", () => {
   });
 
   it("a clause with an unknown word yields no claim; unparsed lowers the score, not the precision", () => {
-    const r = scoreAnswer(scene, open, referenceCaption(scene) + " The red circle never moves left.");
+    const r = scoreAnswer(scene, open, `${referenceCaption(scene)} The red circle never moves left.`);
     expect(r.unparsed).toEqual(["the red circle never moves left"]);
     expect(r.precision).toBe(1);
     expect(r.recall).toBe(1);

@@ -1,7 +1,7 @@
 // ContextService: the model's own description of a video, by context mode.
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { ContextMode, ContextService, DescribeResponseSchema } from "@isrdpo/contracts";
+import { ContextMode, type ContextService, DescribeResponseSchema } from "@isrdpo/contracts";
 import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
 import { asInvalidArgument, sampling, videoInput, withModel } from "@isrdpo/serving";
 import { describeClips } from "@isrdpo/vlm";

@@ -1,7 +1,7 @@
 // EvaluatorService: a model's metrics on benchmark splits, and head-to-head comparison of two models.
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { CompareResponseSchema, EvaluateResponseSchema, EvaluationReportSchema, EvaluatorService, type EvaluationSpec } from "@isrdpo/contracts";
+import { CompareResponseSchema, EvaluateResponseSchema, EvaluationReportSchema, type EvaluatorService, type EvaluationSpec } from "@isrdpo/contracts";
 import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
 import { sampling, withModel } from "@isrdpo/serving";
 import { scoreAnswer } from "@isrdpo/video";

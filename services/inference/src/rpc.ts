@@ -5,7 +5,7 @@ import {
   FinishReason,
   GenerateResponseSchema,
   GenerateStreamResponseSchema,
-  InferenceService,
+  type InferenceService,
   ScoreSequencesResponseSchema,
   type GenerationInput,
 } from "@isrdpo/contracts";

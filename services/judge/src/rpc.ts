@@ -1,7 +1,7 @@
 // JudgeService: which of two answers is better, by strategy.
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { JudgeResponseSchema, JudgeService, JudgeStrategy, Verdict } from "@isrdpo/contracts";
+import { JudgeResponseSchema, type JudgeService, JudgeStrategy, Verdict } from "@isrdpo/contracts";
 import { invalidArgument, requireNonEmpty, type ServiceContext } from "@isrdpo/runtime";
 import { videoInput, withModel } from "@isrdpo/serving";
 import type { Policy } from "@isrdpo/vlm";

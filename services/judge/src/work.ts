@@ -1,7 +1,7 @@
 // The judge stage: for each item, its two answers judged with its context → a preference record.
 // Ties stay in the shard (tie = true) so they are counted; the trainer skips them.
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { ContextShardSchema, PreferenceRecordSchema, PreferenceShardSchema, ResponsesShardSchema, type WorkItem } from "@isrdpo/contracts";
+import { ContextShardSchema, type PreferenceRecordSchema, PreferenceShardSchema, ResponsesShardSchema, type WorkItem } from "@isrdpo/contracts";
 import type { WorkHandler } from "@isrdpo/bus";
 import { wordCount } from "@isrdpo/eval";
 import type { ServiceContext } from "@isrdpo/runtime";

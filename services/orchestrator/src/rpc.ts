@@ -7,7 +7,7 @@ import {
   GetRunResponseSchema,
   JudgeStrategy,
   ListRunsResponseSchema,
-  RunService,
+  type RunService,
   WatchRunResponseSchema,
   type RunSpec,
 } from "@isrdpo/contracts";

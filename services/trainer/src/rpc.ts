@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { CancelJobResponseSchema, GetJobResponseSchema, JobKind, StartJobResponseSchema, TrainerService, WatchJobResponseSchema } from "@isrdpo/contracts";
+import { CancelJobResponseSchema, GetJobResponseSchema, JobKind, StartJobResponseSchema, type TrainerService, WatchJobResponseSchema } from "@isrdpo/contracts";
 import { invalidArgument, notFound } from "@isrdpo/runtime";
 import type { JobManager } from "./manager.ts";
 

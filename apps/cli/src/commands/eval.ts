@@ -29,7 +29,7 @@ export function evalCommand(): Command {
       } catch {
         throw new Error(`--seed: must be an integer, got "${opts.seed}"`);
       }
-      let close = async () => undefined as void;
+      let close = async () => undefined as undefined;
       let baseUrl = opts.server!;
       if (opts.artifacts) {
         const config = loadConfig({ env: {}, flags: { host: "127.0.0.1", metricsPort: 0, artifactDir: opts.artifacts, checkpointDir: join(opts.artifacts, "..", "checkpoints") } });
