@@ -30,7 +30,13 @@ const QUEUES: WorkQueue[] = ["prepare", "responses", "judge", "train"];
 async function throughBus(bus: Bus, artifacts: ArtifactStore): Promise<number> {
   const handlers = noopHandlers(shards, artifacts);
   const workers = QUEUES.map((q) => serveWorkQueue(bus, q, handlers[q], { concurrency: 4, pullExpiresMs: 1000 }));
-  const orchestrator = new Orchestrator({ bus, artifacts, onError: (err) => { throw err; } });
+  const orchestrator = new Orchestrator({
+    bus,
+    artifacts,
+    onError: (err) => {
+      throw err;
+    },
+  });
   const serving = orchestrator.serve({ concurrency: 1 });
   const t0 = performance.now();
   const { id } = await orchestrator.createRun(spec);

@@ -9,14 +9,22 @@ import { Rng, Tokenizer, VideoLMM, forwardFlops, initBackend, matmulGflops, mode
 import { trainDpo, trainSft, type StepMetrics } from "@isrdpo/train";
 
 const { values } = parseArgs({
-  options: { preset: { type: "string", default: "small" }, batch: { type: "string", default: "8" }, steps: { type: "string", default: "5" }, backend: { type: "string" } },
+  options: {
+    preset: { type: "string", default: "small" },
+    batch: { type: "string", default: "8" },
+    steps: { type: "string", default: "5" },
+    backend: { type: "string" },
+  },
 });
 const preset = values.preset as Preset;
 const batch = Number(values.batch);
 const steps = Number(values.steps);
 const backend = await initBackend(values.backend as "wasm" | "cpu" | "tensorflow" | undefined);
 
-const words = "a the red blue green yellow circle square triangle moves left right up down appears disappears then and two three objects video".split(" ");
+const words =
+  "a the red blue green yellow circle square triangle moves left right up down appears disappears then and two three objects video".split(
+    " ",
+  );
 const rng = new Rng(1);
 const sentence = (n: number) => Array.from({ length: n }, () => words[Math.floor(rng.next() * words.length)]).join(" ");
 const corpus = Array.from({ length: 400 }, () => sentence(12));
@@ -29,7 +37,12 @@ const frames = (seed: number) => {
 };
 // Typical demo lengths: a ~10-word prompt, 8–24-word answers.
 const n = batch * (steps + 1);
-const sft = Array.from({ length: n }, (_, i) => ({ videoId: `v${i}`, frames: frames(i), prompt: sentence(10), answer: sentence(8 + (i % 16)) }));
+const sft = Array.from({ length: n }, (_, i) => ({
+  videoId: `v${i}`,
+  frames: frames(i),
+  prompt: sentence(10),
+  answer: sentence(8 + (i % 16)),
+}));
 const pairs = sft.map((e, i) => ({ ...e, chosen: e.answer, rejected: sentence(8 + ((i * 7) % 16)) }));
 
 const ref = matmulGflops(1024, 10);

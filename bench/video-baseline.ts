@@ -3,10 +3,27 @@
 import { parseArgs } from "node:util";
 import { SPLITS, buildSplits, chanceBaseline } from "@isrdpo/video";
 
-const { values } = parseArgs({ options: { seed: { type: "string", default: "1" }, train: { type: "string", default: "5000" }, test: { type: "string", default: "1000" } } });
-const splits = buildSplits({ seed: Number(values.seed), train: Number(values.train), testIn: Number(values.test), testOut: Number(values.test) });
+const { values } = parseArgs({
+  options: {
+    seed: { type: "string", default: "1" },
+    train: { type: "string", default: "5000" },
+    test: { type: "string", default: "1000" },
+  },
+});
+const splits = buildSplits({
+  seed: Number(values.seed),
+  train: Number(values.train),
+  testIn: Number(values.test),
+  testOut: Number(values.test),
+});
 const train = splits.train.flatMap((c) => c.items);
-const rows = SPLITS.map((s) => ({ split: s, base: chanceBaseline(train, splits[s].flatMap((c) => c.items)) }));
+const rows = SPLITS.map((s) => ({
+  split: s,
+  base: chanceBaseline(
+    train,
+    splits[s].flatMap((c) => c.items),
+  ),
+}));
 const types = rows[0]!.base.map((b) => b.questionType);
 console.log(`| question type | constant answer | ${SPLITS.join(" | ")} |`);
 console.log(`|---|---|${SPLITS.map(() => "---").join("|")}|`);
@@ -19,13 +36,14 @@ for (const t of types) {
 }
 const objects = (s: (typeof SPLITS)[number]) => splits[s].reduce((a, c) => a + c.scene.objects.length, 0) / splits[s].length;
 console.log(`\nmean objects per clip: ${SPLITS.map((s) => `${s} ${objects(s).toFixed(2)}`).join(", ")}`);
-const withOrder = (s: (typeof SPLITS)[number]) => splits[s].filter((c) => c.items.some((i) => i.questionType === "order")).length / splits[s].length;
+const withOrder = (s: (typeof SPLITS)[number]) =>
+  splits[s].filter((c) => c.items.some((i) => i.questionType === "order")).length / splits[s].length;
 console.log(`clips with an order question: ${SPLITS.map((s) => `${s} ${(100 * withOrder(s)).toFixed(0)}%`).join(", ")}`);
 // Order questions name two events; the constant-answer baseline is meaningless there. Naming the
 // first option of the question is the 2-way chance level (the options come in random order).
 const firstOption = SPLITS.map((s) => {
   const order = splits[s].flatMap((c) => c.items).filter((i) => i.questionType === "order");
   const hits = order.filter((i) => i.question.split(": the ")[1]!.startsWith(`${i.answer} `)).length;
-  return `${s} ${(100 * hits / order.length).toFixed(1)}%`;
+  return `${s} ${((100 * hits) / order.length).toFixed(1)}%`;
 });
 console.log(`order, always naming the first option: ${firstOption.join(", ")}`);

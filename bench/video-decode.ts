@@ -41,9 +41,46 @@ try {
   // A longer real-looking video: 20 s of 640×360 at 25 fps (500 frames), VP9 webm and H.264 mp4.
   const webm = join(dir, "long.webm");
   const mp4 = join(dir, "long.mp4");
-  execFileSync(bin, ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "20", "-c:v", "libvpx-vp9", "-b:v", "500k", "-deadline", "realtime", "-cpu-used", "8", webm]);
-  execFileSync(bin, ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "20", "-c:v", "libx264", "-pix_fmt", "yuv420p", mp4]);
-  for (const [name, path] of [["webm vp9", webm], ["mp4 h264", mp4]] as const) {
+  execFileSync(bin, [
+    "-v",
+    "error",
+    "-y",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc2=size=640x360:rate=25",
+    "-t",
+    "20",
+    "-c:v",
+    "libvpx-vp9",
+    "-b:v",
+    "500k",
+    "-deadline",
+    "realtime",
+    "-cpu-used",
+    "8",
+    webm,
+  ]);
+  execFileSync(bin, [
+    "-v",
+    "error",
+    "-y",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc2=size=640x360:rate=25",
+    "-t",
+    "20",
+    "-c:v",
+    "libx264",
+    "-pix_fmt",
+    "yuv420p",
+    mp4,
+  ]);
+  for (const [name, path] of [
+    ["webm vp9", webm],
+    ["mp4 h264", mp4],
+  ] as const) {
     for (const n of [8, 32, 50]) {
       await timed(`decodeVideo 640×360×500 ${name} → ${n}×32×32`, 500, "source frames", async () => {
         await decodeVideo(path, { frames: n, height: 32, width: 32, ...ff });

@@ -1,7 +1,16 @@
 // Synthetic world throughput: scenes generated, clips rendered, questions built and answers scored per
 // CPU-second, at the default 8×32×32 and at a larger size. Run: pnpm exec tsx bench/video-render.ts [--clips N]
 import { parseArgs } from "node:util";
-import { buildSftMix, createRng, generateScene, instructionsFor, referenceCaption, renderClip, scoreAnswer, syntheticSplit } from "@isrdpo/video";
+import {
+  buildSftMix,
+  createRng,
+  generateScene,
+  instructionsFor,
+  referenceCaption,
+  renderClip,
+  scoreAnswer,
+  syntheticSplit,
+} from "@isrdpo/video";
 
 const { values } = parseArgs({ options: { clips: { type: "string", default: "2000" } } });
 const clips = Number(values.clips);
@@ -15,7 +24,9 @@ function rate(label: string, n: number, unit: string, fn: () => void): number {
   const c = process.cpuUsage(c0);
   const cpu = (c.user + c.system) / 1e6;
   const wall = (performance.now() - t0) / 1000;
-  console.log(`${label.padEnd(44)} ${(n / cpu).toFixed(0).padStart(9)} ${unit}/cpu-s   wall ${(n / wall).toFixed(0).padStart(9)} ${unit}/s  (${n})`);
+  console.log(
+    `${label.padEnd(44)} ${(n / cpu).toFixed(0).padStart(9)} ${unit}/cpu-s   wall ${(n / wall).toFixed(0).padStart(9)} ${unit}/s  (${n})`,
+  );
   return n / cpu;
 }
 

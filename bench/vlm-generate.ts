@@ -8,15 +8,23 @@
 import { parseArgs } from "node:util";
 import { Rng, Tokenizer, VideoLMM, generate, initBackend, modelConfig, type Preset } from "@isrdpo/vlm";
 
-const { values } = parseArgs({ options: { preset: { type: "string", default: "small" }, tokens: { type: "string", default: "64" }, backend: { type: "string" } } });
+const { values } = parseArgs({
+  options: { preset: { type: "string", default: "small" }, tokens: { type: "string", default: "64" }, backend: { type: "string" } },
+});
 const backend = await initBackend(values.backend as "wasm" | "cpu" | "tensorflow" | undefined);
 const preset = values.preset as Preset;
 const maxNewTokens = Number(values.tokens);
-const words = "a the red blue green yellow circle square triangle moves left right up down appears disappears then and two three objects video".split(" ");
+const words =
+  "a the red blue green yellow circle square triangle moves left right up down appears disappears then and two three objects video".split(
+    " ",
+  );
 const rng = new Rng(1);
 const sentence = (n: number) => Array.from({ length: n }, () => words[Math.floor(rng.next() * words.length)]).join(" ");
 const base = modelConfig(preset);
-const tok = Tokenizer.train(Array.from({ length: 400 }, () => sentence(12)), { vocabSize: base.vocabSize });
+const tok = Tokenizer.train(
+  Array.from({ length: 400 }, () => sentence(12)),
+  { vocabSize: base.vocabSize },
+);
 const model = VideoLMM.create(modelConfig(preset, { vocabSize: tok.vocabSize }), 1);
 const frames = (seed: number) => {
   const r = new Rng(seed);
@@ -43,13 +51,23 @@ async function run(batch: number, useCache: boolean) {
     cpuSeconds = Math.min(cpuSeconds, (c1.user + c1.system) / 1e6);
     tokens = out.reduce((a, g) => a + g.tokenIds.length, 0);
   }
-  return { tokens, seconds: +seconds.toFixed(3), cpuSeconds: +cpuSeconds.toFixed(3), tokensPerCpuSecond: +(tokens / cpuSeconds).toFixed(1) };
+  return {
+    tokens,
+    seconds: +seconds.toFixed(3),
+    cpuSeconds: +cpuSeconds.toFixed(3),
+    tokensPerCpuSecond: +(tokens / cpuSeconds).toFixed(1),
+  };
 }
 
 const result: Record<string, unknown> = { backend: backend.name, preset, maxNewTokens };
 for (const batch of (process.env.GEN_BATCHES ?? "1,32").split(",").map(Number)) {
   const cached = await run(batch, true);
   const uncached = await run(batch, false);
-  result[`batch${batch}`] = { cached, uncached, speedup: +(uncached.cpuSeconds / cached.cpuSeconds).toFixed(2), wallSpeedup: +(uncached.seconds / cached.seconds).toFixed(2) };
+  result[`batch${batch}`] = {
+    cached,
+    uncached,
+    speedup: +(uncached.cpuSeconds / cached.cpuSeconds).toFixed(2),
+    wallSpeedup: +(uncached.seconds / cached.seconds).toFixed(2),
+  };
 }
 console.log(JSON.stringify(result));

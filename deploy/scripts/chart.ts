@@ -84,13 +84,25 @@ export function renderNotes(opts: RenderOptions = {}): string {
     const chart = join(dir, "isrdpo");
     cpSync(CHART_DIR, chart, { recursive: true });
     const notes = join(chart, "templates/NOTES.txt");
-    writeFileSync(join(chart, "templates/_notes_render.tpl"), `{{- define "isrdpo.notesRender" -}}\n${readFileSync(notes, "utf8")}\n{{- end }}\n`);
+    writeFileSync(
+      join(chart, "templates/_notes_render.tpl"),
+      `{{- define "isrdpo.notesRender" -}}\n${readFileSync(notes, "utf8")}\n{{- end }}\n`,
+    );
     unlinkSync(notes);
     writeFileSync(
       join(chart, "templates/notes-render.yaml"),
       'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "isrdpo.notesRender" . | toJson }}\n',
     );
-    const r = helm(["template", opts.release ?? RELEASE, chart, "--namespace", opts.namespace ?? NAMESPACE, "--show-only", "templates/notes-render.yaml", ...valueArgs(opts)]);
+    const r = helm([
+      "template",
+      opts.release ?? RELEASE,
+      chart,
+      "--namespace",
+      opts.namespace ?? NAMESPACE,
+      "--show-only",
+      "templates/notes-render.yaml",
+      ...valueArgs(opts),
+    ]);
     if (r.status !== 0) throw new Error(`rendering NOTES.txt failed: ${r.stderr.trim()}`);
     const [cm] = parseManifests(r.stdout) as Array<Manifest & { data: { notes: string } }>;
     return cm!.data.notes;
@@ -201,7 +213,8 @@ export function validateReferences(manifests: Manifest[], externalSecrets: strin
     const volumes = new Map<string, Obj>((spec.volumes ?? []).map((v: Obj) => [v.name, v]));
     const claimTemplates = new Set<string>((m.spec?.volumeClaimTemplates ?? []).map((c: Obj) => c.metadata?.name));
     for (const v of volumes.values()) {
-      if (v.configMap && !configMaps.has(v.configMap.name)) errors.push(`${k}: volume ${v.name} uses ConfigMap ${v.configMap.name}, not in the release`);
+      if (v.configMap && !configMaps.has(v.configMap.name))
+        errors.push(`${k}: volume ${v.name} uses ConfigMap ${v.configMap.name}, not in the release`);
       if (v.persistentVolumeClaim && !claims.has(v.persistentVolumeClaim.claimName)) {
         errors.push(`${k}: volume ${v.name} uses claim ${v.persistentVolumeClaim.claimName}, not in the release`);
       }
@@ -223,7 +236,8 @@ export function validateReferences(manifests: Manifest[], externalSecrets: strin
         if (!volumes.has(vm.name) && !claimTemplates.has(vm.name)) errors.push(`${where}: mounts unknown volume ${vm.name}`);
       }
       for (const ef of c.envFrom ?? []) {
-        if (ef.configMapRef && !configMaps.has(ef.configMapRef.name)) errors.push(`${where}: envFrom ConfigMap ${ef.configMapRef.name} is not in the release`);
+        if (ef.configMapRef && !configMaps.has(ef.configMapRef.name))
+          errors.push(`${where}: envFrom ConfigMap ${ef.configMapRef.name} is not in the release`);
       }
       const envNames = new Set<string>();
       for (const e of c.env ?? []) {
@@ -268,7 +282,8 @@ export function validateReferences(manifests: Manifest[], externalSecrets: strin
       const ref = m.spec?.scaleTargetRef ?? {};
       const target = (manifests as Obj[]).find((x) => x.kind === ref.kind && x.metadata.name === ref.name);
       if (!target) errors.push(`${k}: scaleTargetRef ${ref.kind}/${ref.name} is not in the release`);
-      else if (target.spec?.replicas !== undefined) errors.push(`${k}: its target ${ref.kind}/${ref.name} also sets spec.replicas (they would fight on every upgrade)`);
+      else if (target.spec?.replicas !== undefined)
+        errors.push(`${k}: its target ${ref.kind}/${ref.name} also sets spec.replicas (they would fight on every upgrade)`);
       if ((m.spec?.minReplicas ?? 1) > m.spec?.maxReplicas) errors.push(`${k}: minReplicas > maxReplicas`);
     }
   }

@@ -33,7 +33,10 @@ export interface Dockerfile {
 }
 
 function substitute(text: string, vars: Record<string, string>): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, a: string | undefined, b: string | undefined) => vars[(a ?? b)!] ?? m);
+  return text.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (m, a: string | undefined, b: string | undefined) => vars[(a ?? b)!] ?? m,
+  );
 }
 
 export function parseDockerfile(text: string): Dockerfile {
@@ -113,7 +116,8 @@ export function execForm(i: Instruction | undefined, what: string): string[] {
   } catch {
     throw new Error(`Dockerfile line ${i.line}: ${what} must use the exec form ["..."], got: ${i.rest}`);
   }
-  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new Error(`Dockerfile line ${i.line}: ${what} is not a list of strings`);
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string"))
+    throw new Error(`Dockerfile line ${i.line}: ${what} is not a list of strings`);
   return v as string[];
 }
 

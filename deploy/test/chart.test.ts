@@ -25,7 +25,14 @@ type Obj = Record<string, any>;
 
 const SERVICES = ["orchestrator", "inference", "context", "judge", "trainer", "evaluator"] as const;
 const SCALED = ["inference", "context", "judge", "evaluator"] as const;
-const PORTS: Record<string, number> = { orchestrator: 50051, inference: 50052, context: 50053, judge: 50054, trainer: 50055, evaluator: 50056 };
+const PORTS: Record<string, number> = {
+  orchestrator: 50051,
+  inference: 50052,
+  context: 50053,
+  judge: 50054,
+  trainer: 50055,
+  evaluator: 50056,
+};
 
 const component = (m: Manifest) => m.metadata.labels?.["app.kubernetes.io/component"];
 const find = (ms: Manifest[], kind: string, comp: string) => ms.filter((m) => m.kind === kind && component(m) === comp) as Obj[];
@@ -92,17 +99,33 @@ describe("offline validation (the CI script's cases)", () => {
   it("every optional path of the templates renders valid objects", async () => {
     const options: Obj[] = [
       { tls: { enabled: true, secretName: "isrdpo-tls" }, config: { metricsPort: 0, file: { artifactDir: "/data/artifacts" } } },
-      { nats: { enabled: false }, externalNats: { url: "tls://nats.example:4222", tlsCaSecret: "nats-ca" }, credentials: { existingSecret: "creds" } },
+      {
+        nats: { enabled: false },
+        externalNats: { url: "tls://nats.example:4222", tlsCaSecret: "nats-ca" },
+        credentials: { existingSecret: "creds" },
+      },
       { nats: { replicas: 5, auth: "password" }, credentials: { natsUser: "u", natsPassword: "p", grpcToken: "0123456789abcdef" } },
       { serviceAccount: { create: false }, image: { digest: `sha256:${"a".repeat(64)}` }, imagePullSecrets: [{ name: "regcred" }] },
-      { trainer: { checkpoints: { persistence: { existingClaim: "my-claim" } } }, evaluator: { enabled: false }, context: { podDisruptionBudget: { enabled: false } } },
-      ...SCALED.map((svc) => ({ [svc]: { autoscaling: { enabled: true, targetCPUUtilizationPercentage: null, targetMemoryUtilizationPercentage: 80 } } })),
+      {
+        trainer: { checkpoints: { persistence: { existingClaim: "my-claim" } } },
+        evaluator: { enabled: false },
+        context: { podDisruptionBudget: { enabled: false } },
+      },
+      ...SCALED.map((svc) => ({
+        [svc]: { autoscaling: { enabled: true, targetCPUUtilizationPercentage: null, targetMemoryUtilizationPercentage: 80 } },
+      })),
     ];
     for (const values of options) {
       const ms = render({ values: [valuesFile(values)] });
       const external = ["creds"];
       // A claim given by name is the user's: add it so the reference check sees it.
-      if (values.trainer) ms.push({ apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: "my-claim" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } });
+      if (values.trainer)
+        ms.push({
+          apiVersion: "v1",
+          kind: "PersistentVolumeClaim",
+          metadata: { name: "my-claim" },
+          spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+        });
       expect(await validateManifests(ms, external), JSON.stringify(values)).toEqual([]);
     }
   });
@@ -118,14 +141,26 @@ describe("bad values fail at install time with the schema's message", () => {
   const cases: Array<[string, Obj, RegExp]> = [
     ['judge.replicas: "many"', { judge: { replicas: "many" } }, /judge\.replicas: Invalid type\. Expected: integer, given: string/],
     ["judge.replicas: -1", { judge: { replicas: -1 } }, /judge\.replicas: Must be greater than or equal to 0/],
-    ["trainer.replicas (the trainer is single-process)", { trainer: { replicas: 2 } }, /trainer: Additional property replicas is not allowed/],
+    [
+      "trainer.replicas (the trainer is single-process)",
+      { trainer: { replicas: 2 } },
+      /trainer: Additional property replicas is not allowed/,
+    ],
     ["orchestrator.replicas", { orchestrator: { replicas: 3 } }, /orchestrator: Additional property replicas is not allowed/],
     ["a typo in a key", { judge: { replcias: 2 } }, /judge: Additional property replcias is not allowed/],
     ["inference.port out of range", { inference: { port: 70000 } }, /inference\.port: Must be less than or equal to 65535/],
     ["an unknown log level", { config: { logLevel: "verbose" } }, /config\.logLevel: config\.logLevel must be one of the following/],
-    ["nats.replicas: 2 (no RAFT majority)", { nats: { replicas: 2 } }, /nats\.replicas: nats\.replicas must be one of the following: 1, 3, 5/],
+    [
+      "nats.replicas: 2 (no RAFT majority)",
+      { nats: { replicas: 2 } },
+      /nats\.replicas: nats\.replicas must be one of the following: 1, 3, 5/,
+    ],
     ["a short gRPC token", { credentials: { grpcToken: "short" } }, /credentials\.grpcToken: Does not match pattern/],
-    ["a non-NATS external URL", { nats: { enabled: false }, externalNats: { url: "http://nats:4222" } }, /externalNats\.url: Does not match pattern/],
+    [
+      "a non-NATS external URL",
+      { nats: { enabled: false }, externalNats: { url: "http://nats:4222" } },
+      /externalNats\.url: Does not match pattern/,
+    ],
   ];
   for (const [name, values, message] of cases) {
     it(name, () => {
@@ -137,15 +172,35 @@ describe("bad values fail at install time with the schema's message", () => {
   }
 
   const crossField: Array<[string, Obj, RegExp]> = [
-    ["no NATS at all", { nats: { enabled: false } }, /no NATS: services in separate pods need one; set nats.enabled=true or externalNats.url/],
+    [
+      "no NATS at all",
+      { nats: { enabled: false } },
+      /no NATS: services in separate pods need one; set nats.enabled=true or externalNats.url/,
+    ],
     ["both NATS", { externalNats: { url: "nats://nats:4222" } }, /nats.enabled and externalNats.url are both set/],
-    ["autoscaling min > max", { judge: { autoscaling: { enabled: true, minReplicas: 5, maxReplicas: 2 } } }, /judge.autoscaling.minReplicas \(5\) is greater than judge.autoscaling.maxReplicas \(2\)/],
-    ["grace period shorter than the shutdown grace", { trainer: { terminationGracePeriodSeconds: 10 } }, /trainer.terminationGracePeriodSeconds \(10 s\) must be longer than config.shutdownGraceMs \(10000 ms\)/],
+    [
+      "autoscaling min > max",
+      { judge: { autoscaling: { enabled: true, minReplicas: 5, maxReplicas: 2 } } },
+      /judge.autoscaling.minReplicas \(5\) is greater than judge.autoscaling.maxReplicas \(2\)/,
+    ],
+    [
+      "grace period shorter than the shutdown grace",
+      { trainer: { terminationGracePeriodSeconds: 10 } },
+      /trainer.terminationGracePeriodSeconds \(10 s\) must be longer than config.shutdownGraceMs \(10000 ms\)/,
+    ],
     ["NATS token auth without a token", { nats: { auth: "token" } }, /nats.auth=token needs credentials.natsToken/],
     ["TLS without a Secret", { tls: { enabled: true } }, /tls.enabled=true needs tls.secretName/],
     ["metrics port on a gRPC port", { config: { metricsPort: 50051 } }, /orchestrator.port is config.metricsPort \(50051\)/],
-    ["config.file setting what the chart sets", { config: { file: { shutdownGraceMs: 5000 } } }, /config.file.shutdownGraceMs is set by the chart \(the environment would override the file\): use config.shutdownGraceMs/],
-    ["config.file setting a NATS connection key", { config: { file: { nats: { ackWaitMs: 60000, url: "nats://x:4222" } } } }, /config.file.nats.url is set by the chart \(the environment would override the file\): use nats.\* \/ externalNats.url/],
+    [
+      "config.file setting what the chart sets",
+      { config: { file: { shutdownGraceMs: 5000 } } },
+      /config.file.shutdownGraceMs is set by the chart \(the environment would override the file\): use config.shutdownGraceMs/,
+    ],
+    [
+      "config.file setting a NATS connection key",
+      { config: { file: { nats: { ackWaitMs: 60000, url: "nats://x:4222" } } } },
+      /config.file.nats.url is set by the chart \(the environment would override the file\): use nats.\* \/ externalNats.url/,
+    ],
   ];
   for (const [name, values, message] of crossField) {
     it(name, () => {
@@ -193,9 +248,13 @@ describe("independent scaling", () => {
     const deps = SERVICES.map((s) => `Deployment/isrdpo-${s}`);
     expect(diff(defaults, render({ values: [valuesFile({ image: { tag: "0.2.0" } })] }))).toEqual(deps.sort());
     // A ConfigMap change restarts the pods through their checksum annotation.
-    expect(diff(defaults, render({ values: [valuesFile({ config: { logLevel: "debug" } })] }))).toEqual(["ConfigMap/isrdpo-config", ...deps].sort());
+    expect(diff(defaults, render({ values: [valuesFile({ config: { logLevel: "debug" } })] }))).toEqual(
+      ["ConfigMap/isrdpo-config", ...deps].sort(),
+    );
     // The trainer's own image (GPU tag) touches the trainer only.
-    expect(diff(defaults, render({ values: [valuesFile({ trainer: { image: { tag: "0.1.0-gpu" } } })] }))).toEqual(["Deployment/isrdpo-trainer"]);
+    expect(diff(defaults, render({ values: [valuesFile({ trainer: { image: { tag: "0.1.0-gpu" } } })] }))).toEqual([
+      "Deployment/isrdpo-trainer",
+    ]);
   });
 
   it("the same holds from the production values", () => {
@@ -254,7 +313,10 @@ describe("what the chart renders", () => {
       const claim = pod.volumes.find((v: Obj) => v.name === mount.name).persistentVolumeClaim.claimName;
       expect(one(ms, "PersistentVolumeClaim", "trainer").metadata.name).toBe(claim);
     }
-    expect(one(production, "PersistentVolumeClaim", "trainer").spec).toMatchObject({ storageClassName: "fast-ssd", resources: { requests: { storage: "100Gi" } } });
+    expect(one(production, "PersistentVolumeClaim", "trainer").spec).toMatchObject({
+      storageClassName: "fast-ssd",
+      resources: { requests: { storage: "100Gi" } },
+    });
     const ephemeral = render({ values: [valuesFile({ trainer: { checkpoints: { persistence: { enabled: false } } } })] });
     expect(find(ephemeral, "PersistentVolumeClaim", "trainer")).toEqual([]);
     expect(one(ephemeral, "Deployment", "trainer").spec.template.spec.volumes).toContainEqual({ name: "checkpoints", emptyDir: {} });
@@ -283,18 +345,32 @@ describe("what the chart renders", () => {
 
   it("credentials go through a Secret, never through the ConfigMap or plain env", () => {
     const token = "tok-0123456789abcdef";
-    const ms = render({ values: [valuesFile({ credentials: { grpcToken: token, natsUser: "isrdpo", natsPassword: "pw-secret-value" }, nats: { auth: "password" } })] });
+    const ms = render({
+      values: [
+        valuesFile({ credentials: { grpcToken: token, natsUser: "isrdpo", natsPassword: "pw-secret-value" }, nats: { auth: "password" } }),
+      ],
+    });
     const text = JSON.stringify(ms.filter((m) => m.kind !== "Secret"));
     expect(text).not.toContain(token);
     expect(text).not.toContain("pw-secret-value");
     const secret = ms.find((m) => m.kind === "Secret") as Obj;
     expect(Buffer.from(secret.data["grpc-token"], "base64").toString()).toBe(token);
     const env = one(ms, "Deployment", "judge").spec.template.spec.containers[0].env as Obj[];
-    expect(env.find((e) => e.name === "ISRDPO_GRPC_TOKEN")?.valueFrom.secretKeyRef).toEqual({ name: secret.metadata.name, key: "grpc-token" });
+    expect(env.find((e) => e.name === "ISRDPO_GRPC_TOKEN")?.valueFrom.secretKeyRef).toEqual({
+      name: secret.metadata.name,
+      key: "grpc-token",
+    });
     expect(env.find((e) => e.name === "ISRDPO_NATS_PASSWORD")?.valueFrom.secretKeyRef.key).toBe("nats-password");
     expect(env.find((e) => e.name === "ISRDPO_NATS_TOKEN")).toBeUndefined();
     // Changing a credential restarts the pods (checksum annotation).
-    const other = render({ values: [valuesFile({ credentials: { grpcToken: `${token}x`, natsUser: "isrdpo", natsPassword: "pw-secret-value" }, nats: { auth: "password" } })] });
+    const other = render({
+      values: [
+        valuesFile({
+          credentials: { grpcToken: `${token}x`, natsUser: "isrdpo", natsPassword: "pw-secret-value" },
+          nats: { auth: "password" },
+        }),
+      ],
+    });
     expect(one(other, "Deployment", "judge").spec.template.metadata.annotations["checksum/credentials"]).not.toBe(
       one(ms, "Deployment", "judge").spec.template.metadata.annotations["checksum/credentials"],
     );
@@ -321,7 +397,13 @@ describe("what the chart renders", () => {
       ports: [{ port: 50054, protocol: "TCP" }],
     });
     const nats = one(production, "NetworkPolicy", "nats");
-    expect(nats.spec.ingress[0]).toEqual({ from: [release], ports: [{ port: 4222, protocol: "TCP" }, { port: 6222, protocol: "TCP" }] });
+    expect(nats.spec.ingress[0]).toEqual({
+      from: [release],
+      ports: [
+        { port: 4222, protocol: "TCP" },
+        { port: 6222, protocol: "TCP" },
+      ],
+    });
     // Every pod the release runs carries the labels the policies admit.
     for (const m of production as Obj[]) {
       if (m.spec?.template) expect(m.spec.template.metadata.labels, key(m as Manifest)).toMatchObject(release.podSelector.matchLabels);
@@ -329,7 +411,9 @@ describe("what the chart renders", () => {
   });
 
   it("an external NATS replaces the StatefulSet, with its CA mounted for tls://", () => {
-    const ms = render({ values: [valuesFile({ nats: { enabled: false }, externalNats: { url: "tls://nats.messaging:4222", tlsCaSecret: "nats-ca" } })] });
+    const ms = render({
+      values: [valuesFile({ nats: { enabled: false }, externalNats: { url: "tls://nats.messaging:4222", tlsCaSecret: "nats-ca" } })],
+    });
     expect(ms.filter((m) => m.kind === "StatefulSet")).toEqual([]);
     const cm = ms.find((m) => m.kind === "ConfigMap") as Obj;
     expect(cm.data.ISRDPO_NATS_URL).toBe("tls://nats.messaging:4222");
@@ -398,7 +482,7 @@ describe("NOTES.txt", () => {
     const notes = renderNotes();
     expect(notes).toContain("kubectl -n isrdpo port-forward svc/isrdpo-orchestrator 50051:50051");
     expect(notes).toContain("buf curl --protocol grpc --http2-prior-knowledge http://localhost:50051/isrdpo.v1.RunService/ListRuns");
-    expect(notes).toContain("grpcurl -plaintext -d '{\"run_id\": \"<run-id>\"}' localhost:50051 isrdpo.v1.RunService/WatchRun");
+    expect(notes).toContain('grpcurl -plaintext -d \'{"run_id": "<run-id>"}\' localhost:50051 isrdpo.v1.RunService/WatchRun');
     expect(notes).toContain("isrdpo run watch <run-id> --server http://localhost:50051");
     expect(notes).toContain("isrdpo run create --spec examples/cluster-run.yaml --server http://localhost:50051 --watch");
     expect(notes).toMatch(/judge\s+isrdpo-judge\.isrdpo\.svc:50054\s+1 replica\n/);
@@ -408,9 +492,13 @@ describe("NOTES.txt", () => {
   it("adds the bearer token and TLS when they are on", () => {
     const notes = renderNotes({ values: [PRODUCTION_VALUES, valuesFile({ tls: { enabled: true, secretName: "isrdpo-tls" } })] });
     expect(notes).toContain("get secret isrdpo-credentials -o jsonpath='{.data.grpc-token}'");
-    expect(notes).toContain('buf curl --protocol grpc -H "authorization: Bearer $TOKEN" https://localhost:50051/isrdpo.v1.RunService/ListRuns');
+    expect(notes).toContain(
+      'buf curl --protocol grpc -H "authorization: Bearer $TOKEN" https://localhost:50051/isrdpo.v1.RunService/ListRuns',
+    );
     expect(notes).toContain("ISRDPO_GRPC_TOKEN=$TOKEN isrdpo run watch <run-id> --server https://localhost:50051");
-    expect(notes).toContain("ISRDPO_GRPC_TOKEN=$TOKEN isrdpo run create --spec examples/cluster-run.yaml --server https://localhost:50051 --watch");
+    expect(notes).toContain(
+      "ISRDPO_GRPC_TOKEN=$TOKEN isrdpo run create --spec examples/cluster-run.yaml --server https://localhost:50051 --watch",
+    );
     expect(notes).toMatch(/judge\s+isrdpo-judge\.isrdpo\.svc:50054\s+autoscaled 2-16/);
   });
 });

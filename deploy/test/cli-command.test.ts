@@ -27,7 +27,12 @@ beforeAll(() => {
   writeFileSync(
     extra,
     stringify({
-      config: { logLevel: "debug", metricsPort: 9100, file: { artifactDir: "/tmp/isrdpo/from-config-file", nats: { ackWaitMs: 120000 } }, backend: "wasm" },
+      config: {
+        logLevel: "debug",
+        metricsPort: 9100,
+        file: { artifactDir: "/tmp/isrdpo/from-config-file", nats: { ackWaitMs: 120000 } },
+        backend: "wasm",
+      },
       credentials: { grpcToken: "tok-0123456789abcdef", natsUser: "isrdpo", natsPassword: "pw" },
       tls: { enabled: true, secretName: "isrdpo-tls" },
       nats: { enabled: false },
@@ -82,12 +87,12 @@ describe("container commands", () => {
       deployments(v.manifests)
         .filter((dep) => v.name !== "every option" || ownOptions.has(container(dep).args[1]))
         .map((dep) => async () => {
-        const name = `${v.name} ${dep.metadata.name}`;
-        const p = prepare(dep, v.manifests, mkdtempSync(join(tmp, "pod-")));
-        const [file, ...pre] = p.command;
-        const r = await run(file!, [...pre, ...p.args, "--dry-run"], { cwd: hostDir(p.workingDir), env: { ...baseEnv(), ...p.env } });
-        return { name, dep, p, r };
-      }),
+          const name = `${v.name} ${dep.metadata.name}`;
+          const p = prepare(dep, v.manifests, mkdtempSync(join(tmp, "pod-")));
+          const [file, ...pre] = p.command;
+          const r = await run(file!, [...pre, ...p.args, "--dry-run"], { cwd: hostDir(p.workingDir), env: { ...baseEnv(), ...p.env } });
+          return { name, dep, p, r };
+        }),
     );
     // The first start-up fills tsx's transform cache; the others then start faster.
     const results = [await jobs[0]!(), ...(await pool(4, jobs.slice(1)))];
@@ -108,7 +113,8 @@ describe("container commands", () => {
       expect(out!.config.shutdownGraceMs, name).toBe(Number(p.env.ISRDPO_SHUTDOWN_GRACE_MS));
       if (service === "trainer") expect(out!.config.checkpointDir, name).toBe(p.env.ISRDPO_CHECKPOINT_DIR);
       if (p.env.ISRDPO_GRPC_TOKEN) expect(out!.config.grpcToken, name).toBe("<redacted>");
-      if (p.env.ISRDPO_TLS_CERT_FILE) expect(out!.config.tls, name).toEqual({ certFile: p.env.ISRDPO_TLS_CERT_FILE, keyFile: p.env.ISRDPO_TLS_KEY_FILE });
+      if (p.env.ISRDPO_TLS_CERT_FILE)
+        expect(out!.config.tls, name).toEqual({ certFile: p.env.ISRDPO_TLS_CERT_FILE, keyFile: p.env.ISRDPO_TLS_KEY_FILE });
       for (const secretKey of ["grpc-token", "nats-password", "nats-token"]) {
         expect(r.stdout + r.stderr, `${name}: the ${secretKey} was printed`).not.toContain(fakeSecret(secretKey));
       }

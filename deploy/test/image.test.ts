@@ -67,7 +67,9 @@ describe("Dockerfile", () => {
       expect(lastOf(df, t, "WORKDIR")?.rest).toBe("/app/apps/cli");
       expect(execForm(lastOf(df, t, "CMD"), "CMD")).toEqual(["--help"]);
     }
-    expect(() => execForm(parseDockerfile("FROM a:1.0.0\nENTRYPOINT node main.js\n").stages[0]!.instructions[0], "ENTRYPOINT")).toThrow(/exec form/);
+    expect(() => execForm(parseDockerfile("FROM a:1.0.0\nENTRYPOINT node main.js\n").stages[0]!.instructions[0], "ENTRYPOINT")).toThrow(
+      /exec form/,
+    );
   });
 
   it("the chart's containers run exactly that entry point", () => {
@@ -82,7 +84,9 @@ describe("Dockerfile", () => {
     expect(installs).toHaveLength(1);
     expect(installs[0]!.rest).toMatch(/--prod\b/);
     expect(installs[0]!.rest).toMatch(/--frozen-lockfile\b/);
-    const pnpmArg = stage(df, "deps").instructions.find((i) => i.cmd === "ARG" && i.rest.startsWith("PNPM_VERSION="))!.rest.split("=")[1];
+    const pnpmArg = stage(df, "deps")
+      .instructions.find((i) => i.cmd === "ARG" && i.rest.startsWith("PNPM_VERSION="))!
+      .rest.split("=")[1];
     const bootstrap = readFileSync(join(REPO_ROOT, "scripts/bootstrap.sh"), "utf8");
     expect(bootstrap).toContain(`PNPM_VERSION=${pnpmArg}`);
     // No package manager or build tool is run in the final images.
@@ -92,13 +96,20 @@ describe("Dockerfile", () => {
   });
 
   it("each variant keeps one native TensorFlow package", () => {
-    const cpu = stage(df, "deps-cpu").instructions.map((i) => i.rest).join("\n");
-    const gpu = stage(df, "deps-gpu").instructions.map((i) => i.rest).join("\n");
+    const cpu = stage(df, "deps-cpu")
+      .instructions.map((i) => i.rest)
+      .join("\n");
+    const gpu = stage(df, "deps-gpu")
+      .instructions.map((i) => i.rest)
+      .join("\n");
     expect(cpu).toMatch(/rm -rf .*@tensorflow\+tfjs-node-gpu@\*/);
     expect(gpu).toMatch(/rm -rf .*@tensorflow\+tfjs-node@\*/);
     expect(gpu).not.toMatch(/tfjs-node-gpu/);
     expect(lastOf(df, "runtime", "FROM")).toBeUndefined();
-    const copies = (t: string) => stage(df, t).instructions.filter((i) => i.cmd === "COPY" && i.flags.from).map((i) => i.flags.from);
+    const copies = (t: string) =>
+      stage(df, t)
+        .instructions.filter((i) => i.cmd === "COPY" && i.flags.from)
+        .map((i) => i.flags.from);
     expect(copies("runtime")).toEqual(["deps-cpu"]);
     expect(copies("runtime-gpu")).toEqual(["node", "deps-gpu"]);
   });
@@ -107,11 +118,17 @@ describe("Dockerfile", () => {
     df.stages.forEach((s, idx) => {
       for (const i of s.instructions.filter((x) => x.cmd === "COPY")) {
         if (i.flags.from) {
-          expect(df.stages.slice(0, idx).map((x) => x.name), `line ${i.line}`).toContain(i.flags.from);
+          expect(
+            df.stages.slice(0, idx).map((x) => x.name),
+            `line ${i.line}`,
+          ).toContain(i.flags.from);
           continue;
         }
         for (const src of copyParts(i).sources) {
-          expect(selectFromContext(context, src).length, `line ${i.line}: COPY ${src} selects nothing from the build context`).toBeGreaterThan(0);
+          expect(
+            selectFromContext(context, src).length,
+            `line ${i.line}: COPY ${src} selects nothing from the build context`,
+          ).toBeGreaterThan(0);
         }
       }
     });
@@ -123,7 +140,15 @@ describe("Dockerfile", () => {
         .instructions.filter((i) => i.cmd === "COPY" && !i.flags.from)
         .flatMap((i) => copyParts(i).sources.flatMap((s) => selectFromContext(context, s))),
     );
-    for (const f of ["package.json", "pnpm-lock.yaml", "pnpm-workspace.yaml", ".npmrc", "tsconfig.json", "tsconfig.base.json", "apps/cli/src/main.ts"]) {
+    for (const f of [
+      "package.json",
+      "pnpm-lock.yaml",
+      "pnpm-workspace.yaml",
+      ".npmrc",
+      "tsconfig.json",
+      "tsconfig.base.json",
+      "apps/cli/src/main.ts",
+    ]) {
       expect(copied.has(f), f).toBe(true);
     }
     // Walk the CLI's workspace dependencies: each package's manifest and sources must be in the image.
@@ -140,7 +165,10 @@ describe("Dockerfile", () => {
       const dir = dirs.get(name);
       expect(dir, `${name} (a workspace dependency of the CLI) is not copied into the image`).toBeDefined();
       const pkg = readJson(`${dir}/package.json`);
-      expect([...copied].some((f) => f.startsWith(`${dir}/src/`)), `${dir}/src`).toBe(true);
+      expect(
+        [...copied].some((f) => f.startsWith(`${dir}/src/`)),
+        `${dir}/src`,
+      ).toBe(true);
       for (const [dep, spec] of Object.entries({ ...pkg.dependencies, ...pkg.optionalDependencies } as Record<string, string>)) {
         if (spec.startsWith("workspace:")) todo.push(dep);
       }
@@ -155,7 +183,9 @@ describe(".dockerignore", () => {
     for (const f of context) {
       expect(f, f).not.toMatch(/(^|\/)(node_modules|\.git|\.tools|\.isrdpo|test)\//);
       expect(f, f).not.toMatch(/\.test\.ts$/);
-      expect(f, f).toMatch(/^(libs|services|apps)\/|^(package\.json|pnpm-lock\.yaml|pnpm-workspace\.yaml|\.npmrc|tsconfig(\.base)?\.json)$/);
+      expect(f, f).toMatch(
+        /^(libs|services|apps)\/|^(package\.json|pnpm-lock\.yaml|pnpm-workspace\.yaml|\.npmrc|tsconfig(\.base)?\.json)$/,
+      );
     }
   });
 
@@ -206,7 +236,8 @@ describe.skipIf(!cliDeclaresTsx)("the image, replayed without Docker (needs tsx 
       for (const src of sources) {
         const base = src.replace(/^\.\//, "").replace(/\/+$/, "");
         for (const f of selectFromContext(context, src)) {
-          const rel = dest.endsWith("/") && dest !== "./" ? join(dest, f.slice(base.length)) : dest === "./" ? f : join(dest, f.slice(base.length));
+          const rel =
+            dest.endsWith("/") && dest !== "./" ? join(dest, f.slice(base.length)) : dest === "./" ? f : join(dest, f.slice(base.length));
           const target = toHost(rel);
           mkdirSync(join(target, ".."), { recursive: true });
           if (existsSync(join(REPO_ROOT, f))) cpSync(join(REPO_ROOT, f), target);

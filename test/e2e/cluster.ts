@@ -15,7 +15,10 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export class Cluster {
   readonly procs = new Map<ServiceName, ServerProcess>();
-  private constructor(readonly nats: NatsServer, private readonly env: NodeJS.ProcessEnv) {}
+  private constructor(
+    readonly nats: NatsServer,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
 
   static async start(): Promise<Cluster> {
     const nats = await startNatsServer();
@@ -27,10 +30,15 @@ export class Cluster {
 
   /** Starts (or restarts) one service process with its own checkpoint directory. */
   async startService(name: ServiceName): Promise<ServerProcess> {
-    const proc = await startServer("apps/cli/src/main.ts", ["serve", name, "--port", "0", "--nats", this.nats.url], {
-      ...this.env,
-      ISRDPO_CHECKPOINT_DIR: mkdtempSync(join(tmpdir(), `isrdpo-${name}-`)),
-    }, 60_000);
+    const proc = await startServer(
+      "apps/cli/src/main.ts",
+      ["serve", name, "--port", "0", "--nats", this.nats.url],
+      {
+        ...this.env,
+        ISRDPO_CHECKPOINT_DIR: mkdtempSync(join(tmpdir(), `isrdpo-${name}-`)),
+      },
+      60_000,
+    );
     this.procs.set(name, proc);
     return proc;
   }
@@ -52,7 +60,11 @@ export class Cluster {
 }
 
 /** Waits until a run ends; `onEvent` sees each event (e.g. to inject a fault). */
-export async function runToEnd(runs: Client<typeof RunService>, runId: string, onEvent: (e: RunEvent) => void | Promise<void> = () => undefined): Promise<Run> {
+export async function runToEnd(
+  runs: Client<typeof RunService>,
+  runId: string,
+  onEvent: (e: RunEvent) => void | Promise<void> = () => undefined,
+): Promise<Run> {
   for await (const res of runs.watchRun({ runId })) {
     await onEvent(res.event!);
     const k = res.event!.kind;

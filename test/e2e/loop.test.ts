@@ -1,7 +1,20 @@
 // Issue 6 acceptance: the ISR-DPO loop in distributed mode (a private nats-server, every service its
 // own process), and a judge killed mid-stage that the run survives with the same preferences.
 import { create, fromBinary } from "@bufbuild/protobuf";
-import { ContextMode, DpoLossType, JudgeStrategy, PreferenceShardSchema, RunService, RunSpecSchema, RunState, Stage, StageState, type ModelRef, type Run, type RunSpec } from "@isrdpo/contracts";
+import {
+  ContextMode,
+  DpoLossType,
+  JudgeStrategy,
+  PreferenceShardSchema,
+  RunService,
+  RunSpecSchema,
+  RunState,
+  Stage,
+  StageState,
+  type ModelRef,
+  type Run,
+  type RunSpec,
+} from "@isrdpo/contracts";
 import type { ArtifactStore, Bus } from "@isrdpo/bus";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,9 +31,17 @@ function spec(initial: { sft: true } | { model: ModelRef }): RunSpec {
   return create(RunSpecSchema, {
     name: "e2e",
     initialModel: {
-      source: "model" in initial
-        ? { case: "model", value: initial.model }
-        : { case: "sft", value: { preset: "test", data: { seed: 5n, split: "train", clipCount: 16 }, training: { learningRate: 5e-3, epochs: 1, batchSize: 16, seed: 5n } } },
+      source:
+        "model" in initial
+          ? { case: "model", value: initial.model }
+          : {
+              case: "sft",
+              value: {
+                preset: "test",
+                data: { seed: 5n, split: "train", clipCount: 16 },
+                training: { learningRate: 5e-3, epochs: 1, batchSize: 16, seed: 5n },
+              },
+            },
     },
     prompts: { source: { case: "synthetic", value: { seed: 6n, split: "train", clipCount: 4 } } },
     iterations: 2,
@@ -99,8 +120,22 @@ describe("ISR-DPO in distributed mode", () => {
 
   it("gives the same preferences and model digests in embedded mode (one process, in-memory bus)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "isrdpo-embedded-"));
-    const config = loadConfig({ env: {}, flags: { host: "127.0.0.1", metricsPort: 0, logLevel: "silent", artifactDir: join(dir, "artifacts"), checkpointDir: join(dir, "checkpoints") } });
-    const ctx = { config, logger: createLogger("embedded", "silent"), bus: new MemoryBus(), artifacts: new LocalArtifactStore(config.artifactDir) };
+    const config = loadConfig({
+      env: {},
+      flags: {
+        host: "127.0.0.1",
+        metricsPort: 0,
+        logLevel: "silent",
+        artifactDir: join(dir, "artifacts"),
+        checkpointDir: join(dir, "checkpoints"),
+      },
+    });
+    const ctx = {
+      config,
+      logger: createLogger("embedded", "silent"),
+      bus: new MemoryBus(),
+      artifacts: new LocalArtifactStore(config.artifactDir),
+    };
     const server = await startServer(Object.values(SERVICES), ctx, 0);
     try {
       const runs = createClient(RunService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }));

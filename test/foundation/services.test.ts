@@ -65,7 +65,14 @@ describe("isrdpo serve inference", () => {
   });
 
   it("lists its services through reflection, without proto files", async () => {
-    const { stdout } = await exec(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--list-services", `http://127.0.0.1:${server.port}`]);
+    const { stdout } = await exec(BUF, [
+      "curl",
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "--list-services",
+      `http://127.0.0.1:${server.port}`,
+    ]);
     const services = stdout.trim().split("\n");
     expect(services).toContain("isrdpo.v1.InferenceService");
     expect(services).toContain("grpc.health.v1.Health");
@@ -73,10 +80,20 @@ describe("isrdpo serve inference", () => {
   });
 
   it("resolves request schemas through reflection (schema-less call)", async () => {
-    const call = exec(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "-d", '{"inputs":[{"prompt":"hi"}]}',
-      `http://127.0.0.1:${server.port}/isrdpo.v1.InferenceService/Generate`]);
+    const call = exec(BUF, [
+      "curl",
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "-d",
+      '{"inputs":[{"prompt":"hi"}]}',
+      `http://127.0.0.1:${server.port}/isrdpo.v1.InferenceService/Generate`,
+    ]);
     // buf curl exits non-zero on an error status and prints the status as JSON on stderr.
-    const out = await call.then((r) => r.stdout, (err: { stderr: string }) => err.stderr);
+    const out = await call.then(
+      (r) => r.stdout,
+      (err: { stderr: string }) => err.stderr,
+    );
     expect(out).toMatch(/"code": "(unimplemented|invalid_argument|not_found)"|"generations"/);
   });
 });

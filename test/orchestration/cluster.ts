@@ -10,7 +10,11 @@ export class Proc {
   private readonly waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
   readonly exited: Promise<number | null>;
 
-  constructor(readonly name: string, script: string, env: Record<string, string>) {
+  constructor(
+    readonly name: string,
+    script: string,
+    env: Record<string, string>,
+  ) {
     this.child = spawnTs(`test/orchestration/${script}`, [], env);
     let buf = "";
     this.child.stdout!.on("data", (chunk: Buffer) => {
@@ -40,7 +44,10 @@ export class Proc {
       if (m) return Promise.resolve(m);
     }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.name}: no line matching ${re} in ${timeoutMs} ms; stderr:\n${this.stderr.join("")}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`${this.name}: no line matching ${re} in ${timeoutMs} ms; stderr:\n${this.stderr.join("")}`)),
+        timeoutMs,
+      );
       this.waiters.push({
         re,
         resolve: (m) => {

@@ -65,17 +65,26 @@ describe("orchestration under faults (separate processes, real nats-server)", ()
     expect([RunState[run.state], run.failureReason]).toEqual(["SUCCEEDED", ""]);
     // WatchRun over NATS: every event once, in order, ending with the final state.
     const sequences: number[] = [];
-    for await (const e of new Orchestrator({ bus: observer!.bus, artifacts: observer!.artifacts }).watchRun(run.id)) sequences.push(Number(e.sequence));
+    for await (const e of new Orchestrator({ bus: observer!.bus, artifacts: observer!.artifacts }).watchRun(run.id))
+      sequences.push(Number(e.sequence));
     expect(sequences).toEqual(Array.from({ length: Number(run.lastEventSequence) }, (_, i) => i + 1));
     for (const t of [1, 2]) {
       const it = run.iterations.find((i) => i.iteration === t)!;
       for (const stage of [Stage.RESPONSES, Stage.CONTEXT, Stage.JUDGE]) {
         const s = it.stages.find((x) => x.stage === stage)!;
-        expect([Stage[stage], StageState[s.state], s.itemsTotal, s.itemsDone, s.itemsFailed]).toEqual([Stage[stage], "SUCCEEDED", 10, 10, 0]);
+        expect([Stage[stage], StageState[s.state], s.itemsTotal, s.itemsDone, s.itemsFailed]).toEqual([
+          Stage[stage],
+          "SUCCEEDED",
+          10,
+          10,
+          0,
+        ]);
         expect(await itemIdsInOutputs(observer!.artifacts, s.outputs, stage)).toEqual(ITEMS);
       }
     }
-    const first = starts(workers).filter((s) => s.deliveries === 1).map((s) => s.msgId);
+    const first = starts(workers)
+      .filter((s) => s.deliveries === 1)
+      .map((s) => s.msgId);
     expect(new Set(first).size).toBe(COMMANDS);
     expect(first.every((m) => m.endsWith(".a1"))).toBe(true);
     // After a SIGKILL, nats-server may not have flushed a consumer's delivery state: a message can

@@ -62,7 +62,10 @@ describe("services on bad input", () => {
     const c = createClient(InferenceService, transport());
     const model = { digest };
     expect(await status(c.generate({ model, inputs: [] }))).toEqual({ code: Code.InvalidArgument, message: "inputs: must not be empty" });
-    expect(await status(c.generate({ model, inputs: [{ video, prompt: "  " }] }))).toEqual({ code: Code.InvalidArgument, message: "inputs[0].prompt: must not be empty" });
+    expect(await status(c.generate({ model, inputs: [{ video, prompt: "  " }] }))).toEqual({
+      code: Code.InvalidArgument,
+      message: "inputs[0].prompt: must not be empty",
+    });
     expect(await status(c.generate({ model, inputs: [{ video, prompt: "q" }], sampling: { maxNewTokens: 1_000_000 } }))).toMatchObject({
       code: Code.InvalidArgument,
       message: expect.stringMatching(/^sampling\.max_new_tokens: must be at most 192/),
@@ -71,17 +74,36 @@ describe("services on bad input", () => {
       code: Code.InvalidArgument,
       message: expect.stringMatching(/^inputs\[0\]\.prompt: \d+ tokens leave no room to answer/),
     });
-    expect(await status(c.generate({ model, inputs: [{ video, prompt: "q" }], numSamples: 1000 }))).toMatchObject({ code: Code.InvalidArgument, message: expect.stringMatching(/^num_samples/) });
-    expect(await status(c.generate({ model, inputs: [{ video, prompt: "q" }], sampling: { temperature: -1 } }))).toMatchObject({ code: Code.InvalidArgument, message: expect.stringMatching(/^sampling\.temperature/) });
-    expect(await status(c.generate({ model: { digest: "0".repeat(64) }, inputs: [{ video, prompt: "q" }] }))).toMatchObject({ code: Code.NotFound, message: expect.stringContaining("not found") });
-    expect(await status(c.generate({ model: { digest: "latest" }, inputs: [{ video, prompt: "q" }] }))).toMatchObject({ code: Code.InvalidArgument, message: expect.stringMatching(/^model\.digest/) });
-    expect(await status(c.generate({ inputs: [{ video, prompt: "q" }] }))).toMatchObject({ code: Code.InvalidArgument, message: expect.stringMatching(/^model\.digest: required/) });
+    expect(await status(c.generate({ model, inputs: [{ video, prompt: "q" }], numSamples: 1000 }))).toMatchObject({
+      code: Code.InvalidArgument,
+      message: expect.stringMatching(/^num_samples/),
+    });
+    expect(await status(c.generate({ model, inputs: [{ video, prompt: "q" }], sampling: { temperature: -1 } }))).toMatchObject({
+      code: Code.InvalidArgument,
+      message: expect.stringMatching(/^sampling\.temperature/),
+    });
+    expect(await status(c.generate({ model: { digest: "0".repeat(64) }, inputs: [{ video, prompt: "q" }] }))).toMatchObject({
+      code: Code.NotFound,
+      message: expect.stringContaining("not found"),
+    });
+    expect(await status(c.generate({ model: { digest: "latest" }, inputs: [{ video, prompt: "q" }] }))).toMatchObject({
+      code: Code.InvalidArgument,
+      message: expect.stringMatching(/^model\.digest/),
+    });
+    expect(await status(c.generate({ inputs: [{ video, prompt: "q" }] }))).toMatchObject({
+      code: Code.InvalidArgument,
+      message: expect.stringMatching(/^model\.digest: required/),
+    });
     const frames = { count: 8, height: 16, width: 16, channels: 3, data: new Uint8Array(8 * 16 * 16 * 3) };
-    expect(await status(c.generate({ model, inputs: [{ video: { id: "v", source: { case: "frames", value: frames } }, prompt: "q" }] }))).toEqual({
+    expect(
+      await status(c.generate({ model, inputs: [{ video: { id: "v", source: { case: "frames", value: frames } }, prompt: "q" }] })),
+    ).toEqual({
       code: Code.InvalidArgument,
       message: "inputs[0].video.frames: must be 8×32×32 (frames×height×width), got 8×16×16",
     });
-    expect(await status(c.generate({ model, inputs: [{ video: { source: { case: "syntheticClipId", value: "clip-7" } }, prompt: "q" }] }))).toMatchObject({
+    expect(
+      await status(c.generate({ model, inputs: [{ video: { source: { case: "syntheticClipId", value: "clip-7" } }, prompt: "q" }] })),
+    ).toMatchObject({
       code: Code.InvalidArgument,
       message: expect.stringMatching(/^inputs\[0\]\.video\.synthetic_clip_id: not a synthetic clip id/),
     });
@@ -90,19 +112,38 @@ describe("services on bad input", () => {
   it("ScoreSequences, Describe, Judge, trainer, evaluator and RunService reject bad input", async () => {
     const model = { digest };
     const inference = createClient(InferenceService, transport());
-    expect(await status(inference.scoreSequences({ model, inputs: [{ video, prompt: "q", candidates: [] }] }))).toEqual({ code: Code.InvalidArgument, message: "inputs[0].candidates: must not be empty" });
+    expect(await status(inference.scoreSequences({ model, inputs: [{ video, prompt: "q", candidates: [] }] }))).toEqual({
+      code: Code.InvalidArgument,
+      message: "inputs[0].candidates: must not be empty",
+    });
     const context = createClient(ContextService, transport());
-    expect(await status(context.describe({ model, video }))).toMatchObject({ code: Code.InvalidArgument, message: expect.stringMatching(/^mode: required/) });
-    expect(await status(context.describe({ model, video, mode: ContextMode.CLIP_NARRATIVE, clipCount: 99 }))).toMatchObject({ code: Code.InvalidArgument, message: expect.stringMatching(/^clip_count: at most 8/) });
+    expect(await status(context.describe({ model, video }))).toMatchObject({
+      code: Code.InvalidArgument,
+      message: expect.stringMatching(/^mode: required/),
+    });
+    expect(await status(context.describe({ model, video, mode: ContextMode.CLIP_NARRATIVE, clipCount: 99 }))).toMatchObject({
+      code: Code.InvalidArgument,
+      message: expect.stringMatching(/^clip_count: at most 8/),
+    });
     const judge = createClient(JudgeService, transport());
-    expect(await status(judge.judge({ model, video, strategy: JudgeStrategy.SELF, instruction: "q", responseA: "a", responseB: "" }))).toEqual({ code: Code.InvalidArgument, message: "response_b: must not be empty" });
-    expect(await status(judge.judge({ model, video, strategy: JudgeStrategy.CAPTION_PROXY, instruction: "q", responseA: "a", responseB: "b" }))).toMatchObject({ code: Code.Unimplemented });
+    expect(
+      await status(judge.judge({ model, video, strategy: JudgeStrategy.SELF, instruction: "q", responseA: "a", responseB: "" })),
+    ).toEqual({ code: Code.InvalidArgument, message: "response_b: must not be empty" });
+    expect(
+      await status(judge.judge({ model, video, strategy: JudgeStrategy.CAPTION_PROXY, instruction: "q", responseA: "a", responseB: "b" })),
+    ).toMatchObject({ code: Code.Unimplemented });
     const trainer = createClient(TrainerService, transport());
     expect(await status(trainer.startJob({}))).toEqual({ code: Code.InvalidArgument, message: "spec: required" });
-    expect(await status(trainer.startJob({ spec: { kind: JobKind.DPO } }))).toMatchObject({ code: Code.InvalidArgument, message: expect.stringMatching(/^spec\.base_model\.digest/) });
+    expect(await status(trainer.startJob({ spec: { kind: JobKind.DPO } }))).toMatchObject({
+      code: Code.InvalidArgument,
+      message: expect.stringMatching(/^spec\.base_model\.digest/),
+    });
     expect(await status(trainer.getJob({ jobId: "nope" }))).toEqual({ code: Code.NotFound, message: 'job "nope" not found' });
     const evaluator = createClient(EvaluatorService, transport());
-    expect(await status(evaluator.evaluate({ model }))).toMatchObject({ code: Code.InvalidArgument, message: expect.stringMatching(/^spec\.splits/) });
+    expect(await status(evaluator.evaluate({ model }))).toMatchObject({
+      code: Code.InvalidArgument,
+      message: expect.stringMatching(/^spec\.splits/),
+    });
     const runs = createClient(RunService, transport());
     expect(await status(runs.createRun({}))).toMatchObject({ code: Code.InvalidArgument, message: expect.stringMatching(/^spec/) });
     expect(await status(runs.getRun({ runId: "r-unknown" }))).toMatchObject({ code: Code.NotFound });
@@ -111,11 +152,19 @@ describe("services on bad input", () => {
   it("keeps serving: Generate works and GenerateStream streams the same greedy text", async () => {
     const c = createClient(InferenceService, transport());
     const sampling = { temperature: 0, maxNewTokens: 12 };
-    const { generations } = await c.generate({ model: { digest }, inputs: [{ video, prompt: "question: What colour is the circle?\nanswer:" }], sampling });
+    const { generations } = await c.generate({
+      model: { digest },
+      inputs: [{ video, prompt: "question: What colour is the circle?\nanswer:" }],
+      sampling,
+    });
     expect(generations).toHaveLength(1);
     let streamed = "";
     let last: { finishReason: unknown } | undefined;
-    for await (const m of c.generateStream({ model: { digest }, input: { video, prompt: "question: What colour is the circle?\nanswer:" }, sampling })) {
+    for await (const m of c.generateStream({
+      model: { digest },
+      input: { video, prompt: "question: What colour is the circle?\nanswer:" },
+      sampling,
+    })) {
       streamed += m.textDelta;
       last = m;
     }
@@ -124,13 +173,40 @@ describe("services on bad input", () => {
   });
 
   it("buf curl calls Generate and streams GenerateStream through reflection", async () => {
-    const body = JSON.stringify({ model: { digest }, inputs: [{ video: { syntheticClipId: CLIP }, prompt: "question: What colour is the circle?\nanswer:" }], sampling: { maxNewTokens: 6 } });
-    const unary = await exec(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "-d", body, `${base}/isrdpo.v1.InferenceService/Generate`]);
+    const body = JSON.stringify({
+      model: { digest },
+      inputs: [{ video: { syntheticClipId: CLIP }, prompt: "question: What colour is the circle?\nanswer:" }],
+      sampling: { maxNewTokens: 6 },
+    });
+    const unary = await exec(BUF, [
+      "curl",
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "-d",
+      body,
+      `${base}/isrdpo.v1.InferenceService/Generate`,
+    ]);
     expect(JSON.parse(unary.stdout).generations).toHaveLength(1);
-    const streamBody = JSON.stringify({ model: { digest }, input: { video: { syntheticClipId: CLIP }, prompt: "question: What colour is the circle?\nanswer:" }, sampling: { maxNewTokens: 6 } });
-    const stream = await exec(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "-d", streamBody, `${base}/isrdpo.v1.InferenceService/GenerateStream`]);
+    const streamBody = JSON.stringify({
+      model: { digest },
+      input: { video: { syntheticClipId: CLIP }, prompt: "question: What colour is the circle?\nanswer:" },
+      sampling: { maxNewTokens: 6 },
+    });
+    const stream = await exec(BUF, [
+      "curl",
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "-d",
+      streamBody,
+      `${base}/isrdpo.v1.InferenceService/GenerateStream`,
+    ]);
     // One JSON object per message; the last carries the finish reason.
-    const messages = stream.stdout.trim().split(/\n(?=\{)/).map((m) => JSON.parse(m));
+    const messages = stream.stdout
+      .trim()
+      .split(/\n(?=\{)/)
+      .map((m) => JSON.parse(m));
     expect(messages.length).toBeGreaterThan(1);
     expect(messages.at(-1).finishReason).toMatch(/^FINISH_REASON_(STOP|LENGTH)$/);
   });

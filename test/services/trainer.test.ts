@@ -24,7 +24,16 @@ describe("TrainerService jobs", () => {
     const dir = mkdtempSync(join(tmpdir(), "isrdpo-trainer-"));
     digest = await publishTinyModel(dir);
     artifacts = new LocalArtifactStore(dir);
-    const config = loadConfig({ env: {}, flags: { host: "127.0.0.1", metricsPort: 0, artifactDir: dir, checkpointDir: mkdtempSync(join(tmpdir(), "isrdpo-trainer-ckpt-")), logLevel: "silent" } });
+    const config = loadConfig({
+      env: {},
+      flags: {
+        host: "127.0.0.1",
+        metricsPort: 0,
+        artifactDir: dir,
+        checkpointDir: mkdtempSync(join(tmpdir(), "isrdpo-trainer-ckpt-")),
+        logLevel: "silent",
+      },
+    });
     server = await startServer([trainerService], { config, logger: createLogger("test", "silent"), bus: new MemoryBus(), artifacts }, 0);
     trainer = createClient(TrainerService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }));
   }, 60_000);
@@ -38,12 +47,27 @@ describe("TrainerService jobs", () => {
 
   it("trains DPO on the decisive pairs of a preference shard and publishes a new model", async () => {
     const clip = "syn-3-train-f8-0";
-    const pair = (chosen: string, rejected: string, tie = false) => ({ itemId: `i-${chosen}`, videoId: clip, prompt: "What colour is the circle?", chosen, rejected, tie });
-    const shard = create(PreferenceShardSchema, { records: [pair("red", "blue"), pair("green", "white"), pair("small", "large"), pair("yes", "yes", true)] });
+    const pair = (chosen: string, rejected: string, tie = false) => ({
+      itemId: `i-${chosen}`,
+      videoId: clip,
+      prompt: "What colour is the circle?",
+      chosen,
+      rejected,
+      tie,
+    });
+    const shard = create(PreferenceShardSchema, {
+      records: [pair("red", "blue"), pair("green", "white"), pair("small", "large"), pair("yes", "yes", true)],
+    });
     const ref = await artifacts.put("artifact://test/prefs/shard-0000.pb", toBinary(PreferenceShardSchema, shard));
     const { job } = await trainer.startJob({
       jobId: "dpo-1",
-      spec: { kind: JobKind.DPO, baseModel: { digest }, data: [ref], training: { learningRate: 1e-2, epochs: 3, batchSize: 2 }, outputName: "dpo-1" },
+      spec: {
+        kind: JobKind.DPO,
+        baseModel: { digest },
+        data: [ref],
+        training: { learningRate: 1e-2, epochs: 3, batchSize: 2 },
+        outputName: "dpo-1",
+      },
     });
     expect(job!.state === JobState.QUEUED || job!.state === JobState.RUNNING).toBe(true);
     const updates = await finished("dpo-1");
@@ -56,14 +80,22 @@ describe("TrainerService jobs", () => {
     const out = last.outputModel!;
     expect(out.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(out.digest).not.toBe(digest);
-    const { policy: loaded } = await new ModelCache(artifacts, mkdtempSync(join(tmpdir(), "isrdpo-load-"))).acquire(out.digest, modelUri(out.digest, "manifest.json"));
+    const { policy: loaded } = await new ModelCache(artifacts, mkdtempSync(join(tmpdir(), "isrdpo-load-"))).acquire(
+      out.digest,
+      modelUri(out.digest, "manifest.json"),
+    );
     expect(loaded.model.config.vocabSize).toBeGreaterThan(0);
     // A second StartJob with the same id returns the same job.
-    expect((await trainer.startJob({ jobId: "dpo-1", spec: { kind: JobKind.DPO, baseModel: { digest }, data: [ref] } })).job!.outputModel!.digest).toBe(out.digest);
+    expect(
+      (await trainer.startJob({ jobId: "dpo-1", spec: { kind: JobKind.DPO, baseModel: { digest }, data: [ref] } })).job!.outputModel!
+        .digest,
+    ).toBe(out.digest);
   }, 120_000);
 
   it("leaves the model unchanged, and says so, when every pair is a tie", async () => {
-    const shard = create(PreferenceShardSchema, { records: [{ itemId: "t", videoId: "syn-3-train-f8-0", prompt: "q", chosen: "a", rejected: "a", tie: true }] });
+    const shard = create(PreferenceShardSchema, {
+      records: [{ itemId: "t", videoId: "syn-3-train-f8-0", prompt: "q", chosen: "a", rejected: "a", tie: true }],
+    });
     const ref = await artifacts.put("artifact://test/prefs/ties.pb", toBinary(PreferenceShardSchema, shard));
     await trainer.startJob({ jobId: "dpo-ties", spec: { kind: JobKind.DPO, baseModel: { digest }, data: [ref] } });
     const last = (await finished("dpo-ties")).at(-1)!;
@@ -73,15 +105,34 @@ describe("TrainerService jobs", () => {
   }, 60_000);
 
   it("runs SFT from the synthetic mix and can be cancelled", async () => {
-    await trainer.startJob({ jobId: "sft-1", spec: { kind: JobKind.SFT, preset: "test", syntheticData: { seed: 4n, split: "train", clipCount: 2 }, training: { maxSteps: 3, batchSize: 4 } } });
+    await trainer.startJob({
+      jobId: "sft-1",
+      spec: {
+        kind: JobKind.SFT,
+        preset: "test",
+        syntheticData: { seed: 4n, split: "train", clipCount: 2 },
+        training: { maxSteps: 3, batchSize: 4 },
+      },
+    });
     const sft = (await finished("sft-1")).at(-1)!;
     expect(sft.state).toBe(JobState.SUCCEEDED);
     expect(sft.progress!.step).toBe(3);
     expect(sft.outputModel!.digest).toMatch(/^[0-9a-f]{64}$/);
     // The published model loads: config, tokenizer and weights agree.
-    const { policy: pi1 } = await new ModelCache(artifacts, mkdtempSync(join(tmpdir(), "isrdpo-load-"))).acquire(sft.outputModel!.digest, sft.outputModel!.checkpoint!);
+    const { policy: pi1 } = await new ModelCache(artifacts, mkdtempSync(join(tmpdir(), "isrdpo-load-"))).acquire(
+      sft.outputModel!.digest,
+      sft.outputModel!.checkpoint!,
+    );
     expect(pi1.tok.vocabSize).toBe(pi1.model.config.vocabSize);
-    await trainer.startJob({ jobId: "sft-2", spec: { kind: JobKind.SFT, preset: "test", syntheticData: { seed: 4n, split: "train", clipCount: 8 }, training: { epochs: 50, batchSize: 2 } } });
+    await trainer.startJob({
+      jobId: "sft-2",
+      spec: {
+        kind: JobKind.SFT,
+        preset: "test",
+        syntheticData: { seed: 4n, split: "train", clipCount: 8 },
+        training: { epochs: 50, batchSize: 2 },
+      },
+    });
     const watching = finished("sft-2");
     await new Promise((r) => setTimeout(r, 1500));
     await trainer.cancelJob({ jobId: "sft-2" });

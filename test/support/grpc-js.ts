@@ -5,8 +5,15 @@ import * as protoLoader from "@grpc/proto-loader";
 import { REPO_ROOT } from "./processes.ts";
 
 const definition = protoLoader.loadSync(
-  ["isrdpo/v1/run.proto", "isrdpo/v1/inference.proto", "isrdpo/v1/context.proto", "isrdpo/v1/judge.proto",
-    "isrdpo/v1/trainer.proto", "isrdpo/v1/evaluator.proto", "grpc/health/v1/health.proto"],
+  [
+    "isrdpo/v1/run.proto",
+    "isrdpo/v1/inference.proto",
+    "isrdpo/v1/context.proto",
+    "isrdpo/v1/judge.proto",
+    "isrdpo/v1/trainer.proto",
+    "isrdpo/v1/evaluator.proto",
+    "grpc/health/v1/health.proto",
+  ],
   { includeDirs: [`${REPO_ROOT}proto`, `${REPO_ROOT}third_party/proto`], keepCase: false, longs: String, enums: String, defaults: true },
 );
 export const protos = grpc.loadPackageDefinition(definition) as any;

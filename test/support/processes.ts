@@ -57,7 +57,11 @@ export async function startServer(entry: string, args: string[], env: NodeJS.Pro
 }
 
 /** Runs a command to completion and returns its exit code and output. */
-export function runToEnd(entry: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runToEnd(
+  entry: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawnTs(entry, args, env);
   let stdout = "";
   let stderr = "";

@@ -30,7 +30,16 @@ export function demoSpec(o: DemoOptions): RunSpec {
         value: {
           preset: o.preset,
           data: { seed, split: "train", clipCount: p.sftClips },
-          training: { learningRate: p.sftLr, epochs: p.sftEpochs, batchSize: p.sftBatch, warmupSteps: 20, schedule: LrSchedule.COSINE, maxGradNorm: 1, checkpointEverySteps: 100, seed },
+          training: {
+            learningRate: p.sftLr,
+            epochs: p.sftEpochs,
+            batchSize: p.sftBatch,
+            warmupSteps: 20,
+            schedule: LrSchedule.COSINE,
+            maxGradNorm: 1,
+            checkpointEverySteps: 100,
+            seed,
+          },
         },
       },
     },
@@ -42,7 +51,15 @@ export function demoSpec(o: DemoOptions): RunSpec {
     responseSampling: { temperature: 0.7, maxNewTokens: 64, seed },
     responsesPerItem: 2,
     dpo: { beta: 0.1, lossType: DpoLossType.SIGMOID },
-    training: { learningRate: p.dpoLr, epochs: p.dpoEpochs, batchSize: 8, schedule: LrSchedule.COSINE, maxGradNorm: 1, checkpointEverySteps: 50, seed },
+    training: {
+      learningRate: p.dpoLr,
+      epochs: p.dpoEpochs,
+      batchSize: 8,
+      schedule: LrSchedule.COSINE,
+      maxGradNorm: 1,
+      checkpointEverySteps: 50,
+      seed,
+    },
     evaluation: {
       splits: [
         { source: { case: "synthetic", value: { seed: seed + 2000n, split: "test-in", clipCount: p.evalClips } } },

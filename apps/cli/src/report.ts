@@ -5,7 +5,8 @@ import { stageName } from "@isrdpo/orchestration";
 import { JobState, RunState, Stage, StageState, type Job, type Run, type RunEvent, type SplitMetrics } from "@isrdpo/contracts";
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-const where = (e: RunEvent) => (e.stage === Stage.UNSPECIFIED ? "run" : e.iteration > 0 ? `iter ${e.iteration} ${stageName(e.stage)}` : stageName(e.stage));
+const where = (e: RunEvent) =>
+  e.stage === Stage.UNSPECIFIED ? "run" : e.iteration > 0 ? `iter ${e.iteration} ${stageName(e.stage)}` : stageName(e.stage);
 
 export function duration(ms: number): string {
   const s = Math.round(ms / 1000);
@@ -30,13 +31,18 @@ export class ProgressPrinter {
     const key = `${e.iteration}/${e.stage}`;
     switch (e.kind.case) {
       case "runStateChanged":
-        this.write(`${this.#stamp()} run ${RunState[e.kind.value.state].toLowerCase()}${e.kind.value.reason ? `: ${e.kind.value.reason}` : ""}`);
+        this.write(
+          `${this.#stamp()} run ${RunState[e.kind.value.state].toLowerCase()}${e.kind.value.reason ? `: ${e.kind.value.reason}` : ""}`,
+        );
         return;
       case "stageStateChanged": {
         const state = e.kind.value.state;
         if (state === StageState.RUNNING) this.#startedAt.set(key, this.clock());
-        const took = state !== StageState.RUNNING && this.#startedAt.has(key) ? ` in ${duration(this.clock() - this.#startedAt.get(key)!)}` : "";
-        this.write(`${this.#stamp()} ${where(e)} ${StageState[state].toLowerCase()}${took}${e.kind.value.reason ? `: ${e.kind.value.reason}` : ""}`);
+        const took =
+          state !== StageState.RUNNING && this.#startedAt.has(key) ? ` in ${duration(this.clock() - this.#startedAt.get(key)!)}` : "";
+        this.write(
+          `${this.#stamp()} ${where(e)} ${StageState[state].toLowerCase()}${took}${e.kind.value.reason ? `: ${e.kind.value.reason}` : ""}`,
+        );
         return;
       }
       case "shardProgress": {
@@ -45,7 +51,9 @@ export class ProgressPrinter {
         const rate = elapsed > 0 ? p.itemsDone / elapsed : 0;
         const eta = rate > 0 ? ` ETA ${duration(((p.itemsTotal - p.itemsDone) / rate) * 1000)}` : "";
         const failed = p.itemsFailed ? `, ${p.itemsFailed} failed` : "";
-        this.write(`${this.#stamp()} ${where(e)} shards ${p.shardsDone}/${p.shardsTotal}, items ${p.itemsDone}/${p.itemsTotal}${failed} (${rate.toFixed(1)} items/s${eta})`);
+        this.write(
+          `${this.#stamp()} ${where(e)} shards ${p.shardsDone}/${p.shardsTotal}, items ${p.itemsDone}/${p.itemsTotal}${failed} (${rate.toFixed(1)} items/s${eta})`,
+        );
         return;
       }
       case "evaluationCompleted": {
@@ -102,7 +110,9 @@ export function iterationRows(run: Run): IterationRow[] {
       iteration: it.iteration,
       ...(inD ? { accIn: inD.accuracy, scoreIn: inD.meanScore, precisionIn: inD.claimPrecision, wordsIn: inD.meanAnswerWords } : {}),
       ...(outD ? { accOut: outD.accuracy, scoreOut: outD.meanScore } : {}),
-      ...(prefs && prefs.pairs > 0 ? { pairs: prefs.pairs, ties: prefs.ties, lengthRatio: prefs.chosenRejectedLengthRatio, judgeOracle: prefs.judgeOracleAgreement } : {}),
+      ...(prefs && prefs.pairs > 0
+        ? { pairs: prefs.pairs, ties: prefs.ties, lengthRatio: prefs.chosenRejectedLengthRatio, judgeOracle: prefs.judgeOracleAgreement }
+        : {}),
     };
   });
 }
@@ -110,7 +120,8 @@ export function iterationRows(run: Run): IterationRow[] {
 /** The iteration table as Markdown (also valid as plain text in a terminal). */
 export function iterationTable(rows: IterationRow[]): string {
   const f = (x: number | undefined, fmt: (x: number) => string) => (x === undefined ? "–" : fmt(x));
-  const header = "| iteration | acc in | score in | acc out | score out | claim precision in | words in | pairs (ties) | chosen/rejected length | judge–oracle agreement |";
+  const header =
+    "| iteration | acc in | score in | acc out | score out | claim precision in | words in | pairs (ties) | chosen/rejected length | judge–oracle agreement |";
   const lines = rows.map((r) =>
     [
       r.iteration === 0 ? "0 (π_1)" : String(r.iteration),
@@ -132,8 +143,14 @@ export function iterationTable(rows: IterationRow[]): string {
 export function splitTable(splits: SplitMetrics[]): string {
   const rows = splits.flatMap((s) => [
     `| ${s.split} | all | ${s.items} | ${pct(s.accuracy)} | ${s.meanScore.toFixed(2)} | – | ${pct(s.claimPrecision)} | ${pct(s.claimRecall)} | ${s.meanAnswerWords.toFixed(1)} |`,
-    ...s.byQuestionType.map((t) => `| ${s.split} | ${t.questionType} | ${t.items} | ${t.questionType === "open" ? "–" : pct(t.accuracy)} | ${t.meanScore.toFixed(2)} | ${t.questionType === "open" ? "–" : pct(t.chanceAccuracy)} | | | |`),
+    ...s.byQuestionType.map(
+      (t) =>
+        `| ${s.split} | ${t.questionType} | ${t.items} | ${t.questionType === "open" ? "–" : pct(t.accuracy)} | ${t.meanScore.toFixed(2)} | ${t.questionType === "open" ? "–" : pct(t.chanceAccuracy)} | | | |`,
+    ),
   ]);
-  return ["| split | question type | items | accuracy | score (0–5) | chance | claim precision | claim recall | words |", `|${"---|".repeat(9)}`, ...rows].join("\n");
+  return [
+    "| split | question type | items | accuracy | score (0–5) | chance | claim precision | claim recall | words |",
+    `|${"---|".repeat(9)}`,
+    ...rows,
+  ].join("\n");
 }
-

@@ -17,7 +17,8 @@ export function parseRunSpec(text: string, source: string): RunSpec {
   } catch (err) {
     throw new SpecError(`${source}: not valid YAML: ${(err as Error).message.split("\n")[0]}`);
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new SpecError(`${source}: expected a mapping of RunSpec fields`);
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new SpecError(`${source}: expected a mapping of RunSpec fields`);
   try {
     return fromJson(RunSpecSchema, value as JsonValue);
   } catch (err) {
@@ -37,13 +38,14 @@ function locate(schema: DescMessage, json: JsonValue, prefix = ""): string | und
       const field = schema.fields.find((f) => f.jsonName === key || f.name === key);
       const nested = field && "message" in field ? field.message : undefined;
       const items = Array.isArray(value) ? value.map((v, i) => [`${path}[${i}]`, v] as const) : [[path, value] as const];
-      if (nested) for (const [p, v] of items) {
-        try {
-          fromJson(nested, v);
-        } catch {
-          return locate(nested, v, p) ?? p;
+      if (nested)
+        for (const [p, v] of items) {
+          try {
+            fromJson(nested, v);
+          } catch {
+            return locate(nested, v, p) ?? p;
+          }
         }
-      }
       return path;
     }
   }

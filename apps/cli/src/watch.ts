@@ -5,7 +5,6 @@ import { Stage, StageState, type Run, type RunService, type TrainerService } fro
 import { isTerminal, jobId } from "@isrdpo/orchestration";
 import type { ProgressPrinter } from "./report.ts";
 
-
 export async function followRun(
   runs: Client<typeof RunService>,
   runId: string,
@@ -38,7 +37,11 @@ export async function followRun(
   for await (const res of runs.watchRun({ runId, fromSequence: opts.fromSequence ?? 0n }, { signal: opts.signal })) {
     const e = res.event!;
     printer.event(e);
-    if (e.kind.case === "stageStateChanged" && e.kind.value.state === StageState.RUNNING && (e.stage === Stage.SFT || e.stage === Stage.TRAIN)) {
+    if (
+      e.kind.case === "stageStateChanged" &&
+      e.kind.value.state === StageState.RUNNING &&
+      (e.stage === Stage.SFT || e.stage === Stage.TRAIN)
+    ) {
       watchJob(e.iteration, e.stage);
     }
     if (e.kind.case === "runStateChanged" && isTerminal(e.kind.value.state)) break;

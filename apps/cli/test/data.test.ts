@@ -47,17 +47,23 @@ describe("isrdpo data synth", () => {
     for (const f of ["train.jsonl", "dataset.json", "clips/syn-11-train-f8-2.mp4", "scenes/syn-11-test-out-f8-0.json"]) {
       expect(readFileSync(join(b, f)).equals(readFileSync(join(a, f))), f).toBe(true);
     }
-    await expect(run(["synth", "--out", a, "--train", "1", "--test", "1", "--seed", "1"])).rejects.toThrow(`${a}: output directory is not empty`);
+    await expect(run(["synth", "--out", a, "--train", "1", "--test", "1", "--seed", "1"])).rejects.toThrow(
+      `${a}: output directory is not empty`,
+    );
     expect(await run(["check", a])).toMatch(/: 3\d items \(train \d+, test-in \d+, test-out \d+\), 0 bad\n$/);
   });
 
   it("a bad flag is a usage error with a non-zero exit code", async () => {
     const { cmd, err } = command();
-    const e = await cmd.parseAsync(["synth", "--out", join(root, "x"), "--train", "many", "--test", "1", "--seed", "1"], { from: "user" }).catch((x: unknown) => x);
+    const e = await cmd
+      .parseAsync(["synth", "--out", join(root, "x"), "--train", "many", "--test", "1", "--seed", "1"], { from: "user" })
+      .catch((x: unknown) => x);
     expect(e).toBeInstanceOf(CommanderError);
     expect((e as CommanderError).exitCode).not.toBe(0);
     expect(err.join("")).toContain(`option '--train <n>' argument 'many' is invalid. expected a whole number, got "many"`);
-    const missing = await command().cmd.parseAsync(["synth", "--train", "1", "--test", "1", "--seed", "1"], { from: "user" }).catch((x: unknown) => x);
+    const missing = await command()
+      .cmd.parseAsync(["synth", "--train", "1", "--test", "1", "--seed", "1"], { from: "user" })
+      .catch((x: unknown) => x);
     expect((missing as CommanderError).exitCode).not.toBe(0);
   });
 

@@ -7,12 +7,20 @@ describe("ProgressPrinter", () => {
   it("prints stage changes, shard progress with rate and ETA, and throttled job progress", () => {
     let now = 0;
     const lines: string[] = [];
-    const p = new ProgressPrinter((l) => lines.push(l), () => now);
+    const p = new ProgressPrinter(
+      (l) => lines.push(l),
+      () => now,
+    );
     const ev = (iteration: number, stage: Stage, kind: any) => create(RunEventSchema, { runId: "r", iteration, stage, kind });
     p.event(ev(0, Stage.UNSPECIFIED, { case: "runStateChanged", value: { state: RunState.RUNNING } }));
     p.event(ev(1, Stage.JUDGE, { case: "stageStateChanged", value: { state: StageState.RUNNING } }));
     now = 10_000;
-    p.event(ev(1, Stage.JUDGE, { case: "shardProgress", value: { shardsDone: 1, shardsTotal: 4, itemsDone: 20, itemsTotal: 80, itemsFailed: 1 } }));
+    p.event(
+      ev(1, Stage.JUDGE, {
+        case: "shardProgress",
+        value: { shardsDone: 1, shardsTotal: 4, itemsDone: 20, itemsTotal: 80, itemsFailed: 1 },
+      }),
+    );
     now = 40_000;
     p.event(ev(1, Stage.JUDGE, { case: "stageStateChanged", value: { state: StageState.SUCCEEDED } }));
     const job = { id: "j", state: JobState.RUNNING, progress: { step: 5, totalSteps: 10, loss: 0.5, metrics: {} } } as any;
@@ -33,7 +41,15 @@ describe("iteration table", () => {
   it("has one row per iteration, with – where a number does not exist", () => {
     const run = create(RunSchema, {
       iterations: [
-        { iteration: 0, evaluation: { splits: [{ split: "test-in", accuracy: 0.5, meanScore: 2.5, claimPrecision: 0.25, meanAnswerWords: 3 }, { split: "test-out", accuracy: 0.25, meanScore: 1.25 }] } },
+        {
+          iteration: 0,
+          evaluation: {
+            splits: [
+              { split: "test-in", accuracy: 0.5, meanScore: 2.5, claimPrecision: 0.25, meanAnswerWords: 3 },
+              { split: "test-out", accuracy: 0.25, meanScore: 1.25 },
+            ],
+          },
+        },
         { iteration: 1, preferences: { pairs: 10, ties: 4, chosenRejectedLengthRatio: 1.5, judgeOracleAgreement: 0.75 } },
       ],
     });

@@ -26,7 +26,9 @@ describe("run specs", () => {
     expect(() => parseRunSpec("iteratons: 3\n", "spec.yaml")).toThrow(/iteratons/);
     expect(() => parseRunSpec("- a\n", "spec.yaml")).toThrow("spec.yaml: expected a mapping of RunSpec fields");
     expect(() => parseRunSpec("judge: { strategy: JUDGE_STRATEGY_MAGIC }\n", "spec.yaml")).toThrow(/^spec\.yaml: judge\.strategy: /);
-    expect(() => parseRunSpec("evaluation: { splits: [ { synthetic: { clipCount: -1 } } ] }\n", "s.yaml")).toThrow(/^s\.yaml: evaluation\.splits\[0\]\.synthetic\.clipCount: /);
+    expect(() => parseRunSpec("evaluation: { splits: [ { synthetic: { clipCount: -1 } } ] }\n", "s.yaml")).toThrow(
+      /^s\.yaml: evaluation\.splits\[0\]\.synthetic\.clipCount: /,
+    );
     expect(() => readRunSpec("/nonexistent/spec.yaml")).toThrow("/nonexistent/spec.yaml: no such file");
     expect(readFileSync(example("cluster-run.yaml"), "utf8")).toContain("iterations: 4");
   });

@@ -10,7 +10,6 @@ import { artifactPath, artifactPrefix, artifactUri } from "./names.ts";
 import { ArtifactNotFoundError, sha256Hex, verified } from "./types.ts";
 import type { ArtifactStore } from "./types.ts";
 
-
 export class LocalArtifactStore implements ArtifactStore {
   private readonly root: string;
   constructor(root: string) {

@@ -7,13 +7,7 @@
 import { create } from "@bufbuild/protobuf";
 import { ArtifactRefSchema } from "@isrdpo/contracts";
 import type { ArtifactRef } from "@isrdpo/contracts";
-import {
-  AckPolicy,
-  RetentionPolicy,
-  StorageType,
-  connect,
-  nanos,
-} from "nats";
+import { AckPolicy, RetentionPolicy, StorageType, connect, nanos } from "nats";
 import type {
   ConnectionOptions,
   Consumer,
@@ -122,9 +116,7 @@ export class NatsBus implements Bus {
   async *read(log: string, opts: { signal?: AbortSignal } = {}): AsyncIterable<LogEntry> {
     checkLog(log);
     // An ordered consumer: server-side cursor that survives reconnects and resumes where it was.
-    const consumer = await this.retry(() =>
-      this.js.consumers.get(NATS_NAMES.logStream, { filterSubjects: NATS_NAMES.logSubject(log) }),
-    );
+    const consumer = await this.retry(() => this.js.consumers.get(NATS_NAMES.logStream, { filterSubjects: NATS_NAMES.logSubject(log) }));
     const messages = await consumer.consume();
     const stop = () => messages.stop();
     opts.signal?.addEventListener("abort", stop);
@@ -338,4 +330,3 @@ export class NatsArtifactStore implements ArtifactStore {
     return retryTransient(op, this.retryForMs, () => false);
   }
 }
-

@@ -75,7 +75,10 @@ export interface ArtifactStore {
 }
 
 export class CasConflictError extends Error {
-  constructor(readonly key: string, detail: string) {
+  constructor(
+    readonly key: string,
+    detail: string,
+  ) {
     super(`compare-and-set on "${key}" failed: ${detail}`);
     this.name = "CasConflictError";
   }
@@ -89,7 +92,11 @@ export class ArtifactNotFoundError extends Error {
 }
 
 export class ArtifactIntegrityError extends Error {
-  constructor(readonly uri: string, expected: string, actual: string) {
+  constructor(
+    readonly uri: string,
+    expected: string,
+    actual: string,
+  ) {
     super(`artifact ${uri} is corrupt: sha256 ${actual}, expected ${expected}`);
     this.name = "ArtifactIntegrityError";
   }
@@ -102,7 +109,8 @@ export class ArtifactIntegrityError extends Error {
 export function verified(uri: string, data: Uint8Array, stored: ArtifactRef, requested: ArtifactRef | string): Uint8Array {
   const actual = sha256Hex(data);
   if (actual !== stored.sha256) throw new ArtifactIntegrityError(uri, stored.sha256, actual);
-  if (typeof requested !== "string" && requested.sha256 && requested.sha256 !== actual) throw new ArtifactIntegrityError(uri, requested.sha256, actual);
+  if (typeof requested !== "string" && requested.sha256 && requested.sha256 !== actual)
+    throw new ArtifactIntegrityError(uri, requested.sha256, actual);
   return data;
 }
 

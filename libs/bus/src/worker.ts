@@ -150,7 +150,12 @@ function origin(task: Task): { runId: string; iteration: number; stage: Stage; s
     case "train":
       return { runId: task.payload.runId, iteration: task.payload.iteration, stage: task.payload.stage, shardIndex: 0 };
     default:
-      return { runId: task.payload.runId, iteration: task.payload.iteration, stage: task.payload.stage, shardIndex: task.payload.shardIndex };
+      return {
+        runId: task.payload.runId,
+        iteration: task.payload.iteration,
+        stage: task.payload.stage,
+        shardIndex: task.payload.shardIndex,
+      };
   }
 }
 

@@ -168,7 +168,12 @@ export function describeConformance(name: string, open: () => Promise<Subject>):
       const dir = unique("runs");
       const data = enc("hello artifacts");
       const ref = await s.artifacts.put(`artifact://${dir}/r1/shard-0.pb`, data, "application/x-protobuf");
-      expect(ref).toMatchObject({ uri: `artifact://${dir}/r1/shard-0.pb`, sha256: sha256Hex(data), sizeBytes: BigInt(data.length), mediaType: "application/x-protobuf" });
+      expect(ref).toMatchObject({
+        uri: `artifact://${dir}/r1/shard-0.pb`,
+        sha256: sha256Hex(data),
+        sizeBytes: BigInt(data.length),
+        mediaType: "application/x-protobuf",
+      });
       expect(dec(await s.artifacts.get(ref))).toBe("hello artifacts");
       expect(dec(await s.artifacts.get(ref.uri))).toBe("hello artifacts");
       expect(await s.artifacts.stat(ref.uri)).toMatchObject({ sha256: ref.sha256, sizeBytes: ref.sizeBytes });
@@ -184,12 +189,22 @@ export function describeConformance(name: string, open: () => Promise<Subject>):
       const dir = unique("list");
       for (const p of ["b/2", "a/1", "b/1"]) await s.artifacts.put(`artifact://${dir}/${p}`, enc(p));
       await s.artifacts.put(`artifact://${dir}x/other`, enc("other"));
-      expect((await s.artifacts.list(`artifact://${dir}/b/`)).map((r) => r.uri)).toEqual([`artifact://${dir}/b/1`, `artifact://${dir}/b/2`]);
+      expect((await s.artifacts.list(`artifact://${dir}/b/`)).map((r) => r.uri)).toEqual([
+        `artifact://${dir}/b/1`,
+        `artifact://${dir}/b/2`,
+      ]);
       expect((await s.artifacts.list(`artifact://${dir}/`)).map((r) => r.uri)).toHaveLength(3);
     });
 
     it("confines URIs to the store", async () => {
-      for (const uri of ["artifact://../etc/passwd", "artifact://a/../../b", "artifact:///abs", "file:///etc/passwd", "artifact://a//b", "artifact://"]) {
+      for (const uri of [
+        "artifact://../etc/passwd",
+        "artifact://a/../../b",
+        "artifact:///abs",
+        "file:///etc/passwd",
+        "artifact://a//b",
+        "artifact://",
+      ]) {
         await expect(s.artifacts.put(uri, enc("x")), uri).rejects.toThrow(/^uri: /);
         await expect(s.artifacts.get(uri), uri).rejects.toThrow(/^uri: /);
       }

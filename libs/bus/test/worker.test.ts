@@ -10,7 +10,10 @@ const item = (shardIndex: number) =>
 
 const completed: WorkHandler = async (task) => {
   const w = task.payload as { iteration: number; stage: Stage; shardIndex: number };
-  return { case: "shardCompleted", value: create(ShardCompletedSchema, { iteration: w.iteration, stage: w.stage, shardIndex: w.shardIndex, itemsOk: 1 }) };
+  return {
+    case: "shardCompleted",
+    value: create(ShardCompletedSchema, { iteration: w.iteration, stage: w.stage, shardIndex: w.shardIndex, itemsOk: 1 }),
+  };
 };
 
 describe("serveWorkQueue", () => {
@@ -46,11 +49,21 @@ describe("serveWorkQueue", () => {
   it("reports a throwing handler as ShardFailed with the error as reason", async () => {
     bus = new MemoryBus({ ackWaitMs: 1000 });
     await bus.enqueue("judge", item(1), "m1");
-    worker = serveWorkQueue(bus, "judge", async () => { throw new Error("judge model missing"); }, { pullExpiresMs: 100 });
+    worker = serveWorkQueue(
+      bus,
+      "judge",
+      async () => {
+        throw new Error("judge model missing");
+      },
+      { pullExpiresMs: 100 },
+    );
     const [e] = await answers(1);
     expect(e).toMatchObject({
       eventId: "m1:failed",
-      kind: { case: "shardFailed", value: { iteration: 2, stage: Stage.JUDGE, shardIndex: 1, deliveries: 1, reason: "judge model missing" } },
+      kind: {
+        case: "shardFailed",
+        value: { iteration: 2, stage: Stage.JUDGE, shardIndex: 1, deliveries: 1, reason: "judge model missing" },
+      },
     });
   });
 
@@ -60,7 +73,15 @@ describe("serveWorkQueue", () => {
     // Two workers "died" on it: delivered, never acked, handed back.
     for (let i = 0; i < 2; i++) (await bus.pull("judge", { expiresMs: 1000 }))!.nak();
     let ran = 0;
-    worker = serveWorkQueue(bus, "judge", async (t) => { ran++; return completed(t); }, { maxDeliveries: 2, pullExpiresMs: 100 });
+    worker = serveWorkQueue(
+      bus,
+      "judge",
+      async (t) => {
+        ran++;
+        return completed(t);
+      },
+      { maxDeliveries: 2, pullExpiresMs: 100 },
+    );
     const [e] = await answers(1);
     expect(ran).toBe(0);
     expect(e).toMatchObject({ eventId: "poison:failed", kind: { case: "shardFailed", value: { deliveries: 3 } } });
@@ -90,11 +111,19 @@ describe("serveWorkQueue", () => {
     await bus.enqueue("judge", item(0), "a");
     const skipped: string[] = [];
     let ran = 0;
-    worker = serveWorkQueue(bus, "judge", async (t) => { ran++; return completed(t); }, {
-      pullExpiresMs: 100,
-      skip: async (runId) => (runId === "r1" ? "run r1 is CANCELLED" : undefined),
-      onSkip: (msgId, reason) => skipped.push(`${msgId}: ${reason}`),
-    });
+    worker = serveWorkQueue(
+      bus,
+      "judge",
+      async (t) => {
+        ran++;
+        return completed(t);
+      },
+      {
+        pullExpiresMs: 100,
+        skip: async (runId) => (runId === "r1" ? "run r1 is CANCELLED" : undefined),
+        onSkip: (msgId, reason) => skipped.push(`${msgId}: ${reason}`),
+      },
+    );
     while (skipped.length === 0) await new Promise((r) => setTimeout(r, 20));
     expect([ran, skipped]).toEqual([0, ["a: run r1 is CANCELLED"]]);
     expect(await bus.pull(QUEUES.orchestrator, { expiresMs: 1000 })).toBeUndefined();

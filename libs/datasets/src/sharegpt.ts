@@ -53,7 +53,16 @@ export function qaPairs(record: ShareGptVideoRecord): { question: string; answer
 }
 
 /** One QA pair as a ShareGPTVideo record (question prefixed with "<video>\n", as LLaVA-Hound does). */
-export function toShareGptVideo(r: { id: string; video: string; question: string; answer: string; caption?: string; questionType?: string; clipId?: string; check?: AnswerCheck }): ShareGptVideoRecord {
+export function toShareGptVideo(r: {
+  id: string;
+  video: string;
+  question: string;
+  answer: string;
+  caption?: string;
+  questionType?: string;
+  clipId?: string;
+  check?: AnswerCheck;
+}): ShareGptVideoRecord {
   return {
     id: r.id,
     video: r.video,

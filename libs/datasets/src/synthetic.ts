@@ -98,13 +98,29 @@ export async function writeSyntheticDataset(dir: string, options: SynthOptions):
     // ffmpeg runs in its own process: two at a time keeps both cores busy without oversubscribing.
     await mapLimit(clips, 2, async (c) => {
       await writeFile(join(dir, "scenes", `${c.id}.json`), `${JSON.stringify(c.scene, null, 1)}\n`);
-      await writeMp4(renderClip(c.scene, { height: o.height, width: o.width }), { frames: o.frames, height: o.height, width: o.width }, join(dir, "clips", `${c.id}.mp4`), {
-        ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}),
-      });
+      await writeMp4(
+        renderClip(c.scene, { height: o.height, width: o.width }),
+        { frames: o.frames, height: o.height, width: o.width },
+        join(dir, "clips", `${c.id}.mp4`),
+        {
+          ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}),
+        },
+      );
     });
     const records = clips.flatMap((c) => {
       const caption = referenceCaption(c.scene);
-      return c.items.map((it) => toShareGptVideo({ id: it.id, video: `clips/${c.id}.mp4`, question: it.question, answer: it.answer, caption, questionType: it.questionType, clipId: c.id, check: it.check }));
+      return c.items.map((it) =>
+        toShareGptVideo({
+          id: it.id,
+          video: `clips/${c.id}.mp4`,
+          question: it.question,
+          answer: it.answer,
+          caption,
+          questionType: it.questionType,
+          clipId: c.id,
+          check: it.check,
+        }),
+      );
     });
     await writeJsonl(join(dir, `${split}.jsonl`), records);
   }
@@ -163,7 +179,13 @@ export async function loadDatasetDir(dir: string, options: LoadOptions = {}): Pr
   if (manifestText !== undefined) manifest = parseJsonFile(ManifestSchema, manifestText, join(dir, "dataset.json"));
   const files = manifest
     ? Object.keys(manifest.splits).map((s) => `${s}.jsonl`)
-    : (await readdir(dir).catch(() => { throw new Error(`cannot read dataset directory ${dir}`); })).filter((f) => f.endsWith(".jsonl")).sort();
+    : (
+        await readdir(dir).catch(() => {
+          throw new Error(`cannot read dataset directory ${dir}`);
+        })
+      )
+        .filter((f) => f.endsWith(".jsonl"))
+        .sort();
   const decodeOpts = {
     frames: options.frames ?? manifest?.frames ?? 8,
     height: options.height ?? manifest?.height ?? 32,
@@ -219,7 +241,14 @@ function pushRecord(record: ShareGptVideoRecord, split: string, dir: string, ite
   });
 }
 
-async function attachScenesAndFrames(dir: string, items: DatasetItem[], bad: BadItem[], synthetic: boolean, decode: boolean, decodeOpts: Parameters<typeof decodeVideo>[1]): Promise<void> {
+async function attachScenesAndFrames(
+  dir: string,
+  items: DatasetItem[],
+  bad: BadItem[],
+  synthetic: boolean,
+  decode: boolean,
+  decodeOpts: Parameters<typeof decodeVideo>[1],
+): Promise<void> {
   const scenes = new Map<string, Promise<Scene | string>>();
   const videos = new Map<string, Promise<DecodedVideo | string>>();
   const loadScene = (clipId: string) => {
@@ -265,4 +294,3 @@ async function attachScenesAndFrames(dir: string, items: DatasetItem[], bad: Bad
     }
   });
 }
-

@@ -73,13 +73,18 @@ describe("synthetic dataset directory", () => {
     const mp4 = join(dir, "clips", "syn-5-train-f8-0.mp4");
     writeFileSync(mp4, readFileSync(mp4).subarray(0, 300));
     unlinkSync(join(dir, "clips", "syn-5-train-f8-1.mp4"));
-    appendFileSync(join(dir, "train.jsonl"), '{"id": "x", "video": "clips/x.mp4", "conversations": [{"from": "human", "value": 3}]}\nnot json\n');
+    appendFileSync(
+      join(dir, "train.jsonl"),
+      '{"id": "x", "video": "clips/x.mp4", "conversations": [{"from": "human", "value": 3}]}\nnot json\n',
+    );
     const ds = await loadDatasetDir(dir);
     const lines = readFileSync(join(dir, "train.jsonl"), "utf8").trimEnd().split("\n").length;
     const reasons = ds.bad.map((b) => `${b.id} | ${b.reason}`);
     expect(reasons.filter((r) => r.startsWith("syn-5-train-f8-0-")).every((r) => r.includes("syn-5-train-f8-0.mp4: "))).toBe(true);
     expect(reasons.some((r) => r.includes("syn-5-train-f8-1.mp4: file not found"))).toBe(true);
-    expect(reasons).toContain(`train.jsonl:${lines - 1} | ${join(dir, "train.jsonl")}:${lines - 1}: field "conversations.0.value": Invalid input: expected string, received number`);
+    expect(reasons).toContain(
+      `train.jsonl:${lines - 1} | ${join(dir, "train.jsonl")}:${lines - 1}: field "conversations.0.value": Invalid input: expected string, received number`,
+    );
     expect(reasons.some((r) => r.startsWith(`train.jsonl:${lines} | `) && r.includes("not valid JSON"))).toBe(true);
     // Clip 2 is intact: all its items load.
     const clip2 = clipFromId("syn-5-train-f8-2");
@@ -96,17 +101,25 @@ describe("an imported LLaVA-Hound style directory (no manifest)", () => {
     const frames = renderClip(clip.scene);
     // The clip's frames as a folder of 8 PPM images (a format ffmpeg reads without an encoder).
     for (let f = 0; f < 8; f++) {
-      writeFileSync(join(dir, "frames", "v1", `${f + 1}.ppm`), Buffer.concat([Buffer.from("P6\n32 32\n255\n"), Buffer.from(frames.subarray(f * 3072, (f + 1) * 3072))]));
+      writeFileSync(
+        join(dir, "frames", "v1", `${f + 1}.ppm`),
+        Buffer.concat([Buffer.from("P6\n32 32\n255\n"), Buffer.from(frames.subarray(f * 3072, (f + 1) * 3072))]),
+      );
     }
     await writeMp4(frames, { frames: 8, height: 32, width: 32 }, join(dir, "v2.mp4"));
-    const turns = (q: string, a: string) => [{ from: "human", value: `<video>\n${q}` }, { from: "gpt", value: a }];
+    const turns = (q: string, a: string) => [
+      { from: "human", value: `<video>\n${q}` },
+      { from: "gpt", value: a },
+    ];
     writeFileSync(
       join(dir, "qa.jsonl"),
       `${[
         { id: "a", video: "frames/v1", conversations: [...turns("What happens?", "A circle moves."), ...turns("How many?", "2")] },
         { id: "b", video: "v2.mp4", conversations: turns("Colour?", "red"), caption: "A red circle." },
         { id: "c", video: "missing.mp4", conversations: turns("Colour?", "blue") },
-      ].map((r) => JSON.stringify(r)).join("\n")}\n`,
+      ]
+        .map((r) => JSON.stringify(r))
+        .join("\n")}\n`,
     );
     const ds = await loadDatasetDir(dir, { frames: 8, height: 32, width: 32 });
     expect(ds.manifest).toBeUndefined();
@@ -126,9 +139,24 @@ describe("ShareGPTVideo and preference JSONL", () => {
     writeFileSync(
       p,
       [
-        JSON.stringify({ id: "a", video: "a.mp4", conversations: [{ from: "human", value: "<video>\nWhat?" }, { from: "gpt", value: "red" }], caption: "c" }),
+        JSON.stringify({
+          id: "a",
+          video: "a.mp4",
+          conversations: [
+            { from: "human", value: "<video>\nWhat?" },
+            { from: "gpt", value: "red" },
+          ],
+          caption: "c",
+        }),
         "",
-        JSON.stringify({ id: "b", video: "", conversations: [{ from: "human", value: "q" }, { from: "gpt", value: "a" }] }),
+        JSON.stringify({
+          id: "b",
+          video: "",
+          conversations: [
+            { from: "human", value: "q" },
+            { from: "gpt", value: "a" },
+          ],
+        }),
       ].join("\n"),
     );
     const seen: string[] = [];
@@ -143,8 +171,18 @@ describe("ShareGPTVideo and preference JSONL", () => {
 
   it("a synthetic answer check is validated too", async () => {
     const p = join(root, "check.jsonl");
-    const base = { id: "a", video: "a.mp4", conversations: [{ from: "human", value: "What colour?" }, { from: "gpt", value: "red" }] };
-    writeFileSync(p, `${JSON.stringify({ ...base, check: { kind: "colour", value: "red" } })}\n${JSON.stringify({ ...base, check: { kind: "colour", value: "pink" } })}\n`);
+    const base = {
+      id: "a",
+      video: "a.mp4",
+      conversations: [
+        { from: "human", value: "What colour?" },
+        { from: "gpt", value: "red" },
+      ],
+    };
+    writeFileSync(
+      p,
+      `${JSON.stringify({ ...base, check: { kind: "colour", value: "red" } })}\n${JSON.stringify({ ...base, check: { kind: "colour", value: "pink" } })}\n`,
+    );
     const lines: number[] = [];
     const err = await (async () => {
       for await (const { line, record } of readShareGptVideoJsonl(p)) {
@@ -161,18 +199,40 @@ describe("ShareGPTVideo and preference JSONL", () => {
     const t = join(root, "trl.jsonl");
     // Streamed from a generator: nothing requires the records in memory at once.
     async function* records(n: number): AsyncGenerator<PreferenceRecord> {
-      for (let i = 0; i < n; i++) yield { id: `p${i}`, video: `v${i}.mp4`, prompt: "Describe.", chosen: "A red circle.", rejected: "A blue ring.", chosen_score: 5, rejected_score: 1.5, context: i % 2 ? "ctx" : "" };
+      for (let i = 0; i < n; i++)
+        yield {
+          id: `p${i}`,
+          video: `v${i}.mp4`,
+          prompt: "Describe.",
+          chosen: "A red circle.",
+          rejected: "A blue ring.",
+          chosen_score: 5,
+          rejected_score: 1.5,
+          context: i % 2 ? "ctx" : "",
+        };
     }
     expect(await writePreferenceJsonl(p, records(5000))).toBe(5000);
     let n = 0;
     for await (const r of readPreferenceJsonl(p)) {
-      if (n === 7) expect(r).toEqual({ id: "p7", video: "v7.mp4", prompt: "Describe.", chosen: "A red circle.", rejected: "A blue ring.", chosen_score: 5, rejected_score: 1.5, context: "ctx" });
+      if (n === 7)
+        expect(r).toEqual({
+          id: "p7",
+          video: "v7.mp4",
+          prompt: "Describe.",
+          chosen: "A red circle.",
+          rejected: "A blue ring.",
+          chosen_score: 5,
+          rejected_score: 1.5,
+          context: "ctx",
+        });
       n++;
     }
     expect(n).toBe(5000);
     expect(await writeTrlJsonl(t, records(3))).toBe(3);
     expect(readFileSync(t, "utf8").split("\n")[0]).toBe('{"prompt":"Describe.","chosen":"A red circle.","rejected":"A blue ring."}');
-    const bad = [{ id: "q", video: "v", prompt: "p", chosen: "c", rejected: "r", chosen_score: "high", rejected_score: 0, context: "" }] as unknown as PreferenceRecord[];
+    const bad = [
+      { id: "q", video: "v", prompt: "p", chosen: "c", rejected: "r", chosen_score: "high", rejected_score: 0, context: "" },
+    ] as unknown as PreferenceRecord[];
     await expect(writePreferenceJsonl(join(root, "bad.jsonl"), bad)).rejects.toThrow(/record 0: field "chosen_score": /);
   });
 });

@@ -10,7 +10,13 @@ const open = items.filter((i) => i.check.kind === "open");
 
 describe("splitMetrics", () => {
   it("gives perfect scores to the reference answers", () => {
-    const m = splitMetrics("test-in", clips, items, items.map((i) => i.answer), train);
+    const m = splitMetrics(
+      "test-in",
+      clips,
+      items,
+      items.map((i) => i.answer),
+      train,
+    );
     expect(m.items).toBe(items.length);
     expect(m.accuracy).toBe(1);
     expect(m.claimPrecision).toBe(1);
@@ -23,7 +29,13 @@ describe("splitMetrics", () => {
   });
 
   it("counts unparseable answers as wrong and empty descriptions as recalling nothing", () => {
-    const m = splitMetrics("test-in", clips, items, items.map(() => "banana"), train);
+    const m = splitMetrics(
+      "test-in",
+      clips,
+      items,
+      items.map(() => "banana"),
+      train,
+    );
     expect(m.accuracy).toBe(0);
     expect(m.claimRecall).toBe(0);
     expect(m.meanAnswerWords).toBe(1);
@@ -32,7 +44,13 @@ describe("splitMetrics", () => {
   it("averages accuracy over short answers only", () => {
     // Right on the first half of the short answers, wrong elsewhere.
     const right = new Set(short.slice(0, Math.floor(short.length / 2)).map((i) => i.id));
-    const m = splitMetrics("test-in", clips, items, items.map((i) => (right.has(i.id) ? i.answer : "banana")), train);
+    const m = splitMetrics(
+      "test-in",
+      clips,
+      items,
+      items.map((i) => (right.has(i.id) ? i.answer : "banana")),
+      train,
+    );
     expect(m.accuracy).toBeCloseTo(right.size / short.length, 12);
     expect(open.length).toBeGreaterThan(0);
   });

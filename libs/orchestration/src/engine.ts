@@ -360,4 +360,3 @@ export class Orchestrator {
     return next;
   }
 }
-

@@ -254,7 +254,9 @@ class Machine {
         // A failure counts once per attempt: a late report of an earlier attempt is stale.
         if (!isCurrentAttempt(event, job.msgId)) return "stale report of an earlier attempt";
         const reason =
-          v.job.state === JobState.SUCCEEDED ? "job succeeded without an output model" : v.job.failureReason || `job ended ${JobState[v.job.state]}`;
+          v.job.state === JobState.SUCCEEDED
+            ? "job succeeded without an output model"
+            : v.job.failureReason || `job ended ${JobState[v.job.state]}`;
         return this.jobAttemptFailed(job, reason);
       }
       case undefined:
@@ -703,7 +705,14 @@ class Machine {
   }
 
   private addShard(t: number, stage: Stage, index: number, itemsTotal: number): ShardRecord {
-    const shard = create(ShardRecordSchema, { iteration: t, stage, shardIndex: index, state: ShardState.DISPATCHED, attempt: 1, itemsTotal });
+    const shard = create(ShardRecordSchema, {
+      iteration: t,
+      stage,
+      shardIndex: index,
+      state: ShardState.DISPATCHED,
+      attempt: 1,
+      itemsTotal,
+    });
     this.record.shards.push(shard);
     return shard;
   }

@@ -117,7 +117,12 @@ export function deterministicHandlers(artifacts: ArtifactStore, opts: Determinis
         failures: item.items.filter((p) => failItem(p.id)).map((p) => failure(p.id)),
       });
       const ref = await put(shardOutputUri(item), toBinary(ResponsesShardSchema, out));
-      return completed(item, ref, ok.length, out.failures.map((f) => f.itemId));
+      return completed(
+        item,
+        ref,
+        ok.length,
+        out.failures.map((f) => f.itemId),
+      );
     },
 
     context: async (task) => {
@@ -150,7 +155,8 @@ export function deterministicHandlers(artifacts: ArtifactStore, opts: Determinis
       const responses = fromBinary(ResponsesShardSchema, await artifacts.get(item.params.value.responses));
       const contexts = new Map<string, string>();
       if (item.params.value.contexts) {
-        for (const r of fromBinary(ContextShardSchema, await artifacts.get(item.params.value.contexts)).records) contexts.set(r.itemId, r.context);
+        for (const r of fromBinary(ContextShardSchema, await artifacts.get(item.params.value.contexts)).records)
+          contexts.set(r.itemId, r.context);
       }
       const byId = new Map(responses.records.map((r) => [r.itemId, r]));
       const records = item.items.flatMap((p) => {
@@ -159,12 +165,27 @@ export function deterministicHandlers(artifacts: ArtifactStore, opts: Determinis
         const context = contexts.get(p.id) ?? "";
         const first = parseInt(hex(`${p.id}|${context}`).slice(0, 2), 16) % 2 === 0;
         const [chosen, rejected] = first ? [r.responses[0]!, r.responses[1]!] : [r.responses[1]!, r.responses[0]!];
-        return [create(PreferenceRecordSchema, { itemId: p.id, videoId: p.video?.id ?? "", prompt: p.instruction, chosen, rejected, context, confidence: 1 })];
+        return [
+          create(PreferenceRecordSchema, {
+            itemId: p.id,
+            videoId: p.video?.id ?? "",
+            prompt: p.instruction,
+            chosen,
+            rejected,
+            context,
+            confidence: 1,
+          }),
+        ];
       });
       const missing = item.items.filter((p) => !byId.has(p.id)).map((p) => failure(p.id));
       const out = create(PreferenceShardSchema, { records, failures: missing });
       const ref = await put(shardOutputUri(item), toBinary(PreferenceShardSchema, out));
-      return completed(item, ref, records.length, missing.map((f) => f.itemId));
+      return completed(
+        item,
+        ref,
+        records.length,
+        missing.map((f) => f.itemId),
+      );
     },
 
     train: async (task) => {
@@ -223,7 +244,12 @@ export function noopHandlers(items: number, artifacts: ArtifactStore): Record<Wo
     }
     return {
       case: "shardCompleted" as const,
-      value: create(ShardCompletedSchema, { iteration: item.iteration, stage: item.stage, shardIndex: item.shardIndex, itemsOk: item.items.length }),
+      value: create(ShardCompletedSchema, {
+        iteration: item.iteration,
+        stage: item.stage,
+        shardIndex: item.shardIndex,
+        itemsOk: item.items.length,
+      }),
     };
   };
   const handlers: Record<WorkQueue, WorkHandler> = {
@@ -231,7 +257,9 @@ export function noopHandlers(items: number, artifacts: ArtifactStore): Record<Wo
       const req = task.payload as { runId: string; shardSize: number };
       const promptShards: ArtifactRef[] = [];
       for (let start = 0; start < items; start += req.shardSize) {
-        const ids = Array.from({ length: Math.min(req.shardSize, items - start) }, (_, i) => create(PromptItemSchema, { id: `item-${start + i}` }));
+        const ids = Array.from({ length: Math.min(req.shardSize, items - start) }, (_, i) =>
+          create(PromptItemSchema, { id: `item-${start + i}` }),
+        );
         const bytes = toBinary(PromptShardSchema, create(PromptShardSchema, { items: ids }));
         promptShards.push(await artifacts.put(promptShardUri(req.runId, start / req.shardSize), bytes));
       }
@@ -255,7 +283,11 @@ export function noopHandlers(items: number, artifacts: ArtifactStore): Record<Wo
  * and no KV; prompt shards are read once each, as the Orchestrator does. The baseline of the
  * overhead benchmark.
  */
-export async function runDirect(specInput: RunSpec, handlers: Record<WorkQueue, WorkHandler>, artifacts: ArtifactStore): Promise<RunRecord> {
+export async function runDirect(
+  specInput: RunSpec,
+  handlers: Record<WorkQueue, WorkHandler>,
+  artifacts: ArtifactStore,
+): Promise<RunRecord> {
   const prompts = new Map<string, PromptItem[]>();
   const promptItems = async (ref: ArtifactRef) => {
     let items = prompts.get(ref.uri);
@@ -267,7 +299,11 @@ export async function runDirect(specInput: RunSpec, handlers: Record<WorkQueue, 
   let record = newRunRecord(runId, spec);
   const signal = new AbortController().signal;
   const pending: OrchestratorEvent[] = [
-    create(OrchestratorEventSchema, { runId, eventId: eventIds.runRequested(runId), kind: { case: "runRequested", value: create(RunRequestedSchema, { spec }) } }),
+    create(OrchestratorEventSchema, {
+      runId,
+      eventId: eventIds.runRequested(runId),
+      kind: { case: "runRequested", value: create(RunRequestedSchema, { spec }) },
+    }),
   ];
   const run = async (cmd: Command): Promise<OrchestratorEvent | undefined> => {
     const base = { msgId: cmd.msgId, deliveries: 1, signal };
@@ -279,8 +315,7 @@ export async function runDirect(specInput: RunSpec, handlers: Record<WorkQueue, 
       const item = create(WorkItemSchema, k.value.item);
       if (k.value.promptShard) item.items = await promptItems(k.value.promptShard);
       task = { ...base, queue: stageName(item.stage) as "responses", payload: item };
-    }
-    else return undefined;
+    } else return undefined;
     const kind = await handlers[task.queue](task);
     return create(OrchestratorEventSchema, { runId, eventId: workEventIds.done(cmd.msgId), kind });
   };

@@ -237,7 +237,10 @@ describe("Orchestrator (in-memory bus)", () => {
     startWorkers(ALL, { failItem: (id) => id === "item-00003" });
     const run = await untilDone(o, (await o.createRun(testRunSpec({ iterations: 1 }))).id);
     expect([RunState[run.state], run.failureReason]).toEqual(["FAILED", "responses of iteration 1: 1 of 10 items failed, policy allows 0"]);
-    const tolerant = await untilDone(o, (await o.createRun(testRunSpec({ iterations: 1, failurePolicy: { maxFailedItemFraction: 0.1 } }))).id);
+    const tolerant = await untilDone(
+      o,
+      (await o.createRun(testRunSpec({ iterations: 1, failurePolicy: { maxFailedItemFraction: 0.1 } }))).id,
+    );
     expect(tolerant.state).toBe(RunState.SUCCEEDED);
     const judge = tolerant.iterations[1]!.stages.find((s) => s.stage === Stage.JUDGE)!;
     expect([judge.itemsDone, judge.itemsFailed, judge.failures[0]?.itemId]).toEqual([9, 1, "item-00003"]);

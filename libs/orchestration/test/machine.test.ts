@@ -1,15 +1,6 @@
 import { create, equals } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import {
-  ContextMode,
-  OrchestratorEventSchema,
-  RunSchema,
-  RunSpecSchema,
-  RunState,
-  ShardState,
-  Stage,
-  StageState,
-} from "@isrdpo/contracts";
+import { ContextMode, OrchestratorEventSchema, RunSchema, RunSpecSchema, RunState, ShardState, Stage, StageState } from "@isrdpo/contracts";
 import type { RunSpec } from "@isrdpo/contracts";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -165,7 +156,12 @@ describe("transition under random schedules (property)", () => {
           evaluation: { blocking: s.blocking },
           failurePolicy: { maxFailedItemFraction: s.fraction },
           ...(s.sft
-            ? { initialModel: { source: { case: "sft", value: { preset: "test", data: { clipCount: 3 } } }, seedPreferences: { uri: "artifact://seed/p", sha256: "ab" } } }
+            ? {
+                initialModel: {
+                  source: { case: "sft", value: { preset: "test", data: { clipCount: 3 } } },
+                  seedPreferences: { uri: "artifact://seed/p", sha256: "ab" },
+                },
+              }
             : {}),
         });
         const reference = runWorld(sp, w, []).record.run!;

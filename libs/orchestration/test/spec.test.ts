@@ -19,7 +19,11 @@ describe("normalizeRunSpec", () => {
   const cases: [string, Parameters<typeof testRunSpec>[0], string][] = [
     ["no initial model", { initialModel: {} }, "spec.initial_model.source"],
     ["model without digest or uri", { initialModel: { source: { case: "model", value: { name: "x" } } } }, "spec.initial_model.model"],
-    ["unknown sft preset", { initialModel: { source: { case: "sft", value: { preset: "huge", data: {} } } } }, "spec.initial_model.sft.preset"],
+    [
+      "unknown sft preset",
+      { initialModel: { source: { case: "sft", value: { preset: "huge", data: {} } } } },
+      "spec.initial_model.sft.preset",
+    ],
     ["no prompts", { prompts: {} }, "spec.prompts.source"],
     ["empty synthetic set", { prompts: { source: { case: "synthetic", value: { clipCount: 0 } } } }, "spec.prompts.synthetic.clip_count"],
     ["empty jsonl uri", { prompts: { source: { case: "sharegptJsonl", value: { uri: "" } } } }, "spec.prompts.sharegpt_jsonl.uri"],

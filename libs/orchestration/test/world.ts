@@ -45,13 +45,19 @@ export function answer(cmd: Command, spec: RunSpec, o: WorldOptions): Orchestrat
   const failed = hash(o.seed, cmd.msgId) % 100 < o.attemptFailurePct;
   const ev = (k: OrchestratorEvent["kind"], id: string) => create(OrchestratorEventSchema, { runId, eventId: id, kind: k });
   const failure = (iteration: number, stage: Stage, shardIndex: number) =>
-    ev({ case: "shardFailed", value: { $typeName: "isrdpo.v1.ShardFailed", iteration, stage, shardIndex, deliveries: 1, reason: "boom" } }, workEventIds.failed(cmd.msgId));
+    ev(
+      { case: "shardFailed", value: { $typeName: "isrdpo.v1.ShardFailed", iteration, stage, shardIndex, deliveries: 1, reason: "boom" } },
+      workEventIds.failed(cmd.msgId),
+    );
   switch (kind.case) {
     case "prepare": {
       if (failed) return failure(0, Stage.PREPARE, 0);
       const n = Math.ceil(o.items / spec.shardSize);
       const shards = Array.from({ length: n }, (_, i) => ref(`artifact://runs/${runId}/prompts/${i}`));
-      return ev({ case: "prepareFinished", value: { $typeName: "isrdpo.v1.PrepareFinished", promptShards: shards, itemsTotal: o.items } }, workEventIds.done(cmd.msgId));
+      return ev(
+        { case: "prepareFinished", value: { $typeName: "isrdpo.v1.PrepareFinished", promptShards: shards, itemsTotal: o.items } },
+        workEventIds.done(cmd.msgId),
+      );
     }
     case "train": {
       const r = kind.value;
@@ -59,9 +65,14 @@ export function answer(cmd: Command, spec: RunSpec, o: WorldOptions): Orchestrat
         id: r.jobId,
         state: failed ? JobState.FAILED : JobState.SUCCEEDED,
         failureReason: failed ? "diverged" : "",
-        outputModel: failed ? undefined : create(ModelRefSchema, { name: r.spec!.outputName, digest: hash(r.spec!.outputName).toString(16) }),
+        outputModel: failed
+          ? undefined
+          : create(ModelRefSchema, { name: r.spec!.outputName, digest: hash(r.spec!.outputName).toString(16) }),
       });
-      return ev({ case: "jobFinished", value: { $typeName: "isrdpo.v1.JobFinished", iteration: r.iteration, stage: r.stage, job } }, workEventIds.done(cmd.msgId));
+      return ev(
+        { case: "jobFinished", value: { $typeName: "isrdpo.v1.JobFinished", iteration: r.iteration, stage: r.stage, job } },
+        workEventIds.done(cmd.msgId),
+      );
     }
     case "work": {
       const item = kind.value.item!;
@@ -70,7 +81,11 @@ export function answer(cmd: Command, spec: RunSpec, o: WorldOptions): Orchestrat
         return ev(
           {
             case: "evaluationFinished",
-            value: { $typeName: "isrdpo.v1.EvaluationFinished", iteration: item.iteration, report: create(EvaluationReportSchema, { model: item.model }) },
+            value: {
+              $typeName: "isrdpo.v1.EvaluationFinished",
+              iteration: item.iteration,
+              report: create(EvaluationReportSchema, { model: item.model }),
+            },
           },
           workEventIds.done(cmd.msgId),
         );
@@ -119,7 +134,11 @@ export function runWorld(specInput: RunSpec, o: WorldOptions, schedule: Step[], 
   const issued = new Map<string, Uint8Array>();
   const commands: Command[] = [];
   const events: OrchestratorEvent[] = [
-    create(OrchestratorEventSchema, { runId: "r1", eventId: eventIds.runRequested("r1"), kind: { case: "runRequested", value: { $typeName: "isrdpo.v1.RunRequested", spec } } }),
+    create(OrchestratorEventSchema, {
+      runId: "r1",
+      eventId: eventIds.runRequested("r1"),
+      kind: { case: "runRequested", value: { $typeName: "isrdpo.v1.RunRequested", spec } },
+    }),
     ...extraEvents,
   ];
   const delivered: OrchestratorEvent[] = [];
@@ -127,7 +146,8 @@ export function runWorld(specInput: RunSpec, o: WorldOptions, schedule: Step[], 
   const check = (c: Command) => {
     const bytes = toBinary(CommandSchema, c);
     const prev = issued.get(c.msgId);
-    if (prev && Buffer.compare(Buffer.from(prev), Buffer.from(bytes)) !== 0) throw new Error(`command ${c.msgId} issued twice with different content`);
+    if (prev && Buffer.compare(Buffer.from(prev), Buffer.from(bytes)) !== 0)
+      throw new Error(`command ${c.msgId} issued twice with different content`);
     return bytes;
   };
   const apply = (e: OrchestratorEvent) => {

@@ -56,11 +56,12 @@ export class HealthRegistry {
         if (status === undefined) throw new ConnectError(`unknown service "${req.service}"`, Code.NotFound);
         return create(health.HealthCheckResponseSchema, { status });
       },
-      list: () => create(health.HealthListResponseSchema, {
-        statuses: Object.fromEntries(
-          [...this.#status].map(([name, status]) => [name, create(health.HealthCheckResponseSchema, { status })]),
-        ),
-      }),
+      list: () =>
+        create(health.HealthListResponseSchema, {
+          statuses: Object.fromEntries(
+            [...this.#status].map(([name, status]) => [name, create(health.HealthCheckResponseSchema, { status })]),
+          ),
+        }),
       watch: (req, ctx) => this.#watch(req.service, ctx.signal),
     });
   }

@@ -115,7 +115,12 @@ export async function startServer(modules: ServiceModule[], ctx: ServiceContext,
   healthRegistry.set("", ServingStatus.SERVING);
   for (const service of services) healthRegistry.set(service.typeName, ServingStatus.SERVING);
   logger.info(
-    { port: boundPort, metricsPort: metricsServer && (metricsServer.address() as AddressInfo).port, services: services.map((s) => s.typeName), tls: Boolean(config.tls) },
+    {
+      port: boundPort,
+      metricsPort: metricsServer && (metricsServer.address() as AddressInfo).port,
+      services: services.map((s) => s.typeName),
+      tls: Boolean(config.tls),
+    },
     "serving",
   );
 

@@ -14,13 +14,22 @@ function file(name: string, text: string): string {
 describe("loadConfig", () => {
   it("applies defaults", () => {
     const config = loadConfig({ env: {} });
-    expect(config).toMatchObject({ host: "0.0.0.0", metricsPort: 9464, logLevel: "info", shutdownGraceMs: 10_000, nats: { ackWaitMs: 30_000 } });
+    expect(config).toMatchObject({
+      host: "0.0.0.0",
+      metricsPort: 9464,
+      logLevel: "info",
+      shutdownGraceMs: 10_000,
+      nats: { ackWaitMs: 30_000 },
+    });
     expect(config.port).toBeUndefined();
   });
 
   it("layers file < environment < flags", () => {
     const path = file("c.yaml", "port: 1000\nmetricsPort: 2000\nlogLevel: debug\nnats:\n  url: nats://file:4222\n");
-    const config = loadConfig({ env: { ISRDPO_CONFIG: path, ISRDPO_METRICS_PORT: "3000", ISRDPO_NATS_USER: "u" }, flags: { port: "4000" } });
+    const config = loadConfig({
+      env: { ISRDPO_CONFIG: path, ISRDPO_METRICS_PORT: "3000", ISRDPO_NATS_USER: "u" },
+      flags: { port: "4000" },
+    });
     expect(config).toMatchObject({ port: 4000, metricsPort: 3000, logLevel: "debug", nats: { url: "nats://file:4222", user: "u" } });
   });
 

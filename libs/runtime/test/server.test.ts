@@ -42,9 +42,15 @@ describe("startServer", () => {
   const auth = { headers: { authorization: `Bearer ${TOKEN}` } };
 
   beforeAll(async () => {
-    const config = loadConfig({ env: { ISRDPO_GRPC_TOKEN: TOKEN, ISRDPO_METRICS_PORT: "0", ISRDPO_HOST: "127.0.0.1", ISRDPO_SHUTDOWN_GRACE_MS: "2000" } });
+    const config = loadConfig({
+      env: { ISRDPO_GRPC_TOKEN: TOKEN, ISRDPO_METRICS_PORT: "0", ISRDPO_HOST: "127.0.0.1", ISRDPO_SHUTDOWN_GRACE_MS: "2000" },
+    });
     // metricsPort 0 disables the HTTP listener; metrics are still collected, read below via a real port.
-    server = await startServer([echo], { config: { ...config, metricsPort: 0 }, logger: createLogger("test", "silent"), ...memoryTransports() }, 0);
+    server = await startServer(
+      [echo],
+      { config: { ...config, metricsPort: 0 }, logger: createLogger("test", "silent"), ...memoryTransports() },
+      0,
+    );
   });
   afterAll(() => server.close());
 
@@ -56,7 +62,10 @@ describe("startServer", () => {
 
   it("maps validation failures to INVALID_ARGUMENT naming the field", async () => {
     const c = createClient(InferenceService, transports.grpc!(server.port));
-    await expect(c.generate({ inputs: [] }, auth)).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: "inputs: must not be empty" });
+    await expect(c.generate({ inputs: [] }, auth)).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: "inputs: must not be empty",
+    });
     await expect(c.generate({ inputs: [{ prompt: "x" }], sampling: { maxNewTokens: 100_000 } }, auth)).rejects.toMatchObject({
       code: Code.InvalidArgument,
       rawMessage: "sampling.max_new_tokens: must be between 1 and 4096, got 100000",
@@ -67,7 +76,9 @@ describe("startServer", () => {
     const c = createClient(InferenceService, transports.grpc!(server.port));
     const err = await c.generate({ inputs: [{ prompt: "x" }] }).catch((e: unknown) => ConnectError.from(e));
     expect(err).toMatchObject({ code: Code.Unauthenticated });
-    const wrong = await c.generate({ inputs: [{ prompt: "x" }] }, { headers: { authorization: `Bearer ${TOKEN}x` } }).catch((e: unknown) => ConnectError.from(e));
+    const wrong = await c
+      .generate({ inputs: [{ prompt: "x" }] }, { headers: { authorization: `Bearer ${TOKEN}x` } })
+      .catch((e: unknown) => ConnectError.from(e));
     expect(wrong).toMatchObject({ code: Code.Unauthenticated });
     const h = createClient(health.Health, transports.grpc!(server.port));
     expect((await h.check({ service: "isrdpo.v1.InferenceService" })).status).toBe(health.HealthCheckResponse_ServingStatus.SERVING);
@@ -77,7 +88,11 @@ describe("startServer", () => {
 describe("metrics", () => {
   it("counts RPCs per method and status on /metrics", async () => {
     const config = loadConfig({ env: { ISRDPO_HOST: "127.0.0.1" } });
-    const probe = await startServer([echo], { config: { ...config, metricsPort: await freePort() }, logger: createLogger("test", "silent"), ...memoryTransports() }, 0);
+    const probe = await startServer(
+      [echo],
+      { config: { ...config, metricsPort: await freePort() }, logger: createLogger("test", "silent"), ...memoryTransports() },
+      0,
+    );
     try {
       const c = createClient(InferenceService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${probe.port}` }));
       await c.generate({ inputs: [{ prompt: "a" }] });

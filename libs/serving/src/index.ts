@@ -17,15 +17,21 @@ export async function modelsOf(ctx: ServiceContext) {
   return shared.models;
 }
 
-async function modelCall<T>(ref: ModelRef | undefined, field: string, load: (digest: string, manifest: string | ArtifactRef) => Promise<T>): Promise<T> {
+async function modelCall<T>(
+  ref: ModelRef | undefined,
+  field: string,
+  load: (digest: string, manifest: string | ArtifactRef) => Promise<T>,
+): Promise<T> {
   if (!ref || ref.digest === "") invalidArgument(`${field}.digest`, "required (the sha256 of a published model)");
   if (!/^[0-9a-f]{64}$/.test(ref.digest)) invalidArgument(`${field}.digest`, `must be 64 lower-case hex characters, got "${ref.digest}"`);
   const manifest = ref.checkpoint?.uri ? ref.checkpoint : modelUri(ref.digest, MANIFEST);
   try {
     return await load(ref.digest, manifest);
   } catch (err) {
-    if (err instanceof ArtifactNotFoundError) throw new ConnectError(`${field}: model ${ref.digest} not found in the artifact store`, Code.NotFound);
-    if (err instanceof ArtifactIntegrityError) throw new ConnectError(`${field}: model ${ref.digest} is corrupted: ${err.message}`, Code.DataLoss);
+    if (err instanceof ArtifactNotFoundError)
+      throw new ConnectError(`${field}: model ${ref.digest} not found in the artifact store`, Code.NotFound);
+    if (err instanceof ArtifactIntegrityError)
+      throw new ConnectError(`${field}: model ${ref.digest} is corrupted: ${err.message}`, Code.DataLoss);
     throw err;
   }
 }
@@ -34,7 +40,12 @@ async function modelCall<T>(ref: ModelRef | undefined, field: string, load: (dig
  * Runs `use` with the model a request names (shared, cached by digest, kept alive until `use` ends):
  * INVALID_ARGUMENT without a digest, NOT_FOUND for an unknown one.
  */
-export async function withModel<T>(ctx: ServiceContext, ref: ModelRef | undefined, field: string, use: (policy: Policy) => Promise<T>): Promise<T> {
+export async function withModel<T>(
+  ctx: ServiceContext,
+  ref: ModelRef | undefined,
+  field: string,
+  use: (policy: Policy) => Promise<T>,
+): Promise<T> {
   const models = await modelsOf(ctx);
   const lease = await modelCall(ref, field, (digest, manifest) => models.acquire(digest, manifest));
   try {
@@ -83,11 +94,13 @@ export function sampling(p: SamplingParams | undefined, field: string, policy: P
   const topP = p?.topP || 1;
   if (!(topP > 0 && topP <= 1)) invalidArgument(`${field}.top_p`, `must be in (0, 1], got ${topP}`);
   const topK = p?.topK ?? 0;
-  if (topK > policy.model.config.vocabSize) invalidArgument(`${field}.top_k`, `must be at most the vocabulary size ${policy.model.config.vocabSize}, got ${topK}`);
+  if (topK > policy.model.config.vocabSize)
+    invalidArgument(`${field}.top_k`, `must be at most the vocabulary size ${policy.model.config.vocabSize}, got ${topK}`);
   // An explicit request beyond the model's text length is an error; the default just fits the model.
   const maxTextLen = policy.model.config.maxTextLen;
   const maxNewTokens = p?.maxNewTokens || Math.min(defaults.maxNewTokens, maxTextLen);
-  if (maxNewTokens > maxTextLen) invalidArgument(`${field}.max_new_tokens`, `must be at most ${maxTextLen} (the model's text length), got ${maxNewTokens}`);
+  if (maxNewTokens > maxTextLen)
+    invalidArgument(`${field}.max_new_tokens`, `must be at most ${maxTextLen} (the model's text length), got ${maxNewTokens}`);
   return { temperature, topP, topK, maxNewTokens, stop: p?.stop ?? [], seed: Number((p?.seed ?? 0n) % BigInt(2 ** 31)) };
 }
 

@@ -1,7 +1,14 @@
 // Work-item plumbing shared by the stage handlers: where a shard's output goes, its seed, its
 // videos, and the ShardCompleted answer.
 import { create, type DescService } from "@bufbuild/protobuf";
-import { ItemFailureSchema, ShardCompletedSchema, type ArtifactRef, type OrchestratorEvent, type PromptItem, type WorkItem } from "@isrdpo/contracts";
+import {
+  ItemFailureSchema,
+  ShardCompletedSchema,
+  type ArtifactRef,
+  type OrchestratorEvent,
+  type PromptItem,
+  type WorkItem,
+} from "@isrdpo/contracts";
 import { serveWorkQueue, type WorkHandler, type WorkQueue } from "@isrdpo/bus";
 import { skipEndedRuns } from "@isrdpo/orchestration";
 export { shardOutputUri } from "@isrdpo/orchestration";
@@ -21,7 +28,10 @@ export function shardSeed(seed: number, item: Pick<WorkItem, "iteration" | "shar
 }
 
 /** The items of a shard whose video the model can take, with those frames; the rest as failures. */
-export async function shardVideos(policy: Policy, items: readonly PromptItem[]): Promise<{
+export async function shardVideos(
+  policy: Policy,
+  items: readonly PromptItem[],
+): Promise<{
   ready: { item: PromptItem; video: VideoInput }[];
   failures: { itemId: string; reason: string }[];
 }> {
@@ -37,7 +47,12 @@ export async function shardVideos(policy: Policy, items: readonly PromptItem[]):
   return { ready, failures };
 }
 
-export function shardCompleted(item: WorkItem, output: ArtifactRef, itemsOk: number, failures: { itemId: string; reason: string }[]): OrchestratorEvent["kind"] {
+export function shardCompleted(
+  item: WorkItem,
+  output: ArtifactRef,
+  itemsOk: number,
+  failures: { itemId: string; reason: string }[],
+): OrchestratorEvent["kind"] {
   return {
     case: "shardCompleted",
     value: create(ShardCompletedSchema, {

@@ -73,7 +73,13 @@ export function dpoLoss(inputs: DpoLossInputs, params: DpoParams): DpoLossResult
     rejected += beta * dr;
     if (beta * dc > beta * dr) correct++;
   }
-  return { loss: loss / n, rewardsChosen: chosen / n, rewardsRejected: rejected / n, rewardsMargins: (chosen - rejected) / n, rewardsAccuracy: correct / n };
+  return {
+    loss: loss / n,
+    rewardsChosen: chosen / n,
+    rewardsRejected: rejected / n,
+    rewardsMargins: (chosen - rejected) / n,
+    rewardsAccuracy: correct / n,
+  };
 }
 
 /**
@@ -94,10 +100,22 @@ export function dpoLossTensor(
   const lc = tf.tensor1d(inputs.chosenLengths.map((l) => Math.max(1, l)));
   const lr = tf.tensor1d(inputs.rejectedLengths.map((l) => Math.max(1, l)));
   let perPair: tf.Tensor;
-  if (type === "sigmoid") perPair = logSigmoidT(d.mul(beta)).mul(-(1 - eps)).sub(logSigmoidT(d.mul(-beta)).mul(eps));
+  if (type === "sigmoid")
+    perPair = logSigmoidT(d.mul(beta))
+      .mul(-(1 - eps))
+      .sub(logSigmoidT(d.mul(-beta)).mul(eps));
   else if (type === "hinge") perPair = tf.relu(tf.scalar(1).sub(d.mul(beta)));
-  else if (type === "ipo") perPair = dc.div(lc).sub(dr.div(lr)).sub(1 / (2 * beta)).square();
-  else if (type === "robust") perPair = logSigmoidT(d.mul(beta)).mul(-(1 - eps)).add(logSigmoidT(d.mul(-beta)).mul(eps)).div(1 - 2 * eps);
+  else if (type === "ipo")
+    perPair = dc
+      .div(lc)
+      .sub(dr.div(lr))
+      .sub(1 / (2 * beta))
+      .square();
+  else if (type === "robust")
+    perPair = logSigmoidT(d.mul(beta))
+      .mul(-(1 - eps))
+      .add(logSigmoidT(d.mul(-beta)).mul(eps))
+      .div(1 - 2 * eps);
   else perPair = logSigmoidT(dc.div(lc).sub(dr.div(lr)).mul(beta)).neg();
   return perPair.mean() as tf.Scalar;
 }

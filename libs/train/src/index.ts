@@ -1,4 +1,14 @@
-export { dpoLoss, dpoLossTensor, parseDpoParams, DpoParamsSchema, DPO_LOSS_TYPES, type DpoLossType, type DpoParams, type DpoLossInputs, type DpoLossResult } from "./dpo.ts";
+export {
+  dpoLoss,
+  dpoLossTensor,
+  parseDpoParams,
+  DpoParamsSchema,
+  DPO_LOSS_TYPES,
+  type DpoLossType,
+  type DpoParams,
+  type DpoLossInputs,
+  type DpoLossResult,
+} from "./dpo.ts";
 export { AdamW, learningRate, clipByGlobalNorm, type Schedule } from "./optimizer.ts";
 export {
   trainSft,

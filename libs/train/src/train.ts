@@ -112,24 +112,43 @@ const TRAINER_STATE = "trainer.json";
 const OPTIMIZER_STATE = "optimizer.safetensors";
 
 /** Supervised fine-tuning: cross-entropy on answer tokens only; the vision tower trains too. */
-export async function trainSft(model: VideoLMM, tok: Tokenizer, examples: readonly SftExample[], opts: TrainOptions = {}): Promise<TrainResult> {
+export async function trainSft(
+  model: VideoLMM,
+  tok: Tokenizer,
+  examples: readonly SftExample[],
+  opts: TrainOptions = {},
+): Promise<TrainResult> {
   const rows = examples.map((e, i) => {
     if (typeof e.answer !== "string" || e.answer.length === 0) throw new Error(`examples[${i}].answer: must be a non-empty string`);
     return encodeRow(tok, e.prompt, e.answer);
   });
   examples.forEach((_, i) => buildScoreBatch(model, [rows[i] as (typeof rows)[number]], tok.padId, "examples", i));
   const lengths = rows.map((r) => r.prompt.length + r.answer.length);
-  return runLoop("sft", model, tok, examples.length, opts, { freezeVision: false }, {}, (idx) => {
-    const sb = buildScoreBatch(model, idx.map((i) => rows[i] as (typeof rows)[number]), tok.padId);
-    const videos = idx.map((i) => examples[i] as SftExample);
-    return {
-      tokens: countTokens(sb),
-      loss: () => {
-        const visual = model.encodeVideo(model.patchTensor(videos));
-        return sftLoss(targetLogProbs(model, visual, sb).tokenLogProbs, sb);
-      },
-    };
-  }, lengths);
+  return runLoop(
+    "sft",
+    model,
+    tok,
+    examples.length,
+    opts,
+    { freezeVision: false },
+    {},
+    (idx) => {
+      const sb = buildScoreBatch(
+        model,
+        idx.map((i) => rows[i] as (typeof rows)[number]),
+        tok.padId,
+      );
+      const videos = idx.map((i) => examples[i] as SftExample);
+      return {
+        tokens: countTokens(sb),
+        loss: () => {
+          const visual = model.encodeVideo(model.patchTensor(videos));
+          return sftLoss(targetLogProbs(model, visual, sb).tokenLogProbs, sb);
+        },
+      };
+    },
+    lengths,
+  );
 }
 
 /** Mean negative log-likelihood of the answer tokens of a batch (TRL's SFT / "sft" DPO term). */
@@ -143,7 +162,12 @@ export function sftLoss(tokenLogProbs: tf.Tensor2D, sb: ScoreBatch): tf.Scalar {
  * computed once before the first step (and kept in checkpoints, so a resumed job uses the same).
  * The vision tower is frozen; visual tokens come from the model's cache.
  */
-export async function trainDpo(model: VideoLMM, tok: Tokenizer, pairs: readonly DpoPair[], opts: DpoTrainOptions = {}): Promise<TrainResult> {
+export async function trainDpo(
+  model: VideoLMM,
+  tok: Tokenizer,
+  pairs: readonly DpoPair[],
+  opts: DpoTrainOptions = {},
+): Promise<TrainResult> {
   const params = parseDpoParams({ type: opts.dpo?.type, beta: opts.dpo?.beta, labelSmoothing: opts.dpo?.labelSmoothing });
   const sftWeight = opts.dpo?.sftWeight ?? 0;
   if (!(sftWeight >= 0)) throw new Error(`dpo.sftWeight: must be >= 0, got ${sftWeight}`);
@@ -155,71 +179,93 @@ export async function trainDpo(model: VideoLMM, tok: Tokenizer, pairs: readonly 
   });
   const state: { reference: { chosen: number[]; rejected: number[] } | null } = { reference: null };
   let checkedStepZero = false;
-  return runLoop("dpo", model, tok, pairs.length, opts, { freezeVision: true }, state, (idx, step) => {
-    if (!state.reference) {
-      // Once per job: chosen and rejected interleaved, so each pair shares a forward batch.
-      const scored = sequenceLogProbs(
-        model,
-        tok,
-        pairs.flatMap((p) => [
-          { ...p, answer: p.chosen },
-          { ...p, answer: p.rejected },
-        ]),
-      );
-      state.reference = { chosen: scored.filter((_, i) => i % 2 === 0).map((s) => s.sum), rejected: scored.filter((_, i) => i % 2 === 1).map((s) => s.sum) };
-    }
-    const ref = state.reference;
-    const b = idx.length;
-    const sb = buildScoreBatch(model, [...idx.map((i) => chosenRows[i]), ...idx.map((i) => rejectedRows[i])] as (typeof chosenRows)[number][], tok.padId);
-    const batchInputs = {
-      referenceChosen: idx.map((i) => ref.chosen[i] as number),
-      referenceRejected: idx.map((i) => ref.rejected[i] as number),
-      chosenLengths: sb.answerLengths.slice(0, b),
-      rejectedLengths: sb.answerLengths.slice(b),
-    };
-    const videos = idx.map((i) => pairs[i] as DpoPair);
-    let policy: { chosen: number[]; rejected: number[] } = { chosen: [], rejected: [] };
-    return {
-      tokens: countTokens(sb),
-      loss: () => {
-        const visual = model.visualTokens(videos);
-        const tokenLogProbs = targetLogProbs(model, tf.concat([visual, visual]) as tf.Tensor3D, sb).tokenLogProbs;
-        const sums = tokenLogProbs.sum(1) as tf.Tensor1D;
-        const pc = sums.slice(0, b);
-        const pr = sums.slice(b, b);
-        const all = sums.dataSync();
-        policy = { chosen: Array.from(all.subarray(0, b)), rejected: Array.from(all.subarray(b)) };
-        let loss = dpoLossTensor(pc, pr, batchInputs, params);
-        if (sftWeight > 0) {
-          const chosenTokens = tokenLogProbs.slice([0, 0], [b, sb.time]);
-          const count = batchInputs.chosenLengths.reduce((x, y) => x + y, 0);
-          loss = loss.add(chosenTokens.sum().neg().div(count).mul(sftWeight));
-        }
-        return loss;
-      },
-      after: () => {
-        if (step === 0 && !checkedStepZero) {
-          // The policy starts as the reference: any difference here is a bug in batching or caching.
-          policy.chosen.concat(policy.rejected).forEach((p, k) => {
-            const r = k < b ? batchInputs.referenceChosen[k] : batchInputs.referenceRejected[k - b];
-            if (Math.abs(p - (r as number)) > 1e-3 * Math.max(1, Math.abs(r as number))) {
-              throw new Error(`dpo: at step 0 the policy log-prob ${p} differs from the reference ${r} (pair ${idx[k % b]})`);
-            }
-          });
-          checkedStepZero = true;
-        }
-        const m = dpoLoss({ policyChosen: policy.chosen, policyRejected: policy.rejected, ...batchInputs }, params);
-        return {
-          "rewards/chosen": m.rewardsChosen,
-          "rewards/rejected": m.rewardsRejected,
-          "rewards/margins": m.rewardsMargins,
-          "rewards/accuracies": m.rewardsAccuracy,
-          "logps/chosen": mean(policy.chosen),
-          "logps/rejected": mean(policy.rejected),
+  return runLoop(
+    "dpo",
+    model,
+    tok,
+    pairs.length,
+    opts,
+    { freezeVision: true },
+    state,
+    (idx, step) => {
+      if (!state.reference) {
+        // Once per job: chosen and rejected interleaved, so each pair shares a forward batch.
+        const scored = sequenceLogProbs(
+          model,
+          tok,
+          pairs.flatMap((p) => [
+            { ...p, answer: p.chosen },
+            { ...p, answer: p.rejected },
+          ]),
+        );
+        state.reference = {
+          chosen: scored.filter((_, i) => i % 2 === 0).map((s) => s.sum),
+          rejected: scored.filter((_, i) => i % 2 === 1).map((s) => s.sum),
         };
-      },
-    };
-  }, pairs.map((_, i) => Math.max(chosenRows[i]!.prompt.length + chosenRows[i]!.answer.length, rejectedRows[i]!.prompt.length + rejectedRows[i]!.answer.length)));
+      }
+      const ref = state.reference;
+      const b = idx.length;
+      const sb = buildScoreBatch(
+        model,
+        [...idx.map((i) => chosenRows[i]), ...idx.map((i) => rejectedRows[i])] as (typeof chosenRows)[number][],
+        tok.padId,
+      );
+      const batchInputs = {
+        referenceChosen: idx.map((i) => ref.chosen[i] as number),
+        referenceRejected: idx.map((i) => ref.rejected[i] as number),
+        chosenLengths: sb.answerLengths.slice(0, b),
+        rejectedLengths: sb.answerLengths.slice(b),
+      };
+      const videos = idx.map((i) => pairs[i] as DpoPair);
+      let policy: { chosen: number[]; rejected: number[] } = { chosen: [], rejected: [] };
+      return {
+        tokens: countTokens(sb),
+        loss: () => {
+          const visual = model.visualTokens(videos);
+          const tokenLogProbs = targetLogProbs(model, tf.concat([visual, visual]) as tf.Tensor3D, sb).tokenLogProbs;
+          const sums = tokenLogProbs.sum(1) as tf.Tensor1D;
+          const pc = sums.slice(0, b);
+          const pr = sums.slice(b, b);
+          const all = sums.dataSync();
+          policy = { chosen: Array.from(all.subarray(0, b)), rejected: Array.from(all.subarray(b)) };
+          let loss = dpoLossTensor(pc, pr, batchInputs, params);
+          if (sftWeight > 0) {
+            const chosenTokens = tokenLogProbs.slice([0, 0], [b, sb.time]);
+            const count = batchInputs.chosenLengths.reduce((x, y) => x + y, 0);
+            loss = loss.add(chosenTokens.sum().neg().div(count).mul(sftWeight));
+          }
+          return loss;
+        },
+        after: () => {
+          if (step === 0 && !checkedStepZero) {
+            // The policy starts as the reference: any difference here is a bug in batching or caching.
+            policy.chosen.concat(policy.rejected).forEach((p, k) => {
+              const r = k < b ? batchInputs.referenceChosen[k] : batchInputs.referenceRejected[k - b];
+              if (Math.abs(p - (r as number)) > 1e-3 * Math.max(1, Math.abs(r as number))) {
+                throw new Error(`dpo: at step 0 the policy log-prob ${p} differs from the reference ${r} (pair ${idx[k % b]})`);
+              }
+            });
+            checkedStepZero = true;
+          }
+          const m = dpoLoss({ policyChosen: policy.chosen, policyRejected: policy.rejected, ...batchInputs }, params);
+          return {
+            "rewards/chosen": m.rewardsChosen,
+            "rewards/rejected": m.rewardsRejected,
+            "rewards/margins": m.rewardsMargins,
+            "rewards/accuracies": m.rewardsAccuracy,
+            "logps/chosen": mean(policy.chosen),
+            "logps/rejected": mean(policy.rejected),
+          };
+        },
+      };
+    },
+    pairs.map((_, i) =>
+      Math.max(
+        chosenRows[i]!.prompt.length + chosenRows[i]!.answer.length,
+        rejectedRows[i]!.prompt.length + rejectedRows[i]!.answer.length,
+      ),
+    ),
+  );
 }
 
 interface MicroBatch {
@@ -302,7 +348,11 @@ async function runLoop(
       [TRAINER_STATE]: new TextEncoder().encode(`${JSON.stringify(trainer)}\n`),
     });
     lastCheckpoint = { dir, digest };
-    const old = (await readdir(opts.checkpointDir)).filter((n) => /^step-\d+$/.test(n)).sort().reverse().slice(t.keepCheckpoints);
+    const old = (await readdir(opts.checkpointDir))
+      .filter((n) => /^step-\d+$/.test(n))
+      .sort()
+      .reverse()
+      .slice(t.keepCheckpoints);
     for (const name of old) await rm(join(opts.checkpointDir, name), { recursive: true, force: true });
   };
   const history: StepMetrics[] = [];
@@ -318,7 +368,10 @@ async function runLoop(
       for (let a = 0; a < t.gradAccum; a++) {
         const mb = microBatch(plan[step * t.gradAccum + a] as number[], step);
         tokens += mb.tokens;
-        const { value, grads: g } = tf.variableGrads(mb.loss, trainable.map(([, v]) => v));
+        const { value, grads: g } = tf.variableGrads(
+          mb.loss,
+          trainable.map(([, v]) => v),
+        );
         lossSum += value.dataSync()[0] as number;
         value.dispose();
         for (const [k, v] of Object.entries(mb.after?.() ?? {})) metricSums[k] = (metricSums[k] ?? 0) + v;
@@ -327,7 +380,10 @@ async function runLoop(
         for (const [varName, grad] of Object.entries(g)) {
           const name = varNames.get(varName) as string;
           const prev = grads?.get(name);
-          scaled.set(name, tf.tidy(() => (prev ? prev.add(grad.div(t.gradAccum)) : grad.div(t.gradAccum))));
+          scaled.set(
+            name,
+            tf.tidy(() => (prev ? prev.add(grad.div(t.gradAccum)) : grad.div(t.gradAccum))),
+          );
           grad.dispose();
           prev?.dispose();
         }
@@ -378,7 +434,10 @@ async function resumeFrom(
 ): Promise<{ step: number; dir: string; digest: string } | null> {
   let names: string[];
   try {
-    names = (await readdir(root)).filter((n) => /^step-\d+$/.test(n)).sort().reverse();
+    names = (await readdir(root))
+      .filter((n) => /^step-\d+$/.test(n))
+      .sort()
+      .reverse();
   } catch {
     return null;
   }
@@ -393,7 +452,8 @@ async function resumeFrom(
     const trainer = JSON.parse(new TextDecoder().decode(await ckpt.read(TRAINER_STATE)));
     if (trainer.kind !== kind) throw new Error(`resume: ${dir} is a ${trainer.kind} checkpoint, this is a ${kind} job`);
     const config = parseModelConfig(JSON.parse(new TextDecoder().decode(await ckpt.read("config.json"))));
-    if (JSON.stringify(config) !== JSON.stringify(model.config)) throw new Error(`resume: ${dir}/config.json does not match the model's config`);
+    if (JSON.stringify(config) !== JSON.stringify(model.config))
+      throw new Error(`resume: ${dir}/config.json does not match the model's config`);
     const weights = decodeSafetensors(await ckpt.read("model.safetensors"), join(dir, "model.safetensors")).tensors;
     for (const [n, v] of model.params) {
       const w = weights.get(n);

@@ -82,7 +82,8 @@ describe("trainDpo", () => {
     expect(margins[10]!).toBeGreaterThan(margins[1]!);
     expect(margins.at(-1)!).toBeGreaterThan(margins[10]!);
     expect(h.at(-1)!.loss).toBeLessThan(h[0]!.loss / 2);
-    for (const key of ["rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected"]) expect(h.at(-1)!.metrics).toHaveProperty(key);
+    for (const key of ["rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected"])
+      expect(h.at(-1)!.metrics).toHaveProperty(key);
     // The vision tower is frozen.
     const reference = fresh(2);
     for (const [n, v] of model.params) {
@@ -103,7 +104,10 @@ describe("trainDpo", () => {
     const first = fresh(4);
     const abort = new AbortController();
     const part = await trainDpo(first, tok, pairs, {
-      training, dpo, checkpointDir: ckpt, signal: abort.signal,
+      training,
+      dpo,
+      checkpointDir: ckpt,
+      signal: abort.signal,
       onProgress: (m) => m.step === 6 && abort.abort(),
     });
     expect(part).toMatchObject({ steps: 6, stopped: "aborted" });
@@ -158,7 +162,8 @@ describe("batchPlan", () => {
     expect(plan).toHaveLength(20);
     for (const epoch of [plan.slice(0, 10), plan.slice(10)]) expect(epoch.flat().sort((a, b) => a - b)).toEqual([...Array(40).keys()]);
     // Padding: each batch pads to its longest member.
-    const padding = (p: number[][]) => p.reduce((sum, b) => sum + b.reduce((s, i) => s + Math.max(...b.map((j) => lengths[j]!)) - lengths[i]!, 0), 0);
+    const padding = (p: number[][]) =>
+      p.reduce((sum, b) => sum + b.reduce((s, i) => s + Math.max(...b.map((j) => lengths[j]!)) - lengths[i]!, 0), 0);
     const plain = batchPlan(40, { ...opts, groupByLength: false }, lengths);
     expect(padding(plan)).toBeLessThan(padding(plain) / 3);
     expect(batchPlan(40, opts, lengths)).toEqual(plan);

@@ -40,7 +40,12 @@ interface RunResult {
 }
 
 /** Runs ffmpeg; stdout chunks go to `onData` (returning false stops ffmpeg), stdin gets `input` if given. */
-function runFfmpeg(bin: string, args: string[], onData?: (chunk: Buffer) => boolean, input?: Uint8Array): Promise<RunResult & { stopped: boolean }> {
+function runFfmpeg(
+  bin: string,
+  args: string[],
+  onData?: (chunk: Buffer) => boolean,
+  input?: Uint8Array,
+): Promise<RunResult & { stopped: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, { stdio: [input ? "pipe" : "ignore", "pipe", "pipe"] });
     const err: Buffer[] = [];
@@ -62,7 +67,10 @@ function runFfmpeg(bin: string, args: string[], onData?: (chunk: Buffer) => bool
 }
 
 function lastLine(stderr: string): string {
-  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   return lines[lines.length - 1] ?? "no output";
 }
 
@@ -91,14 +99,39 @@ const IMAGE_EXT = /\.(png|jpe?g|bmp|webp|ppm|pgm|tiff?)$/i;
  * Decodes every frame of `input`, resized, keeping those whose index is in `keep` (all if undefined).
  * Keeping all stops at `budget` bytes and returns undefined: the caller then counts frames first.
  */
-async function decodeFrames(bin: string, path: string, input: string, dims: { height: number; width: number }, keep: Set<number> | undefined, budget = Infinity): Promise<{ frames: Map<number, Uint8Array>; total: number } | undefined> {
+async function decodeFrames(
+  bin: string,
+  path: string,
+  input: string,
+  dims: { height: number; width: number },
+  keep: Set<number> | undefined,
+  budget = Infinity,
+): Promise<{ frames: Map<number, Uint8Array>; total: number } | undefined> {
   const frameBytes = dims.height * dims.width * 3;
   const frames = new Map<number, Uint8Array>();
   let pending: Buffer = Buffer.alloc(0);
   let index = 0;
   const res = await runFfmpeg(
     bin,
-    ["-nostdin", "-v", "error", "-xerror", "-i", input, "-map", "0:v:0", "-vf", `scale=${dims.width}:${dims.height}:flags=area`, "-vsync", "0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+    [
+      "-nostdin",
+      "-v",
+      "error",
+      "-xerror",
+      "-i",
+      input,
+      "-map",
+      "0:v:0",
+      "-vf",
+      `scale=${dims.width}:${dims.height}:flags=area`,
+      "-vsync",
+      "0",
+      "-f",
+      "rawvideo",
+      "-pix_fmt",
+      "rgb24",
+      "-",
+    ],
     (chunk) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       while (pending.length >= frameBytes) {
@@ -147,7 +180,8 @@ export async function decodeVideo(path: string, options: DecodeOptions = {}): Pr
   const height = options.height ?? 32;
   const width = options.width ?? 32;
   if (!Number.isInteger(n) || n < 1 || n > 4096) throw new VideoError(path, `frames must be an integer in [1, 4096], got ${n}`);
-  if (!Number.isInteger(height) || !Number.isInteger(width) || height < 1 || width < 1) throw new VideoError(path, `bad size ${height}×${width}`);
+  if (!Number.isInteger(height) || !Number.isInteger(width) || height < 1 || width < 1)
+    throw new VideoError(path, `bad size ${height}×${width}`);
   const bin = ffmpegBinary(options);
   const info = await stat(path).catch(() => undefined);
   if (!info) throw new VideoError(path, "file not found");
@@ -208,17 +242,42 @@ const QUALITY_ARGS: Record<Mp4Quality, string[]> = {
  */
 export async function writeMp4(frames: Uint8Array, dims: FrameDims, path: string, options: WriteMp4Options = {}): Promise<void> {
   const expected = dims.frames * dims.height * dims.width * 3;
-  if (frames.length !== expected) throw new Error(`writeMp4 ${path}: got ${frames.length} bytes, expected ${dims.frames}×${dims.height}×${dims.width}×3 = ${expected}`);
+  if (frames.length !== expected)
+    throw new Error(`writeMp4 ${path}: got ${frames.length} bytes, expected ${dims.frames}×${dims.height}×${dims.width}×3 = ${expected}`);
   const quality = options.quality ?? "rgb";
-  if (quality === "yuv420" && (dims.height % 2 || dims.width % 2)) throw new Error(`writeMp4 ${path}: yuv420 needs even height and width, got ${dims.height}×${dims.width}`);
+  if (quality === "yuv420" && (dims.height % 2 || dims.width % 2))
+    throw new Error(`writeMp4 ${path}: yuv420 needs even height and width, got ${dims.height}×${dims.width}`);
   const res = await runFfmpeg(
     ffmpegBinary(options),
     [
-      "-v", "error", "-y",
-      "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", `${dims.width}x${dims.height}`, "-r", String(options.fps ?? 8), "-i", "-",
-      "-an", ...QUALITY_ARGS[quality], "-preset", "medium", "-threads", "1",
-      "-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1",
-      "-f", "mp4", path,
+      "-v",
+      "error",
+      "-y",
+      "-f",
+      "rawvideo",
+      "-pix_fmt",
+      "rgb24",
+      "-s",
+      `${dims.width}x${dims.height}`,
+      "-r",
+      String(options.fps ?? 8),
+      "-i",
+      "-",
+      "-an",
+      ...QUALITY_ARGS[quality],
+      "-preset",
+      "medium",
+      "-threads",
+      "1",
+      "-fflags",
+      "+bitexact",
+      "-flags:v",
+      "+bitexact",
+      "-map_metadata",
+      "-1",
+      "-f",
+      "mp4",
+      path,
     ],
     undefined,
     frames,

@@ -49,8 +49,16 @@ function fill(template: string, ref: string): string {
 }
 
 const COLOUR_Q = ["What colour is the {}?", "What is the colour of the {}?", "Which colour does the {} have?"];
-const COLOUR_START_Q = ["What colour is the {} at the start?", "What is the colour of the {} at the start?", "Which colour does the {} have at the start?"];
-const COLOUR_END_Q = ["What colour is the {} at the end?", "What is the colour of the {} at the end?", "Which colour does the {} have at the end?"];
+const COLOUR_START_Q = [
+  "What colour is the {} at the start?",
+  "What is the colour of the {} at the start?",
+  "Which colour does the {} have at the start?",
+];
+const COLOUR_END_Q = [
+  "What colour is the {} at the end?",
+  "What is the colour of the {} at the end?",
+  "Which colour does the {} have at the end?",
+];
 const SHAPE_Q = ["What shape is the {}?", "What is the shape of the {}?", "Which shape does the {} have?"];
 const SIZE_Q = ["What size is the {}?", "Is the {} small or large?", "How big is the {}?"];
 const DIRECTION_Q = ["Which way does the {} move?", "In which direction does the {} move?", "Where does the {} go?"];
@@ -62,18 +70,38 @@ export const OPEN_QUESTIONS = ["Describe what happens in the video.", "What happ
 function attributeQuestion(scene: Scene, o: SceneObject, rng: Rng): Draft | undefined {
   const asks = rng.shuffle(["colour", "shape", "size"] as const);
   for (const attr of asks) {
-    const d = uniqueDesc(scene, o, (["shape", "colour", "size"] as const).filter((k) => k !== attr));
+    const d = uniqueDesc(
+      scene,
+      o,
+      (["shape", "colour", "size"] as const).filter((k) => k !== attr),
+    );
     if (!d) continue;
     const ref = descPhrase(d);
     if (attr === "colour") {
       if (o.event?.type === "change" && o.event.toColour) {
         const atEnd = rng.chance(0.5);
         const value = atEnd ? o.event.toColour : o.colour;
-        return { questionType: "attribute", question: fill(rng.pick(atEnd ? COLOUR_END_Q : COLOUR_START_Q), ref), answer: value, check: { kind: "colour", value } };
+        return {
+          questionType: "attribute",
+          question: fill(rng.pick(atEnd ? COLOUR_END_Q : COLOUR_START_Q), ref),
+          answer: value,
+          check: { kind: "colour", value },
+        };
       }
-      return { questionType: "attribute", question: fill(rng.pick(COLOUR_Q), ref), answer: o.colour, check: { kind: "colour", value: o.colour } };
+      return {
+        questionType: "attribute",
+        question: fill(rng.pick(COLOUR_Q), ref),
+        answer: o.colour,
+        check: { kind: "colour", value: o.colour },
+      };
     }
-    if (attr === "shape") return { questionType: "attribute", question: fill(rng.pick(SHAPE_Q), ref), answer: o.shape, check: { kind: "shape", value: o.shape } };
+    if (attr === "shape")
+      return {
+        questionType: "attribute",
+        question: fill(rng.pick(SHAPE_Q), ref),
+        answer: o.shape,
+        check: { kind: "shape", value: o.shape },
+      };
     return { questionType: "attribute", question: fill(rng.pick(SIZE_Q), ref), answer: o.size, check: { kind: "size", value: o.size } };
   }
   return undefined;
@@ -81,7 +109,12 @@ function attributeQuestion(scene: Scene, o: SceneObject, rng: Rng): Draft | unde
 
 function directionQuestion(scene: Scene, o: SceneObject, rng: Rng): Draft {
   const d = uniqueDesc(scene, o, ["shape", "colour", "size"]) ?? refDesc(o);
-  return { questionType: "direction", question: fill(rng.pick(DIRECTION_Q), descPhrase(d)), answer: o.motion, check: { kind: "motion", value: o.motion } };
+  return {
+    questionType: "direction",
+    question: fill(rng.pick(DIRECTION_Q), descPhrase(d)),
+    answer: o.motion,
+    check: { kind: "motion", value: o.motion },
+  };
 }
 
 function countQuestion(scene: Scene, rng: Rng): Draft {
@@ -91,7 +124,12 @@ function countQuestion(scene: Scene, rng: Rng): Draft {
   if (r < 0.15) d = { colour: rng.pick(rng.chance(0.7) ? scene.objects.flatMap(coloursOf) : COLOURS) };
   else if (r < 0.3) d = { shape: rng.pick(rng.chance(0.7) ? scene.objects.map((o) => o.shape) : SHAPES) };
   const n = scene.objects.filter((o) => matchesDesc(o, d)).length;
-  return { questionType: "count", question: fill(rng.pick(COUNT_Q), descPhrase(d, true)), answer: String(n), check: { kind: "count", value: n } };
+  return {
+    questionType: "count",
+    question: fill(rng.pick(COUNT_Q), descPhrase(d, true)),
+    answer: String(n),
+    check: { kind: "count", value: n },
+  };
 }
 
 /** A description that matches no object: one attribute of a real object changed (a hard negative). */
@@ -145,7 +183,12 @@ function orderQuestion(scene: Scene, rng: Rng): Draft | undefined {
   const clause = (o: SceneObject) => `the ${descPhrase(refDesc(o))} ${eventPhrase(o.event!.type, o.event!.toColour)}`;
   const options = rng.chance(0.5) ? [first, second] : [second, first];
   const question = fill(rng.pick(ORDER_Q), `${clause(options[0]!)} or ${clause(options[1]!)}`);
-  return { questionType: "order", question, answer: descPhrase(refDesc(first)), check: { kind: "object", value: refDesc(first), other: refDesc(second) } };
+  return {
+    questionType: "order",
+    question,
+    answer: descPhrase(refDesc(first)),
+    check: { kind: "object", value: refDesc(first), other: refDesc(second) },
+  };
 }
 
 export interface InstructionOptions {
@@ -168,7 +211,5 @@ export function instructionsFor(scene: Scene, rng: Rng, clipId = "clip", options
   drafts.push(existenceQuestion(scene, rng, presentFirst, options.allowHeldOut ?? false));
   drafts.push(existenceQuestion(scene, rng, !presentFirst, options.allowHeldOut ?? false));
   drafts.push({ questionType: "open", question: rng.pick(OPEN_QUESTIONS), answer: referenceCaption(scene), check: { kind: "open" } });
-  return drafts
-    .filter((d): d is Draft => d !== undefined)
-    .map((d, i) => ({ id: `${clipId}-q${i}`, clipId, ...d }));
+  return drafts.filter((d): d is Draft => d !== undefined).map((d, i) => ({ id: `${clipId}-q${i}`, clipId, ...d }));
 }

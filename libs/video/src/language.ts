@@ -39,7 +39,14 @@ export function refDesc(o: SceneObject): ObjectDesc {
  * attributes (a question about an object's colour must not name its colour). Undefined if none does.
  */
 export function uniqueDesc(scene: Scene, o: SceneObject, allowed: readonly (keyof ObjectDesc)[]): ObjectDesc | undefined {
-  const subsets: (keyof ObjectDesc)[][] = [["shape"], ["colour"], ["size", "shape"], ["colour", "shape"], ["size", "colour"], ["size", "colour", "shape"]];
+  const subsets: (keyof ObjectDesc)[][] = [
+    ["shape"],
+    ["colour"],
+    ["size", "shape"],
+    ["colour", "shape"],
+    ["size", "colour"],
+    ["size", "colour", "shape"],
+  ];
   for (const keys of subsets) {
     if (!keys.every((k) => allowed.includes(k))) continue;
     const d: ObjectDesc = {};
@@ -75,7 +82,7 @@ export function orderedEvents(scene: Scene): { object: SceneObject; index: numbe
   return scene.objects
     .map((object, index) => ({ object, index }))
     .filter((e) => e.object.event)
-    .sort((a, b) => (a.object.event!.frame - b.object.event!.frame) || a.index - b.index);
+    .sort((a, b) => a.object.event!.frame - b.object.event!.frame || a.index - b.index);
 }
 
 export function eventSentences(scene: Scene): string[] {

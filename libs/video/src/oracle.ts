@@ -27,9 +27,7 @@ import { matchesDesc, type ObjectDesc } from "./language.ts";
 import type { Scene, SceneObject } from "./scene.ts";
 import { COLOURS, NUMBER_WORDS, SHAPES, SHAPE_PLURAL, type Colour, type EventType, type Motion, type Shape, type Size } from "./vocab.ts";
 
-export type Predicate =
-  | { kind: "motion"; motion: Motion | "moving" }
-  | { kind: "event"; event: EventType; from?: Colour; to?: Colour };
+export type Predicate = { kind: "motion"; motion: Motion | "moving" } | { kind: "event"; event: EventType; from?: Colour; to?: Colour };
 
 export interface Claim {
   kind: "object" | "absent" | "count" | "predicate" | "answer";
@@ -60,32 +58,146 @@ for (const s of SHAPES) {
   SHAPE_WORDS.set(SHAPE_PLURAL[s], s);
 }
 const COLOUR_WORDS = new Map<string, Colour>(COLOURS.map((c) => [c, c]));
-const SIZE_WORDS = new Map<string, Size>([["small", "small"], ["little", "small"], ["tiny", "small"], ["large", "large"], ["big", "large"]]);
+const SIZE_WORDS = new Map<string, Size>([
+  ["small", "small"],
+  ["little", "small"],
+  ["tiny", "small"],
+  ["large", "large"],
+  ["big", "large"],
+]);
 const NOUNS = new Set(["object", "objects", "shape", "shapes", "thing", "things", "item", "items"]);
 const ARTICLES = new Set(["a", "an", "the", "one"]);
 const DIRECTION_WORDS = new Map<string, Motion>([
-  ["left", "left"], ["leftward", "left"], ["leftwards", "left"],
-  ["right", "right"], ["rightward", "right"], ["rightwards", "right"],
-  ["up", "up"], ["upward", "up"], ["upwards", "up"],
-  ["down", "down"], ["downward", "down"], ["downwards", "down"],
+  ["left", "left"],
+  ["leftward", "left"],
+  ["leftwards", "left"],
+  ["right", "right"],
+  ["rightward", "right"],
+  ["rightwards", "right"],
+  ["up", "up"],
+  ["upward", "up"],
+  ["upwards", "up"],
+  ["down", "down"],
+  ["downward", "down"],
+  ["downwards", "down"],
 ]);
-const MOVE_VERBS = new Set(["move", "moves", "moving", "moved", "go", "goes", "going", "went", "travel", "travels", "travelling", "traveling", "slide", "slides", "sliding", "drift", "drifts", "head", "heads"]);
+const MOVE_VERBS = new Set([
+  "move",
+  "moves",
+  "moving",
+  "moved",
+  "go",
+  "goes",
+  "going",
+  "went",
+  "travel",
+  "travels",
+  "travelling",
+  "traveling",
+  "slide",
+  "slides",
+  "sliding",
+  "drift",
+  "drifts",
+  "head",
+  "heads",
+]);
 const STILL_WORDS = new Set(["still", "static", "stationary", "motionless", "nowhere"]);
 const STAY_VERBS = new Set(["stay", "stays", "staying", "stayed", "remain", "remains", "remaining", "remained", "rest", "rests", "keeps"]);
 const APPEAR_VERBS = new Set(["appear", "appears", "appeared", "appearing", "emerge", "emerges", "emerged"]);
 const DISAPPEAR_VERBS = new Set(["disappear", "disappears", "disappeared", "disappearing", "vanish", "vanishes", "vanished"]);
-const CHANGE_VERBS = new Set(["change", "changes", "changed", "changing", "turn", "turns", "turned", "become", "becomes", "became", "switch", "switches"]);
+const CHANGE_VERBS = new Set([
+  "change",
+  "changes",
+  "changed",
+  "changing",
+  "turn",
+  "turns",
+  "turned",
+  "become",
+  "becomes",
+  "became",
+  "switch",
+  "switches",
+]);
 const COPULAS = new Set(["is", "are", "was", "were", "looks", "look"]);
 const NEGATIONS = new Set(["not", "no", "none"]);
 const PRONOUNS = new Set(["it", "they", "this"]);
 /** Words that carry no claim of their own. */
 const FILLER = new Set([
-  "there", "be", "been", "its", "i", "we", "you", "can", "could", "see", "sees", "seen", "shows", "show",
-  "showing", "video", "clip", "scene", "frame", "frames", "in", "on", "of", "that", "which", "also", "first",
-  "finally", "next", "later", "at", "same", "time", "total", "all", "from", "to", "into", "toward", "towards",
-  "start", "end", "beginning", "has", "have", "with", "colour", "color", "place", "do", "does", "did", "only",
-  "here", "across", "side", "way", "direction", "whole", "throughout", "contains", "contain", "screen",
-  "yes", "answer", "is", "are", "was", "were", "then", "another", "other", "around",
+  "there",
+  "be",
+  "been",
+  "its",
+  "i",
+  "we",
+  "you",
+  "can",
+  "could",
+  "see",
+  "sees",
+  "seen",
+  "shows",
+  "show",
+  "showing",
+  "video",
+  "clip",
+  "scene",
+  "frame",
+  "frames",
+  "in",
+  "on",
+  "of",
+  "that",
+  "which",
+  "also",
+  "first",
+  "finally",
+  "next",
+  "later",
+  "at",
+  "same",
+  "time",
+  "total",
+  "all",
+  "from",
+  "to",
+  "into",
+  "toward",
+  "towards",
+  "start",
+  "end",
+  "beginning",
+  "has",
+  "have",
+  "with",
+  "colour",
+  "color",
+  "place",
+  "do",
+  "does",
+  "did",
+  "only",
+  "here",
+  "across",
+  "side",
+  "way",
+  "direction",
+  "whole",
+  "throughout",
+  "contains",
+  "contain",
+  "screen",
+  "yes",
+  "answer",
+  "is",
+  "are",
+  "was",
+  "were",
+  "then",
+  "another",
+  "other",
+  "around",
 ]);
 const SPLIT_WORDS = new Set(["and", "then", "while", "but", "before", "after", "or"]);
 
@@ -137,7 +249,11 @@ interface ParsedClause {
 }
 
 const isPredicateStart = (w: string, next: string | undefined) =>
-  MOVE_VERBS.has(w) || STAY_VERBS.has(w) || APPEAR_VERBS.has(w) || DISAPPEAR_VERBS.has(w) || CHANGE_VERBS.has(w) ||
+  MOVE_VERBS.has(w) ||
+  STAY_VERBS.has(w) ||
+  APPEAR_VERBS.has(w) ||
+  DISAPPEAR_VERBS.has(w) ||
+  CHANGE_VERBS.has(w) ||
   (NEGATIONS.has(w) && next !== undefined && MOVE_VERBS.has(next)) ||
   ((w === "does" || w === "do" || w === "did") && next === "not");
 
@@ -231,7 +347,12 @@ function parseClause(clause: string): ParsedClause {
   const subject = parseSubject(p < 0 ? words : words.slice(0, p));
   if (p < 0) return { ...subject, unknown: subject.unknown };
   const pred = parsePredicate(words.slice(p));
-  return { mentions: subject.mentions, pronoun: subject.pronoun, ...(pred.predicate ? { predicate: pred.predicate } : {}), unknown: subject.unknown || pred.unknown };
+  return {
+    mentions: subject.mentions,
+    pronoun: subject.pronoun,
+    ...(pred.predicate ? { predicate: pred.predicate } : {}),
+    unknown: subject.unknown || pred.unknown,
+  };
 }
 
 function satisfies(o: SceneObject, p: Predicate | undefined): boolean {
@@ -277,7 +398,8 @@ export function extractClaims(scene: Scene, text: string): { claims: Claim[]; un
       const fits = scene.objects.filter((o) => matchesDesc(o, m.desc) && satisfies(o, parsed.predicate));
       const base = { text: clause, subject: { ...m.desc }, ...(parsed.predicate ? { predicate: parsed.predicate } : {}) };
       if (m.negated || m.count === 0) add({ ...base, kind: "absent", holds: fits.length === 0 });
-      else if (m.count !== undefined && (m.count !== 1 || !hasAttributes(m.desc))) add({ ...base, kind: "count", count: m.count, holds: fits.length === m.count });
+      else if (m.count !== undefined && (m.count !== 1 || !hasAttributes(m.desc)))
+        add({ ...base, kind: "count", count: m.count, holds: fits.length === m.count });
       else add({ ...base, kind: parsed.predicate ? "predicate" : "object", holds: fits.length > 0 });
     }
   }
@@ -346,12 +468,14 @@ function shortValues(check: Exclude<AnswerCheck, { kind: "open" } | { kind: "obj
         break;
       case "motion":
         if (DIRECTION_WORDS.has(w)) values.add(DIRECTION_WORDS.get(w)!);
-        else if (STILL_WORDS.has(w) || STAY_VERBS.has(w) || (w === "not" && MOVE_VERBS.has(words[i + 1] ?? "")) || w === "none") values.add("still");
+        else if (STILL_WORDS.has(w) || STAY_VERBS.has(w) || (w === "not" && MOVE_VERBS.has(words[i + 1] ?? "")) || w === "none")
+          values.add("still");
         break;
       case "count": {
         const n = numeral(w);
         if (n !== undefined) values.add(String(n));
-        else if (w === "none" || (w === "no" && (i + 1 === words.length || NOUNS.has(words[i + 1]!) || SHAPE_WORDS.has(words[i + 1]!)))) values.add("0");
+        else if (w === "none" || (w === "no" && (i + 1 === words.length || NOUNS.has(words[i + 1]!) || SHAPE_WORDS.has(words[i + 1]!))))
+          values.add("0");
         break;
       }
       case "yesno":
@@ -364,11 +488,21 @@ function shortValues(check: Exclude<AnswerCheck, { kind: "open" } | { kind: "obj
 }
 
 function scoreShort(check: Exclude<AnswerCheck, { kind: "open" }>, text: string): AnswerScore {
-  const fail = (): AnswerScore => ({ correct: false, precision: 0, recall: 0, score: 0, claims: [], hallucinations: [], unparsed: text.trim() ? [text.trim()] : [] });
+  const fail = (): AnswerScore => ({
+    correct: false,
+    precision: 0,
+    recall: 0,
+    score: 0,
+    claims: [],
+    hallucinations: [],
+    unparsed: text.trim() ? [text.trim()] : [],
+  });
   let value: string;
   let correct: boolean;
   if (check.kind === "object") {
-    const words = normalizeWords(text).split(/[^a-z0-9]+/).filter(Boolean);
+    const words = normalizeWords(text)
+      .split(/[^a-z0-9]+/)
+      .filter(Boolean);
     const mention = parseSubject(words).mentions.find((m) => hasAttributes(m.desc));
     if (!mention) return fail();
     const fitsDesc = (target: ObjectDesc) =>
@@ -378,7 +512,12 @@ function scoreShort(check: Exclude<AnswerCheck, { kind: "open" }>, text: string)
     value = [mention.desc.size, mention.desc.colour, mention.desc.shape].filter(Boolean).join(" ");
     correct = fitsDesc(check.value) && !fitsDesc(check.other);
   } else {
-    const values = shortValues(check, normalizeWords(text).split(/[^a-z0-9]+/).filter(Boolean));
+    const values = shortValues(
+      check,
+      normalizeWords(text)
+        .split(/[^a-z0-9]+/)
+        .filter(Boolean),
+    );
     if (values.size === 0) return fail();
     value = [...values].join(" ");
     correct = values.size === 1 && values.has(String(check.value));

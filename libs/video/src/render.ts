@@ -62,7 +62,7 @@ function addNoise(frame: Uint8Array, amp: number, state: number): number {
     xs ^= xs >>> 17;
     xs ^= xs << 5;
     const v = (frame[i] as number) + ((xs >>> 0) % span) - amp;
-    frame[i] = v < 0 ? 0 : Math.min(v , 255);
+    frame[i] = v < 0 ? 0 : Math.min(v, 255);
   }
   return xs;
 }

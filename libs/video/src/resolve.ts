@@ -16,13 +16,21 @@ export type VideoSource =
  * resize); files are decoded with ffmpeg, sampled uniformly and resized; synthetic clips are rendered.
  * Errors say which field is wrong (`field` prefixes the message).
  */
-export async function resolveVideo(source: VideoSource, dims: FrameDims, field = "video", options: FfmpegOptions & { allowFiles?: boolean } = {}): Promise<Uint8Array> {
+export async function resolveVideo(
+  source: VideoSource,
+  dims: FrameDims,
+  field = "video",
+  options: FfmpegOptions & { allowFiles?: boolean } = {},
+): Promise<Uint8Array> {
   switch (source.case) {
     case "frames": {
       const f = source.value;
       if (f.channels !== 3) throw new VideoError(`${field}.frames.channels`, `must be 3 (RGB), got ${f.channels}`);
       if (f.count !== dims.frames || f.height !== dims.height || f.width !== dims.width) {
-        throw new VideoError(`${field}.frames`, `must be ${dims.frames}×${dims.height}×${dims.width} (frames×height×width), got ${f.count}×${f.height}×${f.width}`);
+        throw new VideoError(
+          `${field}.frames`,
+          `must be ${dims.frames}×${dims.height}×${dims.width} (frames×height×width), got ${f.count}×${f.height}×${f.width}`,
+        );
       }
       const expected = dims.frames * dims.height * dims.width * 3;
       if (f.data.length !== expected) throw new VideoError(`${field}.frames.data`, `must hold ${expected} bytes, got ${f.data.length}`);

@@ -121,8 +121,14 @@ function placeObject(rng: Rng, size: Size, motion: Motion): Pick<SceneObject, "s
 function overlaps(a: SceneObject, b: SceneObject, frames: number): boolean {
   const minDist = (0.9 * (SIZE_FRACTION[a.size] + SIZE_FRACTION[b.size])) / 2 + 0.02;
   // Paths whose bounding boxes are apart never meet: most pairs stop here.
-  const gapX = Math.max(Math.min(a.start[0], a.end[0]) - Math.max(b.start[0], b.end[0]), Math.min(b.start[0], b.end[0]) - Math.max(a.start[0], a.end[0]));
-  const gapY = Math.max(Math.min(a.start[1], a.end[1]) - Math.max(b.start[1], b.end[1]), Math.min(b.start[1], b.end[1]) - Math.max(a.start[1], a.end[1]));
+  const gapX = Math.max(
+    Math.min(a.start[0], a.end[0]) - Math.max(b.start[0], b.end[0]),
+    Math.min(b.start[0], b.end[0]) - Math.max(a.start[0], a.end[0]),
+  );
+  const gapY = Math.max(
+    Math.min(a.start[1], a.end[1]) - Math.max(b.start[1], b.end[1]),
+    Math.min(b.start[1], b.end[1]) - Math.max(a.start[1], a.end[1]),
+  );
   if (gapX >= minDist || gapY >= minDist) return false;
   for (let f = 0; f < frames; f++) {
     if (!visibleAt(a, f) || !visibleAt(b, f)) continue;
@@ -134,7 +140,14 @@ function overlaps(a: SceneObject, b: SceneObject, frames: number): boolean {
   return false;
 }
 
-function pickEvent(rng: Rng, frames: number, colour: Colour, taken: Set<string>, shape: Shape, opts: z.output<typeof SceneOptionsSchema>): SceneEvent | undefined {
+function pickEvent(
+  rng: Rng,
+  frames: number,
+  colour: Colour,
+  taken: Set<string>,
+  shape: Shape,
+  opts: z.output<typeof SceneOptionsSchema>,
+): SceneEvent | undefined {
   if (!rng.chance(opts.eventProbability)) return undefined;
   // Keep at least two frames before and after the event where possible, so it can be seen.
   const lo = Math.max(1, Math.round(frames * 0.25));
@@ -167,7 +180,11 @@ function placeAll(rng: Rng, attrs: Omit<SceneObject, "start" | "end">[], frames:
 }
 
 /** Shapes, colours, sizes, motions and events of `count` objects with unique (shape, colour) pairs. */
-function drawAttributes(rng: Rng, count: number, opts: z.output<typeof SceneOptionsSchema>): Omit<SceneObject, "start" | "end">[] | undefined {
+function drawAttributes(
+  rng: Rng,
+  count: number,
+  opts: z.output<typeof SceneOptionsSchema>,
+): Omit<SceneObject, "start" | "end">[] | undefined {
   const out: Omit<SceneObject, "start" | "end">[] = [];
   const taken = new Set<string>();
   for (let i = 0; i < count; i++) {
@@ -221,15 +238,17 @@ export const SceneSchema = z.object({
   frames: z.number().int().min(1),
   background: z.object({ kind: z.enum(BACKGROUND_KINDS), a: rgb, b: rgb }),
   noise: z.object({ amplitude: z.number().int().min(0), specks: z.number().int().min(0), seed: z.number().int() }),
-  objects: z.array(
-    z.object({
-      shape: z.enum(SHAPES),
-      colour: z.enum(COLOURS),
-      size: z.enum(SIZES),
-      motion: z.enum(MOTIONS),
-      start: point,
-      end: point,
-      event: z.object({ type: z.enum(EVENT_TYPES), frame: z.number().int().min(0), toColour: z.enum(COLOURS).optional() }).optional(),
-    }),
-  ).min(1),
+  objects: z
+    .array(
+      z.object({
+        shape: z.enum(SHAPES),
+        colour: z.enum(COLOURS),
+        size: z.enum(SIZES),
+        motion: z.enum(MOTIONS),
+        start: point,
+        end: point,
+        event: z.object({ type: z.enum(EVENT_TYPES), frame: z.number().int().min(0), toColour: z.enum(COLOURS).optional() }).optional(),
+      }),
+    )
+    .min(1),
 }) satisfies z.ZodType<Scene>;

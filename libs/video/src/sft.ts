@@ -15,7 +15,16 @@ export type SftRecord =
   | { task: "answer"; clipId: string; question: string; questionType: QuestionType; target: string }
   | { task: "describe"; clipId: string; target: string }
   | { task: "refine"; clipId: string; previous: string; target: string }
-  | { task: "judge"; clipId: string; question: string; questionType: QuestionType; context?: string; answerA: string; answerB: string; target: "A" | "B" }
+  | {
+      task: "judge";
+      clipId: string;
+      question: string;
+      questionType: QuestionType;
+      context?: string;
+      answerA: string;
+      answerB: string;
+      target: "A" | "B";
+    }
   | { task: "critique"; clipId: string; question: string; questionType: QuestionType; answer: string; target: string }
   | { task: "revise"; clipId: string; question: string; questionType: QuestionType; answer: string; critique: string; target: string };
 
@@ -44,7 +53,13 @@ function usedCombos(believed: Believed[]): Set<string> {
   return new Set(believed.flatMap((b) => coloursOf(b.obj).map((c) => `${b.obj.shape}:${c}`)));
 }
 
-function freshCombo(rng: Rng, believed: Believed[], allowHeldOut: boolean, shape?: SceneObject["shape"], colour?: Colour): [SceneObject["shape"], Colour] | undefined {
+function freshCombo(
+  rng: Rng,
+  believed: Believed[],
+  allowHeldOut: boolean,
+  shape?: SceneObject["shape"],
+  colour?: Colour,
+): [SceneObject["shape"], Colour] | undefined {
   const used = usedCombos(believed);
   const options: [SceneObject["shape"], Colour][] = [];
   for (const s of shape ? [shape] : SHAPES) {
@@ -62,7 +77,14 @@ function corruptOnce(kind: Corruption, believed: Believed[], rng: Rng, scene: Sc
     case "extra-object": {
       const combo = freshCombo(rng, believed, allowHeldOut);
       if (!combo) return undefined;
-      const claimed: SceneObject = { shape: combo[0], colour: combo[1], size: rng.pick(SIZES), motion: rng.pick(MOTIONS), start: [0.5, 0.5], end: [0.5, 0.5] };
+      const claimed: SceneObject = {
+        shape: combo[0],
+        colour: combo[1],
+        size: rng.pick(SIZES),
+        motion: rng.pick(MOTIONS),
+        start: [0.5, 0.5],
+        end: [0.5, 0.5],
+      };
       believed.splice(rng.int(0, believed.length), 0, { obj: claimed });
       return { kind, claimed };
     }
@@ -81,7 +103,8 @@ function corruptOnce(kind: Corruption, believed: Believed[], rng: Rng, scene: Sc
       let next: SceneObject;
       if (which === "size") next = { ...o, size: o.size === "small" ? "large" : "small" };
       else {
-        const combo = which === "colour" ? freshCombo(rng, others, allowHeldOut, o.shape) : freshCombo(rng, others, allowHeldOut, undefined, o.colour);
+        const combo =
+          which === "colour" ? freshCombo(rng, others, allowHeldOut, o.shape) : freshCombo(rng, others, allowHeldOut, undefined, o.colour);
         if (!combo || (combo[0] === o.shape && combo[1] === o.colour)) return undefined;
         next = { ...o, shape: combo[0], colour: combo[1] };
         // A changed colour must not equal the colour the object turns into.
@@ -165,7 +188,10 @@ export function critiqueOf(scene: Scene, caption: CorruptedCaption): string {
       }
     }
   });
-  const believedCount = scene.objects.length + caption.issues.filter((i) => i.kind === "extra-object").length - caption.issues.filter((i) => i.kind === "missing-object").length;
+  const believedCount =
+    scene.objects.length +
+    caption.issues.filter((i) => i.kind === "extra-object").length -
+    caption.issues.filter((i) => i.kind === "missing-object").length;
   if (believedCount !== scene.objects.length) lines.push(`There are ${scene.objects.length} objects, not ${believedCount}.`);
   return lines.join(" ");
 }
@@ -233,7 +259,13 @@ function openCandidates(scene: Scene, rng: Rng, allowHeldOut: boolean): Corrupte
  * A judged pair: chosen scores higher under the oracle; `longerBetter` asks for the chosen answer to
  * be the longer one (or the shorter), so that length does not predict the label.
  */
-function judgePair(scene: Scene, item: InstructionItem, rng: Rng, longerBetter: boolean, allowHeldOut: boolean): { chosen: string; rejected: string } {
+function judgePair(
+  scene: Scene,
+  item: InstructionItem,
+  rng: Rng,
+  longerBetter: boolean,
+  allowHeldOut: boolean,
+): { chosen: string; rejected: string } {
   if (item.check.kind !== "open") {
     const right = item.answer;
     const wrong = wrongShortAnswer(scene, item, rng);
@@ -275,7 +307,13 @@ export interface SftClip {
 }
 
 /** An answer to critique: right or wrong, short or open, with its critique and the corrected answer. */
-function critiqued(scene: Scene, item: InstructionItem, rng: Rng, wrongProbability: number, allowHeldOut: boolean): { answer: string; critique: string; target: string } {
+function critiqued(
+  scene: Scene,
+  item: InstructionItem,
+  rng: Rng,
+  wrongProbability: number,
+  allowHeldOut: boolean,
+): { answer: string; critique: string; target: string } {
   if (item.check.kind === "open") {
     const kinds = rng.chance(wrongProbability) ? rng.shuffle(CORRUPTIONS).slice(0, rng.int(1, 2)) : [];
     const c = corruptCaption(scene, rng, kinds, allowHeldOut);
@@ -318,7 +356,9 @@ export function buildSftMix(clips: readonly SftClip[], options: SftMixOptions): 
       if (!(sc > sr)) throw new Error(`judge pair for ${it.id} is not ordered by the oracle (${sc} vs ${sr})`);
       const chosenFirst = judged % 2 === 0;
       judged++;
-      const context = withContext ? corruptCaption(scene, rng, rng.chance(0.5) ? [] : [rng.pick(CORRUPTIONS)], o.allowHeldOut).text : undefined;
+      const context = withContext
+        ? corruptCaption(scene, rng, rng.chance(0.5) ? [] : [rng.pick(CORRUPTIONS)], o.allowHeldOut).text
+        : undefined;
       out.push({
         task: "judge",
         clipId: clip.id,
@@ -335,19 +375,39 @@ export function buildSftMix(clips: readonly SftClip[], options: SftMixOptions): 
     for (let i = 0; i < o.critique; i++) {
       const it = openItem && rng.chance(0.5) ? openItem : rng.pick(items);
       const c = critiqued(scene, it, rng, 0.6, o.allowHeldOut);
-      out.push({ task: "critique", clipId: clip.id, question: it.question, questionType: it.questionType, answer: c.answer, target: c.critique });
+      out.push({
+        task: "critique",
+        clipId: clip.id,
+        question: it.question,
+        questionType: it.questionType,
+        answer: c.answer,
+        target: c.critique,
+      });
     }
     for (let i = 0; i < o.revise; i++) {
       const it = openItem && rng.chance(0.5) ? openItem : rng.pick(items);
       const c = critiqued(scene, it, rng, 0.8, o.allowHeldOut);
-      out.push({ task: "revise", clipId: clip.id, question: it.question, questionType: it.questionType, answer: c.answer, critique: c.critique, target: c.target });
+      out.push({
+        task: "revise",
+        clipId: clip.id,
+        question: it.question,
+        questionType: it.questionType,
+        answer: c.answer,
+        critique: c.critique,
+        target: c.target,
+      });
     }
   }
   return out;
 }
 
 /** Balance of judge records: fraction with the better answer at A, and fraction where it is longer. */
-export function judgeBalance(records: readonly SftRecord[]): { judged: number; betterAtA: number; betterLonger: number; equalLength: number } {
+export function judgeBalance(records: readonly SftRecord[]): {
+  judged: number;
+  betterAtA: number;
+  betterLonger: number;
+  equalLength: number;
+} {
   const judges = records.filter((r): r is Extract<SftRecord, { task: "judge" }> => r.task === "judge");
   let atA = 0;
   let longer = 0;

@@ -53,7 +53,22 @@ describe("mp4 round trip", () => {
 describe("real video", () => {
   const bin = ffmpegBinary();
   const webm = join(dir, "t.webm");
-  execFileSync(bin, ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25", "-t", "4", "-c:v", "libvpx", "-b:v", "200k", webm]);
+  execFileSync(bin, [
+    "-v",
+    "error",
+    "-y",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc=size=64x48:rate=25",
+    "-t",
+    "4",
+    "-c:v",
+    "libvpx",
+    "-b:v",
+    "200k",
+    webm,
+  ]);
 
   it("samples 8, 32 or 50 frames uniformly from a webm and resizes them", async () => {
     for (const n of [8, 32, 50]) {
@@ -65,7 +80,21 @@ describe("real video", () => {
     const twoPass = await decodeVideo(webm, { frames: 8, height: 24, width: 40, onePassBytes: 10 * 24 * 40 * 3 });
     expect(Buffer.from(twoPass.data).equals(Buffer.from((await decodeVideo(webm, { frames: 8, height: 24, width: 40 })).data))).toBe(true);
     // The first sampled frame is the source's first frame: compare with a direct decode of frame 0.
-    const first = execFileSync(bin, ["-v", "error", "-i", webm, "-vf", "scale=16:16:flags=area", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]);
+    const first = execFileSync(bin, [
+      "-v",
+      "error",
+      "-i",
+      webm,
+      "-vf",
+      "scale=16:16:flags=area",
+      "-frames:v",
+      "1",
+      "-f",
+      "rawvideo",
+      "-pix_fmt",
+      "rgb24",
+      "-",
+    ]);
     const d = await decodeVideo(webm, { frames: 8, height: 16, width: 16 });
     expect(Buffer.from(d.data.subarray(0, 16 * 16 * 3)).equals(first)).toBe(true);
   });
@@ -75,7 +104,18 @@ describe("real video", () => {
     mkdirSync(folder);
     // 12 solid frames whose red channel encodes their number.
     for (let i = 1; i <= 12; i++) {
-      execFileSync(bin, ["-v", "error", "-y", "-f", "lavfi", "-i", `color=c=0x${(i * 20).toString(16).padStart(2, "0")}0000:size=16x16`, "-frames:v", "1", join(folder, `img${i}.png`)]);
+      execFileSync(bin, [
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        `color=c=0x${(i * 20).toString(16).padStart(2, "0")}0000:size=16x16`,
+        "-frames:v",
+        "1",
+        join(folder, `img${i}.png`),
+      ]);
     }
     writeFileSync(join(folder, "notes.txt"), "not a frame");
     const d = await decodeVideo(folder, { frames: 4, height: 8, width: 8 });
@@ -88,7 +128,24 @@ describe("real video", () => {
 
   it("missing, truncated, non-video and empty inputs give a VideoError naming the file", async () => {
     const good = join(dir, "good.mp4");
-    execFileSync(bin, ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25", "-t", "4", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", good]);
+    execFileSync(bin, [
+      "-v",
+      "error",
+      "-y",
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc=size=64x48:rate=25",
+      "-t",
+      "4",
+      "-c:v",
+      "libx264",
+      "-pix_fmt",
+      "yuv420p",
+      "-movflags",
+      "+faststart",
+      good,
+    ]);
     const bytes = readFileSync(good);
     const cases: [string, RegExp][] = [];
     const trunc = join(dir, "trunc.mp4");

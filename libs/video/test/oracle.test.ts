@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { createRng, generateScene, instructionsFor, referenceCaption, scoreAnswer, type InstructionItem, type Scene } from "../src/index.ts";
+import {
+  createRng,
+  generateScene,
+  instructionsFor,
+  referenceCaption,
+  scoreAnswer,
+  type InstructionItem,
+  type Scene,
+} from "../src/index.ts";
 
 // A hand-made scene: the expected numbers below are worked out by hand from it.
 const scene: Scene = {
@@ -9,8 +17,24 @@ const scene: Scene = {
   noise: { amplitude: 0, specks: 0, seed: 1 },
   objects: [
     { shape: "circle", colour: "red", size: "small", motion: "left", start: [0.7, 0.3], end: [0.3, 0.3] },
-    { shape: "square", colour: "blue", size: "large", motion: "still", start: [0.5, 0.75], end: [0.5, 0.75], event: { type: "change", frame: 4, toColour: "green" } },
-    { shape: "triangle", colour: "yellow", size: "small", motion: "up", start: [0.15, 0.8], end: [0.15, 0.4], event: { type: "appear", frame: 2 } },
+    {
+      shape: "square",
+      colour: "blue",
+      size: "large",
+      motion: "still",
+      start: [0.5, 0.75],
+      end: [0.5, 0.75],
+      event: { type: "change", frame: 4, toColour: "green" },
+    },
+    {
+      shape: "triangle",
+      colour: "yellow",
+      size: "small",
+      motion: "up",
+      start: [0.15, 0.8],
+      end: [0.15, 0.4],
+      event: { type: "appear", frame: 2 },
+    },
   ],
 };
 // count + 3 × (identity, size, motion) + 2 events
@@ -37,7 +61,11 @@ describe("oracle on open answers", () => {
   });
 
   it("a mixed answer: exact precision and recall", () => {
-    const r = scoreAnswer(scene, open, "There are 3 objects. A small red circle moves right. A large blue square stays still. The blue square turns green.");
+    const r = scoreAnswer(
+      scene,
+      open,
+      "There are 3 objects. A small red circle moves right. A large blue square stays still. The blue square turns green.",
+    );
     // true: count, square still, square turns green; false: circle moves right.
     expect(r.precision).toBe(3 / 4);
     // covered: count; square identity, size, motion, event.
@@ -76,19 +104,30 @@ describe("oracle on open answers", () => {
 
   it("absence claims are true only for absent objects; repeated claims count once", () => {
     const r = scoreAnswer(scene, open, "No. There is no green ring. There is no red circle. There is no green ring.");
-    expect(r.claims.map((c) => [c.kind, c.holds])).toEqual([["absent", true], ["absent", false]]);
+    expect(r.claims.map((c) => [c.kind, c.holds])).toEqual([
+      ["absent", true],
+      ["absent", false],
+    ]);
     expect(r.precision).toBe(1 / 2);
     expect(r.recall).toBe(0);
   });
 
   it("colour changes: either colour names the object; the change must match", () => {
-    const r = scoreAnswer(scene, open, "The green square stays still. The blue square changes from blue to green. The blue square turns red.");
+    const r = scoreAnswer(
+      scene,
+      open,
+      "The green square stays still. The blue square changes from blue to green. The blue square turns red.",
+    );
     expect(r.claims.map((c) => c.holds)).toEqual([true, true, false]);
   });
 
   it("count claims with attributes, and an ambiguous mention covers no fact", () => {
     const r = scoreAnswer(scene, open, "There are 2 small objects. There are 2 circles. A small object moves left.");
-    expect(r.claims.map((c) => [c.kind, c.holds])).toEqual([["count", true], ["count", false], ["predicate", true]]);
+    expect(r.claims.map((c) => [c.kind, c.holds])).toEqual([
+      ["count", true],
+      ["count", false],
+      ["predicate", true],
+    ]);
     // "a small object moves left" fits only the circle: it covers the circle's motion, not its
     // identity (no colour + shape) nor its size (a size alone names no object).
     expect(r.recall).toBe(1 / FACTS);
@@ -124,7 +163,11 @@ describe("oracle on short answers", () => {
     [{ kind: "yesno", value: "no" }, "yes", false],
     [{ kind: "yesno", value: "no" }, "maybe", "unparsed"],
     [{ kind: "object", value: { colour: "red", shape: "circle" }, other: { colour: "blue", shape: "square" } }, "red circle", true],
-    [{ kind: "object", value: { colour: "red", shape: "circle" }, other: { colour: "blue", shape: "square" } }, "The circle appears first.", true],
+    [
+      { kind: "object", value: { colour: "red", shape: "circle" }, other: { colour: "blue", shape: "square" } },
+      "The circle appears first.",
+      true,
+    ],
     [{ kind: "object", value: { colour: "red", shape: "circle" }, other: { colour: "blue", shape: "square" } }, "blue square", false],
     [{ kind: "object", value: { colour: "red", shape: "circle" }, other: { colour: "red", shape: "square" } }, "the red one", false],
     [{ kind: "object", value: { colour: "red", shape: "circle" }, other: { colour: "blue", shape: "square" } }, "first", "unparsed"],
@@ -179,8 +222,42 @@ describe("oracle against generated scenes", () => {
 describe("oracle on arbitrary text", () => {
   it("never throws and keeps every number in range", () => {
     const rng = createRng("fuzz");
-    const vocab = ["the", "a", "no", "not", "3", "two", "red", "blue", "small", "big", "circle", "squares", "objects", "moves", "left", "up", "still",
-      "appears", "disappears", "turns", "changes", "from", "to", "green", "it", "and", "then", ".", ",", "is", "there", "banana", "does", "stays"];
+    const vocab = [
+      "the",
+      "a",
+      "no",
+      "not",
+      "3",
+      "two",
+      "red",
+      "blue",
+      "small",
+      "big",
+      "circle",
+      "squares",
+      "objects",
+      "moves",
+      "left",
+      "up",
+      "still",
+      "appears",
+      "disappears",
+      "turns",
+      "changes",
+      "from",
+      "to",
+      "green",
+      "it",
+      "and",
+      "then",
+      ".",
+      ",",
+      "is",
+      "there",
+      "banana",
+      "does",
+      "stays",
+    ];
     const s = generateScene(4, { maxObjects: 4 });
     const items = instructionsFor(s, createRng(4), "c");
     for (let k = 0; k < 2000; k++) {

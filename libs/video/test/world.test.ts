@@ -40,11 +40,22 @@ describe("scenes and rendering", () => {
       frames: 4,
       background: { kind: "solid", a: [0, 0, 0], b: [0, 0, 0] },
       noise: { amplitude: 0, specks: 0, seed: 0 },
-      objects: [{ shape: "square", colour: "red", size: "large", motion: "right", start: [0.25, 0.5], end: [0.75, 0.5], event: { type: "disappear", frame: 3 } }],
+      objects: [
+        {
+          shape: "square",
+          colour: "red",
+          size: "large",
+          motion: "right",
+          start: [0.25, 0.5],
+          end: [0.75, 0.5],
+          event: { type: "disappear", frame: 3 },
+        },
+      ],
     };
     const frames = renderClip(scene, { height: 32, width: 40 });
     expect(frames.length).toBe(4 * 32 * 40 * 3);
-    const px = (f: number, x: number, y: number) => Array.from(frames.subarray(((f * 32 + y) * 40 + x) * 3, ((f * 32 + y) * 40 + x) * 3 + 3));
+    const px = (f: number, x: number, y: number) =>
+      Array.from(frames.subarray(((f * 32 + y) * 40 + x) * 3, ((f * 32 + y) * 40 + x) * 3 + 3));
     expect(px(0, 10, 16)).toEqual([220, 40, 40]);
     expect(px(0, 30, 16)).toEqual([0, 0, 0]);
     expect(px(2, 10, 16)).toEqual([0, 0, 0]); // it moved right
@@ -76,7 +87,9 @@ describe("splits", () => {
     expect(parseSplit("test-out")).toBe("test-out");
     expect(() => parseSplit("val")).toThrow('unknown split "val" (expected one of train, test-in, test-out)');
     // A smaller split is a prefix of a larger one.
-    expect(JSON.stringify(buildSplits({ seed: 5, train: 10, testIn: 0, testOut: 0 }).train)).toBe(JSON.stringify(splits.train.slice(0, 10)));
+    expect(JSON.stringify(buildSplits({ seed: 5, train: 10, testIn: 0, testOut: 0 }).train)).toBe(
+      JSON.stringify(splits.train.slice(0, 10)),
+    );
   });
 
   it("same seed → identical splits; another seed → different", () => {
@@ -115,7 +128,10 @@ describe("splits", () => {
 
   it("the chance baseline is the most frequent train answer, scored per type", () => {
     const train = splits.train.flatMap((c) => c.items);
-    const base = chanceBaseline(train, splits["test-in"].flatMap((c) => c.items));
+    const base = chanceBaseline(
+      train,
+      splits["test-in"].flatMap((c) => c.items),
+    );
     const existence = base.find((b) => b.questionType === "existence")!;
     expect(existence.accuracy).toBe(0.5);
     expect(base.find((b) => b.questionType === "open")).toBeUndefined();
@@ -143,7 +159,9 @@ describe("SFT mix", () => {
     expect(per("judge")).toBe(160);
     expect(mix.filter((r) => r.task === "judge" && r.context !== undefined).length).toBe(80);
     expect(JSON.stringify(buildSftMix(clips, { seed: 9 }))).toBe(JSON.stringify(mix));
-    expect(buildSftMix(clips, { seed: 9, answer: 1, describe: 0, refine: 0, judge: 0, judgeWithContext: 0, critique: 0, revise: 0 })).toHaveLength(80);
+    expect(
+      buildSftMix(clips, { seed: 9, answer: 1, describe: 0, refine: 0, judge: 0, judgeWithContext: 0, critique: 0, revise: 0 }),
+    ).toHaveLength(80);
   });
 
   it("judge labels agree with the oracle; position and length are balanced", () => {
@@ -179,7 +197,15 @@ describe("SFT mix", () => {
       noise: { amplitude: 0, specks: 0, seed: 0 },
       objects: [
         { shape: "circle", colour: "red", size: "small", motion: "left", start: [0.7, 0.3], end: [0.3, 0.3] },
-        { shape: "square", colour: "blue", size: "large", motion: "still", start: [0.5, 0.75], end: [0.5, 0.75], event: { type: "appear", frame: 3 } },
+        {
+          shape: "square",
+          colour: "blue",
+          size: "large",
+          motion: "still",
+          start: [0.5, 0.75],
+          end: [0.5, 0.75],
+          event: { type: "appear", frame: 3 },
+        },
       ],
     };
     const motion = corruptCaption(scene, createRng(1), ["motion", "missing-event"]);

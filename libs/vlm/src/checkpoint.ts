@@ -60,7 +60,9 @@ export function manifestDigest(files: Record<string, string>): string {
 }
 
 /** Reads the manifest and returns a reader that verifies each file's sha256 before returning it. */
-export async function openCheckpoint(dir: string): Promise<{ digest: string; files: string[]; read: (name: string) => Promise<Uint8Array> }> {
+export async function openCheckpoint(
+  dir: string,
+): Promise<{ digest: string; files: string[]; read: (name: string) => Promise<Uint8Array> }> {
   const manifestPath = join(dir, MANIFEST);
   let manifest: { digest: string; files: Record<string, string> };
   try {
@@ -71,7 +73,8 @@ export async function openCheckpoint(dir: string): Promise<{ digest: string; fil
   if (typeof manifest?.digest !== "string" || typeof manifest.files !== "object" || manifest.files === null) {
     throw new Error(`checkpoint ${manifestPath}: manifest lacks "digest" or "files"`);
   }
-  if (manifestDigest(manifest.files) !== manifest.digest) throw new Error(`checkpoint ${manifestPath}: digest does not match the listed files`);
+  if (manifestDigest(manifest.files) !== manifest.digest)
+    throw new Error(`checkpoint ${manifestPath}: digest does not match the listed files`);
   return {
     digest: manifest.digest,
     files: Object.keys(manifest.files),
@@ -87,7 +90,9 @@ export async function openCheckpoint(dir: string): Promise<{ digest: string; fil
       }
       const actual = createHash("sha256").update(bytes).digest("hex");
       if (actual !== expected) {
-        throw new Error(`checkpoint ${path}: sha256 ${actual.slice(0, 12)}… does not match the manifest (${expected.slice(0, 12)}…): the file is truncated or corrupted`);
+        throw new Error(
+          `checkpoint ${path}: sha256 ${actual.slice(0, 12)}… does not match the manifest (${expected.slice(0, 12)}…): the file is truncated or corrupted`,
+        );
       }
       return bytes;
     },

@@ -43,18 +43,45 @@ const common = { frames: 8, height: 32, width: 32, channels: 3 as const, mlpRati
 const PRESETS: Record<Preset, ModelConfig> = {
   // Tiny, for unit tests: 16 visual tokens, 0.1M parameters, a train step in ~50 ms.
   test: {
-    ...common, vocabSize: 320, patchSize: 16, tubelet: 2, visionDim: 32, visionLayers: 1, visionHeads: 2,
-    dModel: 32, nLayers: 2, nHeads: 2, maxTextLen: 192,
+    ...common,
+    vocabSize: 320,
+    patchSize: 16,
+    tubelet: 2,
+    visionDim: 32,
+    visionLayers: 1,
+    visionHeads: 2,
+    dModel: 32,
+    nLayers: 2,
+    nHeads: 2,
+    maxTextLen: 192,
   },
   // The default demo model, sized for one CPU core (see docs/benchmarks.md): 32 visual tokens, 1.3M parameters.
   small: {
-    ...common, vocabSize: 1024, patchSize: 16, tubelet: 1, visionDim: 128, visionLayers: 1, visionHeads: 4,
-    dModel: 128, nLayers: 4, nHeads: 4, maxTextLen: 256,
+    ...common,
+    vocabSize: 1024,
+    patchSize: 16,
+    tubelet: 1,
+    visionDim: 128,
+    visionLayers: 1,
+    visionHeads: 4,
+    dModel: 128,
+    nLayers: 4,
+    nHeads: 4,
+    maxTextLen: 256,
   },
   // Meant for a GPU: 64 visual tokens, 37M parameters.
   base: {
-    ...common, vocabSize: 8192, patchSize: 8, tubelet: 2, visionDim: 384, visionLayers: 4, visionHeads: 6,
-    dModel: 512, nLayers: 8, nHeads: 8, maxTextLen: 512,
+    ...common,
+    vocabSize: 8192,
+    patchSize: 8,
+    tubelet: 2,
+    visionDim: 384,
+    visionLayers: 4,
+    visionHeads: 6,
+    dModel: 512,
+    nLayers: 8,
+    nHeads: 8,
+    maxTextLen: 512,
   },
 };
 

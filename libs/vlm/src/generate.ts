@@ -78,10 +78,22 @@ export async function generate(
     model.patchify(input.frames, input.videoId); // fail early on a wrong frame shape
     const prompt = [tok.bosId, ...tok.encode(input.prompt)];
     if (prompt.length >= model.config.maxTextLen) {
-      throw new InputError(`inputs[${inputIndex}].prompt: ${prompt.length} tokens leave no room to answer (maxTextLen ${model.config.maxTextLen})`);
+      throw new InputError(
+        `inputs[${inputIndex}].prompt: ${prompt.length} tokens leave no room to answer (maxTextLen ${model.config.maxTextLen})`,
+      );
     }
     for (let sampleIndex = 0; sampleIndex < numSamples; sampleIndex++) {
-      rows.push({ inputIndex, sampleIndex, input, prompt, rng: new Rng(mixSeed(s.seed, inputIndex, sampleIndex)), out: [], logprob: 0, done: null, text: "" });
+      rows.push({
+        inputIndex,
+        sampleIndex,
+        input,
+        prompt,
+        rng: new Rng(mixSeed(s.seed, inputIndex, sampleIndex)),
+        out: [],
+        logprob: 0,
+        done: null,
+        text: "",
+      });
     }
   });
   for (let start = 0; start < rows.length; start += batchSize) {
@@ -145,17 +157,35 @@ async function decodeBatch(model: VideoLMM, tok: Tokenizer, rows: Row[], s: z.ou
             visual,
             tf.tensor2d(tokens.flat(), [b, len], "int32"),
             tf.tensor2d(positionsOf(len).flat(), [b, nv + len], "int32"),
-            attentionBias(keyValid.map((v) => v.subarray(0, nv + len)), nv + len, 0),
+            attentionBias(
+              keyValid.map((v) => v.subarray(0, nv + len)),
+              nv + len,
+              0,
+            ),
           );
           hidden = out.hidden.slice([0, len - 1, 0], [b, 1, model.config.dModel]);
           next = out.cache;
         } else {
           const out = model.forward(
             null,
-            tf.tensor2d(tokens.map((t) => t[len - 1] as number), [b, 1], "int32"),
-            tf.tensor2d(rows.map((r) => nv + r.prompt.length + step - 1), [b, 1], "int32"),
+            tf.tensor2d(
+              tokens.map((t) => t[len - 1] as number),
+              [b, 1],
+              "int32",
+            ),
+            tf.tensor2d(
+              rows.map((r) => nv + r.prompt.length + step - 1),
+              [b, 1],
+              "int32",
+            ),
             // Without left padding the one new token may see every key: no mask kernel needed.
-            padded ? attentionBias(keyValid.map((v) => v.subarray(0, nv + len)), 1, nv + len - 1) : null,
+            padded
+              ? attentionBias(
+                  keyValid.map((v) => v.subarray(0, nv + len)),
+                  1,
+                  nv + len - 1,
+                )
+              : null,
             cache,
           );
           hidden = out.hidden;

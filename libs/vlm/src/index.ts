@@ -10,7 +10,25 @@ export { encodeSafetensors, decodeSafetensors } from "./safetensors.ts";
 export { Rng } from "./rng.ts";
 export { matmulGflops, forwardFlops } from "./perf.ts";
 export * as tf from "@tensorflow/tfjs";
-export { prompts, skillText, asTarget, PROMPT_TEMPLATES, PROMPT_TEMPLATES_VERSION, VERDICTS, type PromptKind, type SkillRecord } from "./prompts.ts";
-export { answerQuestions, describeVideos, describeClips, fitPrompt, judgePairs, type Policy, type PairToJudge, type Judgment } from "./skills.ts";
+export {
+  prompts,
+  skillText,
+  asTarget,
+  PROMPT_TEMPLATES,
+  PROMPT_TEMPLATES_VERSION,
+  VERDICTS,
+  type PromptKind,
+  type SkillRecord,
+} from "./prompts.ts";
+export {
+  answerQuestions,
+  describeVideos,
+  describeClips,
+  fitPrompt,
+  judgePairs,
+  type Policy,
+  type PairToJudge,
+  type Judgment,
+} from "./skills.ts";
 export { ModelCache, publishCheckpoint, sharedModels, modelUri, type BlobStore, type ModelLease, type PublishedModel } from "./store.ts";
 export { InputError } from "./errors.ts";

@@ -69,7 +69,10 @@ export function choiceLogProbs(
       const visual = model.visualTokens(chunk);
       const { logits } = targetLogProbs(model, visual, sb);
       // Row i predicts its answer's first token at text position prompt.length - 1.
-      const at = tf.tensor1d(chunkRows.map((r, i) => i * sb.time + r.prompt.length - 1), "int32");
+      const at = tf.tensor1d(
+        chunkRows.map((r, i) => i * sb.time + r.prompt.length - 1),
+        "int32",
+      );
       const last = tf.gather(logits.reshape([sb.batch * sb.time, model.config.vocabSize]), at);
       return tf.gather(tf.logSoftmax(last), tf.tensor1d(choiceIds, "int32"), 1);
     });

@@ -54,7 +54,11 @@ export class VideoLMM {
   static create(config: ModelConfig, seed: number, opts: { visualCacheSize?: number } = {}): VideoLMM {
     const rng = new Rng(seed);
     return VideoLMM.build(config, opts, (_name, shape, init) =>
-      init.kind === "normal" ? tf.truncatedNormal(shape, 0, init.std, "float32", rng.nextSeed()) : init.kind === "ones" ? tf.ones(shape) : tf.zeros(shape),
+      init.kind === "normal"
+        ? tf.truncatedNormal(shape, 0, init.std, "float32", rng.nextSeed())
+        : init.kind === "ones"
+          ? tf.ones(shape)
+          : tf.zeros(shape),
     );
   }
 
@@ -63,7 +67,8 @@ export class VideoLMM {
     const m = VideoLMM.build(config, {}, (name, shape) => {
       const w = weights.get(name);
       if (!w) throw new Error(`${source}: missing tensor "${name}"`);
-      if (w.shape.join(",") !== shape.join(",")) throw new Error(`${source}: tensor "${name}" has shape [${w.shape}], the config needs [${shape}]`);
+      if (w.shape.join(",") !== shape.join(","))
+        throw new Error(`${source}: tensor "${name}" has shape [${w.shape}], the config needs [${shape}]`);
       return w.clone();
     });
     const extra = [...weights.keys()].filter((k) => !m.params.has(k));
@@ -200,7 +205,10 @@ export class VideoLMM {
     const mean = x.mean(-1, true);
     const centered = x.sub(mean);
     const variance = centered.square().mean(-1, true);
-    return centered.mul(variance.add(this.config.layerNormEps).rsqrt()).mul(this.p(`${name}.weight`)).add(this.p(`${name}.bias`));
+    return centered
+      .mul(variance.add(this.config.layerNormEps).rsqrt())
+      .mul(this.p(`${name}.weight`))
+      .add(this.p(`${name}.bias`));
   }
 
   /** GELU, sigmoid approximation (as in CLIP): x·σ(1.702x). */

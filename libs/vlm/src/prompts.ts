@@ -64,7 +64,10 @@ export function skillText(r: SkillRecord): { prompt: string; answer: string } {
     case "refine":
       return { prompt: prompts.refine(r.previous), answer: asTarget(r.target) };
     case "judge":
-      return { prompt: prompts.judge(r.question, r.answerA, r.answerB, r.context ?? ""), answer: r.target === "A" ? VERDICTS.a : VERDICTS.b };
+      return {
+        prompt: prompts.judge(r.question, r.answerA, r.answerB, r.context ?? ""),
+        answer: r.target === "A" ? VERDICTS.a : VERDICTS.b,
+      };
     case "critique":
       return { prompt: prompts.critique(r.question, r.answer), answer: asTarget(r.target) };
     case "revise":

@@ -33,13 +33,7 @@ export interface ScoreBatch {
   answerLengths: number[];
 }
 
-export function buildScoreBatch(
-  model: VideoLMM,
-  rows: readonly TextRow[],
-  padId: number,
-  what = "items",
-  firstIndex = 0,
-): ScoreBatch {
+export function buildScoreBatch(model: VideoLMM, rows: readonly TextRow[], padId: number, what = "items", firstIndex = 0): ScoreBatch {
   const nv = model.numVisual;
   const maxText = model.config.maxTextLen;
   rows.forEach((r, i) => {

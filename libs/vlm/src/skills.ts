@@ -64,7 +64,10 @@ export async function describeVideos(
     policy.tok,
     videos.map((v) => ({
       ...v.video,
-      prompt: v.previous && v.previous.trim() !== "" ? (fitPrompt(policy, prompts.refine, v.previous, DESCRIPTION_RESERVE) ?? prompts.describe()) : prompts.describe(),
+      prompt:
+        v.previous && v.previous.trim() !== ""
+          ? (fitPrompt(policy, prompts.refine, v.previous, DESCRIPTION_RESERVE) ?? prompts.describe())
+          : prompts.describe(),
     })),
     sampling,
   );
@@ -127,7 +130,11 @@ export interface Judgment {
 function verdictLogProbs(policy: Policy, items: { videoId: string; frames: Uint8Array; prompt: string }[]): [number, number][] {
   const fast = choiceLogProbs(policy.model, policy.tok, items, [VERDICTS.a, VERDICTS.b]);
   if (fast) return fast as [number, number][];
-  const scored = sequenceLogProbs(policy.model, policy.tok, items.flatMap((it) => [VERDICTS.a, VERDICTS.b].map((answer) => ({ ...it, answer }))));
+  const scored = sequenceLogProbs(
+    policy.model,
+    policy.tok,
+    items.flatMap((it) => [VERDICTS.a, VERDICTS.b].map((answer) => ({ ...it, answer }))),
+  );
   return items.map((_, i) => [scored[2 * i]!.sum, scored[2 * i + 1]!.sum]);
 }
 
@@ -136,17 +143,18 @@ function verdictLogProbs(policy: Policy, items: { videoId: string; frames: Uint8
  * better one; P(a better) comes from the log-probs of the two verdict tokens. Judged in both orders
  * to cancel position bias; orders that disagree, or a confidence below `tieMargin`, make an explicit tie.
  */
-export function judgePairs(
-  policy: Policy,
-  pairs: readonly PairToJudge[],
-  opts: { tieMargin: number; singleOrder?: boolean },
-): Judgment[] {
+export function judgePairs(policy: Policy, pairs: readonly PairToJudge[], opts: { tieMargin: number; singleOrder?: boolean }): Judgment[] {
   const orders = opts.singleOrder ? [false] : [false, true];
   // A context too long for the model keeps its last sentences; a pair too long even without context
   // cannot be judged and is a tie.
   const promptsOf = pairs.map((p) =>
     orders.map((swapped) =>
-      fitPrompt(policy, (context) => (swapped ? prompts.judge(p.question, p.b, p.a, context) : prompts.judge(p.question, p.a, p.b, context)), p.context, 2),
+      fitPrompt(
+        policy,
+        (context) => (swapped ? prompts.judge(p.question, p.b, p.a, context) : prompts.judge(p.question, p.a, p.b, context)),
+        p.context,
+        2,
+      ),
     ),
   );
   const judgeable = pairs.flatMap((_, i) => (promptsOf[i]!.every((x) => x !== undefined) ? [i] : []));
@@ -158,7 +166,8 @@ export function judgePairs(
   const slot = new Map(judgeable.map((i, k) => [i, k]));
   return pairs.map((_, i) => {
     const k = slot.get(i);
-    if (k === undefined) return { verdict: "tie", probA: 0.5, confidence: 0, orders: [], tieReason: "answers too long for the model to judge" };
+    if (k === undefined)
+      return { verdict: "tie", probA: 0.5, confidence: 0, orders: [], tieReason: "answers too long for the model to judge" };
     const scores = verdicts.slice(k * orders.length, (k + 1) * orders.length);
     const probs = orders.map((swapped, o) => {
       const [first, second] = scores[o]!;

@@ -42,7 +42,11 @@ export async function publishCheckpoint<R extends { uri: string; sha256: string 
   const manifest = manifestOf(Object.fromEntries(MODEL_FILES.map((f) => [f, createHash("sha256").update(bytes[f]!).digest("hex")])));
   for (const file of MODEL_FILES) await store.put(modelUri(manifest.digest, file), bytes[file]!, "application/octet-stream");
   // The manifest goes last: a reader that finds it finds every file.
-  const checkpoint = await store.put(modelUri(manifest.digest, MANIFEST), new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`), "application/json");
+  const checkpoint = await store.put(
+    modelUri(manifest.digest, MANIFEST),
+    new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`),
+    "application/json",
+  );
   return { name, digest: manifest.digest, checkpoint };
 }
 
@@ -117,7 +121,10 @@ export class ModelCache<R extends { uri: string; sha256: string }> {
   }
 
   #free(entry: CacheEntry): void {
-    void entry.loading.then((p) => p.model.dispose(), () => undefined);
+    void entry.loading.then(
+      (p) => p.model.dispose(),
+      () => undefined,
+    );
   }
 
   /** A private copy of a model version (for training, which must not change the shared one). */

@@ -1,6 +1,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type Tokenizer, VideoLMM, buildScoreBatch, encodeRow, generate, initBackend, modelConfig, sequenceLogProbs, targetLogProbs } from "../src/index.ts";
+import {
+  type Tokenizer,
+  VideoLMM,
+  buildScoreBatch,
+  encodeRow,
+  generate,
+  initBackend,
+  modelConfig,
+  sequenceLogProbs,
+  targetLogProbs,
+} from "../src/index.ts";
 import { frames, setup } from "./helpers.ts";
 
 let tok: Tokenizer;
@@ -55,7 +65,14 @@ describe("VideoLMM", () => {
     const c = await generate(model, tok, inputs, { ...s, seed: 43 }, { numSamples: 2 });
     expect(c.map((g) => g.tokenIds)).not.toEqual(a.map((g) => g.tokenIds));
     expect(a[0]!.tokenIds).not.toEqual(a[1]!.tokenIds);
-    expect(a.map((g) => [g.inputIndex, g.sampleIndex])).toEqual([[0, 0], [0, 1], [1, 0], [1, 1], [2, 0], [2, 1]]);
+    expect(a.map((g) => [g.inputIndex, g.sampleIndex])).toEqual([
+      [0, 0],
+      [0, 1],
+      [1, 0],
+      [1, 1],
+      [2, 0],
+      [2, 1],
+    ]);
   });
 
   it("stops at max new tokens or at a stop string", async () => {
@@ -73,7 +90,13 @@ describe("VideoLMM", () => {
     // A stop token id ends the sample right after it.
     const free = await generate(model, tok, [inputs[1]!], { temperature: 1, maxNewTokens: 20, minNewTokens: 20, seed: 4 });
     const third = free[0]!.tokenIds[2]!;
-    const [cut] = await generate(model, tok, [inputs[1]!], { temperature: 1, maxNewTokens: 20, minNewTokens: 20, seed: 4, stopTokenIds: [third] });
+    const [cut] = await generate(model, tok, [inputs[1]!], {
+      temperature: 1,
+      maxNewTokens: 20,
+      minNewTokens: 20,
+      seed: 4,
+      stopTokenIds: [third],
+    });
     expect(cut!.tokenIds).toEqual(free[0]!.tokenIds.slice(0, free[0]!.tokenIds.indexOf(third) + 1));
     expect(cut!.finishReason).toBe("stop");
     // minNewTokens keeps <eos> out until then.
@@ -121,7 +144,11 @@ describe("VideoLMM", () => {
     await generate(model, tok, inputs, s);
     await generate(model, tok, inputs, s, { useCache: false });
     expect(tf.memory().numTensors).toBe(base);
-    sequenceLogProbs(model, tok, inputs.map((i) => ({ ...i, answer: "yes" })));
+    sequenceLogProbs(
+      model,
+      tok,
+      inputs.map((i) => ({ ...i, answer: "yes" })),
+    );
     expect(tf.memory().numTensors).toBe(base);
   });
 

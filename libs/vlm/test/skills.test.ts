@@ -21,7 +21,13 @@ describe("judgePairs", () => {
   it("makes a tie when the orders disagree or the margin is too small, never a preference", async () => {
     const policy = await setup(4);
     const video = { videoId: "v2", frames: frames(2) };
-    const pairs = ["red", "blue", "green", "yes", "no", "two objects"].map((b) => ({ video, question: "q", context: "", a: "a red circle", b }));
+    const pairs = ["red", "blue", "green", "yes", "no", "two objects"].map((b) => ({
+      video,
+      question: "q",
+      context: "",
+      a: "a red circle",
+      b,
+    }));
     const judged = judgePairs(policy, pairs, { tieMargin: 0.05 });
     for (const j of judged) {
       const [first, second] = j.orders as [number, number];
@@ -78,17 +84,28 @@ describe("describeClips", () => {
     const out = await describeClips(policy, video, 4, { temperature: 0, maxNewTokens: 4, seed: 1 });
     expect(out.clips).toHaveLength(4);
     expect(out.context).toBe(out.clips.join(" "));
-    await expect(describeClips(policy, video, 9, { temperature: 0, maxNewTokens: 4, seed: 1 })).rejects.toThrow(/clipCount: must be an integer from 1 to 8/);
+    await expect(describeClips(policy, video, 9, { temperature: 0, maxNewTokens: 4, seed: 1 })).rejects.toThrow(
+      /clipCount: must be an integer from 1 to 8/,
+    );
     policy.model.dispose();
   });
 });
 
 describe("skillText", () => {
   it("renders each SFT skill as the prompt the loop asks and the answer to learn", () => {
-    expect(skillText({ task: "answer", question: "What colour is the circle?", target: "red" })).toEqual({ prompt: "question: What colour is the circle?\nanswer:", answer: " red" });
-    expect(skillText({ task: "refine", previous: "A red\ncircle.", target: "A red circle moves." })).toEqual({ prompt: "previous description: A red circle.\nimprove the description.\ndescription:", answer: " A red circle moves." });
+    expect(skillText({ task: "answer", question: "What colour is the circle?", target: "red" })).toEqual({
+      prompt: "question: What colour is the circle?\nanswer:",
+      answer: " red",
+    });
+    expect(skillText({ task: "refine", previous: "A red\ncircle.", target: "A red circle moves." })).toEqual({
+      prompt: "previous description: A red circle.\nimprove the description.\ndescription:",
+      answer: " A red circle moves.",
+    });
     expect(skillText({ task: "judge", question: "q", answerA: "x", answerB: "y", target: "B" }).answer).toBe(" b");
-    expect(skillText({ task: "judge", question: "q", context: "c.", answerA: "x", answerB: "y", target: "A" })).toEqual({ prompt: prompts.judge("q", "x", "y", "c."), answer: " a" });
+    expect(skillText({ task: "judge", question: "q", context: "c.", answerA: "x", answerB: "y", target: "A" })).toEqual({
+      prompt: prompts.judge("q", "x", "y", "c."),
+      answer: " a",
+    });
     expect(skillText({ task: "describe", target: "It moves." }).prompt).toBe(prompts.describe());
   });
 });
@@ -97,7 +114,11 @@ describe("choiceLogProbs", () => {
   it("reads next-token log-probs: a sub-distribution, the same alone or in a batch, single tokens only", async () => {
     const { choiceLogProbs } = await import("../src/index.ts");
     const policy = await setup(9);
-    const items = [0, 1, 2].map((i) => ({ videoId: `c${i}`, frames: frames(10 + i), prompt: `which answer is better? ${"x ".repeat(i)}verdict:` }));
+    const items = [0, 1, 2].map((i) => ({
+      videoId: `c${i}`,
+      frames: frames(10 + i),
+      prompt: `which answer is better? ${"x ".repeat(i)}verdict:`,
+    }));
     const choices = [" a", " b", "a", "b"].filter((c) => policy.tok.encode(c).length === 1);
     expect(choices.length).toBeGreaterThanOrEqual(2);
     const all = choiceLogProbs(policy.model, policy.tok, items, choices)!;

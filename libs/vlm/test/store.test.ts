@@ -42,7 +42,9 @@ describe("model store", () => {
   it("publishes a checkpoint under its digest and loads the same weights", async () => {
     const store = memoryStore();
     const p = await published(store, 1);
-    expect([...store.blobs.keys()].sort()).toEqual(["config.json", "manifest.json", "model.safetensors", "tokenizer.json"].map((f) => modelUri(p.digest, f)));
+    expect([...store.blobs.keys()].sort()).toEqual(
+      ["config.json", "manifest.json", "model.safetensors", "tokenizer.json"].map((f) => modelUri(p.digest, f)),
+    );
     expect(await published(store, 1)).toEqual(p); // same model, same digest: idempotent
     const cache = new ModelCache(store, mkdtempSync(join(tmpdir(), "isrdpo-cache-")));
     const lease = await cache.acquire(p.digest, p.checkpoint);

@@ -13,12 +13,14 @@ export function contextRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof Cont
       if (req.mode === ContextMode.UNSPECIFIED || !(req.mode in ContextMode)) {
         invalidArgument("mode", "required: one of CONTEXT_MODE_NONE, FIXED, RENEW, RETROSPECTIVE, CLIP_NARRATIVE");
       }
-      if (req.mode === ContextMode.CLIP_NARRATIVE && req.clipCount === 0) invalidArgument("clip_count", "required for CONTEXT_MODE_CLIP_NARRATIVE");
+      if (req.mode === ContextMode.CLIP_NARRATIVE && req.clipCount === 0)
+        invalidArgument("clip_count", "required for CONTEXT_MODE_CLIP_NARRATIVE");
       return withModel(ctx, req.model, "model", async (policy) => {
         const video = await videoInput(policy, req.video, "video");
         const s = sampling(req.sampling, "sampling", policy, CONTEXT_SAMPLING);
         if (req.mode === ContextMode.CLIP_NARRATIVE) {
-          if (req.clipCount > policy.model.config.frames) invalidArgument("clip_count", `at most ${policy.model.config.frames} (the model's frames), got ${req.clipCount}`);
+          if (req.clipCount > policy.model.config.frames)
+            invalidArgument("clip_count", `at most ${policy.model.config.frames} (the model's frames), got ${req.clipCount}`);
           const { context, clips } = await asInvalidArgument(() => describeClips(policy, video, req.clipCount, s));
           return create(DescribeResponseSchema, { context, clipDescriptions: clips });
         }

@@ -24,11 +24,19 @@ export async function contextsFor(
     case ContextMode.NONE:
       return videos.map(() => "");
     case ContextMode.FIXED: {
-      const fresh = await describeVideos(policy, videos.filter((v) => v.previous === "").map((v) => ({ video: v.video })), s);
+      const fresh = await describeVideos(
+        policy,
+        videos.filter((v) => v.previous === "").map((v) => ({ video: v.video })),
+        s,
+      );
       return videos.map((v) => (v.previous !== "" ? v.previous : fresh.shift()!));
     }
     case ContextMode.RENEW:
-      return describeVideos(policy, videos.map((v) => ({ video: v.video })), s);
+      return describeVideos(
+        policy,
+        videos.map((v) => ({ video: v.video })),
+        s,
+      );
     case ContextMode.RETROSPECTIVE:
       return describeVideos(policy, videos, s);
     case ContextMode.CLIP_NARRATIVE: {

@@ -1,7 +1,15 @@
 // Evaluation of a model on synthetic benchmark splits with the oracle, and the statistics of an
 // iteration's preferences.
 import { create, fromBinary } from "@bufbuild/protobuf";
-import { PreferenceShardSchema, PreferenceStatsSchema, SplitMetricsSchema, type ArtifactRef, type DatasetRef, type PreferenceStats, type SplitMetrics } from "@isrdpo/contracts";
+import {
+  PreferenceShardSchema,
+  PreferenceStatsSchema,
+  SplitMetricsSchema,
+  type ArtifactRef,
+  type DatasetRef,
+  type PreferenceStats,
+  type SplitMetrics,
+} from "@isrdpo/contracts";
 import type { ArtifactStore } from "@isrdpo/bus";
 import { preferenceStats, splitMetrics, type JudgedPair } from "@isrdpo/eval";
 import { parseSplit, renderClip, syntheticSplit, type InstructionItem, type SyntheticClip } from "@isrdpo/video";
@@ -62,7 +70,8 @@ export async function iterationPreferences(artifacts: ArtifactStore, refs: reado
   const pairs: JudgedPair[] = [];
   for (const ref of refs) {
     for (const r of fromBinary(PreferenceShardSchema, await artifacts.get(ref)).records) {
-      if (r.videoId.startsWith("syn-")) pairs.push({ itemId: r.itemId, clipId: r.videoId, chosen: r.chosen, rejected: r.rejected, tie: r.tie });
+      if (r.videoId.startsWith("syn-"))
+        pairs.push({ itemId: r.itemId, clipId: r.videoId, chosen: r.chosen, rejected: r.rejected, tie: r.tie });
     }
   }
   return create(PreferenceStatsSchema, preferenceStats(pairs));

@@ -1,7 +1,13 @@
 // EvaluatorService: a model's metrics on benchmark splits, and head-to-head comparison of two models.
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { CompareResponseSchema, EvaluateResponseSchema, EvaluationReportSchema, type EvaluatorService, type EvaluationSpec } from "@isrdpo/contracts";
+import {
+  CompareResponseSchema,
+  EvaluateResponseSchema,
+  EvaluationReportSchema,
+  type EvaluatorService,
+  type EvaluationSpec,
+} from "@isrdpo/contracts";
 import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
 import { sampling, withModel } from "@isrdpo/serving";
 import { scoreAnswer } from "@isrdpo/video";
@@ -14,7 +20,8 @@ function benchmarks(spec: EvaluationSpec | undefined, frames: number): Synthetic
   if (!spec || spec.splits.length === 0) invalidArgument("spec.splits", "must name at least one benchmark split");
   return spec.splits.map((ref, i) => {
     const field = `spec.splits[${i}]`;
-    if (ref.source.case === "synthetic" && ref.source.value.clipCount > MAX_CLIPS) invalidArgument(`${field}.clip_count`, `at most ${MAX_CLIPS}`);
+    if (ref.source.case === "synthetic" && ref.source.value.clipCount > MAX_CLIPS)
+      invalidArgument(`${field}.clip_count`, `at most ${MAX_CLIPS}`);
     try {
       return syntheticBenchmark(ref, field, frames);
     } catch (err) {
@@ -31,7 +38,9 @@ export function evaluatorRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof Ev
         const s = sampling(req.spec?.sampling, "spec.sampling", policy, EVAL_SAMPLING);
         const splits = [];
         for (const b of list) splits.push(await evaluateSplit(policy, b, s));
-        return create(EvaluateResponseSchema, { report: create(EvaluationReportSchema, { model: req.model, splits, promptTemplates: PROMPT_TEMPLATES }) });
+        return create(EvaluateResponseSchema, {
+          report: create(EvaluationReportSchema, { model: req.model, splits, promptTemplates: PROMPT_TEMPLATES }),
+        });
       });
     },
 

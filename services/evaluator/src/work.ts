@@ -25,7 +25,10 @@ export function evaluateHandler(ctx: ServiceContext): WorkHandler {
         new TextEncoder().encode(`${toJsonString(EvaluationReportSchema, report, { prettySpaces: 2 })}\n`),
         "application/json",
       );
-      return { case: "evaluationFinished", value: create(EvaluationFinishedSchema, { iteration: item.iteration, report, reportArtifact, preferences }) };
+      return {
+        case: "evaluationFinished",
+        value: create(EvaluationFinishedSchema, { iteration: item.iteration, report, reportArtifact, preferences }),
+      };
     });
   };
 }

@@ -8,7 +8,8 @@ import { answerQuestions } from "@isrdpo/vlm";
 
 export function responsesHandler(ctx: ServiceContext): WorkHandler {
   return async (task) => {
-    if (task.queue !== "responses" || task.payload.params.case !== "responses") throw new Error("responses: expected a responses work item");
+    if (task.queue !== "responses" || task.payload.params.case !== "responses")
+      throw new Error("responses: expected a responses work item");
     const item: WorkItem = task.payload;
     const params = task.payload.params.value;
     return withModel(ctx, item.model, "work_item.model", async (policy) => {

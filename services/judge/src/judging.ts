@@ -23,17 +23,33 @@ export interface PairInput extends PairToJudge {
   itemId?: string;
 }
 
-export function judge(strategy: JudgeStrategy, policy: Policy | undefined, pairs: readonly PairInput[], opts: { tieMargin: number; singleOrder: boolean }): PairVerdict[] {
+export function judge(
+  strategy: JudgeStrategy,
+  policy: Policy | undefined,
+  pairs: readonly PairInput[],
+  opts: { tieMargin: number; singleOrder: boolean },
+): PairVerdict[] {
   const identical = (p: PairInput) => p.a.trim() === p.b.trim();
   const out: (PairVerdict | undefined)[] = pairs.map((p) =>
     identical(p) ? { verdict: "tie", scoreA: 0.5, scoreB: 0.5, confidence: 0, orders: [], tieReason: "identical answers" } : undefined,
   );
   const open = pairs.flatMap((p, i) => (out[i] ? [] : [{ p, i }]));
   if (strategy === JudgeStrategy.SELF) {
-    const judged = judgePairs(policy!, open.map((o) => o.p), opts);
+    const judged = judgePairs(
+      policy!,
+      open.map((o) => o.p),
+      opts,
+    );
     open.forEach(({ i }, k) => {
       const j = judged[k]!;
-      out[i] = { verdict: j.verdict, scoreA: j.probA, scoreB: 1 - j.probA, confidence: j.confidence, orders: j.orders, tieReason: j.tieReason };
+      out[i] = {
+        verdict: j.verdict,
+        scoreA: j.probA,
+        scoreB: 1 - j.probA,
+        confidence: j.confidence,
+        orders: j.orders,
+        tieReason: j.tieReason,
+      };
     });
   } else if (strategy === JudgeStrategy.ORACLE) {
     for (const { p, i } of open) {
@@ -42,7 +58,14 @@ export function judge(strategy: JudgeStrategy, policy: Policy | undefined, pairs
       if (!item) throw new ConnectError(`oracle: no question "${p.question}" in clip ${clip.id}`, Code.InvalidArgument);
       const a = scoreAnswer(clip.scene, item, p.a).score;
       const b = scoreAnswer(clip.scene, item, p.b).score;
-      out[i] = { verdict: a === b ? "tie" : a > b ? "a" : "b", scoreA: a, scoreB: b, confidence: Math.abs(a - b) / 5, orders: [], tieReason: a === b ? "equal oracle scores" : "" };
+      out[i] = {
+        verdict: a === b ? "tie" : a > b ? "a" : "b",
+        scoreA: a,
+        scoreB: b,
+        confidence: Math.abs(a - b) / 5,
+        orders: [],
+        tieReason: a === b ? "equal oracle scores" : "",
+      };
     }
   } else {
     throw new ConnectError(`judge strategy ${JudgeStrategy[strategy]} is not implemented yet (self and oracle are)`, Code.Unimplemented);

@@ -10,20 +10,31 @@ import { judge } from "./judging.ts";
 export function judgeRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof JudgeService>> {
   return {
     async judge(req) {
-      if (req.strategy === JudgeStrategy.UNSPECIFIED || !(req.strategy in JudgeStrategy)) invalidArgument("strategy", "required, e.g. JUDGE_STRATEGY_SELF");
+      if (req.strategy === JudgeStrategy.UNSPECIFIED || !(req.strategy in JudgeStrategy))
+        invalidArgument("strategy", "required, e.g. JUDGE_STRATEGY_SELF");
       requireNonEmpty("instruction", req.instruction);
       requireNonEmpty("response_a", req.responseA);
       requireNonEmpty("response_b", req.responseB);
       if (!(req.tieMargin >= 0 && req.tieMargin < 1)) invalidArgument("tie_margin", `must be in [0, 1), got ${req.tieMargin}`);
       const oracle = req.strategy === JudgeStrategy.ORACLE;
-      if (oracle && req.video?.source.case !== "syntheticClipId") invalidArgument("video.synthetic_clip_id", "the oracle judges questions about synthetic clips only");
+      if (oracle && req.video?.source.case !== "syntheticClipId")
+        invalidArgument("video.synthetic_clip_id", "the oracle judges questions about synthetic clips only");
       // The oracle needs no model.
       const decide = async (policy?: Policy) => {
         const video = policy ? await videoInput(policy, req.video, "video") : { videoId: "", frames: new Uint8Array() };
         const [v] = judge(
           req.strategy,
           policy,
-          [{ video, question: req.instruction, context: req.context, a: req.responseA, b: req.responseB, clipId: req.video?.source.value as string }],
+          [
+            {
+              video,
+              question: req.instruction,
+              context: req.context,
+              a: req.responseA,
+              b: req.responseB,
+              clipId: req.video?.source.value as string,
+            },
+          ],
           { tieMargin: req.tieMargin || 0.05, singleOrder: req.singleOrder },
         );
         return create(JudgeResponseSchema, {

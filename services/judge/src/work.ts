@@ -1,7 +1,13 @@
 // The judge stage: for each item, its two answers judged with its context → a preference record.
 // Ties stay in the shard (tie = true) so they are counted; the trainer skips them.
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { ContextShardSchema, type PreferenceRecordSchema, PreferenceShardSchema, ResponsesShardSchema, type WorkItem } from "@isrdpo/contracts";
+import {
+  ContextShardSchema,
+  type PreferenceRecordSchema,
+  PreferenceShardSchema,
+  ResponsesShardSchema,
+  type WorkItem,
+} from "@isrdpo/contracts";
 import type { WorkHandler } from "@isrdpo/bus";
 import { wordCount } from "@isrdpo/eval";
 import type { ServiceContext } from "@isrdpo/runtime";
@@ -14,7 +20,9 @@ export function judgeHandler(ctx: ServiceContext): WorkHandler {
     const item: WorkItem = task.payload;
     const params = task.payload.params.value;
     if (!params.responses) throw new Error("judge: params.responses is missing");
-    const responses = new Map(fromBinary(ResponsesShardSchema, await ctx.artifacts.get(params.responses)).records.map((r) => [r.itemId, r.responses]));
+    const responses = new Map(
+      fromBinary(ResponsesShardSchema, await ctx.artifacts.get(params.responses)).records.map((r) => [r.itemId, r.responses]),
+    );
     const contexts = new Map<string, string>();
     if (params.contexts) {
       for (const r of fromBinary(ContextShardSchema, await ctx.artifacts.get(params.contexts)).records) contexts.set(r.itemId, r.context);
@@ -69,4 +77,3 @@ export function judgeHandler(ctx: ServiceContext): WorkHandler {
     });
   };
 }
-

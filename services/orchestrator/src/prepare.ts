@@ -1,6 +1,13 @@
 // The prepare queue: a run's prompt set as PromptItems, split into shards stored as artifacts.
 import { create, toBinary } from "@bufbuild/protobuf";
-import { PrepareFinishedSchema, PromptItemSchema, PromptShardSchema, type ArtifactRef, type DatasetRef, type PromptItem } from "@isrdpo/contracts";
+import {
+  PrepareFinishedSchema,
+  PromptItemSchema,
+  PromptShardSchema,
+  type ArtifactRef,
+  type DatasetRef,
+  type PromptItem,
+} from "@isrdpo/contracts";
 import type { ArtifactStore, WorkHandler } from "@isrdpo/bus";
 import { parseJsonlLine, qaPairs, ShareGptVideoRecordSchema } from "@isrdpo/datasets";
 import { promptShardUri } from "@isrdpo/orchestration";
@@ -28,7 +35,12 @@ async function shareGptItems(artifacts: ArtifactStore, ref: ArtifactRef): Promis
     if (text.trim() === "") return [];
     const record = parseJsonlLine(ShareGptVideoRecordSchema, text, ref.uri, i + 1);
     return qaPairs(record).map((qa, q) =>
-      create(PromptItemSchema, { id: `${record.id}#${q}`, video: { id: record.video, source: { case: "uri", value: record.video } }, instruction: qa.question, questionType: "open" }),
+      create(PromptItemSchema, {
+        id: `${record.id}#${q}`,
+        video: { id: record.video, source: { case: "uri", value: record.video } },
+        instruction: qa.question,
+        questionType: "open",
+      }),
     );
   });
 }

@@ -12,7 +12,10 @@ const store = () => new LocalArtifactStore(mkdtempSync(join(tmpdir(), "isrdpo-pr
 
 describe("prompt sets", () => {
   it("takes every question of every synthetic clip, clip by clip", async () => {
-    const items = await promptItems(store(), create(DatasetRefSchema, { source: { case: "synthetic", value: { seed: 3n, split: "train", clipCount: 4 } } }));
+    const items = await promptItems(
+      store(),
+      create(DatasetRefSchema, { source: { case: "synthetic", value: { seed: 3n, split: "train", clipCount: 4 } } }),
+    );
     const clips = syntheticSplit(3, "train", 4);
     expect(items.map((i) => i.id)).toEqual(clips.flatMap((c) => c.items.map((it) => it.id)));
     expect(items[0]!.video).toMatchObject({ id: clips[0]!.id, source: { case: "syntheticClipId", value: clips[0]!.id } });
@@ -21,17 +24,41 @@ describe("prompt sets", () => {
   it("reads the QA pairs of a ShareGPTVideo JSONL artifact, and names a bad line", async () => {
     const artifacts = store();
     const lines = [
-      { id: "v1", video: "/data/v1.mp4", conversations: [{ from: "human", value: "<video>\nWhat moves?" }, { from: "gpt", value: "A ball." }, { from: "human", value: "Which way?" }, { from: "gpt", value: "Left." }] },
-      { id: "v2", video: "/data/v2.mp4", conversations: [{ from: "human", value: "Is it red?" }, { from: "gpt", value: "Yes." }] },
+      {
+        id: "v1",
+        video: "/data/v1.mp4",
+        conversations: [
+          { from: "human", value: "<video>\nWhat moves?" },
+          { from: "gpt", value: "A ball." },
+          { from: "human", value: "Which way?" },
+          { from: "gpt", value: "Left." },
+        ],
+      },
+      {
+        id: "v2",
+        video: "/data/v2.mp4",
+        conversations: [
+          { from: "human", value: "Is it red?" },
+          { from: "gpt", value: "Yes." },
+        ],
+      },
     ];
-    const ref = await artifacts.put("artifact://p/ok.jsonl", new TextEncoder().encode(`${lines.map((l) => JSON.stringify(l)).join("\n")}\n`));
+    const ref = await artifacts.put(
+      "artifact://p/ok.jsonl",
+      new TextEncoder().encode(`${lines.map((l) => JSON.stringify(l)).join("\n")}\n`),
+    );
     const items = await promptItems(artifacts, create(DatasetRefSchema, { source: { case: "sharegptJsonl", value: ref } }));
     expect(items.map((i) => [i.id, i.instruction, i.video?.source.value])).toEqual([
       ["v1#0", "What moves?", "/data/v1.mp4"],
       ["v1#1", "Which way?", "/data/v1.mp4"],
       ["v2#0", "Is it red?", "/data/v2.mp4"],
     ]);
-    const bad = await artifacts.put("artifact://p/bad.jsonl", new TextEncoder().encode(`${JSON.stringify(lines[0])}\n{"id": "v3", "video": 5}\n`));
-    await expect(promptItems(artifacts, create(DatasetRefSchema, { source: { case: "sharegptJsonl", value: bad } }))).rejects.toThrow(`artifact://p/bad.jsonl:2: field "video": Invalid input: expected string, received number`);
+    const bad = await artifacts.put(
+      "artifact://p/bad.jsonl",
+      new TextEncoder().encode(`${JSON.stringify(lines[0])}\n{"id": "v3", "video": 5}\n`),
+    );
+    await expect(promptItems(artifacts, create(DatasetRefSchema, { source: { case: "sharegptJsonl", value: bad } }))).rejects.toThrow(
+      `artifact://p/bad.jsonl:2: field "video": Invalid input: expected string, received number`,
+    );
   });
 });

@@ -3,7 +3,15 @@
 // resumes from the newest), and publish the new model version.
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
-import { DpoLossType, JobKind, LrSchedule, PreferenceShardSchema, type JobSpec, type ModelRef, type TrainingParams as TrainingParamsProto } from "@isrdpo/contracts";
+import {
+  DpoLossType,
+  JobKind,
+  LrSchedule,
+  PreferenceShardSchema,
+  type JobSpec,
+  type ModelRef,
+  type TrainingParams as TrainingParamsProto,
+} from "@isrdpo/contracts";
 import type { ServiceContext } from "@isrdpo/runtime";
 import { loadModelCopy, modelsOf } from "@isrdpo/serving";
 import { trainDpo, trainSft, type DpoPair, type StepMetrics, type TrainingParams } from "@isrdpo/train";
@@ -52,10 +60,17 @@ const LOSS_TYPES: Record<DpoLossType, "sigmoid" | "hinge" | "ipo" | "robust" | "
 export const SFT_MIX = { answer: 3, describe: 1, refine: 1, judge: 2, judgeWithContext: 3, critique: 0, revise: 0 };
 
 /** The SFT examples of the synthetic world's training split, as prompt/answer text with frames. */
-export function syntheticSftExamples(data: { seed: bigint; clipCount: number; frames: number }, dims: { frames: number; height: number; width: number }) {
+export function syntheticSftExamples(
+  data: { seed: bigint; clipCount: number; frames: number },
+  dims: { frames: number; height: number; width: number },
+) {
   const clips = syntheticSplit(Number(data.seed), "train", data.clipCount, data.frames || dims.frames);
   const frames = new Map(clips.map((c) => [c.id, renderClip(c.scene, dims)]));
-  return buildSftMix(clips, { seed: Number(data.seed), ...SFT_MIX }).map((r) => ({ videoId: r.clipId, frames: frames.get(r.clipId)!, ...skillText(r) }));
+  return buildSftMix(clips, { seed: Number(data.seed), ...SFT_MIX }).map((r) => ({
+    videoId: r.clipId,
+    frames: frames.get(r.clipId)!,
+    ...skillText(r),
+  }));
 }
 
 /** Whether `<bos> prompt answer <eos>` fits the model's text length. */
@@ -63,10 +78,16 @@ function fits(tok: Tokenizer, maxTextLen: number, prompt: string, answer: string
   return tok.encode(prompt).length + tok.encode(answer).length + 2 <= maxTextLen;
 }
 
-async function framesOf(videoId: string, dims: { frames: number; height: number; width: number }, cache: Map<string, Uint8Array>): Promise<Uint8Array> {
+async function framesOf(
+  videoId: string,
+  dims: { frames: number; height: number; width: number },
+  cache: Map<string, Uint8Array>,
+): Promise<Uint8Array> {
   let frames = cache.get(videoId);
   if (!frames) {
-    frames = videoId.startsWith("syn-") ? renderClip(clipFromId(videoId).scene, dims) : await resolveVideo({ case: "uri", value: videoId }, dims, `pairs video ${videoId}`);
+    frames = videoId.startsWith("syn-")
+      ? renderClip(clipFromId(videoId).scene, dims)
+      : await resolveVideo({ case: "uri", value: videoId }, dims, `pairs video ${videoId}`);
     cache.set(videoId, frames);
   }
   return frames;
@@ -80,7 +101,13 @@ export async function runJob(
 ): Promise<JobOutcome> {
   const checkpointDir = join(ctx.config.checkpointDir, "jobs", jobId);
   const training = trainingParams(spec.training, opts.seed ?? 0);
-  const common = { training, checkpointDir, resume: true, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
+  const common = {
+    training,
+    checkpointDir,
+    resume: true,
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
   await modelsOf(ctx); // starts the tfjs backend
   if (spec.kind === JobKind.SFT) {
     if (!spec.syntheticData) throw new Error("job.spec.synthetic_data: required for SFT (SFT from uploaded data is not built yet)");
@@ -89,7 +116,10 @@ export async function runJob(
     const all = syntheticSftExamples(spec.syntheticData, preset);
     // The tokenizer is learned from the SFT text itself, deterministically, so a resumed job rebuilds
     // it. A closed vocabulary may need fewer ids than the preset allows: the model gets exactly those.
-    const tok = Tokenizer.train(all.map((e) => e.prompt + e.answer), { vocabSize: preset.vocabSize });
+    const tok = Tokenizer.train(
+      all.map((e) => e.prompt + e.answer),
+      { vocabSize: preset.vocabSize },
+    );
     const config = modelConfig((spec.preset || "small") as Preset, { vocabSize: tok.vocabSize });
     // Examples longer than the model's text length cannot be trained on whole: they are left out
     // and counted (the job's note says how many), never cut silently.
@@ -101,7 +131,11 @@ export async function runJob(
       const result = await trainSft(model, tok, examples, common);
       if (result.stopped === "aborted") throw new Error("job cancelled");
       const published = await publishCheckpoint(ctx.artifacts, result.lastCheckpoint!.dir, spec.outputName || jobId);
-      return { model: published, steps: result.steps, note: dropped ? `${dropped} of ${all.length} SFT examples longer than ${config.maxTextLen} tokens left out` : "" };
+      return {
+        model: published,
+        steps: result.steps,
+        note: dropped ? `${dropped} of ${all.length} SFT examples longer than ${config.maxTextLen} tokens left out` : "",
+      };
     } finally {
       model.dispose();
     }
@@ -121,22 +155,45 @@ export async function runJob(
         for (const r of fromBinary(PreferenceShardSchema, await ctx.artifacts.get(ref)).records) {
           if (r.tie) continue;
           const prompt = prompts.answer(r.prompt);
-          if (!fits(policy.tok, dims.maxTextLen, prompt, asTarget(r.chosen)) || !fits(policy.tok, dims.maxTextLen, prompt, asTarget(r.rejected))) {
+          if (
+            !fits(policy.tok, dims.maxTextLen, prompt, asTarget(r.chosen)) ||
+            !fits(policy.tok, dims.maxTextLen, prompt, asTarget(r.rejected))
+          ) {
             tooLong++;
             continue;
           }
-          pairs.push({ videoId: r.videoId, frames: await framesOf(r.videoId, dims, cache), prompt: prompts.answer(r.prompt), chosen: asTarget(r.chosen), rejected: asTarget(r.rejected) });
+          pairs.push({
+            videoId: r.videoId,
+            frames: await framesOf(r.videoId, dims, cache),
+            prompt: prompts.answer(r.prompt),
+            chosen: asTarget(r.chosen),
+            rejected: asTarget(r.rejected),
+          });
         }
       }
-      if (pairs.length === 0) return { model: { name: spec.outputName || jobId, digest: base!.digest, checkpoint: base!.checkpoint }, steps: 0, note: "no non-tie preference pairs: the model is unchanged" };
+      if (pairs.length === 0)
+        return {
+          model: { name: spec.outputName || jobId, digest: base!.digest, checkpoint: base!.checkpoint },
+          steps: 0,
+          note: "no non-tie preference pairs: the model is unchanged",
+        };
       const dpo = spec.dpo;
       const result = await trainDpo(policy.model, policy.tok, pairs, {
         ...common,
-        dpo: { type: LOSS_TYPES[dpo?.lossType ?? DpoLossType.UNSPECIFIED], beta: dpo?.beta || 0.1, labelSmoothing: dpo?.labelSmoothing ?? 0, sftWeight: dpo?.sftWeight ?? 0 },
+        dpo: {
+          type: LOSS_TYPES[dpo?.lossType ?? DpoLossType.UNSPECIFIED],
+          beta: dpo?.beta || 0.1,
+          labelSmoothing: dpo?.labelSmoothing ?? 0,
+          sftWeight: dpo?.sftWeight ?? 0,
+        },
       });
       if (result.stopped === "aborted") throw new Error("job cancelled");
       const published = await publishCheckpoint(ctx.artifacts, result.lastCheckpoint!.dir, spec.outputName || jobId);
-      return { model: published, steps: result.steps, note: tooLong ? `${tooLong} pairs longer than ${dims.maxTextLen} tokens left out` : "" };
+      return {
+        model: published,
+        steps: result.steps,
+        note: tooLong ? `${tooLong} pairs longer than ${dims.maxTextLen} tokens left out` : "",
+      };
     } finally {
       policy.model.dispose();
     }

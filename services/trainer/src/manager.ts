@@ -56,7 +56,14 @@ export class JobManager {
           signal: entry.abort.signal,
           onProgress: (m) =>
             update((j) => {
-              j.progress = create(JobProgressSchema, { step: m.step, totalSteps: m.totalSteps, epoch: m.epoch, loss: m.loss, learningRate: m.lr, metrics: m.metrics });
+              j.progress = create(JobProgressSchema, {
+                step: m.step,
+                totalSteps: m.totalSteps,
+                epoch: m.epoch,
+                loss: m.loss,
+                learningRate: m.lr,
+                metrics: m.metrics,
+              });
             }),
         });
         update((j) => {

@@ -2,7 +2,14 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { CancelJobResponseSchema, GetJobResponseSchema, JobKind, StartJobResponseSchema, type TrainerService, WatchJobResponseSchema } from "@isrdpo/contracts";
+import {
+  CancelJobResponseSchema,
+  GetJobResponseSchema,
+  JobKind,
+  StartJobResponseSchema,
+  type TrainerService,
+  WatchJobResponseSchema,
+} from "@isrdpo/contracts";
 import { invalidArgument, notFound } from "@isrdpo/runtime";
 import type { JobManager } from "./manager.ts";
 
@@ -14,10 +21,13 @@ export function trainerRpc(jobs: JobManager): Partial<ServiceImpl<typeof Trainer
     startJob(req) {
       const spec = req.spec;
       if (!spec) invalidArgument("spec", "required");
-      if (spec.kind === JobKind.UNSPECIFIED || !(spec.kind in JobKind)) invalidArgument("spec.kind", "required: JOB_KIND_SFT or JOB_KIND_DPO");
-      if (spec.kind === JobKind.REWARD_MODEL) throw new ConnectError("spec.kind: JOB_KIND_REWARD_MODEL is not implemented yet (SFT and DPO are)", Code.Unimplemented);
+      if (spec.kind === JobKind.UNSPECIFIED || !(spec.kind in JobKind))
+        invalidArgument("spec.kind", "required: JOB_KIND_SFT or JOB_KIND_DPO");
+      if (spec.kind === JobKind.REWARD_MODEL)
+        throw new ConnectError("spec.kind: JOB_KIND_REWARD_MODEL is not implemented yet (SFT and DPO are)", Code.Unimplemented);
       if (spec.kind === JobKind.SFT && !spec.syntheticData) invalidArgument("spec.synthetic_data", "required for SFT");
-      if (spec.kind === JobKind.SFT && spec.preset && !["test", "small", "base"].includes(spec.preset)) invalidArgument("spec.preset", `must be test, small or base, got "${spec.preset}"`);
+      if (spec.kind === JobKind.SFT && spec.preset && !["test", "small", "base"].includes(spec.preset))
+        invalidArgument("spec.preset", `must be test, small or base, got "${spec.preset}"`);
       if (spec.kind === JobKind.DPO && !spec.baseModel?.digest) invalidArgument("spec.base_model.digest", "required for DPO");
       if (spec.kind === JobKind.DPO && spec.data.length === 0) invalidArgument("spec.data", "DPO needs at least one preference shard");
       if (req.jobId && !JOB_ID.test(req.jobId)) invalidArgument("job_id", `must match ${JOB_ID}`);

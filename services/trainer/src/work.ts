@@ -11,7 +11,8 @@ export function trainHandler(jobs: JobManager): WorkHandler {
     if (!req.spec) throw new Error("train: spec is missing");
     const { done } = jobs.start(req.jobId, req.spec, Number(req.spec.training?.seed ?? 0n));
     const job = await done;
-    if (job.state !== JobState.SUCCEEDED) throw new Error(`training job ${req.jobId} ${JobState[job.state].toLowerCase()}: ${job.failureReason}`);
+    if (job.state !== JobState.SUCCEEDED)
+      throw new Error(`training job ${req.jobId} ${JobState[job.state].toLowerCase()}: ${job.failureReason}`);
     return { case: "jobFinished", value: create(JobFinishedSchema, { iteration: req.iteration, stage: req.stage, job }) };
   };
 }

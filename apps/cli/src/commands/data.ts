@@ -51,8 +51,12 @@ export function dataCommand(): Command {
         width: o.size,
         ...(o.ffmpeg ? { ffmpegPath: o.ffmpeg } : {}),
       });
-      const splits = Object.entries(manifest.splits).map(([s, n]) => `${s} ${n}`).join(", ");
-      process.stdout.write(`wrote ${o.out}: ${splits} clips of ${manifest.frames}×${manifest.height}×${manifest.width} (seed ${manifest.seed})\n`);
+      const splits = Object.entries(manifest.splits)
+        .map(([s, n]) => `${s} ${n}`)
+        .join(", ");
+      process.stdout.write(
+        `wrote ${o.out}: ${splits} clips of ${manifest.frames}×${manifest.height}×${manifest.width} (seed ${manifest.seed})\n`,
+      );
     });
   data
     .command("check")
@@ -66,7 +70,8 @@ export function dataCommand(): Command {
       const counts = [...perSplit].map(([s, n]) => `${s} ${n}`).join(", ") || "none";
       process.stdout.write(`${dir}: ${ds.items.length} items (${counts}), ${ds.bad.length} bad\n`);
       for (const b of ds.bad) process.stdout.write(`bad ${b.id}: ${b.reason}\n`);
-      if (ds.bad.length > 0) throw new DataCommandError(`${dir}: ${ds.bad.length} bad item(s); first: ${ds.bad[0]!.id}: ${ds.bad[0]!.reason}`);
+      if (ds.bad.length > 0)
+        throw new DataCommandError(`${dir}: ${ds.bad.length} bad item(s); first: ${ds.bad[0]!.id}: ${ds.bad[0]!.reason}`);
     });
   return data;
 }

@@ -32,8 +32,21 @@ export function evalCommand(): Command {
       let close = async () => undefined as undefined;
       let baseUrl = opts.server!;
       if (opts.artifacts) {
-        const config = loadConfig({ env: {}, flags: { host: "127.0.0.1", metricsPort: 0, artifactDir: opts.artifacts, checkpointDir: join(opts.artifacts, "..", "checkpoints") } });
-        const ctx = { config, logger: createLogger("isrdpo-eval", "warn"), bus: new MemoryBus(), artifacts: new LocalArtifactStore(opts.artifacts) };
+        const config = loadConfig({
+          env: {},
+          flags: {
+            host: "127.0.0.1",
+            metricsPort: 0,
+            artifactDir: opts.artifacts,
+            checkpointDir: join(opts.artifacts, "..", "checkpoints"),
+          },
+        });
+        const ctx = {
+          config,
+          logger: createLogger("isrdpo-eval", "warn"),
+          bus: new MemoryBus(),
+          artifacts: new LocalArtifactStore(opts.artifacts),
+        };
         const server = await startServer([evaluatorService], ctx, 0);
         baseUrl = `http://127.0.0.1:${server.port}`;
         close = async () => {
@@ -43,7 +56,9 @@ export function evalCommand(): Command {
       }
       try {
         const client = createClient(EvaluatorService, createGrpcTransport({ baseUrl }));
-        const splits = ["test-in", "test-out"].map((split) => ({ source: { case: "synthetic" as const, value: { seed, split, clipCount } } }));
+        const splits = ["test-in", "test-out"].map((split) => ({
+          source: { case: "synthetic" as const, value: { seed, split, clipCount } },
+        }));
         const { report } = await client.evaluate({ model: { digest: opts.model }, spec: { splits } });
         process.stdout.write(`${splitTable(report?.splits ?? [])}\n`);
       } finally {

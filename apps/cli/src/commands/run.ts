@@ -104,7 +104,10 @@ export function runCommand(): Command {
       .action(async (opts: Target) => {
         const runs = await open(opts);
         try {
-          for (const r of await runs.list()) say(`${r.id}  ${RunState[r.state].toLowerCase().padEnd(10)} iteration ${r.currentIteration}/${r.spec?.iterations ?? "?"}  ${r.spec?.name ?? ""}`);
+          for (const r of await runs.list())
+            say(
+              `${r.id}  ${RunState[r.state].toLowerCase().padEnd(10)} iteration ${r.currentIteration}/${r.spec?.iterations ?? "?"}  ${r.spec?.name ?? ""}`,
+            );
         } finally {
           await runs.close();
         }

@@ -12,12 +12,17 @@ export function serveCommand(): Command {
     .option("--config <file>", "YAML or JSON config file (default: $ISRDPO_CONFIG)")
     .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]))
     .option("--dry-run", "validate the flags and config, print the resolved config, and exit")
-    .action(async (service: string, opts: { port?: string; metricsPort?: string; nats?: string; config?: string; logLevel?: string; dryRun?: boolean }) => {
-      const modules = service === "all" ? Object.values(SERVICES) : [SERVICES[service]!];
-      await runServices(modules, {
-        ...(opts.config ? { file: opts.config } : {}),
-        flags: { port: opts.port, metricsPort: opts.metricsPort, "nats.url": opts.nats, logLevel: opts.logLevel },
-        dryRun: opts.dryRun ?? false,
-      });
-    });
+    .action(
+      async (
+        service: string,
+        opts: { port?: string; metricsPort?: string; nats?: string; config?: string; logLevel?: string; dryRun?: boolean },
+      ) => {
+        const modules = service === "all" ? Object.values(SERVICES) : [SERVICES[service]!];
+        await runServices(modules, {
+          ...(opts.config ? { file: opts.config } : {}),
+          flags: { port: opts.port, metricsPort: opts.metricsPort, "nats.url": opts.nats, logLevel: opts.logLevel },
+          dryRun: opts.dryRun ?? false,
+        });
+      },
+    );
 }
