@@ -8,5 +8,6 @@ git diff --exit-code --stat -- libs/contracts/src/gen || { echo "libs/contracts 
 if git rev-parse --verify -q origin/main >/dev/null && [ "$(git rev-parse HEAD)" != "$(git rev-parse origin/main)" ]; then
   echo "== buf breaking (against origin/main)"; pnpm_ exec buf breaking --against '.git#branch=origin/main'
 fi
+echo "== lint and format (biome)"; pnpm_ exec biome ci .
 echo "== typecheck"; pnpm_ exec tsc -p tsconfig.json
 echo "== tests"; pnpm_ exec vitest run
