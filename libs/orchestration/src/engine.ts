@@ -21,7 +21,8 @@ import {
 import type { ArtifactRef, Command, OrchestratorEvent, PromptItem, Run, RunEvent, RunRecord, RunSpec } from "@isrdpo/contracts";
 import { CasConflictError, QUEUES } from "@isrdpo/bus";
 import type { ArtifactStore, Bus } from "@isrdpo/bus";
-import { eventIds, isTerminal, newRunRecord, pendingCommands, stageName, transition } from "./machine.ts";
+import { RUN_KEY_PREFIX, eventIds, runEventLog, runKey, stageName } from "./ids.ts";
+import { isTerminal, newRunRecord, pendingCommands, transition } from "./machine.ts";
 import { RunSpecError, normalizeRunSpec } from "./spec.ts";
 
 export class RunNotFoundError extends Error {
@@ -40,11 +41,6 @@ export interface OrchestratorOptions {
   /** Events that cannot be applied, and errors the serving loop survives. */
   onError?: (err: unknown) => void;
 }
-
-/** KV key of a run's record and the event log WatchRun reads. */
-const RUN_KEY_PREFIX = "run.";
-export const runKey = (runId: string) => RUN_KEY_PREFIX + runId;
-export const runEventLog = (runId: string) => `run-events.${runId}`;
 
 const RUN_ID = /^[A-Za-z0-9_-]{1,128}$/;
 

@@ -1,16 +1,6 @@
 export { RunSpecError, DEFAULTS, normalizeRunSpec } from "./spec.ts";
-export {
-  transition,
-  pendingCommands,
-  newRunRecord,
-  isTerminal,
-  jobId,
-  msgIds,
-  eventIds,
-  promptShardUri,
-  shardOutputUri,
-  stageName,
-} from "./machine.ts";
+export { eventIds, jobId, msgIds, promptShardUri, runEventLog, runKey, shardOutputUri, stageName } from "./ids.ts";
+export { MACHINE_VERSION, transition, pendingCommands, newRunRecord, isTerminal } from "./machine.ts";
 export type { Transition } from "./machine.ts";
-export { Orchestrator, RunNotFoundError, runKey, runEventLog, skipEndedRuns } from "./engine.ts";
+export { Orchestrator, RunNotFoundError, skipEndedRuns } from "./engine.ts";
 export type { OrchestratorOptions } from "./engine.ts";

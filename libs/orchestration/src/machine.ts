@@ -11,24 +11,13 @@
  */
 import { create } from "@bufbuild/protobuf";
 import {
-  CommandSchema,
   ContextMode,
-  ContextParamsSchema,
-  EvaluateParamsSchema,
   EvaluationCompletedSchema,
-  RunStateChangedSchema,
   ShardProgressSchema,
-  StageStateChangedSchema,
   ItemFailureSchema,
   IterationStatusSchema,
-  JobKind,
   JobRecordSchema,
-  JobSpecSchema,
   JobState,
-  JudgeParamsSchema,
-  PrepareRequestSchema,
-  ResponsesParamsSchema,
-  RunEventSchema,
   RunRecordSchema,
   RunSchema,
   RunState,
@@ -37,9 +26,6 @@ import {
   Stage,
   StageState,
   StageStatusSchema,
-  TrainRequestSchema,
-  WorkCommandSchema,
-  WorkItemSchema,
 } from "@isrdpo/contracts";
 import type {
   ArtifactRef,
@@ -47,15 +33,37 @@ import type {
   ItemFailure,
   IterationStatus,
   JobRecord,
-  JobSpec,
   OrchestratorEvent,
   RunEvent,
   RunRecord,
   RunSpec,
   ShardRecord,
   StageStatus,
-  WorkItem,
 } from "@isrdpo/contracts";
+import {
+  contextIteration,
+  findJob,
+  findShard,
+  iterationOf,
+  jobCommand,
+  runEventCommand,
+  runStateChanged,
+  shardCommand,
+  shardsOf,
+  stageOutputs,
+  stageStateChanged,
+} from "./commands.ts";
+import { answers, anyAttemptPrefix, jobId, msgIds, stageName } from "./ids.ts";
+
+/**
+ * The version of this transition function, recorded in every run it creates (Run.machine_version).
+ * Bump it when a change would advance a stored record differently, so a record can be matched with
+ * the code that wrote it.
+ */
+export const MACHINE_VERSION = 1;
+
+/** Stages in execution order: the order of IterationStatus.stages. */
+export const STAGE_ORDER = [Stage.PREPARE, Stage.SFT, Stage.RESPONSES, Stage.CONTEXT, Stage.JUDGE, Stage.TRAIN, Stage.EVALUATE];
 
 export interface Transition {
   record: RunRecord;
@@ -68,51 +76,13 @@ export interface Transition {
 /** The record of a run that was just created, before its RunRequested event. */
 export function newRunRecord(runId: string, spec: RunSpec, idempotencyKey = ""): RunRecord {
   return create(RunRecordSchema, {
-    run: create(RunSchema, { id: runId, spec, state: RunState.PENDING }),
+    run: create(RunSchema, { id: runId, spec, state: RunState.PENDING, machineVersion: MACHINE_VERSION }),
     idempotencyKey,
   });
 }
 
 export function isTerminal(state: RunState): boolean {
   return state === RunState.SUCCEEDED || state === RunState.FAILED || state === RunState.CANCELLED;
-}
-
-/**
- * The trainer's id of a run's training job (SFT in iteration 0, DPO in iteration t). A retry keeps it,
- * so the trainer resumes from the job's checkpoints; clients use it to watch the job's progress.
- */
-export function jobId(runId: string, iteration: number, stage: Stage): string {
-  return `${runId}-i${iteration}-${stageName(stage)}`;
-}
-
-/** Where the output of one shard of a stage is stored: artifact://runs/<run>/iter-<t>/<stage>/shard-<nnnn>.pb */
-export function shardOutputUri(item: Pick<WorkItem, "runId" | "iteration" | "stage" | "shardIndex">): string {
-  return `artifact://runs/${item.runId}/iter-${item.iteration}/${stageName(item.stage)}/shard-${String(item.shardIndex).padStart(4, "0")}.pb`;
-}
-
-/** Where a run's prompt shard is stored: artifact://runs/<run>/prompts/shard-<nnnn>.pb */
-export function promptShardUri(runId: string, shardIndex: number): string {
-  return `artifact://runs/${runId}/prompts/shard-${String(shardIndex).padStart(4, "0")}.pb`;
-}
-
-/** Message ids: deterministic, so JetStream de-duplicates a re-publish of the same command. */
-export const msgIds = {
-  shard: (runId: string, iteration: number, stage: Stage, shard: number, attempt: number) =>
-    `${runId}.i${iteration}.${stageName(stage)}.s${shard}.a${attempt}`,
-  runEvent: (runId: string, sequence: bigint) => `${runId}.event.${sequence}`,
-};
-
-/**
- * Ids of the events the orchestrator makes itself. Worker answers use workEventIds of
- * @isrdpo/bus: "<work msg id>:done" and "<work msg id>:failed".
- */
-export const eventIds = {
-  runRequested: (runId: string) => `${runId}:requested`,
-  cancelRequested: (runId: string) => `${runId}:cancel`,
-};
-
-export function stageName(stage: Stage): string {
-  return Stage[stage].toLowerCase();
 }
 
 export function transition(input: RunRecord, event: OrchestratorEvent): Transition {
@@ -146,8 +116,6 @@ export function pendingCommands(record: RunRecord): Command[] {
   return m.commands;
 }
 
-const STAGE_ORDER = [Stage.PREPARE, Stage.SFT, Stage.TRAIN, Stage.RESPONSES, Stage.CONTEXT, Stage.JUDGE, Stage.EVALUATE];
-
 class Machine {
   readonly commands: Command[] = [];
   constructor(readonly record: RunRecord) {}
@@ -175,7 +143,7 @@ class Machine {
     if (isTerminal(this.run.state)) return `run already ${RunState[this.run.state]}`;
     switch (kind.case) {
       case "prepareFinished": {
-        const shard = this.findShard(0, Stage.PREPARE, 0);
+        const shard = findShard(this.record, 0, Stage.PREPARE, 0);
         if (!shard || shard.state !== ShardState.DISPATCHED) return "prepare is not running";
         const v = kind.value;
         const expected = Math.ceil(v.itemsTotal / this.spec.shardSize);
@@ -189,18 +157,18 @@ class Machine {
         this.record.promptShards = v.promptShards;
         this.record.itemsTotal = v.itemsTotal;
         shard.itemsTotal = v.itemsTotal;
-        this.stage(this.iteration(0), Stage.PREPARE).itemsTotal = v.itemsTotal;
+        this.stage(iterationOf(this.record, 0), Stage.PREPARE).itemsTotal = v.itemsTotal;
         this.shardSucceeded(shard, v.itemsTotal, [], undefined);
         return undefined;
       }
       case "shardCompleted": {
         const v = kind.value;
-        const shard = this.findShard(v.iteration, v.stage, v.shardIndex);
+        const shard = findShard(this.record, v.iteration, v.stage, v.shardIndex);
         if (!shard) return `unknown shard ${v.iteration}/${Stage[v.stage]}/${v.shardIndex}`;
         if (shard.state !== ShardState.DISPATCHED) return `shard already ${ShardState[shard.state]}`;
-        if (!event.eventId.startsWith(shardPrefix(shard))) return `event ${event.eventId} is not of this shard`;
+        if (!event.eventId.startsWith(anyAttemptPrefix(shard.msgId))) return `event ${event.eventId} is not of this shard`;
         if (v.itemsOk + v.failures.length !== shard.itemsTotal) {
-          if (!isCurrentAttempt(event, shard.msgId)) return "stale report of an earlier attempt";
+          if (!answers(event.eventId, shard.msgId)) return "stale report of an earlier attempt";
           return this.shardAttemptFailed(
             shard,
             `worker reported ${v.itemsOk} ok + ${v.failures.length} failed items for a shard of ${shard.itemsTotal}`,
@@ -211,9 +179,9 @@ class Machine {
       }
       case "evaluationFinished": {
         const v = kind.value;
-        const shard = this.findShard(v.iteration, Stage.EVALUATE, 0);
+        const shard = findShard(this.record, v.iteration, Stage.EVALUATE, 0);
         if (!shard || shard.state !== ShardState.DISPATCHED) return `evaluation of iteration ${v.iteration} is not running`;
-        const it = this.iteration(v.iteration);
+        const it = iterationOf(this.record, v.iteration);
         if (v.report) it.evaluation = v.report;
         if (v.preferences) it.preferences = v.preferences;
         this.shardSucceeded(shard, 1, [], v.reportArtifact);
@@ -226,24 +194,24 @@ class Machine {
       case "shardFailed": {
         const v = kind.value;
         if (v.stage === Stage.SFT || v.stage === Stage.TRAIN) {
-          const job = this.findJob(v.iteration, v.stage);
-          if (!job || job.state !== JobState.RUNNING || !isCurrentAttempt(event, job.msgId)) {
+          const job = findJob(this.record, v.iteration, v.stage);
+          if (!job || job.state !== JobState.RUNNING || !answers(event.eventId, job.msgId)) {
             return "job is not running this attempt";
           }
           this.jobAttemptFailed(job, v.reason);
           return undefined;
         }
-        const shard = this.findShard(v.iteration, v.stage, v.shardIndex);
+        const shard = findShard(this.record, v.iteration, v.stage, v.shardIndex);
         if (!shard) return `unknown shard ${v.iteration}/${Stage[v.stage]}/${v.shardIndex}`;
         // Only a failure of the current attempt counts; a late report of an older attempt is stale.
-        if (shard.state !== ShardState.DISPATCHED || !isCurrentAttempt(event, shard.msgId)) {
+        if (shard.state !== ShardState.DISPATCHED || !answers(event.eventId, shard.msgId)) {
           return "stale failure report";
         }
         return this.shardAttemptFailed(shard, `${v.reason} (after ${v.deliveries} deliveries)`);
       }
       case "jobFinished": {
         const v = kind.value;
-        const job = this.findJob(v.iteration, v.stage);
+        const job = findJob(this.record, v.iteration, v.stage);
         if (!job || job.state !== JobState.RUNNING) return "job is not running";
         if (v.job?.id !== job.jobId) return `job id "${v.job?.id}" is not "${job.jobId}"`;
         if (v.job.state === JobState.SUCCEEDED && v.job.outputModel) {
@@ -252,7 +220,7 @@ class Machine {
           return undefined;
         }
         // A failure counts once per attempt: a late report of an earlier attempt is stale.
-        if (!isCurrentAttempt(event, job.msgId)) return "stale report of an earlier attempt";
+        if (!answers(event.eventId, job.msgId)) return "stale report of an earlier attempt";
         const reason =
           v.job.state === JobState.SUCCEEDED
             ? "job succeeded without an output model"
@@ -268,7 +236,7 @@ class Machine {
   /** Starts whatever became ready. Safe to call at any time: every step is guarded. */
   advance(): void {
     const spec = this.spec;
-    const it0 = this.iteration(0);
+    const it0 = iterationOf(this.record, 0);
     // Iteration 0: prepare, SFT and the seed-preference DPO pass.
     const prepare = this.stage(it0, Stage.PREPARE);
     if (prepare.state === StageState.RUNNING && this.allShardsDone(0, Stage.PREPARE)) {
@@ -293,7 +261,7 @@ class Machine {
     if (this.run.iterations.length === 1) this.startIteration(1);
 
     for (let t = 1; t <= this.run.currentIteration; t++) {
-      const it = this.iteration(t);
+      const it = iterationOf(this.record, t);
       const responses = this.stage(it, Stage.RESPONSES);
       const context = this.stage(it, Stage.CONTEXT, false);
       if (responses.state === StageState.RUNNING || context?.state === StageState.RUNNING) {
@@ -313,7 +281,7 @@ class Machine {
       const train = this.stage(it, Stage.TRAIN);
       if (this.jobEnded(t, Stage.TRAIN)) {
         if (!this.finishJobStage(t, Stage.TRAIN)) return;
-        it.trained = this.findJob(t, Stage.TRAIN)!.outputModel;
+        it.trained = findJob(this.record, t, Stage.TRAIN)!.outputModel;
         if (!spec.evaluation!.disabled) this.startEvaluation(t);
       }
       const evaluate = this.stage(it, Stage.EVALUATE, false);
@@ -344,14 +312,14 @@ class Machine {
     this.startStage(0, Stage.PREPARE, 1, 0);
     this.dispatchShard(shard);
     const initial = spec.initialModel!.source;
-    if (initial.case === "model") this.iteration(0).trained = initial.value;
+    if (initial.case === "model") iterationOf(this.record, 0).trained = initial.value;
     if (initial.case === "sft") this.startJob(0, Stage.SFT);
   }
 
   private startIteration(t: number): void {
     // π_t is what iteration t−1 trained; for π_1 that is iteration 0's: the given model, or the
     // output of SFT and the seed-preference pass.
-    const policy = this.iteration(t - 1).trained;
+    const policy = iterationOf(this.record, t - 1).trained;
     this.run.currentIteration = t;
     this.run.iterations.push(create(IterationStatusSchema, { iteration: t, policy }));
     this.startShardStage(t, Stage.RESPONSES, () => true);
@@ -359,11 +327,11 @@ class Machine {
   }
 
   private startJudge(t: number): void {
-    const contextIteration = this.contextIteration(t);
+    const ci = contextIteration(this.record, t);
     this.startShardStage(t, Stage.JUDGE, (i) => {
-      const r = this.findShard(t, Stage.RESPONSES, i);
-      const c = contextIteration === undefined ? undefined : this.findShard(contextIteration, Stage.CONTEXT, i);
-      return r?.state === ShardState.SUCCEEDED && (contextIteration === undefined || c?.state === ShardState.SUCCEEDED);
+      const r = findShard(this.record, t, Stage.RESPONSES, i);
+      const c = ci === undefined ? undefined : findShard(this.record, ci, Stage.CONTEXT, i);
+      return r?.state === ShardState.SUCCEEDED && (ci === undefined || c?.state === ShardState.SUCCEEDED);
     });
   }
 
@@ -393,7 +361,7 @@ class Machine {
 
   private startStage(t: number, stage: Stage, shardsTotal: number, itemsTotal: number): StageStatus {
     const status = create(StageStatusSchema, { stage, state: StageState.RUNNING, shardsTotal, itemsTotal });
-    const it = this.iteration(t);
+    const it = iterationOf(this.record, t);
     it.stages.push(status);
     it.stages.sort((a, b) => STAGE_ORDER.indexOf(a.stage) - STAGE_ORDER.indexOf(b.stage));
     this.emit(t, stage, stageStateChanged(StageState.RUNNING, ""));
@@ -413,136 +381,14 @@ class Machine {
     this.dispatchJob(job);
   }
 
-  /** Every attempt of a job gets the same spec and job id, so the trainer can resume it. */
   dispatchJob(job: JobRecord): void {
     job.msgId = msgIds.shard(this.run.id, job.iteration, job.stage, 0, job.attempt);
-    const request = create(TrainRequestSchema, {
-      runId: this.run.id,
-      iteration: job.iteration,
-      stage: job.stage,
-      jobId: job.jobId,
-      spec: this.jobSpec(job),
-    });
-    this.commands.push(create(CommandSchema, { msgId: job.msgId, kind: { case: "train", value: request } }));
-  }
-
-  private jobSpec(job: JobRecord): JobSpec {
-    const spec = this.spec;
-    const runId = this.run.id;
-    const source = spec.initialModel!.source;
-    if (job.stage === Stage.SFT && source.case === "sft") {
-      const sft = source.value;
-      return create(JobSpecSchema, {
-        kind: JobKind.SFT,
-        preset: sft.preset,
-        syntheticData: sft.data,
-        training: sft.training,
-        outputName: `${runId}/sft`,
-      });
-    }
-    // DPO: iteration 0 is the optional pass on seed preferences, iteration t trains π_{t+1} from π_t.
-    const seed = job.iteration === 0;
-    const base = seed ? this.iteration(0).trained : this.iteration(job.iteration).policy;
-    return create(JobSpecSchema, {
-      kind: JobKind.DPO,
-      baseModel: base,
-      referenceModel: base,
-      data: seed ? [spec.initialModel!.seedPreferences!] : this.stageOutputs(job.iteration, Stage.JUDGE),
-      training: spec.training,
-      dpo: spec.dpo,
-      outputName: seed ? `${runId}/seed-dpo` : `${runId}/iter-${job.iteration + 1}`,
-    });
+    this.commands.push(jobCommand(this.record, job));
   }
 
   dispatchShard(shard: ShardRecord): void {
     shard.msgId = msgIds.shard(this.run.id, shard.iteration, shard.stage, shard.shardIndex, shard.attempt);
-    if (shard.stage === Stage.PREPARE) {
-      this.commands.push(
-        create(CommandSchema, {
-          msgId: shard.msgId,
-          kind: {
-            case: "prepare",
-            value: create(PrepareRequestSchema, {
-              runId: this.run.id,
-              prompts: this.spec.prompts,
-              shardSize: this.spec.shardSize,
-              seed: this.spec.seed,
-            }),
-          },
-        }),
-      );
-      return;
-    }
-    const item = this.workItem(shard);
-    const promptShard = shard.stage === Stage.EVALUATE ? undefined : this.record.promptShards[shard.shardIndex];
-    this.commands.push(
-      create(CommandSchema, {
-        msgId: shard.msgId,
-        kind: { case: "work", value: create(WorkCommandSchema, { item, promptShard }) },
-      }),
-    );
-  }
-
-  private workItem(shard: ShardRecord): WorkItem {
-    const spec = this.spec;
-    const t = shard.iteration;
-    const it = this.iteration(t);
-    const base = { runId: this.run.id, iteration: t, stage: shard.stage, shardIndex: shard.shardIndex, model: it.policy };
-    switch (shard.stage) {
-      case Stage.RESPONSES:
-        return create(WorkItemSchema, {
-          ...base,
-          params: {
-            case: "responses",
-            value: create(ResponsesParamsSchema, { sampling: spec.responseSampling, responsesPerItem: spec.responsesPerItem }),
-          },
-        });
-      case Stage.CONTEXT: {
-        const ctx = spec.context!;
-        const previous =
-          ctx.mode === ContextMode.RETROSPECTIVE && t > 1 ? this.findShard(t - 1, Stage.CONTEXT, shard.shardIndex) : undefined;
-        return create(WorkItemSchema, {
-          ...base,
-          params: {
-            case: "context",
-            value: create(ContextParamsSchema, {
-              mode: ctx.mode,
-              clipCount: ctx.clipCount,
-              sampling: ctx.sampling,
-              previousContexts: previous?.state === ShardState.SUCCEEDED ? previous.output : undefined,
-            }),
-          },
-        });
-      }
-      case Stage.JUDGE: {
-        const j = spec.judge!;
-        const ci = this.contextIteration(t);
-        return create(WorkItemSchema, {
-          ...base,
-          params: {
-            case: "judge",
-            value: create(JudgeParamsSchema, {
-              strategy: j.strategy,
-              tieMargin: j.tieMargin,
-              singleOrder: j.singleOrder,
-              responses: this.findShard(t, Stage.RESPONSES, shard.shardIndex)!.output,
-              contexts: ci === undefined ? undefined : this.findShard(ci, Stage.CONTEXT, shard.shardIndex)!.output,
-            }),
-          },
-        });
-      }
-      case Stage.EVALUATE:
-        return create(WorkItemSchema, {
-          ...base,
-          model: it.trained,
-          params: {
-            case: "evaluate",
-            value: create(EvaluateParamsSchema, { spec: spec.evaluation, preferences: this.stageOutputs(t, Stage.JUDGE) }),
-          },
-        });
-      default:
-        throw new Error(`stage ${Stage[shard.stage]} has no work items`);
-    }
+    this.commands.push(shardCommand(this.record, shard));
   }
 
   private shardSucceeded(shard: ShardRecord, itemsOk: number, failures: ItemFailure[], output: ArtifactRef | undefined): void {
@@ -586,7 +432,7 @@ class Machine {
   }
 
   private countShard(shard: ShardRecord): void {
-    const status = this.stage(this.iteration(shard.iteration), shard.stage);
+    const status = this.stage(iterationOf(this.record, shard.iteration), shard.stage);
     const failed = shard.state === ShardState.FAILED ? shard.itemsTotal : shard.failures.length;
     status.shardsDone += 1;
     status.itemsDone += shard.itemsOk;
@@ -607,12 +453,12 @@ class Machine {
 
   /** Closes a shard stage whose shards are all done; false when the run failed by policy. */
   private finishShardStage(t: number, stage: Stage): boolean {
-    const status = this.stage(this.iteration(t), stage);
-    status.outputs = this.stageOutputs(t, stage);
+    const status = this.stage(iterationOf(this.record, t), stage);
+    status.outputs = stageOutputs(this.record, t, stage);
     const allowed = this.spec.failurePolicy!.maxFailedItemFraction * status.itemsTotal;
     // Prepare and evaluate are one unit of work: nothing to tolerate.
     const singleUnit = stage === Stage.PREPARE || stage === Stage.EVALUATE;
-    const failedShard = this.shards(t, stage).find((s) => s.state === ShardState.FAILED);
+    const failedShard = shardsOf(this.record, t, stage).find((s) => s.state === ShardState.FAILED);
     if ((singleUnit && failedShard) || status.itemsFailed > allowed) {
       const reason = singleUnit
         ? `${stageName(stage)} of iteration ${t} ${failedShard!.failureReason}`
@@ -628,15 +474,15 @@ class Machine {
   }
 
   private jobEnded(t: number, stage: Stage): boolean {
-    const job = this.findJob(t, stage);
-    const status = this.stage(this.iteration(t), stage, false);
+    const job = findJob(this.record, t, stage);
+    const status = this.stage(iterationOf(this.record, t), stage, false);
     return status?.state === StageState.RUNNING && job !== undefined && job.state !== JobState.RUNNING;
   }
 
   /** Closes a job stage whose job ended; false when the run failed. */
   private finishJobStage(t: number, stage: Stage): boolean {
-    const job = this.findJob(t, stage)!;
-    const status = this.stage(this.iteration(t), stage);
+    const job = findJob(this.record, t, stage)!;
+    const status = this.stage(iterationOf(this.record, t), stage);
     if (job.state !== JobState.SUCCEEDED) {
       const reason = `${stageName(stage)} of iteration ${t} ${job.failureReason}`;
       status.state = StageState.FAILED;
@@ -648,7 +494,7 @@ class Machine {
     status.state = StageState.SUCCEEDED;
     status.shardsDone = 1;
     status.itemsDone = 1;
-    if (t === 0) this.iteration(0).trained = job.outputModel;
+    if (t === 0) iterationOf(this.record, 0).trained = job.outputModel;
     this.emit(t, stage, stageStateChanged(StageState.SUCCEEDED, ""));
     return true;
   }
@@ -667,12 +513,8 @@ class Machine {
   }
 
   private emit(iteration: number, stage: Stage, kind: RunEvent["kind"]): void {
-    const sequence = this.run.lastEventSequence + 1n;
-    this.run.lastEventSequence = sequence;
-    const runEvent = create(RunEventSchema, { runId: this.run.id, sequence, iteration, stage, kind });
-    this.commands.push(
-      create(CommandSchema, { msgId: msgIds.runEvent(this.run.id, sequence), kind: { case: "runEvent", value: runEvent } }),
-    );
+    this.run.lastEventSequence += 1n;
+    this.commands.push(runEventCommand(this.run.id, this.run.lastEventSequence, iteration, stage, kind));
   }
 
   private hasContextStage(t: number): boolean {
@@ -680,20 +522,13 @@ class Machine {
     return mode !== ContextMode.NONE && !(mode === ContextMode.FIXED && t > 1);
   }
 
-  /** The iteration whose context the judge of iteration t reads, if any. */
-  private contextIteration(t: number): number | undefined {
-    const mode = this.spec.context!.mode;
-    if (mode === ContextMode.NONE) return undefined;
-    return mode === ContextMode.FIXED ? 1 : t;
-  }
-
   private initialSftDone(): boolean {
-    const sft = this.stage(this.iteration(0), Stage.SFT, false);
+    const sft = this.stage(iterationOf(this.record, 0), Stage.SFT, false);
     return !sft || sft.state === StageState.SUCCEEDED;
   }
 
   private preparationDone(): boolean {
-    const it0 = this.iteration(0);
+    const it0 = iterationOf(this.record, 0);
     const done = (stage: Stage) => this.stage(it0, stage, false)?.state === StageState.SUCCEEDED;
     if (!done(Stage.PREPARE) || !this.initialSftDone()) return false;
     return !this.spec.initialModel?.seedPreferences || done(Stage.TRAIN);
@@ -717,33 +552,8 @@ class Machine {
     return shard;
   }
 
-  private shards(t: number, stage: Stage): ShardRecord[] {
-    return this.record.shards.filter((s) => s.iteration === t && s.stage === stage);
-  }
-
   private allShardsDone(t: number, stage: Stage): boolean {
-    return this.shards(t, stage).every((s) => s.state !== ShardState.DISPATCHED);
-  }
-
-  private stageOutputs(t: number, stage: Stage): ArtifactRef[] {
-    return this.shards(t, stage)
-      .filter((s) => s.state === ShardState.SUCCEEDED && s.output)
-      .sort((a, b) => a.shardIndex - b.shardIndex)
-      .map((s) => s.output!);
-  }
-
-  private findShard(t: number, stage: Stage, index: number): ShardRecord | undefined {
-    return this.record.shards.find((s) => s.iteration === t && s.stage === stage && s.shardIndex === index);
-  }
-
-  private findJob(t: number, stage: Stage): JobRecord | undefined {
-    return this.record.jobs.find((j) => j.iteration === t && j.stage === stage);
-  }
-
-  private iteration(t: number): IterationStatus {
-    const it = this.run.iterations.find((i) => i.iteration === t);
-    if (!it) throw new Error(`iteration ${t} has not started`);
-    return it;
+    return shardsOf(this.record, t, stage).every((s) => s.state !== ShardState.DISPATCHED);
   }
 
   private stage(it: IterationStatus, stage: Stage): StageStatus;
@@ -755,24 +565,6 @@ class Machine {
   }
 }
 
-/** Worker answers carry "<work msg id>:<outcome>" as event id. */
-function isCurrentAttempt(event: OrchestratorEvent, msgId: string): boolean {
-  return event.eventId.startsWith(`${msgId}:`);
-}
-
-function shardPrefix(shard: ShardRecord): string {
-  // Any attempt of the shard: "<run>.i<t>.<stage>.s<n>.a"
-  return shard.msgId.slice(0, shard.msgId.lastIndexOf(".a") + 2);
-}
-
 function byItemId(a: ItemFailure, b: ItemFailure): number {
   return a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0;
-}
-
-function runStateChanged(state: RunState, reason: string): RunEvent["kind"] {
-  return { case: "runStateChanged", value: create(RunStateChangedSchema, { state, reason }) };
-}
-
-function stageStateChanged(state: StageState, reason: string): RunEvent["kind"] {
-  return { case: "stageStateChanged", value: create(StageStateChangedSchema, { state, reason }) };
 }

@@ -32,7 +32,8 @@ import {
 import type { ArtifactRef, Command, OrchestratorEvent, PromptItem, RunRecord, RunSpec, WorkItem } from "@isrdpo/contracts";
 import { workEventIds } from "@isrdpo/bus";
 import type { ArtifactStore, Task, WorkHandler, WorkQueue } from "@isrdpo/bus";
-import { eventIds, newRunRecord, promptShardUri, shardOutputUri, stageName, transition } from "./machine.ts";
+import { eventIds, promptShardUri, shardOutputUri, stageName } from "./ids.ts";
+import { newRunRecord, transition } from "./machine.ts";
 import { normalizeRunSpec } from "./spec.ts";
 
 export interface DeterministicOptions {

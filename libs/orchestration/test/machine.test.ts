@@ -4,7 +4,7 @@ import { ContextMode, OrchestratorEventSchema, RunSchema, RunSpecSchema, RunStat
 import type { RunSpec } from "@isrdpo/contracts";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { eventIds, newRunRecord, normalizeRunSpec, transition } from "../src/index.ts";
+import { MACHINE_VERSION, eventIds, newRunRecord, normalizeRunSpec, transition } from "../src/index.ts";
 import { runWorld } from "./world.ts";
 import type { Step, WorldOptions } from "./world.ts";
 
@@ -28,13 +28,15 @@ describe("transition", () => {
     expect(run.state).toBe(RunState.SUCCEEDED);
     expect(run.iterations.map((i) => i.iteration)).toEqual([0, 1, 2]);
     const stages = run.iterations[1]!.stages.map((s) => [Stage[s.stage], StageState[s.state], s.itemsDone, s.shardsDone]);
+    // Listed in execution order (STAGE_ORDER), whatever order they started in.
     expect(stages).toEqual([
-      ["TRAIN", "SUCCEEDED", 1, 1],
       ["RESPONSES", "SUCCEEDED", 10, 3],
       ["CONTEXT", "SUCCEEDED", 10, 3],
       ["JUDGE", "SUCCEEDED", 10, 3],
+      ["TRAIN", "SUCCEEDED", 1, 1],
       ["EVALUATE", "SUCCEEDED", 1, 1],
     ]);
+    expect(run.machineVersion).toBe(MACHINE_VERSION);
     // π_2 is what iteration 1 trained.
     expect(run.iterations[2]!.policy).toEqual(run.iterations[1]!.trained);
     expect(run.iterations[1]!.policy?.digest).toBe("d1");

@@ -1,0 +1,203 @@
+// The commands a transition publishes, built from the run record alone: what one attempt of a shard
+// or a job is sent, and the run's events. Pure, so pendingCommands can rebuild the dispatch of work
+// in flight byte for byte from a stored record.
+import { create } from "@bufbuild/protobuf";
+import {
+  CommandSchema,
+  ContextMode,
+  ContextParamsSchema,
+  EvaluateParamsSchema,
+  JobKind,
+  JobSpecSchema,
+  JudgeParamsSchema,
+  PrepareRequestSchema,
+  ResponsesParamsSchema,
+  RunEventSchema,
+  RunStateChangedSchema,
+  ShardState,
+  Stage,
+  StageStateChangedSchema,
+  TrainRequestSchema,
+  WorkCommandSchema,
+  WorkItemSchema,
+} from "@isrdpo/contracts";
+import type {
+  ArtifactRef,
+  Command,
+  IterationStatus,
+  JobRecord,
+  JobSpec,
+  RunEvent,
+  RunRecord,
+  RunState,
+  ShardRecord,
+  StageState,
+  WorkItem,
+} from "@isrdpo/contracts";
+import { msgIds } from "./ids.ts";
+
+/** The dispatch of one shard attempt (shard.msgId already set): a PrepareRequest or a WorkCommand. */
+export function shardCommand(record: RunRecord, shard: ShardRecord): Command {
+  const run = record.run!;
+  const spec = run.spec!;
+  if (shard.stage === Stage.PREPARE) {
+    const request = create(PrepareRequestSchema, { runId: run.id, prompts: spec.prompts, shardSize: spec.shardSize, seed: spec.seed });
+    return create(CommandSchema, { msgId: shard.msgId, kind: { case: "prepare", value: request } });
+  }
+  const item = workItem(record, shard);
+  // The orchestrator fills in the items from the prompt shard when it publishes; evaluation has none.
+  const promptShard = shard.stage === Stage.EVALUATE ? undefined : record.promptShards[shard.shardIndex];
+  return create(CommandSchema, { msgId: shard.msgId, kind: { case: "work", value: create(WorkCommandSchema, { item, promptShard }) } });
+}
+
+/** The dispatch of one job attempt (job.msgId already set). Every attempt gets the same spec and job id, so the trainer can resume it. */
+export function jobCommand(record: RunRecord, job: JobRecord): Command {
+  const request = create(TrainRequestSchema, {
+    runId: record.run!.id,
+    iteration: job.iteration,
+    stage: job.stage,
+    jobId: job.jobId,
+    spec: jobSpec(record, job),
+  });
+  return create(CommandSchema, { msgId: job.msgId, kind: { case: "train", value: request } });
+}
+
+/** A run event to append to the run's event log. */
+export function runEventCommand(runId: string, sequence: bigint, iteration: number, stage: Stage, kind: RunEvent["kind"]): Command {
+  const runEvent = create(RunEventSchema, { runId, sequence, iteration, stage, kind });
+  return create(CommandSchema, { msgId: msgIds.runEvent(runId, sequence), kind: { case: "runEvent", value: runEvent } });
+}
+
+export function runStateChanged(state: RunState, reason: string): RunEvent["kind"] {
+  return { case: "runStateChanged", value: create(RunStateChangedSchema, { state, reason }) };
+}
+
+export function stageStateChanged(state: StageState, reason: string): RunEvent["kind"] {
+  return { case: "stageStateChanged", value: create(StageStateChangedSchema, { state, reason }) };
+}
+
+function jobSpec(record: RunRecord, job: JobRecord): JobSpec {
+  const run = record.run!;
+  const spec = run.spec!;
+  const source = spec.initialModel!.source;
+  if (job.stage === Stage.SFT && source.case === "sft") {
+    const sft = source.value;
+    return create(JobSpecSchema, {
+      kind: JobKind.SFT,
+      preset: sft.preset,
+      syntheticData: sft.data,
+      training: sft.training,
+      outputName: `${run.id}/sft`,
+    });
+  }
+  // DPO: iteration 0 is the optional pass on seed preferences, iteration t trains π_{t+1} from π_t.
+  const seed = job.iteration === 0;
+  const base = seed ? iterationOf(record, 0).trained : iterationOf(record, job.iteration).policy;
+  return create(JobSpecSchema, {
+    kind: JobKind.DPO,
+    baseModel: base,
+    referenceModel: base,
+    data: seed ? [spec.initialModel!.seedPreferences!] : stageOutputs(record, job.iteration, Stage.JUDGE),
+    training: spec.training,
+    dpo: spec.dpo,
+    outputName: seed ? `${run.id}/seed-dpo` : `${run.id}/iter-${job.iteration + 1}`,
+  });
+}
+
+function workItem(record: RunRecord, shard: ShardRecord): WorkItem {
+  const run = record.run!;
+  const spec = run.spec!;
+  const t = shard.iteration;
+  const it = iterationOf(record, t);
+  const base = { runId: run.id, iteration: t, stage: shard.stage, shardIndex: shard.shardIndex, model: it.policy };
+  switch (shard.stage) {
+    case Stage.RESPONSES:
+      return create(WorkItemSchema, {
+        ...base,
+        params: {
+          case: "responses",
+          value: create(ResponsesParamsSchema, { sampling: spec.responseSampling, responsesPerItem: spec.responsesPerItem }),
+        },
+      });
+    case Stage.CONTEXT: {
+      const ctx = spec.context!;
+      const previous =
+        ctx.mode === ContextMode.RETROSPECTIVE && t > 1 ? findShard(record, t - 1, Stage.CONTEXT, shard.shardIndex) : undefined;
+      return create(WorkItemSchema, {
+        ...base,
+        params: {
+          case: "context",
+          value: create(ContextParamsSchema, {
+            mode: ctx.mode,
+            clipCount: ctx.clipCount,
+            sampling: ctx.sampling,
+            previousContexts: previous?.state === ShardState.SUCCEEDED ? previous.output : undefined,
+          }),
+        },
+      });
+    }
+    case Stage.JUDGE: {
+      const j = spec.judge!;
+      const ci = contextIteration(record, t);
+      return create(WorkItemSchema, {
+        ...base,
+        params: {
+          case: "judge",
+          value: create(JudgeParamsSchema, {
+            strategy: j.strategy,
+            tieMargin: j.tieMargin,
+            singleOrder: j.singleOrder,
+            responses: findShard(record, t, Stage.RESPONSES, shard.shardIndex)!.output,
+            contexts: ci === undefined ? undefined : findShard(record, ci, Stage.CONTEXT, shard.shardIndex)!.output,
+          }),
+        },
+      });
+    }
+    case Stage.EVALUATE:
+      return create(WorkItemSchema, {
+        ...base,
+        model: it.trained,
+        params: {
+          case: "evaluate",
+          value: create(EvaluateParamsSchema, { spec: spec.evaluation, preferences: stageOutputs(record, t, Stage.JUDGE) }),
+        },
+      });
+    default:
+      throw new Error(`stage ${Stage[shard.stage]} has no work items`);
+  }
+}
+
+// Look-ups in the record, shared with the transition.
+
+/** The iteration whose context the judge of iteration t reads, if any. */
+export function contextIteration(record: RunRecord, t: number): number | undefined {
+  const mode = record.run!.spec!.context!.mode;
+  if (mode === ContextMode.NONE) return undefined;
+  return mode === ContextMode.FIXED ? 1 : t;
+}
+
+export function iterationOf(record: RunRecord, t: number): IterationStatus {
+  const it = record.run!.iterations.find((i) => i.iteration === t);
+  if (!it) throw new Error(`iteration ${t} has not started`);
+  return it;
+}
+
+export function shardsOf(record: RunRecord, t: number, stage: Stage): ShardRecord[] {
+  return record.shards.filter((s) => s.iteration === t && s.stage === stage);
+}
+
+export function findShard(record: RunRecord, t: number, stage: Stage, index: number): ShardRecord | undefined {
+  return record.shards.find((s) => s.iteration === t && s.stage === stage && s.shardIndex === index);
+}
+
+export function findJob(record: RunRecord, t: number, stage: Stage): JobRecord | undefined {
+  return record.jobs.find((j) => j.iteration === t && j.stage === stage);
+}
+
+/** The outputs of a stage's succeeded shards, by shard index. */
+export function stageOutputs(record: RunRecord, t: number, stage: Stage): ArtifactRef[] {
+  return shardsOf(record, t, stage)
+    .filter((s) => s.state === ShardState.SUCCEEDED && s.output)
+    .sort((a, b) => a.shardIndex - b.shardIndex)
+    .map((s) => s.output!);
+}

@@ -1,0 +1,59 @@
+// Every name the orchestration derives from a run: job ids, artifact URIs, bus message and event
+// ids, KV keys. All are pure functions of their inputs, so a retried, replayed or recovered step
+// produces the same name and the bus or the store recognises the repeat.
+import { Stage, type WorkItem } from "@isrdpo/contracts";
+
+/** "responses", "judge", …: the stage's name in ids, URIs, queue names and messages. */
+export function stageName(stage: Stage): string {
+  return Stage[stage].toLowerCase();
+}
+
+/**
+ * The trainer's id of a run's training job (SFT in iteration 0, DPO in iteration t). A retry keeps it,
+ * so the trainer resumes from the job's checkpoints; clients use it to watch the job's progress.
+ */
+export function jobId(runId: string, iteration: number, stage: Stage): string {
+  return `${runId}-i${iteration}-${stageName(stage)}`;
+}
+
+/** Where the output of one shard of a stage is stored: artifact://runs/<run>/iter-<t>/<stage>/shard-<nnnn>.pb */
+export function shardOutputUri(item: Pick<WorkItem, "runId" | "iteration" | "stage" | "shardIndex">): string {
+  return `artifact://runs/${item.runId}/iter-${item.iteration}/${stageName(item.stage)}/shard-${String(item.shardIndex).padStart(4, "0")}.pb`;
+}
+
+/** Where a run's prompt shard is stored: artifact://runs/<run>/prompts/shard-<nnnn>.pb */
+export function promptShardUri(runId: string, shardIndex: number): string {
+  return `artifact://runs/${runId}/prompts/shard-${String(shardIndex).padStart(4, "0")}.pb`;
+}
+
+/** Message ids: deterministic, so JetStream de-duplicates a re-publish of the same command. */
+export const msgIds = {
+  /** One attempt of a shard or job: "<run>.i<t>.<stage>.s<n>.a<attempt>". */
+  shard: (runId: string, iteration: number, stage: Stage, shard: number, attempt: number) =>
+    `${runId}.i${iteration}.${stageName(stage)}.s${shard}.a${attempt}`,
+  runEvent: (runId: string, sequence: bigint) => `${runId}.event.${sequence}`,
+};
+
+/** The part of a shard attempt's message id shared by every attempt: "<run>.i<t>.<stage>.s<n>.a". */
+export function anyAttemptPrefix(msgId: string): string {
+  return msgId.slice(0, msgId.lastIndexOf(".a") + 2);
+}
+
+/**
+ * Ids of the events the orchestrator makes itself. Worker answers use workEventIds of
+ * @isrdpo/bus: "<work msg id>:done" and "<work msg id>:failed".
+ */
+export const eventIds = {
+  runRequested: (runId: string) => `${runId}:requested`,
+  cancelRequested: (runId: string) => `${runId}:cancel`,
+};
+
+/** Whether an event answers the work sent with `msgId` (worker answers carry "<work msg id>:<outcome>"). */
+export function answers(eventId: string, msgId: string): boolean {
+  return eventId.startsWith(`${msgId}:`);
+}
+
+/** KV key of a run's record and the event log WatchRun reads. */
+export const RUN_KEY_PREFIX = "run.";
+export const runKey = (runId: string) => RUN_KEY_PREFIX + runId;
+export const runEventLog = (runId: string) => `run-events.${runId}`;
