@@ -2,6 +2,7 @@
 // default (small) finishes on a 2-core CPU machine. examples/demo-run.yaml is the same spec as a file.
 import { create } from "@bufbuild/protobuf";
 import { ContextMode, DpoLossType, type JudgeStrategy, LrSchedule, RunSpecSchema, type RunSpec } from "@isrdpo/contracts";
+import { DEFAULTS } from "@isrdpo/orchestration";
 
 export const DEMO_PRESETS = {
   /** Minutes on a CPU: a model to watch the loop run end to end, not to learn much. */
@@ -46,11 +47,12 @@ export function demoSpec(o: DemoOptions): RunSpec {
     // Prompts come from train clips the SFT mix did not use: the loop aligns on unseen videos.
     prompts: { source: { case: "synthetic", value: { seed: seed + 1000n, split: "train", clipCount: p.promptClips } } },
     iterations: o.iterations,
-    context: { mode: o.contextMode, clipCount: 4 },
-    judge: { strategy: o.judge, tieMargin: 0.05 },
-    responseSampling: { temperature: 0.7, maxNewTokens: 64, seed },
-    responsesPerItem: 2,
-    dpo: { beta: 0.1, lossType: DpoLossType.SIGMOID },
+    // Tie margin, answers per item, max new tokens, β, clips per video and shard size: the RunSpec
+    // defaults (normalizeRunSpec). The temperature is set because the seed is.
+    context: { mode: o.contextMode },
+    judge: { strategy: o.judge },
+    responseSampling: { temperature: DEFAULTS.responseTemperature, seed },
+    dpo: { lossType: DpoLossType.SIGMOID },
     training: {
       learningRate: p.dpoLr,
       epochs: p.dpoEpochs,
@@ -67,7 +69,6 @@ export function demoSpec(o: DemoOptions): RunSpec {
       ],
       blocking: false,
     },
-    shardSize: 64,
     seed,
   });
 }

@@ -42,6 +42,9 @@ export interface OrchestratorOptions {
   onError?: (err: unknown) => void;
 }
 
+/** ListRuns paging, for RunService and the CLI's --nats path alike. */
+export const LIST_RUNS = { defaultPageSize: 100, maxPageSize: 1000 } as const;
+
 const RUN_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /**
@@ -126,8 +129,10 @@ export class Orchestrator {
 
   /** Runs, newest first. The page token is opaque to callers. */
   async listRuns(opts: { pageSize?: number; pageToken?: string } = {}): Promise<{ runs: Run[]; nextPageToken: string }> {
-    const pageSize = opts.pageSize || 50;
-    if (pageSize > 1000) throw new RunSpecError("page_size", "must be ≤ 1000");
+    const pageSize = opts.pageSize || LIST_RUNS.defaultPageSize;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > LIST_RUNS.maxPageSize) {
+      throw new RunSpecError("page_size", `must be between 1 and ${LIST_RUNS.maxPageSize}, got ${pageSize}`);
+    }
     const keys = await this.bus.kvKeys(RUN_KEY_PREFIX);
     const runs: Run[] = [];
     for (const key of keys) {

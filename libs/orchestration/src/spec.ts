@@ -23,6 +23,10 @@ export class RunSpecError extends Error {
   }
 }
 
+/**
+ * The RunSpec defaults, applied here once: stage handlers read them from the normalised spec and
+ * never re-default. (Protobuf zeros mean "unset".)
+ */
 export const DEFAULTS = {
   shardSize: 64,
   responsesPerItem: 2,
@@ -30,9 +34,13 @@ export const DEFAULTS = {
   maxFailedItemFraction: 0,
   tieMargin: 0.05,
   responseTemperature: 0.7,
+  responseMaxNewTokens: 64,
   dpoBeta: 0.1,
   clipCount: 4,
 } as const;
+
+/** Judge strategies this release runs; the others are refused when a run is created, not mid-run. */
+const BUILT_JUDGES: ReadonlySet<JudgeStrategy> = new Set([JudgeStrategy.SELF, JudgeStrategy.ORACLE]);
 
 const LIMITS = {
   iterations: 1000,
@@ -47,8 +55,8 @@ const LIMITS = {
 const SFT_PRESETS = ["test", "small", "base"];
 
 /**
- * Validates a RunSpec and returns a copy with the contract defaults filled in.
- * Throws RunSpecError naming the first invalid field.
+ * Validates a RunSpec and returns a copy with the contract defaults filled in. Throws RunSpecError
+ * naming the first invalid field, or the first thing this release cannot run (an unbuilt judge).
  */
 export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
   if (!input) throw new RunSpecError("spec", "is required");
@@ -89,9 +97,7 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
   spec.context ??= create(ContextSpecSchema, {});
   if (spec.context.mode === ContextMode.UNSPECIFIED) spec.context.mode = ContextMode.RETROSPECTIVE;
   if (!(spec.context.mode in ContextMode)) fail("spec.context.mode", `unknown value ${spec.context.mode}`);
-  if (spec.context.mode === ContextMode.CLIP_NARRATIVE && spec.context.clipCount === 0) {
-    spec.context.clipCount = DEFAULTS.clipCount;
-  }
+  if (spec.context.clipCount === 0) spec.context.clipCount = DEFAULTS.clipCount;
   if (spec.context.clipCount > LIMITS.clipCount) fail("spec.context.clip_count", `must be ≤ ${LIMITS.clipCount}`);
   if (spec.context.sampling) checkSampling(spec.context.sampling, "spec.context.sampling");
 
@@ -103,8 +109,12 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
   if (spec.judge.strategy === JudgeStrategy.REWARD_MODEL && !spec.judge.rewardModel) {
     fail("spec.judge.reward_model", "is required for JUDGE_STRATEGY_REWARD_MODEL");
   }
+  if (!BUILT_JUDGES.has(spec.judge.strategy)) {
+    fail("spec.judge.strategy", `${JudgeStrategy[spec.judge.strategy]} is not implemented yet (SELF and ORACLE are)`);
+  }
 
   spec.responseSampling ??= create(SamplingParamsSchema, { temperature: DEFAULTS.responseTemperature });
+  if (spec.responseSampling.maxNewTokens === 0) spec.responseSampling.maxNewTokens = DEFAULTS.responseMaxNewTokens;
   checkSampling(spec.responseSampling, "spec.response_sampling");
 
   if (spec.responsesPerItem === 0) spec.responsesPerItem = DEFAULTS.responsesPerItem;

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ContextMode, RunState, Stage, StageState } from "@isrdpo/contracts";
+import { type ContextMode, JudgeStrategy, RunState, Stage, StageState } from "@isrdpo/contracts";
 import type { Run, RunEvent } from "@isrdpo/contracts";
 import { LocalArtifactStore, MemoryBus, serveWorkQueue } from "@isrdpo/bus";
 import type { ArtifactStore, Bus, WorkQueue, WorkerHandle } from "@isrdpo/bus";
@@ -128,6 +128,16 @@ describe("Orchestrator (in-memory bus)", () => {
     expect((await o.createRun(testRunSpec(), "key-2")).id).not.toBe(a.id);
   });
 
+  it("refuses a judge strategy that is not built before creating anything (RunService and the CLI's --nats path alike)", async () => {
+    const o = orchestrator();
+    await expect(o.createRun(testRunSpec({ judge: { strategy: JudgeStrategy.SELF_CRITIQUE } }))).rejects.toMatchObject({
+      field: "spec.judge.strategy",
+      message: expect.stringMatching(/SELF_CRITIQUE is not implemented yet/),
+    });
+    expect((await o.listRuns()).runs).toHaveLength(0);
+    expect(bus.accepted).toEqual([]);
+  });
+
   it("names unknown runs with RunNotFoundError and pages through ListRuns", async () => {
     const o = orchestrator();
     await expect(o.getRun("nope")).rejects.toBeInstanceOf(RunNotFoundError);
@@ -138,6 +148,8 @@ describe("Orchestrator (in-memory bus)", () => {
     const p2 = await o.listRuns({ pageSize: 3, pageToken: p1.nextPageToken });
     expect(p2.nextPageToken).toBe("");
     expect([...p1.runs, ...p2.runs].map((r) => r.id).sort()).toEqual([...ids].sort());
+    expect((await o.listRuns()).runs).toHaveLength(5);
+    await expect(o.listRuns({ pageSize: 1001 })).rejects.toMatchObject({ field: "page_size" });
   });
 
   it("cancel stops new work and ends CANCELLED", async () => {

@@ -12,6 +12,8 @@ describe("normalizeRunSpec", () => {
     expect(s.judge).toMatchObject({ strategy: JudgeStrategy.SELF });
     expect(s.judge!.tieMargin).toBeCloseTo(0.05, 6);
     expect(s.responseSampling!.temperature).toBeCloseTo(0.7, 6);
+    expect(s.responseSampling!.maxNewTokens).toBe(64);
+    expect(s.context!.clipCount).toBe(4);
     expect(s.context!.mode).toBe(ContextMode.RETROSPECTIVE);
     expect(s.dpo!.beta).toBeCloseTo(0.1, 6);
   });
@@ -35,6 +37,12 @@ describe("normalizeRunSpec", () => {
     ["absurd token count", { responseSampling: { maxNewTokens: 10_000_000 } }, "spec.response_sampling.max_new_tokens"],
     ["tie margin ≥ 1", { judge: { tieMargin: 1.5 } }, "spec.judge.tie_margin"],
     ["reward model missing", { judge: { strategy: JudgeStrategy.REWARD_MODEL } }, "spec.judge.reward_model"],
+    ["an unbuilt judge", { judge: { strategy: JudgeStrategy.CAPTION_PROXY } }, "spec.judge.strategy"],
+    [
+      "an unbuilt judge, fully specified",
+      { judge: { strategy: JudgeStrategy.REWARD_MODEL, rewardModel: { name: "rm", digest: "d" } } },
+      "spec.judge.strategy",
+    ],
     ["fraction above 1", { failurePolicy: { maxFailedItemFraction: 2 } }, "spec.failure_policy.max_failed_item_fraction"],
     ["too many attempts", { failurePolicy: { maxShardAttempts: 1000 } }, "spec.failure_policy.max_shard_attempts"],
     ["negative beta", { dpo: { beta: -0.1 } }, "spec.dpo.beta"],

@@ -87,9 +87,13 @@ export interface SamplingDefaults {
   maxNewTokens: number;
 }
 
-/** Sampling parameters from a request, range-checked; protobuf zeros mean the defaults given. */
-export function sampling(p: SamplingParams | undefined, field: string, policy: Policy, defaults: SamplingDefaults): Sampling {
-  const temperature = p?.temperature ?? defaults.temperature;
+/**
+ * Sampling parameters from a request, range-checked; protobuf zeros mean the defaults given. Without
+ * defaults (a stage's params, from the normalised RunSpec that has them filled in) they must be complete.
+ */
+export function sampling(p: SamplingParams | undefined, field: string, policy: Policy, defaults?: SamplingDefaults): Sampling {
+  if (!p && !defaults) invalidArgument(field, "required");
+  const temperature = p?.temperature ?? defaults!.temperature;
   if (!(temperature >= 0 && temperature <= 5)) invalidArgument(`${field}.temperature`, `must be between 0 and 5, got ${temperature}`);
   const topP = p?.topP || 1;
   if (!(topP > 0 && topP <= 1)) invalidArgument(`${field}.top_p`, `must be in (0, 1], got ${topP}`);
@@ -98,7 +102,8 @@ export function sampling(p: SamplingParams | undefined, field: string, policy: P
     invalidArgument(`${field}.top_k`, `must be at most the vocabulary size ${policy.model.config.vocabSize}, got ${topK}`);
   // An explicit request beyond the model's text length is an error; the default just fits the model.
   const maxTextLen = policy.model.config.maxTextLen;
-  const maxNewTokens = p?.maxNewTokens || Math.min(defaults.maxNewTokens, maxTextLen);
+  const maxNewTokens =
+    p?.maxNewTokens || (defaults ? Math.min(defaults.maxNewTokens, maxTextLen) : invalidArgument(`${field}.max_new_tokens`, "required"));
   if (maxNewTokens > maxTextLen)
     invalidArgument(`${field}.max_new_tokens`, `must be at most ${maxTextLen} (the model's text length), got ${maxNewTokens}`);
   return { temperature, topP, topK, maxNewTokens, stop: p?.stop ?? [], seed: Number((p?.seed ?? 0n) % BigInt(2 ** 31)) };

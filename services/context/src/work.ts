@@ -68,7 +68,7 @@ export function contextHandler(ctx: ServiceContext): WorkHandler {
         policy,
         videos.map((video) => ({ video, previous: previous.get(video.videoId) ?? "" })),
         params.mode,
-        params.clipCount || 4,
+        params.clipCount,
         { ...s, seed: shardSeed(s.seed, item) },
       );
       const byVideo = new Map(videos.map((v, i) => [v.videoId, contexts[i]!]));

@@ -14,12 +14,12 @@ export function responsesHandler(ctx: ServiceContext): WorkHandler {
     const params = task.payload.params.value;
     return withModel(ctx, item.model, "work_item.model", async (policy) => {
       const { ready, failures } = await shardVideos(policy, item.items);
-      const s = sampling(params.sampling, "response_sampling", policy, { temperature: 0.7, maxNewTokens: 64 });
+      const s = sampling(params.sampling, "response_sampling", policy);
       const answers = await answerQuestions(
         policy,
         ready.map((r) => ({ video: r.video, question: r.item.instruction })),
         { ...s, seed: shardSeed(s.seed, item) },
-        params.responsesPerItem || 2,
+        params.responsesPerItem,
       );
       const shard = create(ResponsesShardSchema, {
         records: ready.map((r, i) => ({ itemId: r.item.id, responses: answers[i] })),

@@ -2,6 +2,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { JudgeResponseSchema, type JudgeService, JudgeStrategy, Verdict } from "@isrdpo/contracts";
+import { DEFAULTS } from "@isrdpo/orchestration";
 import { invalidArgument, requireNonEmpty, type ServiceContext } from "@isrdpo/runtime";
 import { videoInput, withModel } from "@isrdpo/serving";
 import type { Policy } from "@isrdpo/vlm";
@@ -35,7 +36,7 @@ export function judgeRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof JudgeS
               clipId: req.video?.source.value as string,
             },
           ],
-          { tieMargin: req.tieMargin || 0.05, singleOrder: req.singleOrder },
+          { tieMargin: req.tieMargin || DEFAULTS.tieMargin, singleOrder: req.singleOrder },
         );
         return create(JudgeResponseSchema, {
           verdict: v!.verdict === "a" ? Verdict.A : v!.verdict === "b" ? Verdict.B : Verdict.TIE,

@@ -49,7 +49,7 @@ export function judgeHandler(ctx: ServiceContext): WorkHandler {
           clipId: r.item.video?.source.case === "syntheticClipId" ? r.item.video.source.value : "",
           itemId: r.item.id,
         })),
-        { tieMargin: params.tieMargin || 0.05, singleOrder: params.singleOrder },
+        { tieMargin: params.tieMargin, singleOrder: params.singleOrder },
       );
       const records: MessageInitShape<typeof PreferenceRecordSchema>[] = pairs.map(({ r, a, b, context }, i) => {
         const v = verdicts[i]!;

@@ -96,6 +96,8 @@ export const WorkItemSchema: GenMessage<WorkItem> = /*@__PURE__*/
   messageDesc(file_isrdpo_v1_bus, 0);
 
 /**
+ * The params below come from the normalised RunSpec: its defaults are already applied.
+ *
  * @generated from message isrdpo.v1.ResponsesParams
  */
 export type ResponsesParams = Message<"isrdpo.v1.ResponsesParams"> & {

@@ -61,7 +61,7 @@ export type RunSpec = Message<"isrdpo.v1.RunSpec"> & {
   judge?: JudgeSpec | undefined;
 
   /**
-   * Sampling for the two answers of the responses stage (default temperature 0.7).
+   * Sampling for the two answers of the responses stage (default temperature 0.7, max_new_tokens 64).
    *
    * @generated from field: isrdpo.v1.SamplingParams response_sampling = 7;
    */
@@ -191,7 +191,7 @@ export type ContextSpec = Message<"isrdpo.v1.ContextSpec"> & {
   mode: ContextMode;
 
   /**
-   * Clips per video for CONTEXT_MODE_CLIP_NARRATIVE.
+   * Clips per video for CONTEXT_MODE_CLIP_NARRATIVE. Default 4.
    *
    * @generated from field: uint32 clip_count = 2;
    */
@@ -727,6 +727,8 @@ export const GetRunResponseSchema: GenMessage<GetRunResponse> = /*@__PURE__*/
  */
 export type ListRunsRequest = Message<"isrdpo.v1.ListRunsRequest"> & {
   /**
+   * 0 means 100; at most 1000.
+   *
    * @generated from field: uint32 page_size = 1;
    */
   pageSize: number;
