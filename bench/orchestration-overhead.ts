@@ -7,10 +7,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ContextMode, RunState } from "@isrdpo/contracts";
-import { LocalArtifactStore, MemoryBus, connectNats, serveWorkQueue } from "@isrdpo/bus";
+import { LocalArtifactStore, MemoryBus, byQueue, connectNats } from "@isrdpo/bus";
 import type { ArtifactStore, Bus, WorkQueue } from "@isrdpo/bus";
 import { startNatsServer } from "@isrdpo/bus/testing";
-import { Orchestrator } from "@isrdpo/orchestration";
+import { Orchestrator, serveWorkQueue } from "@isrdpo/orchestration";
 import { noopHandlers, runDirect, testRunSpec } from "@isrdpo/orchestration/testing";
 
 const shards = Number(process.argv[2] ?? 200);
@@ -29,7 +29,7 @@ const QUEUES: WorkQueue[] = ["prepare", "responses", "judge", "train"];
 
 async function throughBus(bus: Bus, artifacts: ArtifactStore): Promise<number> {
   const handlers = noopHandlers(shards, artifacts);
-  const workers = QUEUES.map((q) => serveWorkQueue(bus, q, handlers[q], { concurrency: 4, pullExpiresMs: 1000 }));
+  const workers = QUEUES.map((q) => serveWorkQueue(bus, q, byQueue(handlers), { concurrency: 4, pullExpiresMs: 1000 }));
   const orchestrator = new Orchestrator({
     bus,
     artifacts,

@@ -1,7 +1,8 @@
 // A worker process for the fault tests: serves the given queues with the deterministic handlers.
 // Prints "ready" once serving, and "start <msgId> <deliveries>" when a task begins.
-import { connectNats, serveWorkQueue } from "@isrdpo/bus";
+import { byQueue, connectNats } from "@isrdpo/bus";
 import type { WorkQueue } from "@isrdpo/bus";
+import { serveWorkQueue } from "@isrdpo/orchestration";
 import { deterministicHandlers } from "@isrdpo/orchestration/testing";
 
 const env = (name: string) => {
@@ -11,14 +12,14 @@ const env = (name: string) => {
 };
 const queues = env("QUEUES").split(",") as WorkQueue[];
 const { bus, artifacts } = await connectNats({ servers: env("NATS_URL"), ackWaitMs: Number(env("ACK_WAIT_MS")) });
-const handlers = deterministicHandlers(artifacts, { itemDelayMs: Number(process.env.ITEM_DELAY_MS ?? 0) });
+const handle = byQueue(deterministicHandlers(artifacts, { itemDelayMs: Number(process.env.ITEM_DELAY_MS ?? 0) }));
 const workers = queues.map((q) =>
   serveWorkQueue(
     bus,
     q,
     async (task) => {
       console.log(`start ${task.msgId} ${task.deliveries}`);
-      return handlers[q](task);
+      return handle(task);
     },
     { pullExpiresMs: 1000, onError: (err) => console.error(`worker ${q}:`, err) },
   ),

@@ -7,5 +7,5 @@ export { LocalArtifactStore } from "./local-store.ts";
 export { sha256Hex } from "./types.ts";
 export { NATS_NAMES, NatsArtifactStore, NatsBus, connectNats } from "./nats.ts";
 export type { NatsBusOptions } from "./nats.ts";
-export { serveWorkQueue, workEventIds } from "./worker.ts";
-export type { ServeOptions, Task, WorkHandler, WorkQueue, WorkerHandle } from "./worker.ts";
+export { byQueue, decodePayload } from "./queues.ts";
+export type { QueuePayloads, StageItem, Task, WorkHandler, WorkHandlers, WorkQueue } from "./queues.ts";

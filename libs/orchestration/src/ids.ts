@@ -39,16 +39,19 @@ export function anyAttemptPrefix(msgId: string): string {
   return msgId.slice(0, msgId.lastIndexOf(".a") + 2);
 }
 
-/**
- * Ids of the events the orchestrator makes itself. Worker answers use workEventIds of
- * @isrdpo/bus: "<work msg id>:done" and "<work msg id>:failed".
- */
+/** Ids of the events the orchestrator makes itself. */
 export const eventIds = {
   runRequested: (runId: string) => `${runId}:requested`,
   cancelRequested: (runId: string) => `${runId}:cancel`,
 };
 
-/** Whether an event answers the work sent with `msgId` (worker answers carry "<work msg id>:<outcome>"). */
+/** Ids of a worker's answer to the work sent with message id `msgId`. */
+export const workEventIds = {
+  done: (msgId: string) => `${msgId}:done`,
+  failed: (msgId: string) => `${msgId}:failed`,
+};
+
+/** Whether an event answers the work sent with `msgId` (either of workEventIds). */
 export function answers(eventId: string, msgId: string): boolean {
   return eventId.startsWith(`${msgId}:`);
 }

@@ -1,5 +1,7 @@
 export { RunSpecError, DEFAULTS, normalizeRunSpec } from "./spec.ts";
-export { eventIds, jobId, msgIds, promptShardUri, runEventLog, runKey, shardOutputUri, stageName } from "./ids.ts";
+export { serveWorkQueue } from "./worker.ts";
+export type { ServeOptions, WorkerHandle } from "./worker.ts";
+export { eventIds, workEventIds, jobId, msgIds, promptShardUri, runEventLog, runKey, shardOutputUri, stageName } from "./ids.ts";
 export { MACHINE_VERSION, transition, pendingCommands, newRunRecord, isTerminal } from "./machine.ts";
 export type { Transition } from "./machine.ts";
 export { Orchestrator, RunNotFoundError, skipEndedRuns } from "./engine.ts";

@@ -30,9 +30,9 @@ import {
   WorkItemSchema,
 } from "@isrdpo/contracts";
 import type { ArtifactRef, Command, OrchestratorEvent, PromptItem, RunRecord, RunSpec, WorkItem } from "@isrdpo/contracts";
-import { workEventIds } from "@isrdpo/bus";
-import type { ArtifactStore, Task, WorkHandler, WorkQueue } from "@isrdpo/bus";
-import { eventIds, promptShardUri, shardOutputUri, stageName } from "./ids.ts";
+import { byQueue } from "@isrdpo/bus";
+import type { ArtifactStore, Task, WorkHandlers } from "@isrdpo/bus";
+import { eventIds, promptShardUri, shardOutputUri, stageName, workEventIds } from "./ids.ts";
 import { newRunRecord, transition } from "./machine.ts";
 import { normalizeRunSpec } from "./spec.ts";
 
@@ -58,7 +58,7 @@ export function testRunSpec(over: MessageInitShape<typeof RunSpecSchema> = {}): 
   } as MessageInitShape<typeof RunSpecSchema>);
 }
 
-export function deterministicHandlers(artifacts: ArtifactStore, opts: DeterministicOptions = {}): Record<WorkQueue, WorkHandler> {
+export function deterministicHandlers(artifacts: ArtifactStore, opts: DeterministicOptions = {}): WorkHandlers {
   const failItem = opts.failItem ?? (() => false);
   const perItem = async (items: PromptItem[], signal: AbortSignal) => {
     for (let i = 0; i < items.length && opts.itemDelayMs; i++) {
@@ -82,7 +82,6 @@ export function deterministicHandlers(artifacts: ArtifactStore, opts: Determinis
 
   return {
     prepare: async (task) => {
-      if (task.queue !== "prepare") throw new Error("wrong queue");
       const req = task.payload;
       const ds = req.prompts?.source;
       if (ds?.case !== "synthetic") throw new Error("prompts: only synthetic prompt sets are supported here");
@@ -104,7 +103,6 @@ export function deterministicHandlers(artifacts: ArtifactStore, opts: Determinis
     },
 
     responses: async (task) => {
-      if (task.queue !== "responses") throw new Error("wrong queue");
       const item = task.payload;
       await perItem(item.items, task.signal);
       const ok = item.items.filter((p) => !failItem(p.id));
@@ -127,10 +125,9 @@ export function deterministicHandlers(artifacts: ArtifactStore, opts: Determinis
     },
 
     context: async (task) => {
-      if (task.queue !== "context") throw new Error("wrong queue");
       const item = task.payload;
       await perItem(item.items, task.signal);
-      const prevRef = item.params.case === "context" ? item.params.value.previousContexts : undefined;
+      const prevRef = item.params.value.previousContexts;
       const previous = new Map<string, string>();
       if (prevRef) {
         for (const r of fromBinary(ContextShardSchema, await artifacts.get(prevRef)).records) previous.set(r.itemId, r.context);
@@ -150,9 +147,8 @@ export function deterministicHandlers(artifacts: ArtifactStore, opts: Determinis
     },
 
     judge: async (task) => {
-      if (task.queue !== "judge") throw new Error("wrong queue");
       const item = task.payload;
-      if (item.params.case !== "judge" || !item.params.value.responses) throw new Error("judge: params.responses missing");
+      if (!item.params.value.responses) throw new Error("judge: params.responses missing");
       const responses = fromBinary(ResponsesShardSchema, await artifacts.get(item.params.value.responses));
       const contexts = new Map<string, string>();
       if (item.params.value.contexts) {
@@ -190,7 +186,6 @@ export function deterministicHandlers(artifacts: ArtifactStore, opts: Determinis
     },
 
     train: async (task) => {
-      if (task.queue !== "train") throw new Error("wrong queue");
       const req = task.payload;
       const spec = req.spec!;
       const digest = hex([spec.baseModel?.digest ?? spec.preset, ...spec.data.map((d) => d.sha256)].join("|"));
@@ -204,9 +199,8 @@ export function deterministicHandlers(artifacts: ArtifactStore, opts: Determinis
     },
 
     evaluate: async (task) => {
-      if (task.queue !== "evaluate") throw new Error("wrong queue");
       const item = task.payload;
-      const prefs = item.params.case === "evaluate" ? item.params.value.preferences : [];
+      const prefs = item.params.value.preferences;
       let pairs = 0;
       for (const ref of prefs) pairs += fromBinary(PreferenceShardSchema, await artifacts.get(ref)).records.length;
       return {
@@ -237,9 +231,9 @@ export async function itemIdsInOutputs(artifacts: ArtifactStore, refs: ArtifactR
  * Handlers that do no work: prepare stores `items` bare prompt items in shards, the others answer
  * at once without reading or writing artifacts. For measuring the orchestration's own overhead.
  */
-export function noopHandlers(items: number, artifacts: ArtifactStore): Record<WorkQueue, WorkHandler> {
-  const shard = async (task: Task) => {
-    const item = task.payload as WorkItem;
+export function noopHandlers(items: number, artifacts: ArtifactStore): WorkHandlers {
+  const shard = async (task: Task<"responses" | "context" | "judge" | "evaluate">) => {
+    const item = task.payload;
     if (item.stage === Stage.EVALUATE) {
       return { case: "evaluationFinished" as const, value: create(EvaluationFinishedSchema, { iteration: item.iteration }) };
     }
@@ -253,9 +247,9 @@ export function noopHandlers(items: number, artifacts: ArtifactStore): Record<Wo
       }),
     };
   };
-  const handlers: Record<WorkQueue, WorkHandler> = {
+  return {
     prepare: async (task) => {
-      const req = task.payload as { runId: string; shardSize: number };
+      const req = task.payload;
       const promptShards: ArtifactRef[] = [];
       for (let start = 0; start < items; start += req.shardSize) {
         const ids = Array.from({ length: Math.min(req.shardSize, items - start) }, (_, i) =>
@@ -271,12 +265,11 @@ export function noopHandlers(items: number, artifacts: ArtifactStore): Record<Wo
     judge: shard,
     evaluate: shard,
     train: async (task) => {
-      const req = task.payload as { iteration: number; stage: Stage; jobId: string };
+      const req = task.payload;
       const job = create(JobSchema, { id: req.jobId, state: JobState.SUCCEEDED, outputModel: { name: "noop", digest: "noop" } });
       return { case: "jobFinished", value: create(JobFinishedSchema, { iteration: req.iteration, stage: req.stage, job }) };
     },
   };
-  return handlers;
 }
 
 /**
@@ -284,11 +277,7 @@ export function noopHandlers(items: number, artifacts: ArtifactStore): Record<Wo
  * and no KV; prompt shards are read once each, as the Orchestrator does. The baseline of the
  * overhead benchmark.
  */
-export async function runDirect(
-  specInput: RunSpec,
-  handlers: Record<WorkQueue, WorkHandler>,
-  artifacts: ArtifactStore,
-): Promise<RunRecord> {
+export async function runDirect(specInput: RunSpec, handlers: WorkHandlers, artifacts: ArtifactStore): Promise<RunRecord> {
   const prompts = new Map<string, PromptItem[]>();
   const promptItems = async (ref: ArtifactRef) => {
     let items = prompts.get(ref.uri);
@@ -306,6 +295,7 @@ export async function runDirect(
       kind: { case: "runRequested", value: create(RunRequestedSchema, { spec }) },
     }),
   ];
+  const handle = byQueue(handlers);
   const run = async (cmd: Command): Promise<OrchestratorEvent | undefined> => {
     const base = { msgId: cmd.msgId, deliveries: 1, signal };
     const k = cmd.kind;
@@ -315,9 +305,9 @@ export async function runDirect(
     else if (k.case === "work") {
       const item = create(WorkItemSchema, k.value.item);
       if (k.value.promptShard) item.items = await promptItems(k.value.promptShard);
-      task = { ...base, queue: stageName(item.stage) as "responses", payload: item };
+      task = { ...base, queue: stageName(item.stage), payload: item } as Task;
     } else return undefined;
-    const kind = await handlers[task.queue](task);
+    const kind = await handle(task);
     return create(OrchestratorEventSchema, { runId, eventId: workEventIds.done(cmd.msgId), kind });
   };
   while (pending.length > 0) {

@@ -3,10 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ContextMode, JudgeStrategy, RunState, Stage, StageState } from "@isrdpo/contracts";
 import type { Run, RunEvent } from "@isrdpo/contracts";
-import { LocalArtifactStore, MemoryBus, serveWorkQueue } from "@isrdpo/bus";
-import type { ArtifactStore, Bus, WorkQueue, WorkerHandle } from "@isrdpo/bus";
+import { LocalArtifactStore, MemoryBus, byQueue } from "@isrdpo/bus";
+import type { ArtifactStore, Bus, WorkQueue } from "@isrdpo/bus";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Orchestrator, RunNotFoundError, RunSpecError, skipEndedRuns } from "../src/index.ts";
+import { Orchestrator, RunNotFoundError, RunSpecError, serveWorkQueue, skipEndedRuns } from "../src/index.ts";
+import type { WorkerHandle } from "../src/index.ts";
 import { deterministicHandlers, itemIdsInOutputs, testRunSpec } from "../src/testing.ts";
 import type { DeterministicOptions } from "../src/testing.ts";
 
@@ -53,7 +54,7 @@ describe("Orchestrator (in-memory bus)", () => {
     const handlers = deterministicHandlers(artifacts, opts);
     for (const q of queues) {
       workers.push(
-        serveWorkQueue(bus, q, handlers[q], {
+        serveWorkQueue(bus, q, byQueue(handlers), {
           concurrency: 2,
           pullExpiresMs: 200,
           onError: (e) => errors.push(e),

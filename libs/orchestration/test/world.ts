@@ -14,8 +14,7 @@ import {
   Stage,
 } from "@isrdpo/contracts";
 import type { Command, OrchestratorEvent, RunRecord, RunSpec } from "@isrdpo/contracts";
-import { workEventIds } from "@isrdpo/bus";
-import { eventIds, newRunRecord, normalizeRunSpec, pendingCommands, transition } from "../src/index.ts";
+import { eventIds, newRunRecord, normalizeRunSpec, pendingCommands, transition, workEventIds } from "../src/index.ts";
 
 export interface WorldOptions {
   seed: number;

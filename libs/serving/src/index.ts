@@ -118,4 +118,4 @@ export async function asInvalidArgument<T>(run: () => Promise<T> | T): Promise<T
     throw err;
   }
 }
-export * from "./shards.ts";
+export * from "./stages.ts";

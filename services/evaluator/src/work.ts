@@ -1,16 +1,15 @@
 // The evaluate queue: π_{t+1} on the run's benchmark splits, plus iteration t's preference statistics.
 import { create, toJsonString } from "@bufbuild/protobuf";
-import { EvaluationFinishedSchema, EvaluationReportSchema, type WorkItem } from "@isrdpo/contracts";
+import { EvaluationFinishedSchema, EvaluationReportSchema } from "@isrdpo/contracts";
 import type { WorkHandler } from "@isrdpo/bus";
 import type { ServiceContext } from "@isrdpo/runtime";
 import { withModel, sampling } from "@isrdpo/serving";
 import { PROMPT_TEMPLATES } from "@isrdpo/vlm";
 import { EVAL_SAMPLING, evaluateSplit, iterationPreferences, syntheticBenchmark } from "./evaluate.ts";
 
-export function evaluateHandler(ctx: ServiceContext): WorkHandler {
+export function evaluateHandler(ctx: ServiceContext): WorkHandler<"evaluate"> {
   return async (task) => {
-    if (task.queue !== "evaluate" || task.payload.params.case !== "evaluate") throw new Error("evaluate: expected an evaluate work item");
-    const item: WorkItem = task.payload;
+    const item = task.payload;
     const params = task.payload.params.value;
     return withModel(ctx, item.model, "work_item.model", async (policy) => {
       const s = sampling(params.spec?.sampling, "evaluation.sampling", policy, EVAL_SAMPLING);

@@ -56,13 +56,13 @@ export async function promptItems(artifacts: ArtifactStore, prompts: DatasetRef 
   }
 }
 
-export function prepareHandler(artifacts: ArtifactStore): WorkHandler {
+export function prepareHandler(artifacts: ArtifactStore): WorkHandler<"prepare"> {
   return async (task) => {
-    if (task.queue !== "prepare") throw new Error("prepare: expected a prepare request");
     const req = task.payload;
+    const size = req.shardSize;
+    if (size < 1) throw new Error("prepare_request.shard_size: must be ≥ 1");
     const items = await promptItems(artifacts, req.prompts);
     if (items.length === 0) throw new Error("prompts: the prompt set is empty");
-    const size = req.shardSize || 64;
     const shards: ArtifactRef[] = [];
     for (let s = 0; s * size < items.length; s++) {
       const shard = create(PromptShardSchema, { items: items.slice(s * size, (s + 1) * size) });

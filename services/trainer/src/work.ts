@@ -4,9 +4,8 @@ import { JobFinishedSchema, JobState } from "@isrdpo/contracts";
 import type { WorkHandler } from "@isrdpo/bus";
 import type { JobManager } from "./manager.ts";
 
-export function trainHandler(jobs: JobManager): WorkHandler {
+export function trainHandler(jobs: JobManager): WorkHandler<"train"> {
   return async (task) => {
-    if (task.queue !== "train") throw new Error("train: expected a train request");
     const req = task.payload;
     if (!req.spec) throw new Error("train: spec is missing");
     const { done } = jobs.start(req.jobId, req.spec, Number(req.spec.training?.seed ?? 0n));

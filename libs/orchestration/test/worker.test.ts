@@ -1,15 +1,24 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { OrchestratorEventSchema, ShardCompletedSchema, Stage, WorkItemSchema } from "@isrdpo/contracts";
-import type { OrchestratorEvent } from "@isrdpo/contracts";
+import {
+  ContextParamsSchema,
+  JudgeParamsSchema,
+  OrchestratorEventSchema,
+  ShardCompletedSchema,
+  Stage,
+  WorkItemSchema,
+} from "@isrdpo/contracts";
+import type { OrchestratorEvent, WorkItem } from "@isrdpo/contracts";
+import { MemoryBus, QUEUES } from "@isrdpo/bus";
+import type { WorkHandler } from "@isrdpo/bus";
 import { afterEach, describe, expect, it } from "vitest";
-import { MemoryBus, QUEUES, serveWorkQueue } from "../src/index.ts";
-import type { WorkHandler, WorkerHandle } from "../src/index.ts";
+import { serveWorkQueue } from "../src/index.ts";
+import type { WorkerHandle } from "../src/index.ts";
 
-const item = (shardIndex: number) =>
-  toBinary(WorkItemSchema, create(WorkItemSchema, { runId: "r1", iteration: 2, stage: Stage.JUDGE, shardIndex }));
+const item = (shardIndex: number, params: WorkItem["params"] = { case: "judge", value: create(JudgeParamsSchema) }) =>
+  toBinary(WorkItemSchema, create(WorkItemSchema, { runId: "r1", iteration: 2, stage: Stage.JUDGE, shardIndex, params }));
 
-const completed: WorkHandler = async (task) => {
-  const w = task.payload as { iteration: number; stage: Stage; shardIndex: number };
+const completed: WorkHandler<"judge"> = async (task) => {
+  const w = task.payload;
   return {
     case: "shardCompleted",
     value: create(ShardCompletedSchema, { iteration: w.iteration, stage: w.stage, shardIndex: w.shardIndex, itemsOk: 1 }),
@@ -63,6 +72,30 @@ describe("serveWorkQueue", () => {
       kind: {
         case: "shardFailed",
         value: { iteration: 2, stage: Stage.JUDGE, shardIndex: 1, deliveries: 1, reason: "judge model missing" },
+      },
+    });
+  });
+
+  it("answers a work item whose params are not its queue's as ShardFailed naming the field, without running the handler", async () => {
+    bus = new MemoryBus({ ackWaitMs: 1000 });
+    await bus.enqueue("judge", item(2, { case: "context", value: create(ContextParamsSchema) }), "m2");
+    let ran = 0;
+    worker = serveWorkQueue(
+      bus,
+      "judge",
+      async (t) => {
+        ran++;
+        return completed(t);
+      },
+      { pullExpiresMs: 100 },
+    );
+    const [e] = await answers(1);
+    expect(ran).toBe(0);
+    expect(e).toMatchObject({
+      eventId: "m2:failed",
+      kind: {
+        case: "shardFailed",
+        value: { shardIndex: 2, reason: "work_item.params: an item of queue judge needs judge params, got context" },
       },
     });
   });

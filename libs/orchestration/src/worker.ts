@@ -1,30 +1,13 @@
-// The worker harness: pulls a work queue, runs the handler with heartbeats, publishes the answer
-// to the orchestrator's queue, then acks. Answers carry event ids derived from the work's message
-// id, so a redelivered item that runs again publishes a duplicate that is dropped, never a second
-// result.
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  OrchestratorEventSchema,
-  PrepareRequestSchema,
-  ShardFailedSchema,
-  Stage,
-  TrainRequestSchema,
-  WorkItemSchema,
-} from "@isrdpo/contracts";
-import type { OrchestratorEvent, PrepareRequest, TrainRequest, WorkItem } from "@isrdpo/contracts";
-import { QUEUES } from "./names.ts";
-import type { Bus, Delivery } from "./types.ts";
-
-/** What a handler receives: the decoded payload and the delivery it came from. */
-export type Task =
-  | { queue: "prepare"; payload: PrepareRequest; msgId: string; deliveries: number; signal: AbortSignal }
-  | { queue: "train"; payload: TrainRequest; msgId: string; deliveries: number; signal: AbortSignal }
-  | { queue: "responses" | "context" | "judge" | "evaluate"; payload: WorkItem; msgId: string; deliveries: number; signal: AbortSignal };
-
-export type WorkQueue = Task["queue"];
-
-/** Answers a task with the event kind to publish (ShardCompleted, PrepareFinished, …). Throw to fail it. */
-export type WorkHandler = (task: Task) => Promise<OrchestratorEvent["kind"]>;
+// The worker side of the run loop: pulls a work queue, runs the handler with heartbeats, publishes
+// the answer to the orchestrator's queue, then acks. Answers carry event ids derived from the
+// work's message id (workEventIds), so a redelivered item that runs again publishes a duplicate
+// that is dropped, never a second result.
+import { create, toBinary } from "@bufbuild/protobuf";
+import { OrchestratorEventSchema, ShardFailedSchema, Stage } from "@isrdpo/contracts";
+import type { OrchestratorEvent } from "@isrdpo/contracts";
+import { QUEUES, decodePayload } from "@isrdpo/bus";
+import type { Bus, Delivery, Task, WorkHandler, WorkQueue } from "@isrdpo/bus";
+import { workEventIds } from "./ids.ts";
 
 export interface ServeOptions {
   /** Tasks handled at once by this process. Default 1. */
@@ -51,12 +34,7 @@ export interface WorkerHandle {
   stop(): Promise<void>;
 }
 
-export const workEventIds = {
-  done: (msgId: string) => `${msgId}:done`,
-  failed: (msgId: string) => `${msgId}:failed`,
-};
-
-export function serveWorkQueue(bus: Bus, queue: WorkQueue, handler: WorkHandler, opts: ServeOptions = {}): WorkerHandle {
+export function serveWorkQueue<Q extends WorkQueue>(bus: Bus, queue: Q, handler: WorkHandler<Q>, opts: ServeOptions = {}): WorkerHandle {
   const concurrency = opts.concurrency ?? 1;
   const maxDeliveries = opts.maxDeliveries ?? 3;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(bus.ackWaitMs / 3));
@@ -79,16 +57,17 @@ export function serveWorkQueue(bus: Bus, queue: WorkQueue, handler: WorkHandler,
   };
 
   const handle = async (d: Delivery) => {
-    let task: Task;
+    let decoded: ReturnType<typeof decodePayload<Q>>;
     try {
-      task = decode(queue, d, abort.signal);
+      decoded = decodePayload(queue, d.data);
     } catch (err) {
       // Nothing to answer to: an undecodable message is dropped loudly rather than redelivered forever.
       onError(new Error(`undecodable message ${d.msgId} on queue ${queue}: ${(err as Error).message}`));
       await d.ack();
       return;
     }
-    const { runId, iteration, stage, shardIndex } = origin(task);
+    const task = { queue, payload: decoded.payload, msgId: d.msgId, deliveries: d.deliveries, signal: abort.signal } as Task<Q>;
+    const { runId, iteration, stage, shardIndex } = origin(task as Task);
     const skipReason = await opts.skip?.(runId);
     if (skipReason !== undefined) {
       opts.onSkip?.(d.msgId, skipReason);
@@ -107,6 +86,8 @@ export function serveWorkQueue(bus: Bus, queue: WorkQueue, handler: WorkHandler,
     let answer: OrchestratorEvent;
     if (d.deliveries > maxDeliveries) {
       answer = failed(`abandoned: delivered ${d.deliveries} times without an answer (worker crash or timeout)`);
+    } else if (decoded.problem !== undefined) {
+      answer = failed(decoded.problem);
     } else {
       const heartbeat = setInterval(() => d.working(), heartbeatMs);
       try {
@@ -131,18 +112,7 @@ export function serveWorkQueue(bus: Bus, queue: WorkQueue, handler: WorkHandler,
   };
 }
 
-function decode(queue: WorkQueue, d: Delivery, signal: AbortSignal): Task {
-  const base = { msgId: d.msgId, deliveries: d.deliveries, signal };
-  switch (queue) {
-    case "prepare":
-      return { ...base, queue, payload: fromBinary(PrepareRequestSchema, d.data) };
-    case "train":
-      return { ...base, queue, payload: fromBinary(TrainRequestSchema, d.data) };
-    default:
-      return { ...base, queue, payload: fromBinary(WorkItemSchema, d.data) };
-  }
-}
-
+/** The run, iteration, stage and shard a task belongs to: what its answer names. */
 function origin(task: Task): { runId: string; iteration: number; stage: Stage; shardIndex: number } {
   switch (task.queue) {
     case "prepare":
