@@ -3,7 +3,7 @@ import { z } from "zod";
 
 /**
  * DPO objectives with Hugging Face TRL's definitions (DPOTrainer, TRL ≥ 0.29; `sigmoid_norm` as added
- * in TRL 1.x). Log-probs are summed over answer tokens. With the log-ratios
+ * in TRL 1.x), one function per loss below with its paper. Log-probs are summed over answer tokens. With the log-ratios
  *   Δc = log π(y_w) − log π_ref(y_w),  Δr = log π(y_l) − log π_ref(y_l),  Δ = Δc − Δr
  * and ε the label smoothing, per pair:
  *   sigmoid       −(1−ε)·logσ(βΔ) − ε·logσ(−βΔ)          (cDPO; ε = 0 is plain DPO)
@@ -45,14 +45,113 @@ export interface DpoLossResult {
   rewardsAccuracy: number;
 }
 
-/** log σ(x), stable for large |x|. */
-function logSigmoid(x: number): number {
-  return Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x)));
+/**
+ * The arithmetic the losses are written in, once, for plain numbers (dpoLoss: metrics and tests,
+ * in float64) and for tensors (dpoLossTensor: training, differentiable). Both evaluate the same
+ * expression, so they agree by construction.
+ */
+interface Ops<T> {
+  add(a: T, b: T): T;
+  sub(a: T | number, b: T | number): T;
+  mul(a: T, k: number): T;
+  div(a: T, b: T | number): T;
+  neg(a: T): T;
+  square(a: T): T;
+  relu(a: T): T;
+  /** log σ(x) */
+  logSigmoid(a: T): T;
+}
+
+const numberOps: Ops<number> = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: (a, k) => a * k,
+  div: (a, b) => a / b,
+  neg: (a) => -a,
+  square: (a) => a * a,
+  relu: (a) => Math.max(0, a),
+  // Stable for large |x|.
+  logSigmoid: (x) => Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x))),
+};
+
+const tensorOps: Ops<tf.Tensor> = {
+  add: (a, b) => a.add(b),
+  sub: (a, b) => tf.sub(a, b),
+  mul: (a, k) => a.mul(k),
+  div: (a, b) => tf.div(a, b),
+  neg: (a) => a.neg(),
+  square: (a) => a.square(),
+  relu: (a) => tf.relu(a),
+  // −softplus(−x). (tf.logSigmoid's custom gradient fails on intermediate tensors in tfjs 4.22.)
+  logSigmoid: (x) => tf.softplus(x.neg()).neg(),
+};
+
+/** One pair's (or a batch's) log-ratios Δc, Δr, Δ = Δc − Δr and answer lengths |y_w|, |y_l| (≥ 1). */
+interface LogRatios<T> {
+  dc: T;
+  dr: T;
+  d: T;
+  lc: T;
+  lr: T;
+}
+
+/**
+ * DPO, Rafailov et al. 2023, "Direct Preference Optimization" (arXiv 2305.18290): −logσ(βΔ). With label
+ * smoothing ε it is conservative DPO (cDPO), Mitchell 2023, "A note on DPO with noisy preferences":
+ * −(1−ε)·logσ(βΔ) − ε·logσ(−βΔ).
+ */
+function sigmoidLoss<T>(o: Ops<T>, { d }: LogRatios<T>, beta: number, eps: number): T {
+  return o.sub(o.mul(o.logSigmoid(o.mul(d, beta)), -(1 - eps)), o.mul(o.logSigmoid(o.mul(d, -beta)), eps));
+}
+
+/** The hinge loss of SLiC, Zhao et al. 2023, "SLiC-HF" (arXiv 2305.10425), with margin 1/β: relu(1 − βΔ). */
+function hingeLoss<T>(o: Ops<T>, { d }: LogRatios<T>, beta: number): T {
+  return o.relu(o.sub(1, o.mul(d, beta)));
+}
+
+/**
+ * IPO, Azar et al. 2023, "A General Theoretical Paradigm to Understand Learning from Human
+ * Preferences" (arXiv 2310.12036), on length-averaged log-ratios as TRL does: (Δc/|y_w| − Δr/|y_l| − 1/(2β))².
+ */
+function ipoLoss<T>(o: Ops<T>, { dc, dr, lc, lr }: LogRatios<T>, beta: number): T {
+  return o.square(o.sub(o.sub(o.div(dc, lc), o.div(dr, lr)), 1 / (2 * beta)));
+}
+
+/**
+ * Robust DPO, Chowdhury et al. 2024, "Provably Robust DPO" (arXiv 2403.00409): an unbiased loss
+ * under preference labels flipped with probability ε, (−(1−ε)·logσ(βΔ) + ε·logσ(−βΔ)) / (1−2ε).
+ */
+function robustLoss<T>(o: Ops<T>, { d }: LogRatios<T>, beta: number, eps: number): T {
+  return o.div(o.add(o.mul(o.logSigmoid(o.mul(d, beta)), -(1 - eps)), o.mul(o.logSigmoid(o.mul(d, -beta)), eps)), 1 - 2 * eps);
+}
+
+/**
+ * Length-normalised DPO, TRL's `sigmoid_norm` (the log-ratios averaged over answer tokens, as in
+ * SimPO's length normalisation, Meng et al. 2024, arXiv 2405.14734): −logσ(β·(Δc/|y_w| − Δr/|y_l|)).
+ */
+function sigmoidNormLoss<T>(o: Ops<T>, { dc, dr, lc, lr }: LogRatios<T>, beta: number): T {
+  return o.neg(o.logSigmoid(o.mul(o.sub(o.div(dc, lc), o.div(dr, lr)), beta)));
+}
+
+/** The per-pair loss of a type. */
+function pairLoss<T>(o: Ops<T>, r: LogRatios<T>, { type, beta, labelSmoothing: eps }: z.output<typeof DpoParamsSchema>): T {
+  switch (type) {
+    case "sigmoid":
+      return sigmoidLoss(o, r, beta, eps);
+    case "hinge":
+      return hingeLoss(o, r, beta);
+    case "ipo":
+      return ipoLoss(o, r, beta);
+    case "robust":
+      return robustLoss(o, r, beta, eps);
+    case "sigmoid_norm":
+      return sigmoidNormLoss(o, r, beta);
+  }
 }
 
 /** The DPO loss and TRL's reward metrics on plain numbers (batch means). */
 export function dpoLoss(inputs: DpoLossInputs, params: DpoParams): DpoLossResult {
-  const { type, beta, labelSmoothing: eps } = parseDpoParams(params);
+  const p = parseDpoParams(params);
   const n = checkInputs(inputs);
   let loss = 0;
   let chosen = 0;
@@ -61,17 +160,12 @@ export function dpoLoss(inputs: DpoLossInputs, params: DpoParams): DpoLossResult
   for (let i = 0; i < n; i++) {
     const dc = (inputs.policyChosen[i] as number) - (inputs.referenceChosen[i] as number);
     const dr = (inputs.policyRejected[i] as number) - (inputs.referenceRejected[i] as number);
-    const d = dc - dr;
     const lc = Math.max(1, inputs.chosenLengths[i] as number);
     const lr = Math.max(1, inputs.rejectedLengths[i] as number);
-    if (type === "sigmoid") loss += -(1 - eps) * logSigmoid(beta * d) - eps * logSigmoid(-beta * d);
-    else if (type === "hinge") loss += Math.max(0, 1 - beta * d);
-    else if (type === "ipo") loss += (dc / lc - dr / lr - 1 / (2 * beta)) ** 2;
-    else if (type === "robust") loss += (-(1 - eps) * logSigmoid(beta * d) + eps * logSigmoid(-beta * d)) / (1 - 2 * eps);
-    else loss += -logSigmoid(beta * (dc / lc - dr / lr));
-    chosen += beta * dc;
-    rejected += beta * dr;
-    if (beta * dc > beta * dr) correct++;
+    loss += pairLoss(numberOps, { dc, dr, d: dc - dr, lc, lr }, p);
+    chosen += p.beta * dc;
+    rejected += p.beta * dr;
+    if (p.beta * dc > p.beta * dr) correct++;
   }
   return {
     loss: loss / n,
@@ -93,36 +187,13 @@ export function dpoLossTensor(
   inputs: Omit<DpoLossInputs, "policyChosen" | "policyRejected">,
   params: DpoParams,
 ): tf.Scalar {
-  const { type, beta, labelSmoothing: eps } = parseDpoParams(params);
+  const p = parseDpoParams(params);
   const dc = policyChosen.sub(tf.tensor1d(inputs.referenceChosen as number[]));
   const dr = policyRejected.sub(tf.tensor1d(inputs.referenceRejected as number[]));
   const d = dc.sub(dr);
   const lc = tf.tensor1d(inputs.chosenLengths.map((l) => Math.max(1, l)));
   const lr = tf.tensor1d(inputs.rejectedLengths.map((l) => Math.max(1, l)));
-  let perPair: tf.Tensor;
-  if (type === "sigmoid")
-    perPair = logSigmoidT(d.mul(beta))
-      .mul(-(1 - eps))
-      .sub(logSigmoidT(d.mul(-beta)).mul(eps));
-  else if (type === "hinge") perPair = tf.relu(tf.scalar(1).sub(d.mul(beta)));
-  else if (type === "ipo")
-    perPair = dc
-      .div(lc)
-      .sub(dr.div(lr))
-      .sub(1 / (2 * beta))
-      .square();
-  else if (type === "robust")
-    perPair = logSigmoidT(d.mul(beta))
-      .mul(-(1 - eps))
-      .add(logSigmoidT(d.mul(-beta)).mul(eps))
-      .div(1 - 2 * eps);
-  else perPair = logSigmoidT(dc.div(lc).sub(dr.div(lr)).mul(beta)).neg();
-  return perPair.mean() as tf.Scalar;
-}
-
-/** log σ(x) = −softplus(−x). (tf.logSigmoid's custom gradient fails on intermediate tensors in tfjs 4.22.) */
-function logSigmoidT(x: tf.Tensor): tf.Tensor {
-  return tf.softplus(x.neg()).neg();
+  return pairLoss(tensorOps, { dc, dr, d, lc, lr }, p).mean() as tf.Scalar;
 }
 
 export function parseDpoParams(params: DpoParams): z.output<typeof DpoParamsSchema> {

@@ -143,7 +143,7 @@ export async function trainSft(
         tokens: countTokens(sb),
         loss: () => {
           const visual = model.encodeVideo(model.patchTensor(videos));
-          return sftLoss(targetLogProbs(model, visual, sb).tokenLogProbs, sb);
+          return sftLoss(targetLogProbs(model, visual, sb).tokenLogProbs, sb.answerLengths);
         },
       };
     },
@@ -152,8 +152,8 @@ export async function trainSft(
 }
 
 /** Mean negative log-likelihood of the answer tokens of a batch (TRL's SFT / "sft" DPO term). */
-export function sftLoss(tokenLogProbs: tf.Tensor2D, sb: ScoreBatch): tf.Scalar {
-  const count = sb.answerLengths.reduce((a, b) => a + b, 0);
+export function sftLoss(tokenLogProbs: tf.Tensor2D, answerLengths: readonly number[]): tf.Scalar {
+  const count = answerLengths.reduce((a, b) => a + b, 0);
   return tokenLogProbs.sum().neg().div(count) as tf.Scalar;
 }
 
@@ -229,11 +229,8 @@ export async function trainDpo(
           const all = sums.dataSync();
           policy = { chosen: Array.from(all.subarray(0, b)), rejected: Array.from(all.subarray(b)) };
           let loss = dpoLossTensor(pc, pr, batchInputs, params);
-          if (sftWeight > 0) {
-            const chosenTokens = tokenLogProbs.slice([0, 0], [b, sb.time]);
-            const count = batchInputs.chosenLengths.reduce((x, y) => x + y, 0);
-            loss = loss.add(chosenTokens.sum().neg().div(count).mul(sftWeight));
-          }
+          // TRL's "sft" term: the NLL of the chosen answers.
+          if (sftWeight > 0) loss = loss.add(sftLoss(tokenLogProbs.slice([0, 0], [b, sb.time]), batchInputs.chosenLengths).mul(sftWeight));
           return loss;
         },
         after: () => {
