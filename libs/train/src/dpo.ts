@@ -126,8 +126,8 @@ function robustLoss<T>(o: Ops<T>, { d }: LogRatios<T>, beta: number, eps: number
 }
 
 /**
- * Length-normalised DPO, TRL's `sigmoid_norm` (the log-ratios averaged over answer tokens, as in
- * SimPO's length normalisation, Meng et al. 2024, arXiv 2405.14734): −logσ(β·(Δc/|y_w| − Δr/|y_l|)).
+ * Length-normalised DPO as TRL defines `sigmoid_norm`: the DPO loss on log-ratios averaged over the
+ * answer tokens, so a long answer is not favoured for its length: −logσ(β·(Δc/|y_w| − Δr/|y_l|)).
  */
 function sigmoidNormLoss<T>(o: Ops<T>, { dc, dr, lc, lr }: LogRatios<T>, beta: number): T {
   return o.neg(o.logSigmoid(o.mul(o.sub(o.div(dc, lc), o.div(dr, lr)), beta)));
