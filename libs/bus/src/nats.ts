@@ -1,4 +1,4 @@
-// The Bus and ArtifactStore on NATS JetStream (DESIGN §2). Layout on the server:
+// The Bus and ArtifactStore on NATS JetStream (docs/design.md §3). Layout on the server:
 //   stream ISRDPO_WORK  subjects isrdpo.work.<queue>   work-queue retention, file storage;
 //                       one durable pull consumer per queue: isrdpo-<queue> (explicit ack)
 //   stream ISRDPO_LOG   subjects isrdpo.log.<log>      limits retention, file storage

@@ -35,7 +35,7 @@ export interface PublishResult {
 }
 
 /**
- * Events, work queues and KV run state (DESIGN §2). Implementations: NatsBus (JetStream) and
+ * Events, work queues and KV run state (docs/design.md §3). Implementations: NatsBus (JetStream) and
  * MemoryBus (embedded mode), held to one conformance suite.
  */
 export interface Bus {
@@ -62,7 +62,7 @@ export interface Bus {
 }
 
 /**
- * Content-addressed blobs by URI "artifact://<path>" (DESIGN §2). Implementations:
+ * Content-addressed blobs by URI "artifact://<path>" (docs/design.md §3). Implementations:
  * NatsArtifactStore (Object Store) and LocalArtifactStore (a directory).
  */
 export interface ArtifactStore {

@@ -1,4 +1,4 @@
-// Evaluation metrics of DESIGN §6, computed with the synthetic world's oracle. Pure: a model enters
+// Evaluation metrics (docs/design.md §5), computed with the synthetic world's oracle. Pure: a model enters
 // only through the answers it gave, so every number here can be checked by hand.
 import { chanceBaseline, clipFromId, scoreAnswer, type InstructionItem, type SyntheticClip } from "@isrdpo/video";
 

@@ -3,11 +3,14 @@
  * the commands to publish. No I/O, no clock, no randomness: the same inputs give the same outputs,
  * so a replayed or redelivered event can never issue different work.
  *
- * Lifecycle (DESIGN §1): PENDING → PREPARING (prepare shards; SFT if the spec asks for it; an
- * optional DPO pass on seed preferences) → RUNNING, per iteration t: responses ∥ context (context t
- * reads context t−1) → judge → train → evaluate (overlaps iteration t+1 unless blocking) →
- * SUCCEEDED; FAILED with a reason; CANCELLED. π_1 is evaluated too (iteration 0), alongside
- * iteration 1.
+ * Lifecycle: PENDING → PREPARING (prepare shards; SFT if the spec asks for it; an optional DPO
+ * pass on seed preferences) → RUNNING, per iteration t: responses ∥ context (context t reads
+ * context t−1) → judge → train → evaluate (overlaps iteration t+1 unless blocking) → SUCCEEDED;
+ * FAILED with a reason; CANCELLED. π_1 is evaluated too (iteration 0), alongside iteration 1.
+ * docs/design.md §2 has every stage's transitions as a table.
+ *
+ * A transition is apply(event) (record one answer) then advance() (start whatever became ready);
+ * what each shard or job is sent is built in commands.ts, every id and URI in ids.ts.
  */
 import { create } from "@bufbuild/protobuf";
 import {

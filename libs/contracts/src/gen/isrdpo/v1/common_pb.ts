@@ -418,7 +418,7 @@ export const DatasetRefSchema: GenMessage<DatasetRef> = /*@__PURE__*/
   messageDesc(file_isrdpo_v1_common, 8);
 
 /**
- * A split of the seeded synthetic video world (DESIGN §5).
+ * A split of the seeded synthetic video world (docs/design.md §4).
  *
  * @generated from message isrdpo.v1.SyntheticDataset
  */
@@ -488,7 +488,7 @@ export const ItemFailureSchema: GenMessage<ItemFailure> = /*@__PURE__*/
   messageDesc(file_isrdpo_v1_common, 10);
 
 /**
- * How the self-retrospective context c_t is made (DESIGN §1 step 2).
+ * How the self-retrospective context c_t is made (docs/design.md §1, step 2).
  *
  * @generated from enum isrdpo.v1.ContextMode
  */

@@ -341,7 +341,7 @@ export const CompareResponseSchema: GenMessage<CompareResponse> = /*@__PURE__*/
   messageDesc(file_isrdpo_v1_evaluator, 8);
 
 /**
- * Scores models on benchmark splits and compares them (DESIGN §6).
+ * Scores models on benchmark splits and compares them (docs/design.md §5).
  *
  * @generated from service isrdpo.v1.EvaluatorService
  */

@@ -136,7 +136,7 @@ export type InitialModel = Message<"isrdpo.v1.InitialModel"> & {
   } | { case: undefined; value?: undefined };
 
   /**
-   * Optional preference data for one DPO pass before iteration 1 (DESIGN §1).
+   * Optional preference data for one DPO pass before iteration 1 (docs/design.md §1).
    *
    * @generated from field: isrdpo.v1.ArtifactRef seed_preferences = 3;
    */
@@ -893,7 +893,7 @@ export const RunStateSchema: GenEnum<RunState> = /*@__PURE__*/
   enumDesc(file_isrdpo_v1_run, 0);
 
 /**
- * The stages of one iteration (DESIGN §1), plus the run-level preparation and SFT.
+ * The stages of one iteration (docs/design.md §2), plus the run-level preparation and SFT.
  *
  * @generated from enum isrdpo.v1.Stage
  */
