@@ -25,6 +25,18 @@ const completed: WorkHandler<"judge"> = async (task) => {
   };
 };
 
+/** `completed`, counting its runs. */
+const counted = () => {
+  const runs = {
+    count: 0,
+    handler: (async (t) => {
+      runs.count++;
+      return completed(t);
+    }) as WorkHandler<"judge">,
+  };
+  return runs;
+};
+
 describe("serveWorkQueue", () => {
   let bus: MemoryBus;
   let worker: WorkerHandle | undefined;
@@ -79,18 +91,10 @@ describe("serveWorkQueue", () => {
   it("answers a work item whose params are not its queue's as ShardFailed naming the field, without running the handler", async () => {
     bus = new MemoryBus({ ackWaitMs: 1000 });
     await bus.enqueue("judge", item(2, { case: "context", value: create(ContextParamsSchema) }), "m2");
-    let ran = 0;
-    worker = serveWorkQueue(
-      bus,
-      "judge",
-      async (t) => {
-        ran++;
-        return completed(t);
-      },
-      { pullExpiresMs: 100 },
-    );
+    const runs = counted();
+    worker = serveWorkQueue(bus, "judge", runs.handler, { pullExpiresMs: 100 });
     const [e] = await answers(1);
-    expect(ran).toBe(0);
+    expect(runs.count).toBe(0);
     expect(e).toMatchObject({
       eventId: "m2:failed",
       kind: {
@@ -105,18 +109,10 @@ describe("serveWorkQueue", () => {
     await bus.enqueue("judge", item(0), "poison");
     // Two workers "died" on it: delivered, never acked, handed back.
     for (let i = 0; i < 2; i++) (await bus.pull("judge", { expiresMs: 1000 }))!.nak();
-    let ran = 0;
-    worker = serveWorkQueue(
-      bus,
-      "judge",
-      async (t) => {
-        ran++;
-        return completed(t);
-      },
-      { maxDeliveries: 2, pullExpiresMs: 100 },
-    );
+    const runs = counted();
+    worker = serveWorkQueue(bus, "judge", runs.handler, { maxDeliveries: 2, pullExpiresMs: 100 });
     const [e] = await answers(1);
-    expect(ran).toBe(0);
+    expect(runs.count).toBe(0);
     expect(e).toMatchObject({ eventId: "poison:failed", kind: { case: "shardFailed", value: { deliveries: 3 } } });
     expect((e!.kind.value as { reason: string }).reason).toMatch(/^abandoned: delivered 3 times/);
   });
@@ -143,22 +139,14 @@ describe("serveWorkQueue", () => {
     bus = new MemoryBus({ ackWaitMs: 1000 });
     await bus.enqueue("judge", item(0), "a");
     const skipped: string[] = [];
-    let ran = 0;
-    worker = serveWorkQueue(
-      bus,
-      "judge",
-      async (t) => {
-        ran++;
-        return completed(t);
-      },
-      {
-        pullExpiresMs: 100,
-        skip: async (runId) => (runId === "r1" ? "run r1 is CANCELLED" : undefined),
-        onSkip: (msgId, reason) => skipped.push(`${msgId}: ${reason}`),
-      },
-    );
+    const runs = counted();
+    worker = serveWorkQueue(bus, "judge", runs.handler, {
+      pullExpiresMs: 100,
+      skip: async (runId) => (runId === "r1" ? "run r1 is CANCELLED" : undefined),
+      onSkip: (msgId, reason) => skipped.push(`${msgId}: ${reason}`),
+    });
     while (skipped.length === 0) await new Promise((r) => setTimeout(r, 20));
-    expect([ran, skipped]).toEqual([0, ["a: run r1 is CANCELLED"]]);
+    expect([runs.count, skipped]).toEqual([0, ["a: run r1 is CANCELLED"]]);
     expect(await bus.pull(QUEUES.orchestrator, { expiresMs: 1000 })).toBeUndefined();
   });
 });
