@@ -12,7 +12,7 @@ import { coloursOf, type Scene, type SceneEvent, type SceneObject } from "./scen
 import { COLOURS, EVENT_TYPES, MOTIONS, SHAPES, SIZES, isHeldOut, type Colour, type Motion, type QuestionType } from "./vocab.ts";
 
 export type SftRecord =
-  | { task: "answer"; clipId: string; question: string; questionType: QuestionType; target: string }
+  | { task: "answer"; clipId: string; question: string; questionType: QuestionType; context?: string; target: string }
   | { task: "describe"; clipId: string; target: string }
   | { task: "refine"; clipId: string; previous: string; target: string }
   | {
@@ -24,6 +24,15 @@ export type SftRecord =
       answerA: string;
       answerB: string;
       target: "A" | "B";
+    }
+  | {
+      task: "verify";
+      clipId: string;
+      question: string;
+      questionType: QuestionType;
+      context?: string;
+      answer: string;
+      target: "yes" | "no";
     }
   | { task: "critique"; clipId: string; question: string; questionType: QuestionType; answer: string; target: string }
   | { task: "revise"; clipId: string; question: string; questionType: QuestionType; answer: string; critique: string; target: string };
@@ -269,6 +278,9 @@ function judgePair(
   if (item.check.kind !== "open") {
     const right = item.answer;
     const wrong = wrongShortAnswer(scene, item, rng);
+    // Mostly two bare answers, as the loop samples them; sometimes one verbose, so that length
+    // alone never tells the better answer.
+    if (rng.chance(0.75)) return { chosen: right, rejected: wrong };
     return longerBetter ? { chosen: verboseAnswer(item, right), rejected: wrong } : { chosen: right, rejected: verboseAnswer(item, wrong) };
   }
   const cands = openCandidates(scene, rng, allowHeldOut).map((c) => ({ text: c.text, score: scoreAnswer(scene, item, c.text).score }));
@@ -295,6 +307,11 @@ export const SftMixSchema = z.object({
   judgeWithContext: z.number().int().min(0).default(1),
   critique: z.number().int().min(0).default(1),
   revise: z.number().int().min(0).default(1),
+  /** Answers given a (mostly hallucinated) description as context. */
+  answerWithContext: z.number().int().min(0).default(0),
+  /** Is this answer right? yes/no, half right and half wrong answers; without and with a context. */
+  verify: z.number().int().min(0).default(0),
+  verifyWithContext: z.number().int().min(0).default(0),
   /** Whether invented objects may use held-out shape–colour pairs (only for test-out material). */
   allowHeldOut: z.boolean().default(false),
 });
@@ -304,6 +321,33 @@ export interface SftClip {
   id: string;
   scene: Scene;
   items: InstructionItem[];
+}
+
+/**
+ * A description like the ones the model writes of its own videos (c_t): usually partly wrong
+ * (0–3 corruptions: missing, invented or mis-described objects and events), rarely exact.
+ */
+export function selfLikeContext(scene: Scene, rng: Rng, allowHeldOut: boolean): string {
+  const errors = rng.pick([0, 1, 1, 2, 2, 3]);
+  return corruptCaption(
+    scene,
+    rng,
+    Array.from({ length: errors }, () => rng.pick(CORRUPTIONS)),
+    allowHeldOut,
+  ).text;
+}
+
+/** An answer to verify, right or wrong with equal odds: bare short answers mostly, as the loop samples them. */
+function verified(scene: Scene, item: InstructionItem, rng: Rng, allowHeldOut: boolean): { answer: string; target: "yes" | "no" } {
+  const right = rng.chance(0.5);
+  if (item.check.kind === "open") {
+    const kinds = right ? [] : rng.shuffle(CORRUPTIONS).slice(0, rng.int(1, 2));
+    const c = corruptCaption(scene, rng, kinds, allowHeldOut);
+    // A corruption that cannot apply to this scene leaves the caption right.
+    return { answer: c.text, target: c.issues.length === 0 ? "yes" : "no" };
+  }
+  const value = right ? item.answer : wrongShortAnswer(scene, item, rng);
+  return { answer: rng.chance(0.8) ? value : verboseAnswer(item, value), target: right ? "yes" : "no" };
 }
 
 /** An answer to critique: right or wrong, short or open, with its critique and the corrected answer. */
@@ -356,9 +400,7 @@ export function buildSftMix(clips: readonly SftClip[], options: SftMixOptions): 
       if (!(sc > sr)) throw new Error(`judge pair for ${it.id} is not ordered by the oracle (${sc} vs ${sr})`);
       const chosenFirst = judged % 2 === 0;
       judged++;
-      const context = withContext
-        ? corruptCaption(scene, rng, rng.chance(0.5) ? [] : [rng.pick(CORRUPTIONS)], o.allowHeldOut).text
-        : undefined;
+      const context = withContext ? selfLikeContext(scene, rng, o.allowHeldOut) : undefined;
       out.push({
         task: "judge",
         clipId: clip.id,
@@ -372,6 +414,26 @@ export function buildSftMix(clips: readonly SftClip[], options: SftMixOptions): 
     };
     for (let i = 0; i < o.judge; i++) judge(false);
     for (let i = 0; i < o.judgeWithContext; i++) judge(true);
+    for (const it of rng.shuffle(items).slice(0, o.answerWithContext)) {
+      const context = selfLikeContext(scene, rng, o.allowHeldOut);
+      out.push({ task: "answer", clipId: clip.id, question: it.question, questionType: it.questionType, context, target: it.answer });
+    }
+    const verify = (withContext: boolean) => {
+      const it = openItem && rng.chance(0.2) ? openItem : rng.pick(items);
+      const v = verified(scene, it, rng, o.allowHeldOut);
+      const context = withContext ? selfLikeContext(scene, rng, o.allowHeldOut) : undefined;
+      out.push({
+        task: "verify",
+        clipId: clip.id,
+        question: it.question,
+        questionType: it.questionType,
+        ...(context !== undefined ? { context } : {}),
+        answer: v.answer,
+        target: v.target,
+      });
+    };
+    for (let i = 0; i < o.verify; i++) verify(false);
+    for (let i = 0; i < o.verifyWithContext; i++) verify(true);
     for (let i = 0; i < o.critique; i++) {
       const it = openItem && rng.chance(0.5) ? openItem : rng.pick(items);
       const c = critiqued(scene, it, rng, 0.6, o.allowHeldOut);

@@ -16,6 +16,7 @@ import {
   corruptCaption,
   generateScene,
   judgeBalance,
+  referenceCaption,
   parseClipId,
   parseSplit,
   renderClip,
@@ -176,7 +177,47 @@ describe("SFT mix", () => {
     }
     const bal = judgeBalance(mix);
     expect(bal.betterAtA).toBe(0.5);
-    expect(Math.abs(bal.betterLonger - 0.5)).toBeLessThan(0.1);
+    // Most short-answer pairs are two bare answers, as the loop samples them; among the pairs whose
+    // lengths differ, the better answer is the longer one about half the time.
+    expect(bal.equalLength).toBeGreaterThan(0.2);
+    expect(Math.abs(bal.betterLonger / (1 - bal.equalLength) - 0.5)).toBeLessThan(0.1);
+  });
+
+  it("verify labels agree with the oracle and are balanced; self-like contexts are mostly wrong", () => {
+    const withVerify = buildSftMix(clips, {
+      seed: 9,
+      answer: 0,
+      describe: 0,
+      refine: 0,
+      judge: 0,
+      judgeWithContext: 0,
+      critique: 0,
+      revise: 0,
+      answerWithContext: 1,
+      verify: 2,
+      verifyWithContext: 1,
+    });
+    const verifies = withVerify.filter((r) => r.task === "verify");
+    expect(verifies).toHaveLength(80 * 3);
+    expect(verifies.filter((r) => r.context !== undefined)).toHaveLength(80);
+    let yes = 0;
+    for (const r of verifies) {
+      const clip = scenes.get(r.clipId)!;
+      const item = clip.items.find((i) => i.question === r.question)!;
+      const s = scoreAnswer(clip.scene, item, r.answer);
+      expect(r.target).toBe((item.check.kind === "open" ? s.score === 5 : s.correct) ? "yes" : "no");
+      if (r.target === "yes") yes++;
+    }
+    expect(Math.abs(yes / verifies.length - 0.5)).toBeLessThan(0.1);
+    const answered = withVerify.filter((r) => r.task === "answer");
+    expect(answered).toHaveLength(80);
+    let wrongContexts = 0;
+    for (const r of answered) {
+      const clip = scenes.get(r.clipId)!;
+      expect(r.target).toBe(clip.items.find((i) => i.question === r.question)!.answer);
+      if (r.context !== referenceCaption(clip.scene)) wrongContexts++;
+    }
+    expect(wrongContexts / answered.length).toBeGreaterThan(0.6);
   });
 
   it("refine targets are the caption; corrupted descriptions score lower than it", () => {

@@ -4,7 +4,7 @@ export { modelConfig, parseModelConfig, ModelConfigSchema, numVisualTokens, patc
 export { VideoLMM, attentionBias, type KvCache, type VideoInput } from "./model.ts";
 export { generate, SamplingSchema, type Sampling, type GenerateInput, type Generation, type GenerateOptions } from "./generate.ts";
 export { choiceLogProbs, sequenceLogProbs, type ScoreItem } from "./logprobs.ts";
-export { buildScoreBatch, encodeRow, targetLogProbs, type ScoreBatch, type TextRow } from "./sequence.ts";
+export { buildPackedBatch, buildScoreBatch, encodeRow, segmentSums, targetLogProbs, type ScoreBatch, type TextRow } from "./sequence.ts";
 export { saveCheckpoint, loadCheckpoint, openCheckpoint, writeCheckpointFiles, manifestDigest, MANIFEST } from "./checkpoint.ts";
 export { encodeSafetensors, decodeSafetensors } from "./safetensors.ts";
 export { Rng } from "./rng.ts";
@@ -17,6 +17,7 @@ export {
   PROMPT_TEMPLATES,
   PROMPT_TEMPLATES_VERSION,
   VERDICTS,
+  VERIFY_VERDICTS,
   type PromptKind,
   type SkillRecord,
 } from "./prompts.ts";
@@ -26,6 +27,9 @@ export {
   describeClips,
   fitPrompt,
   judgePairs,
+  answerLogProbs,
+  verifyAnswers,
+  type AnswerToScore,
   type Policy,
   type PairToJudge,
   type Judgment,

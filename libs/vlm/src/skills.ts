@@ -4,7 +4,7 @@
 import { generate, type Sampling } from "./generate.ts";
 import { choiceLogProbs, sequenceLogProbs } from "./logprobs.ts";
 import type { VideoInput, VideoLMM } from "./model.ts";
-import { VERDICTS, prompts } from "./prompts.ts";
+import { VERDICTS, VERIFY_VERDICTS, asTarget, prompts } from "./prompts.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 import { InputError } from "./errors.ts";
 
@@ -37,13 +37,20 @@ export async function answerQuestions(
  */
 export function fitPrompt(policy: Policy, build: (context: string) => string, context: string, reserve: number): string | undefined {
   const room = policy.model.config.maxTextLen - reserve - 1; // <bos>
-  let sentences = context.split(/(?<=[.!?])\s+/).filter((x) => x !== "");
-  for (;;) {
-    const prompt = build(sentences.join(" "));
-    if (policy.tok.encode(prompt).length <= room) return prompt;
-    if (sentences.length === 0) return undefined;
-    sentences = sentences.slice(1);
+  const sentences = context.split(/(?<=[.!?])\s+/).filter((x) => x !== "");
+  const withLast = (keep: number) => build(sentences.slice(sentences.length - keep).join(" "));
+  const fits = (keep: number) => policy.tok.encode(withLast(keep)).length <= room;
+  if (fits(sentences.length)) return withLast(sentences.length);
+  if (!fits(0)) return undefined;
+  // Binary search for the most sentences that fit (fewer sentences, fewer tokens): O(log n) encodings.
+  let lo = 0;
+  let hi = sentences.length;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (fits(mid)) lo = mid;
+    else hi = mid;
   }
+  return withLast(lo);
 }
 
 /** Tokens a description may take: the prompt of a refinement must leave this much room. */
@@ -180,5 +187,57 @@ export function judgePairs(policy: Policy, pairs: readonly PairToJudge[], opts: 
     if (probs.length === 2 && (probs[0]! - 0.5) * (probs[1]! - 0.5) <= 0) tieReason = "orders disagree";
     else if (confidence < opts.tieMargin) tieReason = `confidence ${confidence.toFixed(3)} below margin ${opts.tieMargin}`;
     return { verdict: tieReason ? "tie" : probA > 0.5 ? "a" : "b", probA, confidence, orders: probs, tieReason };
+  });
+}
+
+/** A candidate answer to a question about a video, with the context c_t ("" for none). */
+export interface AnswerToScore {
+  video: VideoInput;
+  question: string;
+  context: string;
+  answer: string;
+}
+
+/**
+ * log π(answer | video, question[, context]) summed over the answer's tokens (its <eos> included),
+ * and the token count: the self-likelihood judge's score. An answer whose prompt does not fit keeps
+ * the context's last sentences (as the judge does).
+ */
+export function answerLogProbs(policy: Policy, items: readonly AnswerToScore[]): { sum: number; count: number }[] {
+  const reserve = (a: AnswerToScore) => policy.tok.encode(asTarget(a.answer)).length + 1;
+  return sequenceLogProbs(
+    policy.model,
+    policy.tok,
+    items.map((it) => ({
+      ...it.video,
+      prompt: fitPrompt(policy, (c) => prompts.answer(it.question, c), it.context, reserve(it)) ?? prompts.answer(it.question),
+      answer: asTarget(it.answer),
+    })),
+  );
+}
+
+/**
+ * Self-verification: P(" yes") / (P(" yes") + P(" no")) after "is the answer right?", per answer.
+ * Answers too long for the model to verify score 0.5 (no information), never an error.
+ */
+export function verifyAnswers(policy: Policy, items: readonly AnswerToScore[]): number[] {
+  const promptsOf = items.map((it) => fitPrompt(policy, (c) => prompts.verify(it.question, it.answer, c), it.context, 2));
+  const fits = items.flatMap((it, i) => (promptsOf[i] !== undefined ? [{ ...it.video, prompt: promptsOf[i]! }] : []));
+  const choices = [VERIFY_VERDICTS.yes, VERIFY_VERDICTS.no];
+  const scored =
+    choiceLogProbs(policy.model, policy.tok, fits, choices) ??
+    (() => {
+      const s = sequenceLogProbs(
+        policy.model,
+        policy.tok,
+        fits.flatMap((f) => choices.map((answer) => ({ ...f, answer }))),
+      );
+      return fits.map((_, i) => [s[2 * i]!.sum, s[2 * i + 1]!.sum]);
+    })();
+  let k = 0;
+  return promptsOf.map((p) => {
+    if (p === undefined) return 0.5;
+    const [yes, no] = scored[k++]!;
+    return 1 / (1 + Math.exp(no! - yes!));
   });
 }

@@ -3,8 +3,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import {
   type Tokenizer,
   VideoLMM,
+  buildPackedBatch,
   buildScoreBatch,
   encodeRow,
+  segmentSums,
   generate,
   initBackend,
   modelConfig,
@@ -110,6 +112,32 @@ describe("VideoLMM", () => {
     const sb = buildScoreBatch(model, rows, tok.padId);
     const sums = tf.tidy(() => targetLogProbs(model, model.visualTokens(inputs), sb).tokenLogProbs.sum(1).arraySync() as number[]);
     sums.forEach((s, i) => expect(s).toBeCloseTo(gens[i]!.logprobSum, 3));
+  });
+
+  it("packs several prompts about one video into one row, each scoring exactly as alone", () => {
+    const segments = [
+      ["describe the video.", " a red circle moves left."],
+      ["how many objects?", " two"],
+      ["is there a red circle moving left in the video?", " yes, there is."],
+    ].map(([p, a]) => encodeRow(tok, p!, a!));
+    const video = [videos[0]!];
+    const alone = tf.tidy(
+      () =>
+        targetLogProbs(model, model.visualTokens([video[0]!, video[0]!, video[0]!]), buildScoreBatch(model, segments, tok.padId))
+          .tokenLogProbs.sum(1)
+          .arraySync() as number[],
+    );
+    const packed = buildPackedBatch(model, [segments, [segments[1]!]], tok.padId);
+    expect(packed.answerLengths).toEqual([...segments.map((r) => r.answer.length), segments[1]!.answer.length]);
+    const sums = tf.tidy(
+      () =>
+        segmentSums(
+          targetLogProbs(model, model.visualTokens([video[0]!, video[0]!]), packed).tokenLogProbs,
+          packed,
+        ).arraySync() as number[],
+    );
+    [...alone, alone[1]!].forEach((a, i) => expect(sums[i]).toBeCloseTo(a, 4));
+    expect(() => buildPackedBatch(model, [[]], tok.padId)).toThrow(/without segments/);
   });
 
   it("scores answers summed over answer tokens only, independent of batch padding", () => {
