@@ -147,6 +147,7 @@ function workItem(record: RunRecord, shard: ShardRecord): WorkItem {
             strategy: j.strategy,
             tieMargin: j.tieMargin,
             singleOrder: j.singleOrder,
+            likelihoodScore: j.likelihoodScore,
             responses: findShard(record, t, Stage.RESPONSES, shard.shardIndex)!.output,
             contexts: ci === undefined ? undefined : findShard(record, ci, Stage.CONTEXT, shard.shardIndex)!.output,
           }),

@@ -5,6 +5,7 @@ import {
   FailurePolicySchema,
   JudgeSpecSchema,
   JudgeStrategy,
+  LikelihoodScore,
   ContextSpecSchema,
   EvaluationSpecSchema,
   RunSpecSchema,
@@ -40,7 +41,12 @@ export const DEFAULTS = {
 } as const;
 
 /** Judge strategies this release runs; the others are refused when a run is created, not mid-run. */
-const BUILT_JUDGES: ReadonlySet<JudgeStrategy> = new Set([JudgeStrategy.SELF, JudgeStrategy.ORACLE]);
+const BUILT_JUDGES: ReadonlySet<JudgeStrategy> = new Set([
+  JudgeStrategy.SELF,
+  JudgeStrategy.SELF_LIKELIHOOD,
+  JudgeStrategy.SELF_VERIFY,
+  JudgeStrategy.ORACLE,
+]);
 
 const LIMITS = {
   iterations: 1000,
@@ -110,15 +116,18 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
     fail("spec.judge.reward_model", "is required for JUDGE_STRATEGY_REWARD_MODEL");
   }
   if (!BUILT_JUDGES.has(spec.judge.strategy)) {
-    fail("spec.judge.strategy", `${JudgeStrategy[spec.judge.strategy]} is not implemented yet (SELF and ORACLE are)`);
+    const built = [...BUILT_JUDGES].map((j) => JudgeStrategy[j]).join(", ");
+    fail("spec.judge.strategy", `${JudgeStrategy[spec.judge.strategy]} is not implemented yet (${built} are)`);
   }
+  if (spec.judge.likelihoodScore === LikelihoodScore.UNSPECIFIED) spec.judge.likelihoodScore = LikelihoodScore.SEQUENCE;
+  if (!(spec.judge.likelihoodScore in LikelihoodScore)) fail("spec.judge.likelihood_score", `unknown value ${spec.judge.likelihoodScore}`);
 
   spec.responseSampling ??= create(SamplingParamsSchema, { temperature: DEFAULTS.responseTemperature });
   if (spec.responseSampling.maxNewTokens === 0) spec.responseSampling.maxNewTokens = DEFAULTS.responseMaxNewTokens;
   checkSampling(spec.responseSampling, "spec.response_sampling");
 
   if (spec.responsesPerItem === 0) spec.responsesPerItem = DEFAULTS.responsesPerItem;
-  if (spec.responsesPerItem < 2) fail("spec.responses_per_item", "must be ≥ 2 (the judge compares two answers)");
+  if (spec.responsesPerItem < 2) fail("spec.responses_per_item", "must be ≥ 2 (the judge compares the best and the worst answer)");
   if (spec.responsesPerItem > LIMITS.responsesPerItem) {
     fail("spec.responses_per_item", `must be ≤ ${LIMITS.responsesPerItem}`);
   }

@@ -1,74 +1,44 @@
-// Pairwise judgments by strategy. `self` is the policy judging itself with the context (ISR-DPO);
-// `oracle` reads the synthetic world's ground truth (analysis only). Identical answers are a tie
-// without asking anyone.
+// The judge service's side of a strategy: the contract's enums mapped onto libs/judge, and which
+// strategies are built. Every judgment itself happens in libs/judge.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { JudgeStrategy } from "@isrdpo/contracts";
-import { clipFromId, scoreAnswer } from "@isrdpo/video";
-import { judgePairs, type PairToJudge, type Policy } from "@isrdpo/vlm";
+import { JudgeStrategy, LikelihoodScore } from "@isrdpo/contracts";
+import { judgeItems, OracleInputError, type ItemToJudge, type JudgeMethod, type Preference } from "@isrdpo/judge";
+import type { Policy } from "@isrdpo/vlm";
 
-export interface PairVerdict {
-  verdict: "a" | "b" | "tie";
-  /** Strategy-specific scores of a and b: P(better) for self, the oracle's 0–5 score for oracle. */
-  scoreA: number;
-  scoreB: number;
-  confidence: number;
-  /** P(a better) per order judged (self only). */
-  orders: number[];
-  tieReason: string;
-}
+const METHODS: Partial<Record<JudgeStrategy, JudgeMethod>> = {
+  [JudgeStrategy.SELF]: "self",
+  [JudgeStrategy.SELF_LIKELIHOOD]: "self-likelihood",
+  [JudgeStrategy.SELF_VERIFY]: "self-verify",
+  [JudgeStrategy.ORACLE]: "oracle",
+};
 
-export interface PairInput extends PairToJudge {
-  /** For the oracle: the synthetic clip and item the question belongs to. */
-  clipId?: string;
-  itemId?: string;
+/** The library's method for a strategy; UNIMPLEMENTED for strategies that are not built. */
+export function judgeMethod(strategy: JudgeStrategy): JudgeMethod {
+  const method = METHODS[strategy];
+  if (!method) {
+    const built = Object.keys(METHODS).map((s) => `JUDGE_STRATEGY_${JudgeStrategy[Number(s)]}`);
+    throw new ConnectError(
+      `judge strategy JUDGE_STRATEGY_${JudgeStrategy[strategy]} is not implemented yet (${built.join(", ")} are)`,
+      Code.Unimplemented,
+    );
+  }
+  return method;
 }
 
 export function judge(
   strategy: JudgeStrategy,
   policy: Policy | undefined,
-  pairs: readonly PairInput[],
-  opts: { tieMargin: number; singleOrder: boolean },
-): PairVerdict[] {
-  const identical = (p: PairInput) => p.a.trim() === p.b.trim();
-  const out: (PairVerdict | undefined)[] = pairs.map((p) =>
-    identical(p) ? { verdict: "tie", scoreA: 0.5, scoreB: 0.5, confidence: 0, orders: [], tieReason: "identical answers" } : undefined,
-  );
-  const open = pairs.flatMap((p, i) => (out[i] ? [] : [{ p, i }]));
-  if (strategy === JudgeStrategy.SELF) {
-    const judged = judgePairs(
-      policy!,
-      open.map((o) => o.p),
-      opts,
-    );
-    open.forEach(({ i }, k) => {
-      const j = judged[k]!;
-      out[i] = {
-        verdict: j.verdict,
-        scoreA: j.probA,
-        scoreB: 1 - j.probA,
-        confidence: j.confidence,
-        orders: j.orders,
-        tieReason: j.tieReason,
-      };
+  items: readonly ItemToJudge[],
+  opts: { tieMargin: number; singleOrder: boolean; likelihoodScore: LikelihoodScore },
+): Preference[] {
+  try {
+    return judgeItems(judgeMethod(strategy), policy, items, {
+      tieMargin: opts.tieMargin,
+      singleOrder: opts.singleOrder,
+      likelihood: opts.likelihoodScore === LikelihoodScore.CONTEXT_GAIN ? "context-gain" : "sequence",
     });
-  } else if (strategy === JudgeStrategy.ORACLE) {
-    for (const { p, i } of open) {
-      const clip = clipFromId(p.clipId ?? "");
-      const item = clip.items.find((it) => (p.itemId ? it.id === p.itemId : it.question === p.question));
-      if (!item) throw new ConnectError(`oracle: no question "${p.question}" in clip ${clip.id}`, Code.InvalidArgument);
-      const a = scoreAnswer(clip.scene, item, p.a).score;
-      const b = scoreAnswer(clip.scene, item, p.b).score;
-      out[i] = {
-        verdict: a === b ? "tie" : a > b ? "a" : "b",
-        scoreA: a,
-        scoreB: b,
-        confidence: Math.abs(a - b) / 5,
-        orders: [],
-        tieReason: a === b ? "equal oracle scores" : "",
-      };
-    }
-  } else {
-    throw new ConnectError(`judge strategy ${JudgeStrategy[strategy]} is not implemented yet (self and oracle are)`, Code.Unimplemented);
+  } catch (err) {
+    if (err instanceof OracleInputError) throw new ConnectError(err.message, Code.InvalidArgument);
+    throw err;
   }
-  return out as PairVerdict[];
 }

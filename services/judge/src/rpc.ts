@@ -1,4 +1,4 @@
-// JudgeService: which of two answers is better, by strategy.
+// JudgeService: which of two (or more) answers is better, by strategy.
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { JudgeResponseSchema, type JudgeService, JudgeStrategy, Verdict } from "@isrdpo/contracts";
@@ -6,7 +6,7 @@ import { DEFAULTS } from "@isrdpo/orchestration";
 import { invalidArgument, requireNonEmpty, type ServiceContext } from "@isrdpo/runtime";
 import { videoInput, withModel } from "@isrdpo/serving";
 import type { Policy } from "@isrdpo/vlm";
-import { judge } from "./judging.ts";
+import { judge, judgeMethod } from "./judging.ts";
 
 export function judgeRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof JudgeService>> {
   return {
@@ -14,37 +14,43 @@ export function judgeRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof JudgeS
       if (req.strategy === JudgeStrategy.UNSPECIFIED || !(req.strategy in JudgeStrategy))
         invalidArgument("strategy", "required, e.g. JUDGE_STRATEGY_SELF");
       requireNonEmpty("instruction", req.instruction);
-      requireNonEmpty("response_a", req.responseA);
-      requireNonEmpty("response_b", req.responseB);
+      const list = req.responses.length > 0;
+      if (list) {
+        if (req.responseA || req.responseB) invalidArgument("responses", "set either response_a and response_b, or responses, not both");
+        if (req.responses.length < 2) invalidArgument("responses", `needs at least two answers, got ${req.responses.length}`);
+        req.responses.forEach((r, i) => requireNonEmpty(`responses[${i}]`, r));
+      } else {
+        requireNonEmpty("response_a", req.responseA);
+        requireNonEmpty("response_b", req.responseB);
+      }
       if (!(req.tieMargin >= 0 && req.tieMargin < 1)) invalidArgument("tie_margin", `must be in [0, 1), got ${req.tieMargin}`);
+      judgeMethod(req.strategy); // UNIMPLEMENTED before any model is loaded
       const oracle = req.strategy === JudgeStrategy.ORACLE;
       if (oracle && req.video?.source.case !== "syntheticClipId")
         invalidArgument("video.synthetic_clip_id", "the oracle judges questions about synthetic clips only");
+      const answers = list ? req.responses : [req.responseA, req.responseB];
       // The oracle needs no model.
       const decide = async (policy?: Policy) => {
         const video = policy ? await videoInput(policy, req.video, "video") : { videoId: "", frames: new Uint8Array() };
-        const [v] = judge(
+        const [p] = judge(
           req.strategy,
           policy,
-          [
-            {
-              video,
-              question: req.instruction,
-              context: req.context,
-              a: req.responseA,
-              b: req.responseB,
-              clipId: req.video?.source.value as string,
-            },
-          ],
-          { tieMargin: req.tieMargin || DEFAULTS.tieMargin, singleOrder: req.singleOrder },
+          [{ video, question: req.instruction, context: req.context, answers, clipId: req.video?.source.value as string }],
+          { tieMargin: req.tieMargin || DEFAULTS.tieMargin, singleOrder: req.singleOrder, likelihoodScore: req.likelihoodScore },
         );
+        const v = p!;
+        // Pairwise orders are P(chosen ≻ rejected); the contract reports P(a ≻ b).
+        const aFirst = v.chosen === 0;
         return create(JudgeResponseSchema, {
-          verdict: v!.verdict === "a" ? Verdict.A : v!.verdict === "b" ? Verdict.B : Verdict.TIE,
-          confidence: v!.confidence,
-          scoreA: v!.scoreA,
-          scoreB: v!.scoreB,
-          judgments: v!.orders.map((p, i) => ({ swapped: i === 1, probABetter: p })),
-          tieReason: v!.tieReason,
+          verdict: v.tie ? Verdict.TIE : list || aFirst ? Verdict.A : Verdict.B,
+          confidence: v.confidence,
+          scoreA: list ? v.scores[v.chosen]! : v.scores[0]!,
+          scoreB: list ? v.scores[v.rejected]! : v.scores[1]!,
+          judgments: list ? [] : v.orders.map((p, i) => ({ swapped: i === 1, probABetter: aFirst ? p : 1 - p })),
+          tieReason: v.tieReason,
+          chosenIndex: v.chosen,
+          rejectedIndex: v.rejected,
+          scores: list ? v.scores : [],
         });
       };
       return oracle ? decide() : withModel(ctx, req.model, "model", decide);

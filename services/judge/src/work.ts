@@ -1,5 +1,6 @@
-// The judge stage: for each item, its two answers judged with its context → a preference record.
-// Ties stay in the shard (tie = true) so they are counted; the trainer skips them.
+// The judge stage: for each item, its answers judged with its context → a preference record (the
+// best and the worst of them). Ties stay in the shard (tie = true) so they are counted; the trainer
+// skips them.
 import { fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { ContextShardSchema, type PreferenceRecordSchema, PreferenceShardSchema, ResponsesShardSchema } from "@isrdpo/contracts";
 import type { WorkHandler } from "@isrdpo/bus";
@@ -18,46 +19,46 @@ export function judgeHandler(ctx: ServiceContext): WorkHandler<"judge"> {
     if (params.contexts) {
       for (const r of fromBinary(ContextShardSchema, await ctx.artifacts.get(params.contexts)).records) contexts.set(r.itemId, r.context);
     }
-    const pairs = ready.flatMap((r) => {
+    const judgeable = ready.flatMap((r) => {
       const answers = responses.get(r.item.id);
       if (!answers || answers.length < 2) {
         failures.push({ itemId: r.item.id, reason: "responses: fewer than two answers for this item" });
         return [];
       }
-      return [{ r, a: answers[0]!, b: answers[1]!, context: contexts.get(r.item.id) ?? "" }];
+      return [{ r, answers, context: contexts.get(r.item.id) ?? "" }];
     });
-    const verdicts = judge(
+    const preferences = judge(
       params.strategy,
       policy,
-      pairs.map(({ r, a, b, context }) => ({
+      judgeable.map(({ r, answers, context }) => ({
         video: r.video,
         question: r.item.instruction,
         context,
-        a,
-        b,
+        answers,
         clipId: r.item.video?.source.case === "syntheticClipId" ? r.item.video.source.value : "",
         itemId: r.item.id,
       })),
-      { tieMargin: params.tieMargin, singleOrder: params.singleOrder },
+      { tieMargin: params.tieMargin, singleOrder: params.singleOrder, likelihoodScore: params.likelihoodScore },
     );
-    return pairs.map(({ r, a, b, context }, i): MessageInitShape<typeof PreferenceRecordSchema> => {
-      const v = verdicts[i]!;
-      const aWins = v.verdict !== "b";
-      const [chosen, rejected] = aWins ? [a, b] : [b, a];
+    return judgeable.map(({ r, answers, context }, i): MessageInitShape<typeof PreferenceRecordSchema> => {
+      const p = preferences[i]!;
+      // With nothing to compare (identical answers) the record keeps the first two answers.
+      const [c, j] = p.chosen === p.rejected ? [0, 1] : [p.chosen, p.rejected];
       return {
         itemId: r.item.id,
         videoId: r.video.videoId,
         prompt: r.item.instruction,
-        chosen,
-        rejected,
-        chosenScore: aWins ? v.scoreA : v.scoreB,
-        rejectedScore: aWins ? v.scoreB : v.scoreA,
+        chosen: answers[c]!,
+        rejected: answers[j]!,
+        chosenScore: p.scores[c]!,
+        rejectedScore: p.scores[j]!,
         context,
-        confidence: v.confidence,
-        tie: v.verdict === "tie",
-        tieReason: v.tieReason,
-        chosenWords: wordCount(chosen),
-        rejectedWords: wordCount(rejected),
+        confidence: p.confidence,
+        tie: p.tie,
+        tieReason: p.tieReason,
+        chosenWords: wordCount(answers[c]!),
+        rejectedWords: wordCount(answers[j]!),
+        candidates: answers.length,
       };
     });
   });

@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { JudgeStrategy, ModelRef, Video } from "./common_pb.ts";
+import type { JudgeStrategy, LikelihoodScore, ModelRef, Video } from "./common_pb.ts";
 import { file_isrdpo_v1_common } from "./common_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file isrdpo/v1/judge.proto.
  */
 export const file_isrdpo_v1_judge: GenFile = /*@__PURE__*/
-  fileDesc("ChVpc3JkcG8vdjEvanVkZ2UucHJvdG8SCWlzcmRwby52MSL3AQoMSnVkZ2VSZXF1ZXN0EiIKBW1vZGVsGAEgASgLMhMuaXNyZHBvLnYxLk1vZGVsUmVmEioKCHN0cmF0ZWd5GAIgASgOMhguaXNyZHBvLnYxLkp1ZGdlU3RyYXRlZ3kSHwoFdmlkZW8YAyABKAsyEC5pc3JkcG8udjEuVmlkZW8SEwoLaW5zdHJ1Y3Rpb24YBCABKAkSDwoHY29udGV4dBgFIAEoCRISCgpyZXNwb25zZV9hGAYgASgJEhIKCnJlc3BvbnNlX2IYByABKAkSEgoKdGllX21hcmdpbhgIIAEoAhIUCgxzaW5nbGVfb3JkZXIYCSABKAgiOQoPT3JkZXJlZEp1ZGdtZW50Eg8KB3N3YXBwZWQYASABKAgSFQoNcHJvYl9hX2JldHRlchgCIAEoASKtAQoNSnVkZ2VSZXNwb25zZRIjCgd2ZXJkaWN0GAEgASgOMhIuaXNyZHBvLnYxLlZlcmRpY3QSEgoKY29uZmlkZW5jZRgCIAEoARIPCgdzY29yZV9hGAMgASgBEg8KB3Njb3JlX2IYBCABKAESLQoJanVkZ21lbnRzGAUgAygLMhouaXNyZHBvLnYxLk9yZGVyZWRKdWRnbWVudBISCgp0aWVfcmVhc29uGAYgASgJKlEKB1ZlcmRpY3QSFwoTVkVSRElDVF9VTlNQRUNJRklFRBAAEg0KCVZFUkRJQ1RfQRABEg0KCVZFUkRJQ1RfQhACEg8KC1ZFUkRJQ1RfVElFEAMySgoMSnVkZ2VTZXJ2aWNlEjoKBUp1ZGdlEhcuaXNyZHBvLnYxLkp1ZGdlUmVxdWVzdBoYLmlzcmRwby52MS5KdWRnZVJlc3BvbnNlYgZwcm90bzM", [file_isrdpo_v1_common]);
+  fileDesc("ChVpc3JkcG8vdjEvanVkZ2UucHJvdG8SCWlzcmRwby52MSLAAgoMSnVkZ2VSZXF1ZXN0EiIKBW1vZGVsGAEgASgLMhMuaXNyZHBvLnYxLk1vZGVsUmVmEioKCHN0cmF0ZWd5GAIgASgOMhguaXNyZHBvLnYxLkp1ZGdlU3RyYXRlZ3kSHwoFdmlkZW8YAyABKAsyEC5pc3JkcG8udjEuVmlkZW8SEwoLaW5zdHJ1Y3Rpb24YBCABKAkSDwoHY29udGV4dBgFIAEoCRISCgpyZXNwb25zZV9hGAYgASgJEhIKCnJlc3BvbnNlX2IYByABKAkSEgoKdGllX21hcmdpbhgIIAEoAhIUCgxzaW5nbGVfb3JkZXIYCSABKAgSEQoJcmVzcG9uc2VzGAogAygJEjQKEGxpa2VsaWhvb2Rfc2NvcmUYCyABKA4yGi5pc3JkcG8udjEuTGlrZWxpaG9vZFNjb3JlIjkKD09yZGVyZWRKdWRnbWVudBIPCgdzd2FwcGVkGAEgASgIEhUKDXByb2JfYV9iZXR0ZXIYAiABKAEi6wEKDUp1ZGdlUmVzcG9uc2USIwoHdmVyZGljdBgBIAEoDjISLmlzcmRwby52MS5WZXJkaWN0EhIKCmNvbmZpZGVuY2UYAiABKAESDwoHc2NvcmVfYRgDIAEoARIPCgdzY29yZV9iGAQgASgBEi0KCWp1ZGdtZW50cxgFIAMoCzIaLmlzcmRwby52MS5PcmRlcmVkSnVkZ21lbnQSEgoKdGllX3JlYXNvbhgGIAEoCRIUCgxjaG9zZW5faW5kZXgYByABKA0SFgoOcmVqZWN0ZWRfaW5kZXgYCCABKA0SDgoGc2NvcmVzGAkgAygBKlEKB1ZlcmRpY3QSFwoTVkVSRElDVF9VTlNQRUNJRklFRBAAEg0KCVZFUkRJQ1RfQRABEg0KCVZFUkRJQ1RfQhACEg8KC1ZFUkRJQ1RfVElFEAMySgoMSnVkZ2VTZXJ2aWNlEjoKBUp1ZGdlEhcuaXNyZHBvLnYxLkp1ZGdlUmVxdWVzdBoYLmlzcmRwby52MS5KdWRnZVJlc3BvbnNlYgZwcm90bzM", [file_isrdpo_v1_common]);
 
 /**
  * @generated from message isrdpo.v1.JudgeRequest
@@ -68,6 +68,20 @@ export type JudgeRequest = Message<"isrdpo.v1.JudgeRequest"> & {
    * @generated from field: bool single_order = 9;
    */
   singleOrder: boolean;
+
+  /**
+   * Instead of response_a and response_b: two or more answers, judged best vs worst.
+   *
+   * @generated from field: repeated string responses = 10;
+   */
+  responses: string[];
+
+  /**
+   * For JUDGE_STRATEGY_SELF_LIKELIHOOD.
+   *
+   * @generated from field: isrdpo.v1.LikelihoodScore likelihood_score = 11;
+   */
+  likelihoodScore: LikelihoodScore;
 };
 
 /**
@@ -142,6 +156,24 @@ export type JudgeResponse = Message<"isrdpo.v1.JudgeResponse"> & {
    * @generated from field: string tie_reason = 6;
    */
   tieReason: string;
+
+  /**
+   * With `responses`: the indices of the best and worst answers, and every answer's score
+   * (score_a and score_b are then the best's and the worst's).
+   *
+   * @generated from field: uint32 chosen_index = 7;
+   */
+  chosenIndex: number;
+
+  /**
+   * @generated from field: uint32 rejected_index = 8;
+   */
+  rejectedIndex: number;
+
+  /**
+   * @generated from field: repeated double scores = 9;
+   */
+  scores: number[];
 };
 
 /**
