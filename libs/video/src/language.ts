@@ -97,9 +97,11 @@ export function eventSentences(scene: Scene): string[] {
 
 /**
  * The detailed reference caption: the object count, one sentence per object (size, colour, shape,
- * motion), then the events in time order.
+ * motion) from left to right (by where each starts), then the events in time order. A fixed order
+ * makes the caption a function of what the video shows, so a model can learn to write it.
  * e.g. "There are 2 objects. A small red circle moves left. A large blue square stays still. The blue square turns green."
  */
 export function referenceCaption(scene: Scene): string {
-  return [countSentence(scene.objects.length), ...scene.objects.map(objectSentence), ...eventSentences(scene)].join(" ");
+  const leftToRight = [...scene.objects].sort((a, b) => a.start[0] - b.start[0]);
+  return [countSentence(scene.objects.length), ...leftToRight.map(objectSentence), ...eventSentences(scene)].join(" ");
 }

@@ -46,7 +46,7 @@ describe("oracle on open answers", () => {
   it("the reference caption is fully true and complete", () => {
     const caption = referenceCaption(scene);
     expect(caption).toBe(
-      "There are 3 objects. A small red circle moves left. A large blue square stays still. A small yellow triangle moves up. The yellow triangle appears. Then the blue square turns green.",
+      "There are 3 objects. A small yellow triangle moves up. A large blue square stays still. A small red circle moves left. The yellow triangle appears. Then the blue square turns green.",
     );
     const r = scoreAnswer(scene, open, caption);
     expect(r.claims).toHaveLength(6);
