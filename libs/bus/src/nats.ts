@@ -20,7 +20,7 @@ import type {
   StreamConfig,
 } from "nats";
 import { artifactPath, artifactPrefix, artifactUri, checkKey, checkLog, checkMsgId, checkPrefix, checkQueue } from "./names.ts";
-import { ArtifactNotFoundError, CasConflictError, verified } from "./types.ts";
+import { ArtifactNotFoundError, CasConflictError, verified, verifiedStream } from "./types.ts";
 import type { ArtifactStore, Bus, Delivery, KvEntry, LogEntry, PublishResult } from "./types.ts";
 
 export const NATS_NAMES = {
@@ -290,6 +290,48 @@ export class NatsArtifactStore implements ArtifactStore {
     const name = artifactPath(uri);
     const info = await this.retry(() => this.os.putBlob({ name, description: mediaType }, data));
     return this.toRef(name, info.digest, info.size, mediaType);
+  }
+
+  async putStream(uri: string, chunks: AsyncIterable<Uint8Array>, mediaType = "application/octet-stream"): Promise<ArtifactRef> {
+    const name = artifactPath(uri);
+    const iterator = chunks[Symbol.asyncIterator]();
+    // The Object Store reads a web stream and chunks it into messages itself.
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const next = await iterator.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      async cancel(reason) {
+        await iterator.return?.(reason);
+      },
+    });
+    const info = await this.os.put({ name, description: mediaType }, body);
+    return this.toRef(name, info.digest, info.size, mediaType);
+  }
+
+  async *getStream(refOrUri: ArtifactRef | string): AsyncGenerator<Uint8Array> {
+    const uri = typeof refOrUri === "string" ? refOrUri : refOrUri.uri;
+    const stored = await this.stat(uri);
+    if (!stored) throw new ArtifactNotFoundError(uri);
+    const result = await this.retry(() => this.os.get(artifactPath(uri)));
+    if (!result) throw new ArtifactNotFoundError(uri);
+    const reader = result.data.getReader();
+    async function* chunks() {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          yield value;
+        }
+      } finally {
+        reader.releaseLock();
+      }
+    }
+    yield* verifiedStream(uri, chunks(), stored, refOrUri);
+    // The Object Store checks its own digest too; a failure is reported here.
+    const error = await result.error;
+    if (error) throw error;
   }
 
   async get(refOrUri: ArtifactRef | string): Promise<Uint8Array> {

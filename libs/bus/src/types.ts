@@ -67,8 +67,18 @@ export interface Bus {
  */
 export interface ArtifactStore {
   put(uri: string, data: Uint8Array, mediaType?: string): Promise<ArtifactRef>;
+  /**
+   * Stores content that arrives in chunks (a large dataset) without holding it whole; the sha256 and
+   * size are computed on the way. Not retried: a stream cannot be replayed, the caller starts over.
+   */
+  putStream(uri: string, chunks: AsyncIterable<Uint8Array>, mediaType?: string): Promise<ArtifactRef>;
   /** The content, verified against the stored sha256 and against `ref.sha256` when given. */
   get(ref: ArtifactRef | string): Promise<Uint8Array>;
+  /**
+   * The content in chunks, never whole in memory. The sha256 is checked when the last chunk has been
+   * read: a corrupt artifact throws ArtifactIntegrityError then, so act on the data only after the end.
+   */
+  getStream(ref: ArtifactRef | string): AsyncIterable<Uint8Array>;
   stat(uri: string): Promise<ArtifactRef | undefined>;
   /** Artifacts whose URI starts with `prefix`, sorted by URI. */
   list(prefix: string): Promise<ArtifactRef[]>;
@@ -115,3 +125,21 @@ export function verified(uri: string, data: Uint8Array, stored: ArtifactRef, req
 }
 
 export const sha256Hex = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
+
+/** Yields `chunks` while hashing them; after the last, checks the digest as `verified` does. */
+export async function* verifiedStream(
+  uri: string,
+  chunks: AsyncIterable<Uint8Array>,
+  stored: ArtifactRef,
+  requested: ArtifactRef | string,
+): AsyncGenerator<Uint8Array> {
+  const hash = createHash("sha256");
+  for await (const chunk of chunks) {
+    hash.update(chunk);
+    yield chunk;
+  }
+  const actual = hash.digest("hex");
+  if (actual !== stored.sha256) throw new ArtifactIntegrityError(uri, stored.sha256, actual);
+  if (typeof requested !== "string" && requested.sha256 && requested.sha256 !== actual)
+    throw new ArtifactIntegrityError(uri, requested.sha256, actual);
+}

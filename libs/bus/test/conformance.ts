@@ -185,6 +185,45 @@ export function describeConformance(name: string, open: () => Promise<Subject>):
       expect(Buffer.compare(Buffer.from(await s.artifacts.get(bigRef)), Buffer.from(big))).toBe(0);
     });
 
+    it("streams artifacts in and out in chunks, with the same sha256 and checks", async () => {
+      const dir = unique("stream");
+      const chunk = (i: number) => new Uint8Array(70_000).map((_, k) => (i * 7 + k) % 253);
+      async function* chunks() {
+        for (let i = 0; i < 20; i++) yield chunk(i);
+      }
+      const whole = Buffer.concat(Array.from({ length: 20 }, (_, i) => chunk(i)));
+      const ref = await s.artifacts.putStream(`artifact://${dir}/data.jsonl`, chunks(), "application/jsonl");
+      expect(ref).toMatchObject({ sha256: sha256Hex(whole), sizeBytes: BigInt(whole.length), mediaType: "application/jsonl" });
+      expect(Buffer.compare(Buffer.from(await s.artifacts.get(ref)), whole)).toBe(0);
+      const read: Uint8Array[] = [];
+      for await (const c of s.artifacts.getStream(ref.uri)) read.push(c);
+      expect(read.length).toBeGreaterThan(1);
+      expect(Buffer.compare(Buffer.concat(read), whole)).toBe(0);
+      const drain = async (r: Parameters<typeof s.artifacts.getStream>[0]) => {
+        for await (const _ of s.artifacts.getStream(r));
+      };
+      await expect(drain({ ...ref, sha256: "0".repeat(64) })).rejects.toBeInstanceOf(ArtifactIntegrityError);
+      await expect(drain(`artifact://${dir}/none`)).rejects.toBeInstanceOf(ArtifactNotFoundError);
+      // A put of bytes and a streamed put of the same bytes give the same ref; a failing source stores nothing.
+      const small = enc("one line\n");
+      expect(
+        await s.artifacts.putStream(
+          `artifact://${dir}/small`,
+          (async function* () {
+            yield small;
+          })(),
+        ),
+      ).toMatchObject({
+        sha256: (await s.artifacts.put(`artifact://${dir}/small2`, small)).sha256,
+      });
+      const failing = (async function* () {
+        yield small;
+        throw new Error("source broke");
+      })();
+      await expect(s.artifacts.putStream(`artifact://${dir}/broken`, failing)).rejects.toThrow("source broke");
+      expect(await s.artifacts.stat(`artifact://${dir}/broken`)).toBeUndefined();
+    });
+
     it("lists artifacts by URI prefix, sorted", async () => {
       const dir = unique("list");
       for (const p of ["b/2", "a/1", "b/1"]) await s.artifacts.put(`artifact://${dir}/${p}`, enc(p));
