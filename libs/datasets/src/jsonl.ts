@@ -1,7 +1,8 @@
 // Streaming JSONL: read line by line (a large file never loads whole), write with backpressure.
 import { createReadStream, createWriteStream } from "node:fs";
 import { once } from "node:events";
-import { createInterface } from "node:readline";
+import type { ArtifactStore } from "@isrdpo/bus";
+import type { ArtifactRef } from "@isrdpo/contracts";
 import type { z } from "zod";
 
 /** A bad line of a dataset file: names the file, the 1-based line and the field. */
@@ -44,17 +45,35 @@ export interface JsonlLine {
 
 /** The non-blank lines of a file with their line numbers, streamed. */
 export async function* readLines(path: string): AsyncGenerator<JsonlLine> {
-  const input = createReadStream(path, { encoding: "utf8" });
+  const input = createReadStream(path);
   const opened = once(input, "open").catch((e: NodeJS.ErrnoException) => {
     throw new Error(`cannot read ${path}: ${e.code === "ENOENT" ? "file not found" : e.message}`);
   });
   await opened;
-  const rl = createInterface({ input, crlfDelay: Infinity });
+  yield* linesOf(input as AsyncIterable<Uint8Array>);
+}
+
+/** The non-blank lines of an artifact (e.g. an imported dataset), streamed; its sha256 is checked after the last. */
+export function readArtifactLines(store: ArtifactStore, ref: ArtifactRef | string): AsyncGenerator<JsonlLine> {
+  return linesOf(store.getStream(ref));
+}
+
+/** Splits UTF-8 chunks into lines ("\n" or "\r\n"); an error of the source comes through. */
+async function* linesOf(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<JsonlLine> {
+  const decoder = new TextDecoder();
+  let rest = "";
   let line = 0;
-  for await (const text of rl) {
-    line++;
-    if (text.trim()) yield { line, text };
+  for await (const chunk of chunks) {
+    rest += decoder.decode(chunk, { stream: true });
+    for (let end = rest.indexOf("\n"); end >= 0; end = rest.indexOf("\n")) {
+      const text = rest.slice(0, end).replace(/\r$/, "");
+      rest = rest.slice(end + 1);
+      line++;
+      if (text.trim()) yield { line, text };
+    }
   }
+  rest += decoder.decode();
+  if (rest.trim()) yield { line: line + 1, text: rest.replace(/\r$/, "") };
 }
 
 /** Writes records as JSONL, one `JSON.stringify` per line; validates each first (bad record → error naming its index and field). */
