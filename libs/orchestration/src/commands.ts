@@ -86,6 +86,7 @@ function jobSpec(record: RunRecord, job: JobRecord): JobSpec {
       kind: JobKind.SFT,
       preset: sft.preset,
       syntheticData: sft.data,
+      data: sft.datasets,
       training: sft.training,
       outputName: `${run.id}/sft`,
     });

@@ -13,6 +13,7 @@ import {
   TrainingParamsSchema,
 } from "@isrdpo/contracts";
 import type { RunSpec, SamplingParams } from "@isrdpo/contracts";
+import { answerJudgeProblem, datasetUriProblem } from "./datasets.ts";
 
 /** An invalid run spec. `field` is the proto path, e.g. "spec.iterations". */
 export class RunSpecError extends Error {
@@ -82,7 +83,8 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
     if (!SFT_PRESETS.includes(sft.preset)) {
       fail("spec.initial_model.sft.preset", `must be one of ${SFT_PRESETS.join(", ")}, got "${sft.preset}"`);
     }
-    if (!sft.data) fail("spec.initial_model.sft.data", "is required");
+    if (!sft.data && sft.datasets.length === 0) fail("spec.initial_model.sft.data", "is required (or sft.datasets)");
+    sft.datasets.forEach((d, i) => checkDatasetUri(`spec.initial_model.sft.datasets[${i}].uri`, d.uri));
   }
   if (initial.seedPreferences && !initial.seedPreferences.uri) {
     fail("spec.initial_model.seed_preferences.uri", "must not be empty");
@@ -93,9 +95,7 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
   if (prompts.source.case === "synthetic" && prompts.source.value.clipCount < 1) {
     fail("spec.prompts.synthetic.clip_count", "must be ≥ 1");
   }
-  if (prompts.source.case === "sharegptJsonl" && !prompts.source.value.uri) {
-    fail("spec.prompts.sharegpt_jsonl.uri", "must not be empty");
-  }
+  if (prompts.source.case === "sharegptJsonl") checkDatasetUri("spec.prompts.sharegpt_jsonl.uri", prompts.source.value.uri);
 
   if (spec.iterations < 1) fail("spec.iterations", "must be ≥ 1");
   if (spec.iterations > LIMITS.iterations) fail("spec.iterations", `must be ≤ ${LIMITS.iterations}`);
@@ -140,6 +140,11 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
     fail("spec.training.learning_rate", "must be ≥ 0");
   }
   spec.evaluation ??= create(EvaluationSpecSchema, {});
+  spec.evaluation.splits.forEach((d, i) => {
+    if (d.source.case === "sharegptJsonl") checkDatasetUri(`spec.evaluation.splits[${i}].sharegpt_jsonl.uri`, d.source.value.uri);
+  });
+  const judgeProblem = spec.evaluation.answerJudge && answerJudgeProblem(spec.evaluation.answerJudge);
+  if (judgeProblem) fail(`spec.evaluation.answer_judge.${judgeProblem.field}`, judgeProblem.problem);
 
   if (spec.shardSize === 0) spec.shardSize = DEFAULTS.shardSize;
   if (spec.shardSize > LIMITS.shardSize) fail("spec.shard_size", `must be ≤ ${LIMITS.shardSize}`);
@@ -160,6 +165,11 @@ function checkSampling(s: SamplingParams, field: string): void {
   if (!(s.temperature >= 0 && s.temperature <= 10)) fail(`${field}.temperature`, "must be in [0, 10]");
   if (!(s.topP >= 0 && s.topP <= 1)) fail(`${field}.top_p`, "must be in [0, 1]");
   if (s.maxNewTokens > LIMITS.maxNewTokens) fail(`${field}.max_new_tokens`, `must be ≤ ${LIMITS.maxNewTokens}`);
+}
+
+function checkDatasetUri(field: string, uri: string): void {
+  const problem = datasetUriProblem(uri);
+  if (problem) fail(field, problem);
 }
 
 function fail(field: string, problem: string): never {

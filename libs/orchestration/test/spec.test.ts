@@ -29,6 +29,23 @@ describe("normalizeRunSpec", () => {
     ["no prompts", { prompts: {} }, "spec.prompts.source"],
     ["empty synthetic set", { prompts: { source: { case: "synthetic", value: { clipCount: 0 } } } }, "spec.prompts.synthetic.clip_count"],
     ["empty jsonl uri", { prompts: { source: { case: "sharegptJsonl", value: { uri: "" } } } }, "spec.prompts.sharegpt_jsonl.uri"],
+    ["sft without any data", { initialModel: { source: { case: "sft", value: { preset: "test" } } } }, "spec.initial_model.sft.data"],
+    [
+      "sft dataset given as a path",
+      { initialModel: { source: { case: "sft", value: { preset: "test", datasets: [{ uri: "train.jsonl" }] } } } },
+      "spec.initial_model.sft.datasets[0].uri",
+    ],
+    [
+      "evaluation split given as a path",
+      { evaluation: { splits: [{ source: { case: "sharegptJsonl", value: { uri: "/data/test.jsonl" } } }] } },
+      "spec.evaluation.splits[0].sharegpt_jsonl.uri",
+    ],
+    ["LM judge without endpoint", { evaluation: { answerJudge: { kind: 2, model: "m" } } }, "spec.evaluation.answer_judge.endpoint"],
+    [
+      "LM judge given a key instead of its variable's name",
+      { evaluation: { answerJudge: { kind: 2, endpoint: "http://lm:8000/v1", model: "m", apiKeyEnv: "sk-secret-123" } } },
+      "spec.evaluation.answer_judge.api_key_env",
+    ],
     ["zero iterations", { iterations: 0 }, "spec.iterations"],
     ["absurd iterations", { iterations: 1_000_000 }, "spec.iterations"],
     ["one response per item", { responsesPerItem: 1 }, "spec.responses_per_item"],
@@ -57,5 +74,18 @@ describe("normalizeRunSpec", () => {
     expect(err).toBeInstanceOf(RunSpecError);
     expect((err as RunSpecError).field).toBe(field);
     expect((err as RunSpecError).message.startsWith(`${field}: `)).toBe(true);
+  });
+
+  it("refuses a plain dataset path with a message that says to import it; accepts the imported URI", () => {
+    const path = (uri: string) => testRunSpec({ prompts: { source: { case: "sharegptJsonl", value: { uri } } } });
+    expect(() => normalizeRunSpec(path("/data/train.jsonl"))).toThrow(
+      'spec.prompts.sharegpt_jsonl.uri: "/data/train.jsonl" is not an artifact URI: import the dataset first ' +
+        "(isrdpo data import --jsonl /data/train.jsonl --videos <dir>) and use the artifact:// URI it prints",
+    );
+    const ok = normalizeRunSpec(path("artifact://datasets/ab12.jsonl"));
+    expect(ok.prompts!.source.value).toMatchObject({ uri: "artifact://datasets/ab12.jsonl" });
+    // A key pasted where its variable's name belongs is not echoed back.
+    const judge = { kind: 2, endpoint: "http://lm:8000/v1", model: "m", apiKeyEnv: "sk-secret-123" };
+    expect(() => normalizeRunSpec(testRunSpec({ evaluation: { answerJudge: judge } }))).toThrow(/^(?!.*secret)/);
   });
 });

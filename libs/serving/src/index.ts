@@ -3,11 +3,12 @@
 // and library errors as typed gRPC statuses.
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { ArtifactNotFoundError, ArtifactIntegrityError } from "@isrdpo/bus";
+import { ArtifactNotFoundError, ArtifactIntegrityError, type ArtifactStore } from "@isrdpo/bus";
+import { readFrames } from "@isrdpo/datasets";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ArtifactRef, ModelRef, SamplingParams, Video } from "@isrdpo/contracts";
 import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
-import { resolveVideo, VideoError, videoKey } from "@isrdpo/video";
+import { resolveVideo, VideoError, videoKey, type FrameDims } from "@isrdpo/video";
 import { InputError, MANIFEST, modelUri, sharedModels, type ModelLease, type Policy, type Sampling, type VideoInput } from "@isrdpo/vlm";
 
 /** The model cache of this process (shared by every service in it), once the backend is up. */
@@ -67,12 +68,16 @@ export async function loadModelCopy(ctx: ServiceContext, ref: ModelRef | undefin
   return modelCall(ref, field, (digest, manifest) => models.loadCopy(digest, manifest));
 }
 
+/** resolveVideo's reader of imported videos: their frames artifacts in `artifacts`. */
+export const artifactFrames = (artifacts: ArtifactStore) => (uri: string, dims: FrameDims, field: string) =>
+  readFrames(artifacts, uri, dims, field);
+
 /** A request's video as the frames this model takes; a bad one is INVALID_ARGUMENT naming the field. */
-export async function videoInput(policy: Policy, video: Video | undefined, field: string): Promise<VideoInput> {
+export async function videoInput(ctx: ServiceContext, policy: Policy, video: Video | undefined, field: string): Promise<VideoInput> {
   if (!video) invalidArgument(field, "required");
   const { frames, height, width } = policy.model.config;
   try {
-    const data = await resolveVideo(video.source, { frames, height, width }, field);
+    const data = await resolveVideo(video.source, { frames, height, width }, field, { artifactFrames: artifactFrames(ctx.artifacts) });
     // Inline frames without an id are keyed by content, so the visual-token cache stays correct.
     const videoId = videoKey(video) || `sha256:${createHash("sha256").update(data).digest("hex")}`;
     return { videoId, frames: data };

@@ -3,13 +3,13 @@
 // output artifact → ShardCompleted).
 import { create, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { ItemFailureSchema, ShardCompletedSchema, type ItemFailure, type PromptItem, type WorkItem } from "@isrdpo/contracts";
-import type { QueuePayloads, WorkHandler, WorkQueue } from "@isrdpo/bus";
+import type { ArtifactStore, QueuePayloads, WorkHandler, WorkQueue } from "@isrdpo/bus";
 import { serveWorkQueue, shardOutputUri, skipEndedRuns } from "@isrdpo/orchestration";
 import type { ServiceContext, ServiceModule } from "@isrdpo/runtime";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { resolveItemVideos, videoKey } from "@isrdpo/video";
 import type { Policy, VideoInput } from "@isrdpo/vlm";
-import { withModel } from "./index.ts";
+import { artifactFrames, withModel } from "./index.ts";
 
 /**
  * The sampling seed of one shard: a function of the run's seed, the iteration and the shard only, so
@@ -37,9 +37,10 @@ export interface ItemFailureInit {
 export async function shardVideos(
   policy: Policy,
   items: readonly PromptItem[],
+  artifacts: ArtifactStore,
 ): Promise<{ ready: ReadyItem[]; failures: ItemFailureInit[] }> {
   const { frames: n, height, width } = policy.model.config;
-  const { frames, failures } = await resolveItemVideos(items, { frames: n, height, width });
+  const { frames, failures } = await resolveItemVideos(items, { frames: n, height, width }, { artifactFrames: artifactFrames(artifacts) });
   const failed = new Set(failures.map((f) => f.itemId));
   const ready = items
     .filter((item) => !failed.has(item.id))
@@ -81,7 +82,7 @@ export function shardStage<Q extends ShardQueue, S extends ShardSchema>(
   return async (task) => {
     const item = task.payload as QueuePayloads[Q];
     return withModel(ctx, item.model, "work_item.model", async (policy) => {
-      const { ready, failures } = await shardVideos(policy, item.items);
+      const { ready, failures } = await shardVideos(policy, item.items, ctx.artifacts);
       const records = await compute({ item, params: item.params.value as ShardInput<Q>["params"], policy, ready, failures });
       // S has both fields (ShardSchema); TypeScript cannot see that through the generic.
       const init = { records, failures } as unknown as MessageInitShape<S>;

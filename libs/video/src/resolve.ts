@@ -1,5 +1,5 @@
-// Any video the contracts can name (inline frames, a file or frame folder, a synthetic clip id) as
-// the frames a model takes: uint8 RGB, `dims` exactly.
+// Any video the contracts can name (inline frames, a file or frame folder, an imported video's frames
+// artifact, a synthetic clip id) as the frames a model takes: uint8 RGB, `dims` exactly.
 import { decodeVideo, VideoError, type FfmpegOptions } from "./ffmpeg.ts";
 import type { FrameDims } from "./render.ts";
 import { renderClip } from "./render.ts";
@@ -11,16 +11,24 @@ export type VideoSource =
   | { case: "syntheticClipId"; value: string }
   | { case: undefined; value?: undefined };
 
+export interface ResolveOptions extends FfmpegOptions {
+  /** false: refuse file paths (a server that must not read its disk for a caller). */
+  allowFiles?: boolean;
+  /** Reads the frames of an `artifact://` URI (an imported video); without it such URIs are refused. */
+  artifactFrames?: (uri: string, dims: FrameDims, field: string) => Promise<Uint8Array>;
+}
+
 /**
  * Frames of `dims` for a video source. Inline frames must already have the model's shape (callers
- * resize); files are decoded with ffmpeg, sampled uniformly and resized; synthetic clips are rendered.
- * Errors say which field is wrong (`field` prefixes the message).
+ * resize); files are decoded with ffmpeg, sampled uniformly and resized; imported videos are read
+ * from their frames artifact; synthetic clips are rendered. Errors say which field is wrong (`field`
+ * prefixes the message).
  */
 export async function resolveVideo(
   source: VideoSource,
   dims: FrameDims,
   field = "video",
-  options: FfmpegOptions & { allowFiles?: boolean } = {},
+  options: ResolveOptions = {},
 ): Promise<Uint8Array> {
   switch (source.case) {
     case "frames": {
@@ -46,6 +54,10 @@ export async function resolveVideo(
       return renderClip(clip.scene, dims);
     }
     case "uri": {
+      if (source.value.startsWith("artifact://")) {
+        if (!options.artifactFrames) throw new VideoError(`${field}.uri`, "artifact URIs cannot be read here");
+        return options.artifactFrames(source.value, dims, `${field}.uri`);
+      }
       if (options.allowFiles === false) throw new VideoError(`${field}.uri`, "this server does not read video files");
       const decoded = await decodeVideo(source.value, { ...options, ...dims });
       return decoded.data;
@@ -68,7 +80,7 @@ export interface ItemVideo {
 export async function resolveItemVideos(
   items: readonly ItemVideo[],
   dims: FrameDims,
-  options: FfmpegOptions & { allowFiles?: boolean } = {},
+  options: ResolveOptions = {},
 ): Promise<{ frames: Map<string, Uint8Array>; failures: { itemId: string; reason: string }[] }> {
   const frames = new Map<string, Uint8Array>();
   const bad = new Map<string, string>();

@@ -16,7 +16,7 @@ export function contextRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof Cont
       if (req.mode === ContextMode.CLIP_NARRATIVE && req.clipCount === 0)
         invalidArgument("clip_count", "required for CONTEXT_MODE_CLIP_NARRATIVE");
       return withModel(ctx, req.model, "model", async (policy) => {
-        const video = await videoInput(policy, req.video, "video");
+        const video = await videoInput(ctx, policy, req.video, "video");
         const s = sampling(req.sampling, "sampling", policy, CONTEXT_SAMPLING);
         if (req.mode === ContextMode.CLIP_NARRATIVE) {
           if (req.clipCount > policy.model.config.frames)

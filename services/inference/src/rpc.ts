@@ -16,10 +16,10 @@ import { generate, sequenceLogProbs, type Policy, type ScoreItem } from "@isrdpo
 const MAX_INPUTS = 256;
 const DEFAULTS = { temperature: 0, maxNewTokens: 32 };
 
-async function inputsOf(policy: Policy, inputs: GenerationInput[], field: string) {
+async function inputsOf(ctx: ServiceContext, policy: Policy, inputs: GenerationInput[], field: string) {
   return Promise.all(
     inputs.map(async (input, i) => ({
-      ...(await videoInput(policy, input.video, `${field}[${i}].video`)),
+      ...(await videoInput(ctx, policy, input.video, `${field}[${i}].video`)),
       prompt: requireNonEmpty(`${field}[${i}].prompt`, input.prompt),
     })),
   );
@@ -35,7 +35,7 @@ export function inferenceRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof In
       const numSamples = requireRange("num_samples", req.numSamples, 1, 16, 1);
       return withModel(ctx, req.model, "model", async (policy) => {
         const s = sampling(req.sampling, "sampling", policy, DEFAULTS);
-        const inputs = await inputsOf(policy, req.inputs, "inputs");
+        const inputs = await inputsOf(ctx, policy, req.inputs, "inputs");
         const generations = await asInvalidArgument(() => generate(policy.model, policy.tok, inputs, s, { numSamples }));
         return create(GenerateResponseSchema, {
           model: req.model,
@@ -59,7 +59,7 @@ export function inferenceRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof In
       try {
         const policy = lease.policy;
         const s = sampling(req.sampling, "sampling", policy, DEFAULTS);
-        const [input] = await inputsOf(policy, [req.input], "input");
+        const [input] = await inputsOf(ctx, policy, [req.input], "input");
         // generate() reports each token through a callback; hand them to this stream as they come.
         const ids: number[] = [];
         const queue: number[] = [];
@@ -114,7 +114,7 @@ export function inferenceRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof In
         const items: ScoreItem[] = [];
         for (const [i, input] of req.inputs.entries()) {
           if (input.candidates.length === 0) invalidArgument(`inputs[${i}].candidates`, "must not be empty");
-          const video = await videoInput(policy, input.video, `inputs[${i}].video`);
+          const video = await videoInput(ctx, policy, input.video, `inputs[${i}].video`);
           const prompt = requireNonEmpty(`inputs[${i}].prompt`, input.prompt);
           for (const answer of input.candidates) items.push({ ...video, prompt, answer });
         }

@@ -31,7 +31,7 @@ export function judgeRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof JudgeS
       const answers = list ? req.responses : [req.responseA, req.responseB];
       // The oracle needs no model.
       const decide = async (policy?: Policy) => {
-        const video = policy ? await videoInput(policy, req.video, "video") : { videoId: "", frames: new Uint8Array() };
+        const video = policy ? await videoInput(ctx, policy, req.video, "video") : { videoId: "", frames: new Uint8Array() };
         const [p] = judge(
           req.strategy,
           policy,

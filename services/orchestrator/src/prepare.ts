@@ -9,7 +9,7 @@ import {
   type PromptItem,
 } from "@isrdpo/contracts";
 import type { ArtifactStore, WorkHandler } from "@isrdpo/bus";
-import { parseJsonlLine, qaPairs, ShareGptVideoRecordSchema } from "@isrdpo/datasets";
+import { parseJsonlLine, qaPairs, readArtifactLines, ShareGptVideoRecordSchema } from "@isrdpo/datasets";
 import { promptShardUri } from "@isrdpo/orchestration";
 import { parseSplit, syntheticSplit } from "@isrdpo/video";
 
@@ -28,29 +28,34 @@ function syntheticItems(d: { seed: bigint; split: string; clipCount: number; fra
   );
 }
 
-/** The QA pairs of a ShareGPTVideo JSONL artifact; video paths are read by the workers. */
-async function shareGptItems(artifacts: ArtifactStore, ref: ArtifactRef): Promise<PromptItem[]> {
-  const lines = new TextDecoder().decode(await artifacts.get(ref)).split("\n");
-  return lines.flatMap((text, i) => {
-    if (text.trim() === "") return [];
-    const record = parseJsonlLine(ShareGptVideoRecordSchema, text, ref.uri, i + 1);
-    return qaPairs(record).map((qa, q) =>
-      create(PromptItemSchema, {
+/**
+ * The QA pairs of a ShareGPTVideo JSONL artifact (an imported dataset: videos are frames artifacts),
+ * streamed; a plain video path is read by the workers from their own disk.
+ */
+async function* shareGptItems(artifacts: ArtifactStore, ref: ArtifactRef): AsyncGenerator<PromptItem> {
+  for await (const { line, text } of readArtifactLines(artifacts, ref)) {
+    const record = parseJsonlLine(ShareGptVideoRecordSchema, text, ref.uri, line);
+    for (const [q, qa] of qaPairs(record).entries()) {
+      yield create(PromptItemSchema, {
         id: `${record.id}#${q}`,
         video: { id: record.video, source: { case: "uri", value: record.video } },
         instruction: qa.question,
-        questionType: "open",
-      }),
-    );
-  });
+        questionType: record.question_type ?? "open",
+        referenceAnswer: qa.answer,
+      });
+    }
+  }
 }
 
-export async function promptItems(artifacts: ArtifactStore, prompts: DatasetRef | undefined): Promise<PromptItem[]> {
+/** A run's prompt set, item by item (an imported dataset is never held whole). */
+export async function* promptItems(artifacts: ArtifactStore, prompts: DatasetRef | undefined): AsyncGenerator<PromptItem> {
   switch (prompts?.source.case) {
     case "synthetic":
-      return syntheticItems(prompts.source.value);
+      yield* syntheticItems(prompts.source.value);
+      return;
     case "sharegptJsonl":
-      return shareGptItems(artifacts, prompts.source.value);
+      yield* shareGptItems(artifacts, prompts.source.value);
+      return;
     default:
       throw new Error("prompts: a synthetic split or a ShareGPTVideo JSONL artifact is required");
   }
@@ -61,13 +66,23 @@ export function prepareHandler(artifacts: ArtifactStore): WorkHandler<"prepare">
     const req = task.payload;
     const size = req.shardSize;
     if (size < 1) throw new Error("prepare_request.shard_size: must be ≥ 1");
-    const items = await promptItems(artifacts, req.prompts);
-    if (items.length === 0) throw new Error("prompts: the prompt set is empty");
     const shards: ArtifactRef[] = [];
-    for (let s = 0; s * size < items.length; s++) {
-      const shard = create(PromptShardSchema, { items: items.slice(s * size, (s + 1) * size) });
-      shards.push(await artifacts.put(promptShardUri(req.runId, s), toBinary(PromptShardSchema, shard), "application/x-protobuf"));
+    let items: PromptItem[] = [];
+    let total = 0;
+    const flush = async () => {
+      const shard = create(PromptShardSchema, { items });
+      shards.push(
+        await artifacts.put(promptShardUri(req.runId, shards.length), toBinary(PromptShardSchema, shard), "application/x-protobuf"),
+      );
+      items = [];
+    };
+    for await (const item of promptItems(artifacts, req.prompts)) {
+      items.push(item);
+      total++;
+      if (items.length === size) await flush();
     }
-    return { case: "prepareFinished", value: create(PrepareFinishedSchema, { promptShards: shards, itemsTotal: items.length }) };
+    if (items.length > 0) await flush();
+    if (total === 0) throw new Error("prompts: the prompt set is empty");
+    return { case: "prepareFinished", value: create(PrepareFinishedSchema, { promptShards: shards, itemsTotal: total }) };
   };
 }

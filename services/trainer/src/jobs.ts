@@ -13,7 +13,7 @@ import {
   type TrainingParams as TrainingParamsProto,
 } from "@isrdpo/contracts";
 import type { ServiceContext } from "@isrdpo/runtime";
-import { loadModelCopy, modelsOf } from "@isrdpo/serving";
+import { artifactFrames, loadModelCopy, modelsOf } from "@isrdpo/serving";
 import { trainDpo, trainSft, type DpoPair, type StepMetrics, type TrainingParams } from "@isrdpo/train";
 import { buildSftMix, clipFromId, renderClip, resolveVideo, syntheticSplit } from "@isrdpo/video";
 import { asTarget, modelConfig, prompts, publishCheckpoint, skillText, Tokenizer, VideoLMM, type Preset } from "@isrdpo/vlm";
@@ -79,6 +79,7 @@ function fits(tok: Tokenizer, maxTextLen: number, prompt: string, answer: string
 }
 
 async function framesOf(
+  ctx: ServiceContext,
   videoId: string,
   dims: { frames: number; height: number; width: number },
   cache: Map<string, Uint8Array>,
@@ -87,7 +88,9 @@ async function framesOf(
   if (!frames) {
     frames = videoId.startsWith("syn-")
       ? renderClip(clipFromId(videoId).scene, dims)
-      : await resolveVideo({ case: "uri", value: videoId }, dims, `pairs video ${videoId}`);
+      : await resolveVideo({ case: "uri", value: videoId }, dims, `pairs video ${videoId}`, {
+          artifactFrames: artifactFrames(ctx.artifacts),
+        });
     cache.set(videoId, frames);
   }
   return frames;
@@ -164,7 +167,7 @@ export async function runJob(
           }
           pairs.push({
             videoId: r.videoId,
-            frames: await framesOf(r.videoId, dims, cache),
+            frames: await framesOf(ctx, r.videoId, dims, cache),
             prompt: prompts.answer(r.prompt),
             chosen: asTarget(r.chosen),
             rejected: asTarget(r.rejected),

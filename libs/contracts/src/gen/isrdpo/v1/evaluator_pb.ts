@@ -2,8 +2,8 @@
 // @generated from file isrdpo/v1/evaluator.proto (package isrdpo.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { ArtifactRef, DatasetRef, ItemFailure, ModelRef, SamplingParams } from "./common_pb.ts";
 import { file_isrdpo_v1_common } from "./common_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,14 +12,15 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file isrdpo/v1/evaluator.proto.
  */
 export const file_isrdpo_v1_evaluator: GenFile = /*@__PURE__*/
-  fileDesc("Chlpc3JkcG8vdjEvZXZhbHVhdG9yLnByb3RvEglpc3JkcG8udjEiiAEKDkV2YWx1YXRpb25TcGVjEiUKBnNwbGl0cxgBIAMoCzIVLmlzcmRwby52MS5EYXRhc2V0UmVmEisKCHNhbXBsaW5nGAIgASgLMhkuaXNyZHBvLnYxLlNhbXBsaW5nUGFyYW1zEhAKCGJsb2NraW5nGAMgASgIEhAKCGRpc2FibGVkGAQgASgIInoKE1F1ZXN0aW9uVHlwZU1ldHJpY3MSFQoNcXVlc3Rpb25fdHlwZRgBIAEoCRINCgVpdGVtcxgCIAEoDRIQCghhY2N1cmFjeRgDIAEoARISCgptZWFuX3Njb3JlGAQgASgBEhcKD2NoYW5jZV9hY2N1cmFjeRgFIAEoASKAAgoMU3BsaXRNZXRyaWNzEg0KBXNwbGl0GAEgASgJEg0KBWl0ZW1zGAIgASgNEhAKCGFjY3VyYWN5GAMgASgBEhIKCm1lYW5fc2NvcmUYBCABKAESFwoPY2xhaW1fcHJlY2lzaW9uGAUgASgBEhQKDGNsYWltX3JlY2FsbBgGIAEoARIZChFtZWFuX2Fuc3dlcl93b3JkcxgHIAEoARI4ChBieV9xdWVzdGlvbl90eXBlGAggAygLMh4uaXNyZHBvLnYxLlF1ZXN0aW9uVHlwZU1ldHJpY3MSKAoIZmFpbHVyZXMYCSADKAsyFi5pc3JkcG8udjEuSXRlbUZhaWx1cmUirAEKD1ByZWZlcmVuY2VTdGF0cxINCgVwYWlycxgBIAEoDRIMCgR0aWVzGAIgASgNEhkKEW1lYW5fY2hvc2VuX3dvcmRzGAMgASgBEhsKE21lYW5fcmVqZWN0ZWRfd29yZHMYBCABKAESJAocY2hvc2VuX3JlamVjdGVkX2xlbmd0aF9yYXRpbxgFIAEoARIeChZqdWRnZV9vcmFjbGVfYWdyZWVtZW50GAYgASgBIuMBChBFdmFsdWF0aW9uUmVwb3J0EiIKBW1vZGVsGAEgASgLMhMuaXNyZHBvLnYxLk1vZGVsUmVmEicKBnNwbGl0cxgCIAMoCzIXLmlzcmRwby52MS5TcGxpdE1ldHJpY3MSSgoQcHJvbXB0X3RlbXBsYXRlcxgDIAMoCzIwLmlzcmRwby52MS5FdmFsdWF0aW9uUmVwb3J0LlByb21wdFRlbXBsYXRlc0VudHJ5GjYKFFByb21wdFRlbXBsYXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiXgoPRXZhbHVhdGVSZXF1ZXN0EiIKBW1vZGVsGAEgASgLMhMuaXNyZHBvLnYxLk1vZGVsUmVmEicKBHNwZWMYAiABKAsyGS5pc3JkcG8udjEuRXZhbHVhdGlvblNwZWMicAoQRXZhbHVhdGVSZXNwb25zZRIrCgZyZXBvcnQYASABKAsyGy5pc3JkcG8udjEuRXZhbHVhdGlvblJlcG9ydBIvCg9yZXBvcnRfYXJ0aWZhY3QYAiABKAsyFi5pc3JkcG8udjEuQXJ0aWZhY3RSZWYihQEKDkNvbXBhcmVSZXF1ZXN0EiQKB21vZGVsX2EYASABKAsyEy5pc3JkcG8udjEuTW9kZWxSZWYSJAoHbW9kZWxfYhgCIAEoCzITLmlzcmRwby52MS5Nb2RlbFJlZhInCgRzcGVjGAMgASgLMhkuaXNyZHBvLnYxLkV2YWx1YXRpb25TcGVjImIKD0NvbXBhcmVSZXNwb25zZRINCgVpdGVtcxgBIAEoDRIOCgZ3aW5zX2EYAiABKA0SDgoGd2luc19iGAMgASgNEgwKBHRpZXMYBCABKA0SEgoKd2luX3JhdGVfYRgFIAEoATKZAQoQRXZhbHVhdG9yU2VydmljZRJDCghFdmFsdWF0ZRIaLmlzcmRwby52MS5FdmFsdWF0ZVJlcXVlc3QaGy5pc3JkcG8udjEuRXZhbHVhdGVSZXNwb25zZRJACgdDb21wYXJlEhkuaXNyZHBvLnYxLkNvbXBhcmVSZXF1ZXN0GhouaXNyZHBvLnYxLkNvbXBhcmVSZXNwb25zZWIGcHJvdG8z", [file_isrdpo_v1_common]);
+  fileDesc("Chlpc3JkcG8vdjEvZXZhbHVhdG9yLnByb3RvEglpc3JkcG8udjEitgEKDkV2YWx1YXRpb25TcGVjEiUKBnNwbGl0cxgBIAMoCzIVLmlzcmRwby52MS5EYXRhc2V0UmVmEisKCHNhbXBsaW5nGAIgASgLMhkuaXNyZHBvLnYxLlNhbXBsaW5nUGFyYW1zEhAKCGJsb2NraW5nGAMgASgIEhAKCGRpc2FibGVkGAQgASgIEiwKDGFuc3dlcl9qdWRnZRgFIAEoCzIWLmlzcmRwby52MS5BbnN3ZXJKdWRnZSLPAQoLQW5zd2VySnVkZ2USKAoEa2luZBgBIAEoDjIaLmlzcmRwby52MS5BbnN3ZXJKdWRnZUtpbmQSEAoIZW5kcG9pbnQYAiABKAkSDQoFbW9kZWwYAyABKAkSEwoLYXBpX2tleV9lbnYYBCABKAkSEAoIcHJvdG9jb2wYBSABKAkSDwoHc2FtcGxlcxgGIAEoDRIUCgxtYXhfcmVxdWVzdHMYByABKA0SEgoKdGltZW91dF9tcxgIIAEoDRITCgtjb25jdXJyZW5jeRgJIAEoDSKSAQoTUXVlc3Rpb25UeXBlTWV0cmljcxIVCg1xdWVzdGlvbl90eXBlGAEgASgJEg0KBWl0ZW1zGAIgASgNEhAKCGFjY3VyYWN5GAMgASgBEhIKCm1lYW5fc2NvcmUYBCABKAESFwoPY2hhbmNlX2FjY3VyYWN5GAUgASgBEhYKDm1hdGNoX2FjY3VyYWN5GAYgASgBIt8CCgxTcGxpdE1ldHJpY3MSDQoFc3BsaXQYASABKAkSDQoFaXRlbXMYAiABKA0SEAoIYWNjdXJhY3kYAyABKAESEgoKbWVhbl9zY29yZRgEIAEoARIXCg9jbGFpbV9wcmVjaXNpb24YBSABKAESFAoMY2xhaW1fcmVjYWxsGAYgASgBEhkKEW1lYW5fYW5zd2VyX3dvcmRzGAcgASgBEjgKEGJ5X3F1ZXN0aW9uX3R5cGUYCCADKAsyHi5pc3JkcG8udjEuUXVlc3Rpb25UeXBlTWV0cmljcxIoCghmYWlsdXJlcxgJIAMoCzIWLmlzcmRwby52MS5JdGVtRmFpbHVyZRIOCgZzY29yZXIYCiABKAkSFgoObWF0Y2hfYWNjdXJhY3kYCyABKAESHQoVdW5wYXJzYWJsZV9qdWRnZW1lbnRzGAwgASgNEhYKDnVuanVkZ2VkX2l0ZW1zGA0gASgNIqwBCg9QcmVmZXJlbmNlU3RhdHMSDQoFcGFpcnMYASABKA0SDAoEdGllcxgCIAEoDRIZChFtZWFuX2Nob3Nlbl93b3JkcxgDIAEoARIbChNtZWFuX3JlamVjdGVkX3dvcmRzGAQgASgBEiQKHGNob3Nlbl9yZWplY3RlZF9sZW5ndGhfcmF0aW8YBSABKAESHgoWanVkZ2Vfb3JhY2xlX2FncmVlbWVudBgGIAEoASLjAQoQRXZhbHVhdGlvblJlcG9ydBIiCgVtb2RlbBgBIAEoCzITLmlzcmRwby52MS5Nb2RlbFJlZhInCgZzcGxpdHMYAiADKAsyFy5pc3JkcG8udjEuU3BsaXRNZXRyaWNzEkoKEHByb21wdF90ZW1wbGF0ZXMYAyADKAsyMC5pc3JkcG8udjEuRXZhbHVhdGlvblJlcG9ydC5Qcm9tcHRUZW1wbGF0ZXNFbnRyeRo2ChRQcm9tcHRUZW1wbGF0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIl4KD0V2YWx1YXRlUmVxdWVzdBIiCgVtb2RlbBgBIAEoCzITLmlzcmRwby52MS5Nb2RlbFJlZhInCgRzcGVjGAIgASgLMhkuaXNyZHBvLnYxLkV2YWx1YXRpb25TcGVjInAKEEV2YWx1YXRlUmVzcG9uc2USKwoGcmVwb3J0GAEgASgLMhsuaXNyZHBvLnYxLkV2YWx1YXRpb25SZXBvcnQSLwoPcmVwb3J0X2FydGlmYWN0GAIgASgLMhYuaXNyZHBvLnYxLkFydGlmYWN0UmVmIoUBCg5Db21wYXJlUmVxdWVzdBIkCgdtb2RlbF9hGAEgASgLMhMuaXNyZHBvLnYxLk1vZGVsUmVmEiQKB21vZGVsX2IYAiABKAsyEy5pc3JkcG8udjEuTW9kZWxSZWYSJwoEc3BlYxgDIAEoCzIZLmlzcmRwby52MS5FdmFsdWF0aW9uU3BlYyJiCg9Db21wYXJlUmVzcG9uc2USDQoFaXRlbXMYASABKA0SDgoGd2luc19hGAIgASgNEg4KBndpbnNfYhgDIAEoDRIMCgR0aWVzGAQgASgNEhIKCndpbl9yYXRlX2EYBSABKAEqigEKD0Fuc3dlckp1ZGdlS2luZBIhCh1BTlNXRVJfSlVER0VfS0lORF9VTlNQRUNJRklFRBAAEhsKF0FOU1dFUl9KVURHRV9LSU5EX01BVENIEAESGAoUQU5TV0VSX0pVREdFX0tJTkRfTE0QAhIdChlBTlNXRVJfSlVER0VfS0lORF9CVUlMVElOEAMymQEKEEV2YWx1YXRvclNlcnZpY2USQwoIRXZhbHVhdGUSGi5pc3JkcG8udjEuRXZhbHVhdGVSZXF1ZXN0GhsuaXNyZHBvLnYxLkV2YWx1YXRlUmVzcG9uc2USQAoHQ29tcGFyZRIZLmlzcmRwby52MS5Db21wYXJlUmVxdWVzdBoaLmlzcmRwby52MS5Db21wYXJlUmVzcG9uc2ViBnByb3RvMw", [file_isrdpo_v1_common]);
 
 /**
  * @generated from message isrdpo.v1.EvaluationSpec
  */
 export type EvaluationSpec = Message<"isrdpo.v1.EvaluationSpec"> & {
   /**
-   * Benchmark splits, e.g. synthetic "test-in" and "test-out".
+   * Benchmark splits: synthetic ones (scored by the oracle) and imported QA sets with reference
+   * answers (sharegpt_jsonl, scored by `answer_judge`).
    *
    * @generated from field: repeated isrdpo.v1.DatasetRef splits = 1;
    */
@@ -46,6 +47,13 @@ export type EvaluationSpec = Message<"isrdpo.v1.EvaluationSpec"> & {
    * @generated from field: bool disabled = 4;
    */
   disabled: boolean;
+
+  /**
+   * How answers to imported QA splits are scored. Default: normalised exact / contains match.
+   *
+   * @generated from field: isrdpo.v1.AnswerJudge answer_judge = 5;
+   */
+  answerJudge?: AnswerJudge | undefined;
 };
 
 /**
@@ -54,6 +62,80 @@ export type EvaluationSpec = Message<"isrdpo.v1.EvaluationSpec"> & {
  */
 export const EvaluationSpecSchema: GenMessage<EvaluationSpec> = /*@__PURE__*/
   messageDesc(file_isrdpo_v1_evaluator, 0);
+
+/**
+ * The judge of free-form answers against reference answers (imported QA sets).
+ *
+ * @generated from message isrdpo.v1.AnswerJudge
+ */
+export type AnswerJudge = Message<"isrdpo.v1.AnswerJudge"> & {
+  /**
+   * @generated from field: isrdpo.v1.AnswerJudgeKind kind = 1;
+   */
+  kind: AnswerJudgeKind;
+
+  /**
+   * ANSWER_JUDGE_KIND_LM: base URL (the part before /chat/completions), e.g. "http://vllm:8000/v1".
+   *
+   * @generated from field: string endpoint = 2;
+   */
+  endpoint: string;
+
+  /**
+   * @generated from field: string model = 3;
+   */
+  model: string;
+
+  /**
+   * Name of the environment variable of the evaluator process that holds the API key (never the key).
+   *
+   * @generated from field: string api_key_env = 4;
+   */
+  apiKeyEnv: string;
+
+  /**
+   * Prompt template and parser: "video-chatgpt-qa-v1" (default for LM), "compact-qa-v1" (default for BUILTIN).
+   *
+   * @generated from field: string protocol = 5;
+   */
+  protocol: string;
+
+  /**
+   * Judgements per item, majority-voted. Default 1.
+   *
+   * @generated from field: uint32 samples = 6;
+   */
+  samples: number;
+
+  /**
+   * Most requests (retries included) one evaluation may make; 0 = no limit. When spent, the items
+   * not yet judged are recorded as failures and the metrics cover the judged ones.
+   *
+   * @generated from field: uint32 max_requests = 7;
+   */
+  maxRequests: number;
+
+  /**
+   * Per-request timeout; default 60000.
+   *
+   * @generated from field: uint32 timeout_ms = 8;
+   */
+  timeoutMs: number;
+
+  /**
+   * Requests in flight; default 4.
+   *
+   * @generated from field: uint32 concurrency = 9;
+   */
+  concurrency: number;
+};
+
+/**
+ * Describes the message isrdpo.v1.AnswerJudge.
+ * Use `create(AnswerJudgeSchema)` to create a new message.
+ */
+export const AnswerJudgeSchema: GenMessage<AnswerJudge> = /*@__PURE__*/
+  messageDesc(file_isrdpo_v1_evaluator, 1);
 
 /**
  * @generated from message isrdpo.v1.QuestionTypeMetrics
@@ -85,6 +167,13 @@ export type QuestionTypeMetrics = Message<"isrdpo.v1.QuestionTypeMetrics"> & {
    * @generated from field: double chance_accuracy = 5;
    */
   chanceAccuracy: number;
+
+  /**
+   * Imported QA splits: normalised exact / contains match against the reference answer.
+   *
+   * @generated from field: double match_accuracy = 6;
+   */
+  matchAccuracy: number;
 };
 
 /**
@@ -92,7 +181,7 @@ export type QuestionTypeMetrics = Message<"isrdpo.v1.QuestionTypeMetrics"> & {
  * Use `create(QuestionTypeMetricsSchema)` to create a new message.
  */
 export const QuestionTypeMetricsSchema: GenMessage<QuestionTypeMetrics> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_evaluator, 1);
+  messageDesc(file_isrdpo_v1_evaluator, 2);
 
 /**
  * @generated from message isrdpo.v1.SplitMetrics
@@ -146,6 +235,36 @@ export type SplitMetrics = Message<"isrdpo.v1.SplitMetrics"> & {
    * @generated from field: repeated isrdpo.v1.ItemFailure failures = 9;
    */
   failures: ItemFailure[];
+
+  /**
+   * How answers were scored: "oracle" (synthetic), "match", or the LM judge and its protocol,
+   * e.g. "lm gpt-4o-mini@https://api.openai.com/v1 video-chatgpt-qa-v1". With "match", accuracy is
+   * the match accuracy and mean_score is 0 (no score).
+   *
+   * @generated from field: string scorer = 10;
+   */
+  scorer: string;
+
+  /**
+   * Imported QA splits: normalised exact / contains match accuracy (also when an LM judged).
+   *
+   * @generated from field: double match_accuracy = 11;
+   */
+  matchAccuracy: number;
+
+  /**
+   * LM-judged splits: judge answers no parser understood, over all samples.
+   *
+   * @generated from field: uint32 unparsable_judgements = 12;
+   */
+  unparsableJudgements: number;
+
+  /**
+   * LM-judged splits: items none of whose judgements parsed (scored no / the scale's minimum).
+   *
+   * @generated from field: uint32 unjudged_items = 13;
+   */
+  unjudgedItems: number;
 };
 
 /**
@@ -153,7 +272,7 @@ export type SplitMetrics = Message<"isrdpo.v1.SplitMetrics"> & {
  * Use `create(SplitMetricsSchema)` to create a new message.
  */
 export const SplitMetricsSchema: GenMessage<SplitMetrics> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_evaluator, 2);
+  messageDesc(file_isrdpo_v1_evaluator, 3);
 
 /**
  * What an iteration's preferences look like (ISR-DPO Fig. 4 and the judge-alignment table).
@@ -199,7 +318,7 @@ export type PreferenceStats = Message<"isrdpo.v1.PreferenceStats"> & {
  * Use `create(PreferenceStatsSchema)` to create a new message.
  */
 export const PreferenceStatsSchema: GenMessage<PreferenceStats> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_evaluator, 3);
+  messageDesc(file_isrdpo_v1_evaluator, 4);
 
 /**
  * @generated from message isrdpo.v1.EvaluationReport
@@ -228,7 +347,7 @@ export type EvaluationReport = Message<"isrdpo.v1.EvaluationReport"> & {
  * Use `create(EvaluationReportSchema)` to create a new message.
  */
 export const EvaluationReportSchema: GenMessage<EvaluationReport> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_evaluator, 4);
+  messageDesc(file_isrdpo_v1_evaluator, 5);
 
 /**
  * @generated from message isrdpo.v1.EvaluateRequest
@@ -250,7 +369,7 @@ export type EvaluateRequest = Message<"isrdpo.v1.EvaluateRequest"> & {
  * Use `create(EvaluateRequestSchema)` to create a new message.
  */
 export const EvaluateRequestSchema: GenMessage<EvaluateRequest> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_evaluator, 5);
+  messageDesc(file_isrdpo_v1_evaluator, 6);
 
 /**
  * @generated from message isrdpo.v1.EvaluateResponse
@@ -272,7 +391,7 @@ export type EvaluateResponse = Message<"isrdpo.v1.EvaluateResponse"> & {
  * Use `create(EvaluateResponseSchema)` to create a new message.
  */
 export const EvaluateResponseSchema: GenMessage<EvaluateResponse> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_evaluator, 6);
+  messageDesc(file_isrdpo_v1_evaluator, 7);
 
 /**
  * @generated from message isrdpo.v1.CompareRequest
@@ -299,7 +418,7 @@ export type CompareRequest = Message<"isrdpo.v1.CompareRequest"> & {
  * Use `create(CompareRequestSchema)` to create a new message.
  */
 export const CompareRequestSchema: GenMessage<CompareRequest> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_evaluator, 7);
+  messageDesc(file_isrdpo_v1_evaluator, 8);
 
 /**
  * @generated from message isrdpo.v1.CompareResponse
@@ -338,7 +457,44 @@ export type CompareResponse = Message<"isrdpo.v1.CompareResponse"> & {
  * Use `create(CompareResponseSchema)` to create a new message.
  */
 export const CompareResponseSchema: GenMessage<CompareResponse> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_evaluator, 8);
+  messageDesc(file_isrdpo_v1_evaluator, 9);
+
+/**
+ * @generated from enum isrdpo.v1.AnswerJudgeKind
+ */
+export enum AnswerJudgeKind {
+  /**
+   * @generated from enum value: ANSWER_JUDGE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Normalised exact or contains match against the reference answer (deterministic, no model).
+   *
+   * @generated from enum value: ANSWER_JUDGE_KIND_MATCH = 1;
+   */
+  MATCH = 1,
+
+  /**
+   * An OpenAI-compatible chat-completions endpoint says yes/no and scores 0-5 (Video-ChatGPT protocol).
+   *
+   * @generated from enum value: ANSWER_JUDGE_KIND_LM = 2;
+   */
+  LM = 2,
+
+  /**
+   * The same, asked of the evaluated model itself, text only (no LM endpoint needed).
+   *
+   * @generated from enum value: ANSWER_JUDGE_KIND_BUILTIN = 3;
+   */
+  BUILTIN = 3,
+}
+
+/**
+ * Describes the enum isrdpo.v1.AnswerJudgeKind.
+ */
+export const AnswerJudgeKindSchema: GenEnum<AnswerJudgeKind> = /*@__PURE__*/
+  enumDesc(file_isrdpo_v1_evaluator, 0);
 
 /**
  * Scores models on benchmark splits and compares them (docs/design.md §5).

@@ -47,14 +47,14 @@ export type JobSpec = Message<"isrdpo.v1.JobSpec"> & {
   preset: string;
 
   /**
-   * SFT examples or preference shards.
+   * SFT: imported ShareGPTVideo datasets (JSONL artifacts). DPO: preference shards.
    *
    * @generated from field: repeated isrdpo.v1.ArtifactRef data = 5;
    */
   data: ArtifactRef[];
 
   /**
-   * SFT from the synthetic SFT mix instead of `data`.
+   * SFT from the synthetic SFT mix, mixed with `data` when both are set.
    *
    * @generated from field: isrdpo.v1.SyntheticDataset synthetic_data = 6;
    */
