@@ -1,4 +1,4 @@
-// The trainer service's jobs: SFT from the synthetic mix, DPO on preference shards (ties skipped),
+// The trainer service's jobs: SFT from the synthetic mix and/or imported datasets, DPO on preference shards (ties skipped),
 // progress over WatchJob, cancellation, and published models that load and verify.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +9,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { JobKind, JobState, PreferenceShardSchema, TrainerService, type Job } from "@isrdpo/contracts";
 import { LocalArtifactStore, MemoryBus } from "@isrdpo/bus";
 import { createLogger, loadConfig, startServer, type RunningServer } from "@isrdpo/runtime";
+import { importDataset, writeSyntheticDataset } from "@isrdpo/datasets";
 import { trainerService } from "@isrdpo/service-trainer";
 import { ModelCache, modelUri } from "@isrdpo/vlm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -138,5 +139,30 @@ describe("TrainerService jobs", () => {
     await trainer.cancelJob({ jobId: "sft-2" });
     const cancelled = (await watching).at(-1)!;
     expect(cancelled.state).toBe(JobState.CANCELLED);
+  }, 120_000);
+
+  it("runs SFT on an imported dataset, alone or mixed with the synthetic mix", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "isrdpo-sft-data-"));
+    await writeSyntheticDataset(dir, { seed: 12, train: 2, testIn: 0, testOut: 0 });
+    const { dataset, items } = await importDataset({ jsonl: join(dir, "train.jsonl"), videos: dir, store: artifacts });
+    // One step per example (batch 1, one epoch): an answer per QA pair, a description per captioned clip.
+    const training = { epochs: 1, batchSize: 1, learningRate: 1e-3 };
+    await trainer.startJob({ jobId: "sft-data", spec: { kind: JobKind.SFT, preset: "test", data: [dataset!], training } });
+    const alone = (await finished("sft-data")).at(-1)!;
+    expect(alone.failureReason).toBe("");
+    expect(alone.state).toBe(JobState.SUCCEEDED);
+    expect(alone.progress!.totalSteps).toBe(items + 2);
+    await trainer.startJob({
+      jobId: "sft-mixed",
+      spec: { kind: JobKind.SFT, preset: "test", syntheticData: { seed: 4n, split: "train", clipCount: 1 }, data: [dataset!], training },
+    });
+    const mixed = (await finished("sft-mixed")).at(-1)!;
+    expect(mixed.state).toBe(JobState.SUCCEEDED);
+    // Both sources: the dataset's examples and the synthetic clip's.
+    expect(mixed.progress!.totalSteps).toBeGreaterThan(items + 2);
+    expect(mixed.outputModel!.digest).not.toBe(alone.outputModel!.digest);
+    await expect(trainer.startJob({ jobId: "sft-none", spec: { kind: JobKind.SFT, preset: "test" } })).rejects.toThrow(
+      "[invalid_argument] spec.synthetic_data: SFT needs synthetic_data, data (imported datasets) or both",
+    );
   }, 120_000);
 });

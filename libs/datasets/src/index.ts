@@ -4,3 +4,4 @@ export * from "./preference.ts";
 export * from "./synthetic.ts";
 export * from "./frames.ts";
 export * from "./import.ts";
+export * from "./sft.ts";

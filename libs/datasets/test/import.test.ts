@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { FramesSchema } from "@isrdpo/contracts";
 import { LocalArtifactStore, type ArtifactStore } from "@isrdpo/bus";
-import { clipFromId, renderClip } from "@isrdpo/video";
+import { clipFromId, referenceCaption, renderClip } from "@isrdpo/video";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { importDataset, readArtifactLines, readFrames, writeSyntheticDataset, type BadLine } from "../src/index.ts";
+import { datasetSftExamples, importDataset, readArtifactLines, readFrames, writeSyntheticDataset, type BadLine } from "../src/index.ts";
 
 const root = mkdtempSync(join(tmpdir(), "isrdpo-import-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -128,6 +128,29 @@ describe("importDataset", () => {
     expect(summary.videosDecoded).toBe(3);
     await expect(readFrames(store, ref!.uri, { frames: 8, height: 32, width: 32 }, "items[0].video")).rejects.toThrow(
       `items[0].video: ${ref!.uri} holds 4×16×16 frames, the model takes 8×32×32: import the videos again with --frames 8 --size 32`,
+    );
+  });
+
+  it("gives SFT examples: an answer per QA pair, a description per captioned video, the imported frames", async () => {
+    const store = new LocalArtifactStore(join(root, "store-sft"));
+    const { dataset } = await importDataset({ jsonl: join(synth, "train.jsonl"), videos: synth, store });
+    const examples = await datasetSftExamples(store, [dataset!], { frames: 8, height: 32, width: 32 });
+    const clips = [0, 1, 2].map((i) => clipFromId(`syn-9-train-f8-${i}`));
+    const answers = examples.filter((e) => e.record.task === "answer");
+    const describe = examples.filter((e) => e.record.task === "describe");
+    expect(answers.map((e) => e.record)).toEqual(
+      clips.flatMap((c) => c.items.map((it) => ({ task: "answer", question: it.question, target: it.answer }))),
+    );
+    expect(describe).toHaveLength(3);
+    for (const e of examples) {
+      expect(e.videoId).toMatch(/^artifact:\/\/frames\//);
+      const clip = clips.find((c) => Buffer.from(renderClip(c.scene)).equals(Buffer.from(e.frames)));
+      expect(clip, e.videoId).toBeDefined();
+      if (e.record.task === "describe") expect(e.record.target).toBe(referenceCaption(clip!.scene));
+    }
+    // A model of another frame format is told how to import for it.
+    await expect(datasetSftExamples(store, [dataset!], { frames: 16, height: 32, width: 32 })).rejects.toThrow(
+      /^artifact:\/\/datasets\/[0-9a-f]{64}\.jsonl:1: video\.uri: artifact:\/\/frames\/.* holds 8×32×32 frames, the model takes 16×32×32/,
     );
   });
 

@@ -1,6 +1,6 @@
-// A training job from its JobSpec: assemble the data (the synthetic SFT mix, or the non-tie pairs of
-// preference shards), train with periodic checkpoints in the trainer's directory (a restarted job
-// resumes from the newest), and publish the new model version.
+// A training job from its JobSpec: assemble the data (the synthetic SFT mix and/or imported
+// datasets, or the non-tie pairs of preference shards), train with periodic checkpoints in the
+// trainer's directory (a restarted job resumes from the newest), and publish the new model version.
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import {
@@ -14,6 +14,7 @@ import {
 } from "@isrdpo/contracts";
 import type { ServiceContext } from "@isrdpo/runtime";
 import { artifactFrames, loadModelCopy, modelsOf } from "@isrdpo/serving";
+import { datasetSftExamples } from "@isrdpo/datasets";
 import { trainDpo, trainSft, type DpoPair, type StepMetrics, type TrainingParams } from "@isrdpo/train";
 import { buildSftMix, clipFromId, renderClip, resolveVideo, syntheticSplit } from "@isrdpo/video";
 import { asTarget, modelConfig, prompts, publishCheckpoint, skillText, Tokenizer, VideoLMM, type Preset } from "@isrdpo/vlm";
@@ -113,10 +114,19 @@ export async function runJob(
   };
   await modelsOf(ctx); // starts the tfjs backend
   if (spec.kind === JobKind.SFT) {
-    if (!spec.syntheticData) throw new Error("job.spec.synthetic_data: required for SFT (SFT from uploaded data is not built yet)");
+    if (!spec.syntheticData && spec.data.length === 0)
+      throw new Error("job.spec: SFT needs synthetic_data, data (imported datasets) or both");
     if (spec.baseModel?.digest) throw new Error("job.spec.base_model: SFT starts from scratch; continuing SFT of a model is not built yet");
     const preset = modelConfig((spec.preset || "small") as Preset);
-    const all = syntheticSftExamples(spec.syntheticData, preset);
+    // The synthetic mix, imported datasets, or both mixed.
+    const all = [
+      ...(spec.syntheticData ? syntheticSftExamples(spec.syntheticData, preset) : []),
+      ...(await datasetSftExamples(ctx.artifacts, spec.data, preset)).map((e) => ({
+        videoId: e.videoId,
+        frames: e.frames,
+        ...skillText(e.record),
+      })),
+    ];
     // The tokenizer is learned from the SFT text itself, deterministically, so a resumed job rebuilds
     // it. A closed vocabulary may need fewer ids than the preset allows: the model gets exactly those.
     const tok = Tokenizer.train(

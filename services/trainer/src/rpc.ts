@@ -25,7 +25,8 @@ export function trainerRpc(jobs: JobManager): Partial<ServiceImpl<typeof Trainer
         invalidArgument("spec.kind", "required: JOB_KIND_SFT or JOB_KIND_DPO");
       if (spec.kind === JobKind.REWARD_MODEL)
         throw new ConnectError("spec.kind: JOB_KIND_REWARD_MODEL is not implemented yet (SFT and DPO are)", Code.Unimplemented);
-      if (spec.kind === JobKind.SFT && !spec.syntheticData) invalidArgument("spec.synthetic_data", "required for SFT");
+      if (spec.kind === JobKind.SFT && !spec.syntheticData && spec.data.length === 0)
+        invalidArgument("spec.synthetic_data", "SFT needs synthetic_data, data (imported datasets) or both");
       if (spec.kind === JobKind.SFT && spec.preset && !["test", "small", "base"].includes(spec.preset))
         invalidArgument("spec.preset", `must be test, small or base, got "${spec.preset}"`);
       if (spec.kind === JobKind.DPO && !spec.baseModel?.digest) invalidArgument("spec.base_model.digest", "required for DPO");
