@@ -1,4 +1,4 @@
-// How the CLI reaches a cluster: RunService over gRPC (--server), with the bearer token from
+// How the CLI reaches a cluster: its services over gRPC (--server), with the bearer token from
 // ISRDPO_GRPC_TOKEN when the servers require one.
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -6,7 +6,7 @@ import { RunService, TrainerService } from "@isrdpo/contracts";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:50051";
 
-function transport(baseUrl: string) {
+export function transport(baseUrl: string) {
   const token = process.env.ISRDPO_GRPC_TOKEN;
   const auth: Interceptor = (next) => (req) => {
     if (token) req.header.set("authorization", `Bearer ${token}`);

@@ -8,5 +8,6 @@ export * from "./gen/isrdpo/v1/trainer_pb.ts";
 export * from "./gen/isrdpo/v1/evaluator_pb.ts";
 export * from "./gen/isrdpo/v1/bus_pb.ts";
 export * from "./gen/isrdpo/v1/orchestration_pb.ts";
+export * from "./gen/isrdpo/v1/artifact_pb.ts";
 export * as health from "./gen/grpc/health/v1/health_pb.ts";
 export * as reflection from "./gen/grpc/reflection/v1/reflection_pb.ts";

@@ -1,8 +1,9 @@
-import { RunService } from "@isrdpo/contracts";
+import { ArtifactService, RunService } from "@isrdpo/contracts";
 import { Orchestrator } from "@isrdpo/orchestration";
 import type { ServiceContext, ServiceModule } from "@isrdpo/runtime";
 import { serveStage } from "@isrdpo/serving";
 import { PROMPT_TEMPLATES } from "@isrdpo/vlm";
+import { artifactRpc } from "./artifacts.ts";
 import { prepareHandler } from "./prepare.ts";
 import { runRpc } from "./rpc.ts";
 
@@ -25,9 +26,10 @@ const engineOf = (ctx: ServiceContext) => {
 export const orchestratorService: ServiceModule = {
   name: "orchestrator",
   defaultPort: 50051,
-  services: [RunService],
+  services: [RunService, ArtifactService],
   register(router, ctx) {
-    router.service(RunService, runRpc(engineOf(ctx)));
+    router.service(RunService, runRpc(engineOf(ctx), ctx.artifacts));
+    router.service(ArtifactService, artifactRpc(ctx.artifacts));
   },
   async start(ctx) {
     const engine = engineOf(ctx);

@@ -1,6 +1,7 @@
 // `isrdpo data`: write a synthetic dataset directory, and check that a dataset directory loads.
 import { Command, InvalidArgumentError } from "commander";
 import { loadDatasetDir, writeSyntheticDataset } from "@isrdpo/datasets";
+import { importCommand } from "./data-import.ts";
 
 /** Raised for a dataset that does not load cleanly; main prints its message as one line. */
 export class DataCommandError extends Error {
@@ -73,5 +74,6 @@ export function dataCommand(): Command {
       if (ds.bad.length > 0)
         throw new DataCommandError(`${dir}: ${ds.bad.length} bad item(s); first: ${ds.bad[0]!.id}: ${ds.bad[0]!.reason}`);
     });
+  data.addCommand(importCommand());
   return data;
 }
