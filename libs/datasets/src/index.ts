@@ -5,3 +5,4 @@ export * from "./synthetic.ts";
 export * from "./frames.ts";
 export * from "./import.ts";
 export * from "./sft.ts";
+export * from "./export.ts";

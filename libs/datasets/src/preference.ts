@@ -1,5 +1,5 @@
-// Preference exports: our JSONL (id, video, prompt, chosen, rejected, chosen_score, rejected_score,
-// context) and TRL's DPO format (prompt, chosen, rejected).
+// Preference exports: LLaVA-Hound-DPO's JSONL (id, video, prompt, chosen, rejected, chosen_score,
+// rejected_score; we add context) and TRL's DPO format (prompt, chosen, rejected, then the rest).
 import { z } from "zod";
 import { parseJsonlLine, readLines, writeJsonl } from "./jsonl.ts";
 
@@ -29,10 +29,11 @@ export async function* readPreferenceJsonl(path: string): AsyncGenerator<Prefere
 }
 
 async function* toTrl(records: Iterable<PreferenceRecord> | AsyncIterable<PreferenceRecord>): AsyncGenerator<TrlRecord> {
-  for await (const r of records) yield { prompt: r.prompt, chosen: r.chosen, rejected: r.rejected };
+  // TRL reads the three columns it needs and ignores the rest, which stay for analysis.
+  for await (const { prompt, chosen, rejected, ...rest } of records) yield { prompt, chosen, rejected, ...rest };
 }
 
-/** TRL DPOTrainer's `prompt` / `chosen` / `rejected` JSONL. */
+/** TRL DPOTrainer's `prompt` / `chosen` / `rejected` JSONL, the record's other fields as extra columns. */
 export function writeTrlJsonl(path: string, records: Iterable<PreferenceRecord> | AsyncIterable<PreferenceRecord>): Promise<number> {
   return writeJsonl(path, toTrl(records), TrlRecordSchema);
 }

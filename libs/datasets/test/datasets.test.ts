@@ -229,7 +229,9 @@ describe("ShareGPTVideo and preference JSONL", () => {
     }
     expect(n).toBe(5000);
     expect(await writeTrlJsonl(t, records(3))).toBe(3);
-    expect(readFileSync(t, "utf8").split("\n")[0]).toBe('{"prompt":"Describe.","chosen":"A red circle.","rejected":"A blue ring."}');
+    expect(readFileSync(t, "utf8").split("\n")[0]).toBe(
+      '{"prompt":"Describe.","chosen":"A red circle.","rejected":"A blue ring.","id":"p0","video":"v0.mp4","chosen_score":5,"rejected_score":1.5,"context":""}',
+    );
     const bad = [
       { id: "q", video: "v", prompt: "p", chosen: "c", rejected: "r", chosen_score: "high", rejected_score: 0, context: "" },
     ] as unknown as PreferenceRecord[];

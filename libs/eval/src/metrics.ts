@@ -77,7 +77,7 @@ export function splitMetrics(
 
 export interface JudgedPair {
   itemId: string;
-  /** The synthetic clip the item belongs to (`Video.synthetic_clip_id`). */
+  /** The synthetic clip the item belongs to (`Video.synthetic_clip_id`); "" for other videos (no oracle). */
   clipId: string;
   chosen: string;
   rejected: string;
@@ -100,13 +100,14 @@ export interface PreferenceStats {
   oracleDecided: number;
 }
 
-/** What an iteration's preferences look like, and how often the judge agrees with the oracle. */
+/** What an iteration's preferences look like, and how often the judge agrees with the oracle (synthetic clips only). */
 export function preferenceStats(pairs: readonly JudgedPair[]): PreferenceStats {
   const decided = pairs.filter((p) => !p.tie);
   const clips = new Map<string, SyntheticClip>();
   let agree = 0;
   let oracleDecided = 0;
   for (const p of decided) {
+    if (p.clipId === "") continue;
     const clip = clips.get(p.clipId) ?? clipFromId(p.clipId);
     clips.set(p.clipId, clip);
     const item = clip.items.find((i) => i.id === p.itemId);

@@ -77,6 +77,16 @@ describe("preferenceStats", () => {
     expect(stats.chosenRejectedLengthRatio).toBe(1);
   });
 
+  it("counts pairs of imported videos too, leaving them out of the oracle's agreement", () => {
+    const stats = preferenceStats([
+      { itemId: colourItem.id, clipId: colourItem.clipId, chosen: colourItem.answer, rejected: wrongColour, tie: false },
+      { itemId: "imported#0", clipId: "", chosen: "a dog runs", rejected: "a cat", tie: false },
+      { itemId: "imported#1", clipId: "", chosen: "x", rejected: "x", tie: true },
+    ]);
+    expect(stats).toMatchObject({ pairs: 3, ties: 1, oracleDecided: 1, judgeOracleAgreement: 1 });
+    expect(stats.meanChosenWords).toBe(2);
+  });
+
   it("reports the chosen/rejected length ratio of decided pairs", () => {
     const stats = preferenceStats([
       { itemId: openItem.id, clipId: openItem.clipId, chosen: "one two three four", rejected: "one two", tie: false },

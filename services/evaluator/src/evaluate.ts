@@ -70,8 +70,8 @@ export async function iterationPreferences(artifacts: ArtifactStore, refs: reado
   const pairs: JudgedPair[] = [];
   for (const ref of refs) {
     for (const r of fromBinary(PreferenceShardSchema, await artifacts.get(ref)).records) {
-      if (r.videoId.startsWith("syn-"))
-        pairs.push({ itemId: r.itemId, clipId: r.videoId, chosen: r.chosen, rejected: r.rejected, tie: r.tie });
+      const clipId = r.videoId.startsWith("syn-") ? r.videoId : "";
+      pairs.push({ itemId: r.itemId, clipId, chosen: r.chosen, rejected: r.rejected, tie: r.tie });
     }
   }
   return create(PreferenceStatsSchema, preferenceStats(pairs));

@@ -9,6 +9,7 @@ import { DEFAULT_SERVER, runClient, trainerClient } from "../client.ts";
 import { ProgressPrinter, iterationRows, iterationTable } from "../report.ts";
 import { readRunSpec } from "../spec.ts";
 import { followRun } from "../watch.ts";
+import { exportCommand } from "./run-export.ts";
 
 interface Target {
   server?: string;
@@ -128,5 +129,6 @@ export function runCommand(): Command {
         }
       }),
   );
+  run.addCommand(exportCommand());
   return run;
 }
