@@ -2,7 +2,9 @@
 // Extra fields are kept (we add "question_type" and "clip_id" on export; other readers ignore them).
 import { z } from "zod";
 import { AnswerCheckSchema, type AnswerCheck } from "@isrdpo/video";
-import { parseJsonlLine, readLines } from "./jsonl.ts";
+import type { ArtifactRef } from "@isrdpo/contracts";
+import type { ArtifactStore } from "@isrdpo/bus";
+import { parseJsonlLine, readArtifactLines, readLines } from "./jsonl.ts";
 
 export const ConversationTurnSchema = z.object({
   from: z.enum(["human", "gpt"]),
@@ -50,6 +52,30 @@ export function qaPairs(record: ShareGptVideoRecord): { question: string; answer
     }
   }
   return pairs;
+}
+
+export interface DatasetQa {
+  /** "<record id>#<k>" for the k-th pair of the record. */
+  id: string;
+  /** As the record has it: a frames artifact URI for an imported dataset. */
+  video: string;
+  question: string;
+  answer: string;
+  questionType?: string;
+}
+
+/** Every QA pair of a ShareGPTVideo JSONL artifact, streamed; a malformed line throws naming it. */
+export async function* datasetQaPairs(store: ArtifactStore, ref: ArtifactRef): AsyncGenerator<DatasetQa> {
+  for await (const { line, text } of readArtifactLines(store, ref)) {
+    const record = parseJsonlLine(ShareGptVideoRecordSchema, text, ref.uri, line);
+    for (const [k, qa] of qaPairs(record).entries())
+      yield {
+        id: `${record.id}#${k}`,
+        video: record.video,
+        ...qa,
+        ...(record.question_type ? { questionType: record.question_type } : {}),
+      };
+  }
 }
 
 /** One QA pair as a ShareGPTVideo record (question prefixed with "<video>\n", as LLaVA-Hound does). */

@@ -9,7 +9,18 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { ArtifactRef, ModelRef, SamplingParams, Video } from "@isrdpo/contracts";
 import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
 import { resolveVideo, VideoError, videoKey, type FrameDims } from "@isrdpo/video";
-import { InputError, MANIFEST, modelUri, sharedModels, type ModelLease, type Policy, type Sampling, type VideoInput } from "@isrdpo/vlm";
+import { LmResponseError, type ChatModel } from "@isrdpo/lm";
+import {
+  generate,
+  InputError,
+  MANIFEST,
+  modelUri,
+  sharedModels,
+  type ModelLease,
+  type Policy,
+  type Sampling,
+  type VideoInput,
+} from "@isrdpo/vlm";
 
 /** The model cache of this process (shared by every service in it), once the backend is up. */
 export async function modelsOf(ctx: ServiceContext) {
@@ -124,3 +135,30 @@ export async function asInvalidArgument<T>(run: () => Promise<T> | T): Promise<T
   }
 }
 export * from "./stages.ts";
+
+/**
+ * The policy as a ChatModel, text only (a blank video; the messages joined into one prompt): the
+ * built-in LM judge, for when no LM endpoint is at hand. A prompt too long for the model is an
+ * LmResponseError, counted as an unparsable answer like any other answer the judge cannot use.
+ */
+export function policyChatModel(policy: Policy, name: string): ChatModel {
+  const { frames, height, width } = policy.model.config;
+  const blank = new Uint8Array(frames * height * width * 3);
+  return {
+    name,
+    async complete(messages, options = {}) {
+      const prompt = messages.map((m) => m.content).join("\n");
+      try {
+        const [g] = await generate(policy.model, policy.tok, [{ videoId: "text-only", frames: blank, prompt }], {
+          temperature: options.temperature ?? 0,
+          maxNewTokens: options.maxTokens ?? 16,
+          seed: options.seed ?? 0,
+        });
+        return g!.text;
+      } catch (err) {
+        if (err instanceof InputError) throw new LmResponseError(name, err.message);
+        throw err;
+      }
+    },
+  };
+}

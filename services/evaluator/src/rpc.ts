@@ -12,13 +12,16 @@ import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
 import { sampling, withModel } from "@isrdpo/serving";
 import { scoreAnswer } from "@isrdpo/video";
 import { PROMPT_TEMPLATES } from "@isrdpo/vlm";
-import { EVAL_SAMPLING, benchmarkAnswers, evaluateSplit, syntheticBenchmark, type SyntheticBenchmark } from "./evaluate.ts";
+import { EVAL_SAMPLING, benchmarkAnswers, syntheticBenchmark, type SyntheticBenchmark } from "./evaluate.ts";
+import { checkQaSplits, evaluateSpecSplit } from "./qa.ts";
 
 const MAX_CLIPS = 2000;
 
-function benchmarks(spec: EvaluationSpec | undefined, frames: number): SyntheticBenchmark[] {
+/** The spec's synthetic splits, validated; imported QA splits are refused unless `imported` (Evaluate scores them). */
+function benchmarks(spec: EvaluationSpec | undefined, frames: number, imported = false): SyntheticBenchmark[] {
   if (!spec || spec.splits.length === 0) invalidArgument("spec.splits", "must name at least one benchmark split");
-  return spec.splits.map((ref, i) => {
+  return spec.splits.flatMap((ref, i) => {
+    if (imported && ref.source.case === "sharegptJsonl") return [];
     const field = `spec.splits[${i}]`;
     if (ref.source.case === "synthetic" && ref.source.value.clipCount > MAX_CLIPS)
       invalidArgument(`${field}.clip_count`, `at most ${MAX_CLIPS}`);
@@ -34,10 +37,12 @@ export function evaluatorRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof Ev
   return {
     async evaluate(req) {
       return withModel(ctx, req.model, "model", async (policy) => {
-        const list = benchmarks(req.spec, policy.model.config.frames);
+        benchmarks(req.spec, policy.model.config.frames, true);
+        checkQaSplits(req.spec, "spec");
         const s = sampling(req.spec?.sampling, "spec.sampling", policy, EVAL_SAMPLING);
         const splits = [];
-        for (const b of list) splits.push(await evaluateSplit(policy, b, s));
+        for (const [i, ref] of req.spec!.splits.entries())
+          splits.push(await evaluateSpecSplit(ctx, policy, req.model, ref, req.spec, s, `spec.splits[${i}]`));
         return create(EvaluateResponseSchema, {
           report: create(EvaluationReportSchema, { model: req.model, splits, promptTemplates: PROMPT_TEMPLATES }),
         });

@@ -5,7 +5,8 @@ import type { WorkHandler } from "@isrdpo/bus";
 import type { ServiceContext } from "@isrdpo/runtime";
 import { withModel, sampling } from "@isrdpo/serving";
 import { PROMPT_TEMPLATES } from "@isrdpo/vlm";
-import { EVAL_SAMPLING, evaluateSplit, iterationPreferences, syntheticBenchmark } from "./evaluate.ts";
+import { EVAL_SAMPLING, iterationPreferences } from "./evaluate.ts";
+import { evaluateSpecSplit } from "./qa.ts";
 
 export function evaluateHandler(ctx: ServiceContext): WorkHandler<"evaluate"> {
   return async (task) => {
@@ -15,7 +16,7 @@ export function evaluateHandler(ctx: ServiceContext): WorkHandler<"evaluate"> {
       const s = sampling(params.spec?.sampling, "evaluation.sampling", policy, EVAL_SAMPLING);
       const splits = [];
       for (const [i, ref] of (params.spec?.splits ?? []).entries()) {
-        splits.push(await evaluateSplit(policy, syntheticBenchmark(ref, `evaluation.splits[${i}]`, policy.model.config.frames), s));
+        splits.push(await evaluateSpecSplit(ctx, policy, item.model, ref, params.spec, s, `evaluation.splits[${i}]`));
       }
       const report = create(EvaluationReportSchema, { model: item.model, splits, promptTemplates: PROMPT_TEMPLATES });
       const preferences = await iterationPreferences(ctx.artifacts, params.preferences);

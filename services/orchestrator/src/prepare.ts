@@ -9,7 +9,7 @@ import {
   type PromptItem,
 } from "@isrdpo/contracts";
 import type { ArtifactStore, WorkHandler } from "@isrdpo/bus";
-import { parseJsonlLine, qaPairs, readArtifactLines, ShareGptVideoRecordSchema } from "@isrdpo/datasets";
+import { datasetQaPairs } from "@isrdpo/datasets";
 import { promptShardUri } from "@isrdpo/orchestration";
 import { parseSplit, syntheticSplit } from "@isrdpo/video";
 
@@ -33,17 +33,14 @@ function syntheticItems(d: { seed: bigint; split: string; clipCount: number; fra
  * streamed; a plain video path is read by the workers from their own disk.
  */
 async function* shareGptItems(artifacts: ArtifactStore, ref: ArtifactRef): AsyncGenerator<PromptItem> {
-  for await (const { line, text } of readArtifactLines(artifacts, ref)) {
-    const record = parseJsonlLine(ShareGptVideoRecordSchema, text, ref.uri, line);
-    for (const [q, qa] of qaPairs(record).entries()) {
-      yield create(PromptItemSchema, {
-        id: `${record.id}#${q}`,
-        video: { id: record.video, source: { case: "uri", value: record.video } },
-        instruction: qa.question,
-        questionType: record.question_type ?? "open",
-        referenceAnswer: qa.answer,
-      });
-    }
+  for await (const qa of datasetQaPairs(artifacts, ref)) {
+    yield create(PromptItemSchema, {
+      id: qa.id,
+      video: { id: qa.video, source: { case: "uri", value: qa.video } },
+      instruction: qa.question,
+      questionType: qa.questionType ?? "open",
+      referenceAnswer: qa.answer,
+    });
   }
 }
 
