@@ -33,7 +33,8 @@ const mb = (b: number) => Math.round(b / 2 ** 20);
 
 try {
   mkdirSync(join(dir, "clips"));
-  for (let v = 0; v < videos; v++) await writeMp4(renderClip(generateScene(v)), { frames: 8, height: 32, width: 32 }, join(dir, "clips", `v${v}.mp4`));
+  for (let v = 0; v < videos; v++)
+    await writeMp4(renderClip(generateScene(v)), { frames: 8, height: 32, width: 32 }, join(dir, "clips", `v${v}.mp4`));
   const jsonl = join(dir, "qa.jsonl");
   const out = createWriteStream(jsonl);
   const filler = "The video shows several objects moving across a textured background while one of them changes colour. ".repeat(4);
@@ -66,11 +67,16 @@ try {
   t0 = performance.now();
   const again = await importDataset({ jsonl, videos: dir, store });
   const againS = (performance.now() - t0) / 1000;
-  if (first.records !== records || again.videosStored !== videos || again.dataset?.uri !== first.dataset?.uri) throw new Error("import mismatch");
-  console.log(`import ${records} records of ${videos} videos: ${firstS.toFixed(2)} s (${(videos / firstS).toFixed(1)} videos/s decoded, ${(records / firstS).toFixed(0)} records/s)`);
+  if (first.records !== records || again.videosStored !== videos || again.dataset?.uri !== first.dataset?.uri)
+    throw new Error("import mismatch");
+  console.log(
+    `import ${records} records of ${videos} videos: ${firstS.toFixed(2)} s (${(videos / firstS).toFixed(1)} videos/s decoded, ${(records / firstS).toFixed(0)} records/s)`,
+  );
   console.log(`again, every video stored:     ${againS.toFixed(2)} s (${(records / againS).toFixed(0)} records/s)`);
   console.log(`RSS before ${mb(baseline)} MiB, peak during import ${mb(firstPeak)} MiB (+${mb(firstPeak - baseline)} MiB)`);
-  console.log(`heap: ${mb(heapBefore)} MiB live before, ${mb(firstPeakHeap)} MiB peak in use, ${mb(heapAfter)} MiB live after (the summary and the id set)`);
+  console.log(
+    `heap: ${mb(heapBefore)} MiB live before, ${mb(firstPeakHeap)} MiB peak in use, ${mb(heapAfter)} MiB live after (the summary and the id set)`,
+  );
   console.log(
     JSON.stringify({
       bench: "import",
