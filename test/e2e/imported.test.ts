@@ -5,7 +5,6 @@
 //  - export: TRL and LLaVA-Hound files whose pair counts match the run record;
 //  - evaluation on videos drawn by a different renderer, scored by an LM judge on a local
 //    chat-completions server (and by the built-in model, whose unparsable answers are counted).
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,24 +32,13 @@ import { SERVICES } from "@isrdpo/cli/services";
 import { clipFromId } from "@isrdpo/video";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishTinyModel } from "../support/model.ts";
-import { REPO_ROOT } from "../support/processes.ts";
+import { runToEnd as runCli } from "../support/processes.ts";
 import { runToEnd } from "./cluster.ts";
 import { writeAltDataset } from "./fixtures/alt-render.ts";
 
 const root = mkdtempSync(join(tmpdir(), "isrdpo-imported-"));
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "apps/cli/src/main.ts"), ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
-}
+const cli = (args: string[]) => runCli("apps/cli/src/main.ts", args);
 
 describe("your own videos, end to end", () => {
   let server: RunningServer;

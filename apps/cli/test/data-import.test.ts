@@ -1,148 +1,82 @@
-// `isrdpo data import` as a user runs it: a real CLI process against a running orchestrator
-// (--server), NATS (--nats) and a directory (--artifacts); then a run spec naming a plain path is
-// refused at CreateRun with the way to fix it, and one naming the imported URI is accepted.
-import { spawn } from "node:child_process";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+// `isrdpo data import` into NATS (--nats) and a directory (--artifacts), and its usage mistakes, run
+// in this process (the process-level test with --server and exit codes is test/cli/import.test.ts).
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
-import { JudgeStrategy, RunService } from "@isrdpo/contracts";
-import { LocalArtifactStore, MemoryBus, connectNats } from "@isrdpo/bus";
+import { connectNats } from "@isrdpo/bus";
 import { startNatsServer, type NatsServer } from "@isrdpo/bus/testing";
-import { readArtifactLines, writeSyntheticDataset } from "@isrdpo/datasets";
-import { createLogger, loadConfig, startServer, type RunningServer } from "@isrdpo/runtime";
-import { orchestratorService } from "@isrdpo/service-orchestrator";
-import { clipFromId } from "@isrdpo/video";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EXIT_SOME_BAD } from "../src/commands/data-import.ts";
+import { writeSyntheticDataset } from "@isrdpo/datasets";
+import { CommanderError } from "commander";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { importCommand } from "../src/commands/data-import.ts";
 
-const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const root = mkdtempSync(join(tmpdir(), "isrdpo-cli-import-"));
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "apps/cli/src/main.ts"), ...args], {
-    cwd: REPO,
-    stdio: ["ignore", "pipe", "pipe"],
+/** Runs the command; returns what it printed on stdout and the exit code it set. */
+async function run(args: string[]): Promise<{ out: string; exitCode: number | undefined }> {
+  const writes: string[] = [];
+  const spy = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => {
+    writes.push(String(s));
+    return true;
   });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+  const before = process.exitCode;
+  try {
+    const cmd = importCommand()
+      .exitOverride()
+      .configureOutput({ writeErr: (s) => writes.push(s) });
+    await cmd.parseAsync(args, { from: "user" });
+    return { out: writes.join(""), exitCode: process.exitCode as number | undefined };
+  } finally {
+    spy.mockRestore();
+    process.exitCode = before;
+  }
 }
 
-describe("isrdpo data import", () => {
-  let server: RunningServer;
-  let store: LocalArtifactStore;
+describe("isrdpo data import (in process)", () => {
   let nats: NatsServer;
-  const dir = join(root, "synth");
-
+  const data = join(root, "data");
   beforeAll(async () => {
-    await writeSyntheticDataset(dir, { seed: 21, train: 3, testIn: 0, testOut: 0 });
-    store = new LocalArtifactStore(join(root, "server-artifacts"));
-    const config = loadConfig({ env: {}, flags: { host: "127.0.0.1", metricsPort: 0, logLevel: "silent" } });
-    server = await startServer(
-      [orchestratorService],
-      { config, logger: createLogger("t", "silent"), bus: new MemoryBus(), artifacts: store },
-      0,
-    );
     nats = await startNatsServer();
+    await writeSyntheticDataset(data, { seed: 22, train: 2, testIn: 0, testOut: 0 });
   }, 60_000);
   afterAll(async () => {
-    await server?.close();
     await nats?.stop();
     rmSync(root, { recursive: true, force: true });
   });
 
-  it("reports a bad JSON line, a missing video and a corrupt mp4 by line and reason, imports the rest, exits 3", async () => {
-    const jsonl = join(dir, "train.jsonl");
-    const lines = readFileSync(jsonl, "utf8").trimEnd().split("\n").length;
-    const corrupt = join(dir, "clips", "syn-21-train-f8-0.mp4");
-    writeFileSync(corrupt, readFileSync(corrupt).subarray(0, 300));
-    unlinkSync(join(dir, "clips", "syn-21-train-f8-1.mp4"));
-    appendFileSync(jsonl, '{"id": "cut off", "video": "clips/syn-21-train-f8-2.mp4", "conversa\n');
-    const n = [0, 1, 2].map((i) => clipFromId(`syn-21-train-f8-${i}`).items.length);
-
-    const res = await cli(["data", "import", "--jsonl", jsonl, "--videos", dir, "--server", `http://127.0.0.1:${server.port}`]);
-    expect(res.stderr).toBe("");
-    expect(res.code).toBe(EXIT_SOME_BAD);
-    const out = res.stdout.trimEnd().split("\n");
-    expect(out.filter((l) => l.startsWith("bad line "))).toHaveLength(n[0]! + n[1]! + 1);
-    expect(out[0]).toMatch(
-      new RegExp(`^bad line 1 \\(id syn-21-train-f8-0-q0\\): ${corrupt}: (not a readable video|truncated or corrupt)`),
+  it("imports into NATS and into a directory; a repeat stores nothing new; no exit code when all is good", async () => {
+    const args = ["--jsonl", join(data, "train.jsonl"), "--videos", data];
+    const first = await run([...args, "--nats", nats.url]);
+    expect(first.exitCode).toBeUndefined();
+    expect(first.out).toMatch(
+      new RegExp(`^imported into NATS ${nats.url}: \\d+ records .*; videos: 2 decoded, 0 already stored; 0 bad\\n`),
     );
-    expect(out).toContain(
-      `bad line ${n[0]! + 1} (id syn-21-train-f8-1-q0): ${join(dir, "clips", "syn-21-train-f8-1.mp4")}: file not found`,
-    );
-    expect(out.find((l) => l.startsWith(`bad line ${lines + 1}: `))).toMatch(
-      new RegExp(`^bad line ${lines + 1}: ${jsonl}:${lines + 1}: not valid JSON`),
-    );
-    expect(out.at(-2)).toBe(
-      `imported into server http://127.0.0.1:${server.port}: ${n[2]} records (${n[2]} QA items) of ${lines + 1} lines; ` +
-        `videos: 1 decoded, 0 already stored; ${n[0]! + n[1]! + 1} bad`,
-    );
-    const uri = out.at(-1)!;
+    const uri = first.out.trimEnd().split("\n").at(-1)!;
     expect(uri).toMatch(/^artifact:\/\/datasets\/[0-9a-f]{64}\.jsonl$/);
-    // Stored on the server side, through ArtifactService: the good clip's records.
-    const ids: string[] = [];
-    for await (const { text } of readArtifactLines(store, uri)) ids.push(JSON.parse(text).id);
-    expect(ids).toEqual(clipFromId("syn-21-train-f8-2").items.map((i) => i.id));
-
-    // A run spec names the dataset: a plain path is refused at CreateRun, the imported URI accepted.
-    const runs = createClient(RunService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }));
-    const spec = (u: string) => ({
-      initialModel: { source: { case: "model" as const, value: { digest: "a".repeat(64) } } },
-      prompts: { source: { case: "sharegptJsonl" as const, value: { uri: u } } },
-      iterations: 1,
-      judge: { strategy: JudgeStrategy.SELF },
-    });
-    await expect(runs.createRun({ spec: spec(jsonl) })).rejects.toThrow(
-      `[invalid_argument] spec.prompts.sharegpt_jsonl.uri: "${jsonl}" is not an artifact URI: import the dataset first ` +
-        `(isrdpo data import --jsonl ${jsonl} --videos <dir>) and use the artifact:// URI it prints`,
-    );
-    const typo = `${uri.slice(0, -8)}0000.jsonl`;
-    await expect(runs.createRun({ spec: spec(typo) })).rejects.toThrow(
-      `[invalid_argument] spec.prompts.sharegpt_jsonl.uri: ${typo} is not in the artifact store (isrdpo data import prints the URIs it stores)`,
-    );
-    const { run } = await runs.createRun({ spec: spec(uri) });
-    expect(run!.id).toBeTruthy();
-    await runs.cancelRun({ runId: run!.id, reason: "test" });
-  }, 120_000);
-
-  it("imports into NATS and into a directory; a repeat stores nothing new; exit code 0 when all is good", async () => {
-    const clean = join(root, "clean");
-    await writeSyntheticDataset(clean, { seed: 22, train: 2, testIn: 0, testOut: 0 });
-    const args = ["data", "import", "--jsonl", join(clean, "train.jsonl"), "--videos", clean];
-    const viaNats = await cli([...args, "--nats", nats.url]);
-    expect(viaNats.stderr).toBe("");
-    expect(viaNats.code).toBe(0);
-    expect(viaNats.stdout).toMatch(/videos: 2 decoded, 0 already stored; 0 bad\n/);
-    const again = await cli([...args, "--nats", nats.url]);
-    expect(again.stdout).toMatch(/videos: 0 decoded, 2 already stored; 0 bad\n/);
-    expect(again.stdout.trimEnd().split("\n").at(-1)).toBe(viaNats.stdout.trimEnd().split("\n").at(-1));
+    const again = await run([...args, "--nats", nats.url]);
+    expect(again.out).toMatch(/videos: 0 decoded, 2 already stored; 0 bad\n/);
+    expect(again.out.trimEnd().split("\n").at(-1)).toBe(uri);
     const { bus, artifacts } = await connectNats({ servers: nats.url });
     try {
       expect(await artifacts.list("artifact://frames/")).toHaveLength(2);
     } finally {
       await bus.close();
     }
-    const local = await cli([...args, "--artifacts", join(root, "local")]);
-    expect(local.code).toBe(0);
     // The same dataset, byte for byte, wherever it is stored.
-    expect(local.stdout.trimEnd().split("\n").at(-1)).toBe(viaNats.stdout.trimEnd().split("\n").at(-1));
+    const local = await run([...args, "--artifacts", join(root, "local")]);
+    expect(local.out.trimEnd().split("\n").at(-1)).toBe(uri);
   }, 120_000);
 
-  it("usage mistakes are one line and a non-zero exit", async () => {
-    const none = await cli(["data", "import", "--jsonl", "x.jsonl", "--videos", "."]);
-    expect(none.code).toBe(1);
-    expect(none.stderr).toBe("isrdpo: give exactly one of --server URL, --nats URL or --artifacts DIR (where the artifacts live)\n");
-    const missing = await cli(["data", "import", "--jsonl", join(root, "none.jsonl"), "--videos", ".", "--artifacts", join(root, "a")]);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toBe(`isrdpo: cannot read ${join(root, "none.jsonl")}: file not found\n`);
-    const size = await cli(["data", "import", "--jsonl", "x", "--videos", ".", "--size", "big"]);
-    expect(size.code).not.toBe(0);
-    expect(size.stderr).toContain(`option '--size <n|HxW>' argument 'big' is invalid. expected "N" or "HxW", 8 to 1024`);
+  it("usage mistakes are one line (main prints it and exits non-zero)", async () => {
+    await expect(run(["--jsonl", "x.jsonl", "--videos", "."])).rejects.toThrow(
+      /^give exactly one of --server URL, --nats URL or --artifacts DIR \(where the artifacts live\)$/,
+    );
+    await expect(run(["--jsonl", join(root, "none.jsonl"), "--videos", ".", "--artifacts", join(root, "a")])).rejects.toThrow(
+      new RegExp(`^cannot read ${join(root, "none.jsonl")}: file not found$`),
+    );
+    const size = await run(["--jsonl", "x", "--videos", ".", "--size", "big"]).catch((e: unknown) => e);
+    expect(size).toBeInstanceOf(CommanderError);
+    expect((size as CommanderError).exitCode).not.toBe(0);
+    expect((size as Error).message).toContain(`option '--size <n|HxW>' argument 'big' is invalid. expected "N" or "HxW", 8 to 1024`);
   }, 60_000);
 });

@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError } from "commander";
 import type { StoreTarget } from "../artifacts.ts";
 
 /** Exit code of an import that stored the good records but reported bad ones. */
-export const EXIT_SOME_BAD = 3;
+const EXIT_SOME_BAD = 3;
 
 interface ImportFlags extends StoreTarget {
   jsonl: string;
