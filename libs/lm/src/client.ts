@@ -4,7 +4,7 @@
 // budget. The API key comes from an environment variable named in the config and never leaves the
 // SDK: not in errors, logs, toJSON() or inspect().
 import { inspect } from "node:util";
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import type OpenAI from "openai";
 import pLimit, { type LimitFunction } from "p-limit";
 import { z } from "zod";
 import { LmBudgetError, LmConfigError, LmHttpError, LmResponseError, LmTimeoutError } from "./errors.ts";
@@ -67,12 +67,16 @@ export interface ChatClientStats {
 
 const RETRYABLE = (status: number) => status === 408 || status === 429 || status >= 500;
 
+// The SDK is loaded on the first request: processes that never call an LM do not pay for it.
+let sdk: Promise<typeof import("openai")> | undefined;
+const loadSdk = () => (sdk ??= import("openai"));
+
 /** An OpenAI-compatible chat-completions endpoint. */
 export class ChatClient implements ChatModel {
   readonly name: string;
   readonly config: Readonly<z.output<typeof ChatClientConfigSchema>>;
-  // Private fields: the SDK instance holds the key, so it must never be serialised or inspected.
-  readonly #openai: OpenAI;
+  // Private fields: the SDK client holds the key, so it must never be serialised or inspected.
+  readonly #openai: () => Promise<OpenAI>;
   readonly #limit: LimitFunction;
   readonly #logger: LmLogger | undefined;
   #requests = 0;
@@ -93,7 +97,9 @@ export class ChatClient implements ChatModel {
       apiKey = value;
     }
     this.name = `${this.config.model}@${this.config.baseUrl}`;
-    this.#openai = new OpenAI({ baseURL: this.config.baseUrl, apiKey, maxRetries: 0, timeout: this.config.timeoutMs, logLevel: "off" });
+    let client: Promise<OpenAI> | undefined;
+    const sdkOptions = { baseURL: this.config.baseUrl, apiKey, maxRetries: 0, timeout: this.config.timeoutMs, logLevel: "off" as const };
+    this.#openai = () => (client ??= loadSdk().then((m) => new m.default(sdkOptions)));
     this.#limit = pLimit(this.config.concurrency);
     this.#logger = options.logger;
   }
@@ -115,8 +121,10 @@ export class ChatClient implements ChatModel {
       this.#requests++;
       let failure: LmHttpError | LmTimeoutError;
       let retryAfterMs: number | undefined;
+      const openai = await this.#openai();
+      const { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } = await loadSdk();
       try {
-        const res = await this.#openai.chat.completions.create(
+        const res = await openai.chat.completions.create(
           {
             model: c.model,
             messages: messages.map((m) => ({ role: m.role, content: m.content })),
