@@ -13,6 +13,7 @@ import { importDataset, writeSyntheticDataset } from "@isrdpo/datasets";
 import { trainerService } from "@isrdpo/service-trainer";
 import { ModelCache, modelUri } from "@isrdpo/vlm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeEvent, jobEventsUri, jobHistoryUri, parseJsonl, readRecords } from "@isrdpo/tracking";
 import { publishTinyModel } from "../support/model.ts";
 
 describe("TrainerService jobs", () => {
@@ -78,6 +79,23 @@ describe("TrainerService jobs", () => {
     // 3 decisive pairs (the tie is skipped), batch 2, 3 epochs: 6 steps, reported as they happen.
     expect(last.progress!.totalSteps).toBe(6);
     expect(last.progress!.metrics["rewards/margins"]).toBeGreaterThan(0);
+    // Every step's metrics, TRL-named, as JSONL and as a TensorBoard event file in the store.
+    expect(last.metricsHistory!.uri).toBe(jobHistoryUri("dpo-1"));
+    const history = parseJsonl(new TextDecoder().decode(await artifacts.get(last.metricsHistory!)), "history");
+    expect(history.map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const key of [
+      "loss",
+      "learning_rate",
+      "grad_norm",
+      "tokens_per_second",
+      "rewards/chosen",
+      "rewards/margins",
+      "rewards/accuracies",
+    ])
+      expect(history[5]).toHaveProperty([key]);
+    const events = readRecords(await artifacts.get(jobEventsUri("dpo-1"))).map(decodeEvent);
+    expect(events.map((e) => e.step)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(events[6]!.scalars.loss).toBeCloseTo(history[5]!.loss!, 5);
     const out = last.outputModel!;
     expect(out.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(out.digest).not.toBe(digest);

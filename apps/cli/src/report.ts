@@ -2,7 +2,8 @@
 // per iteration (iteration 0 is π_1) with the numbers that say whether the model got better.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { stageName } from "@isrdpo/orchestration";
-import { JobState, RunState, Stage, StageState, type Job, type Run, type RunEvent, type SplitMetrics } from "@isrdpo/contracts";
+import { JobState, RunState, Stage, StageState, type Job, type RunEvent, type SplitMetrics } from "@isrdpo/contracts";
+import { ITERATION_COLUMNS, iterationCells, type IterationRow } from "@isrdpo/report";
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const where = (e: RunEvent) =>
@@ -83,60 +84,15 @@ export class ProgressPrinter {
   }
 }
 
-const split = (splits: SplitMetrics[], name: string) => splits.find((s) => s.split === name);
-
-export interface IterationRow {
-  iteration: number;
-  accIn?: number;
-  scoreIn?: number;
-  accOut?: number;
-  scoreOut?: number;
-  precisionIn?: number;
-  wordsIn?: number;
-  pairs?: number;
-  ties?: number;
-  lengthRatio?: number;
-  judgeOracle?: number;
-}
-
-/** One row per iteration: evaluation of the model it produced (iteration 0: π_1) and its preferences. */
-export function iterationRows(run: Run): IterationRow[] {
-  return run.iterations.map((it) => {
-    const splits = it.evaluation?.splits ?? [];
-    const inD = split(splits, "test-in");
-    const outD = split(splits, "test-out");
-    const prefs = it.preferences;
-    return {
-      iteration: it.iteration,
-      ...(inD ? { accIn: inD.accuracy, scoreIn: inD.meanScore, precisionIn: inD.claimPrecision, wordsIn: inD.meanAnswerWords } : {}),
-      ...(outD ? { accOut: outD.accuracy, scoreOut: outD.meanScore } : {}),
-      ...(prefs && prefs.pairs > 0
-        ? { pairs: prefs.pairs, ties: prefs.ties, lengthRatio: prefs.chosenRejectedLengthRatio, judgeOracle: prefs.judgeOracleAgreement }
-        : {}),
-    };
-  });
-}
-
-/** The iteration table as Markdown (also valid as plain text in a terminal). */
+/** The iteration table as Markdown (also valid as plain text in a terminal): "–" where nothing was
+ * measured, "n/a" where nothing could be (no decisive pair). */
 export function iterationTable(rows: IterationRow[]): string {
-  const f = (x: number | undefined, fmt: (x: number) => string) => (x === undefined ? "–" : fmt(x));
-  const header =
-    "| iteration | acc in | score in | acc out | score out | claim precision in | words in | pairs (ties) | chosen/rejected length | judge–oracle agreement |";
-  const lines = rows.map((r) =>
-    [
-      r.iteration === 0 ? "0 (π_1)" : String(r.iteration),
-      f(r.accIn, pct),
-      f(r.scoreIn, (x) => x.toFixed(2)),
-      f(r.accOut, pct),
-      f(r.scoreOut, (x) => x.toFixed(2)),
-      f(r.precisionIn, pct),
-      f(r.wordsIn, (x) => x.toFixed(1)),
-      r.pairs === undefined ? "–" : `${r.pairs} (${r.ties})`,
-      f(r.lengthRatio, (x) => x.toFixed(2)),
-      f(r.judgeOracle, pct),
-    ].join(" | "),
-  );
-  return [header, `|${"---|".repeat(10)}`, ...lines.map((l) => `| ${l} |`)].join("\n");
+  const header = `| ${ITERATION_COLUMNS.join(" | ")} |`;
+  const lines = rows.map((r) => {
+    const cells = iterationCells(r);
+    return `| ${ITERATION_COLUMNS.map((c) => cells[c]).join(" | ")} |`;
+  });
+  return [header, `|${"---|".repeat(ITERATION_COLUMNS.length)}`, ...lines].join("\n");
 }
 
 /** A model's metrics per split and question type (`isrdpo eval`). */

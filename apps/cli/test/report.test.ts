@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { JobState, RunEventSchema, RunSchema, RunState, Stage, StageState } from "@isrdpo/contracts";
 import { describe, expect, it } from "vitest";
-import { iterationRows, iterationTable, ProgressPrinter } from "../src/report.ts";
+import { iterationRows, nothingToTrain } from "@isrdpo/report";
+import { iterationTable, ProgressPrinter } from "../src/report.ts";
 
 describe("ProgressPrinter", () => {
   it("prints stage changes, shard progress with rate and ETA, and throttled job progress", () => {
@@ -38,7 +39,7 @@ describe("ProgressPrinter", () => {
 });
 
 describe("iteration table", () => {
-  it("has one row per iteration, with – where a number does not exist", () => {
+  it("has one row per iteration, with – where nothing was measured and n/a where nothing could be", () => {
     const run = create(RunSchema, {
       iterations: [
         {
@@ -50,12 +51,19 @@ describe("iteration table", () => {
             ],
           },
         },
-        { iteration: 1, preferences: { pairs: 10, ties: 4, chosenRejectedLengthRatio: 1.5, judgeOracleAgreement: 0.75 } },
+        { iteration: 1, preferences: { pairs: 10, ties: 4, chosenRejectedLengthRatio: 1.5, judgeOracleAgreement: 0.75, oracleDecided: 4 } },
+        // every pair a tie: nothing to compare lengths or agreement on
+        { iteration: 2, preferences: { pairs: 10, ties: 10 } },
+        // decisive pairs, but the oracle scored every pair's answers the same
+        { iteration: 3, preferences: { pairs: 10, ties: 8, chosenRejectedLengthRatio: 0.5, oracleDecided: 0 } },
       ],
     });
     expect(iterationTable(iterationRows(run)).split("\n").slice(2)).toEqual([
       "| 0 (π_1) | 50.0% | 2.50 | 25.0% | 1.25 | 25.0% | 3.0 | – | – | – |",
       "| 1 | – | – | – | – | – | – | 10 (4) | 1.50 | 75.0% |",
+      "| 2 | – | – | – | – | – | – | 10 (10) | n/a | n/a |",
+      "| 3 | – | – | – | – | – | – | 10 (8) | 0.50 | n/a |",
     ]);
+    expect(nothingToTrain(iterationRows(run))).toEqual(["iteration 2: nothing to train: 10/10 ties"]);
   });
 });

@@ -3,9 +3,45 @@
 // life of the process (a run's jobs are also recorded by the orchestrator).
 import { create, clone } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { JobProgressSchema, JobSchema, JobState, ModelRefSchema, type Job, type JobSpec } from "@isrdpo/contracts";
+import { JobProgressSchema, JobSchema, JobState, ModelRefSchema, type ArtifactRef, type Job, type JobSpec } from "@isrdpo/contracts";
 import type { ServiceContext } from "@isrdpo/runtime";
+import { eventFile, jobEventsUri, jobHistoryUri, MetricsHistory, parseJsonl, stepRecord, toJsonl } from "@isrdpo/tracking";
 import { runJob } from "./jobs.ts";
+
+/** How often a running job's metrics history is written to the artifact store (and at its end). */
+const HISTORY_FLUSH_MS = 10_000;
+
+/**
+ * A job's metrics history in the artifact store: JSONL (TRL names) and a TensorBoard event file,
+ * rewritten every HISTORY_FLUSH_MS while it runs. A restarted job continues the stored history.
+ */
+async function historyWriter(ctx: ServiceContext, jobId: string, onWritten: (ref: ArtifactRef) => void) {
+  const uri = jobHistoryUri(jobId);
+  const stored = (await ctx.artifacts.stat(uri)) ? parseJsonl(new TextDecoder().decode(await ctx.artifacts.get(uri)), uri) : [];
+  const history = new MetricsHistory(stored);
+  const start = stored[0]?.wall_time ?? Date.now() / 1000;
+  let written = history.records.length;
+  let lastWrite = Date.now();
+  let writing: Promise<void> = Promise.resolve();
+  const write = () =>
+    (writing = writing.then(async () => {
+      if (history.records.length === written) return;
+      written = history.records.length;
+      const records = [...history.records];
+      onWritten(await ctx.artifacts.put(uri, new TextEncoder().encode(toJsonl(records)), "application/jsonl"));
+      await ctx.artifacts.put(jobEventsUri(jobId), eventFile(records, start));
+    }));
+  return {
+    add(m: Parameters<typeof stepRecord>[0]) {
+      history.add(stepRecord(m, Date.now() / 1000));
+      if (Date.now() - lastWrite < HISTORY_FLUSH_MS) return;
+      lastWrite = Date.now();
+      write().catch((err: unknown) => ctx.logger.warn({ err, jobId }, "metrics history not written; retried at the next flush"));
+    },
+    /** The final write; its failure fails the job (the history is part of its output). */
+    close: () => write(),
+  };
+}
 
 interface Entry {
   job: Job;
@@ -50,11 +86,14 @@ export class JobManager {
         return clone(JobSchema, entry.job);
       }
       update((j) => (j.state = JobState.RUNNING));
+      let history: Awaited<ReturnType<typeof historyWriter>> | undefined;
       try {
+        history = await historyWriter(this.ctx, jobId, (ref) => update((j) => (j.metricsHistory = ref)));
         const outcome = await runJob(this.ctx, jobId, spec, {
           seed,
           signal: entry.abort.signal,
-          onProgress: (m) =>
+          onProgress: (m) => {
+            history!.add(m);
             update((j) => {
               j.progress = create(JobProgressSchema, {
                 step: m.step,
@@ -64,8 +103,10 @@ export class JobManager {
                 learningRate: m.lr,
                 metrics: m.metrics,
               });
-            }),
+            });
+          },
         });
+        await history.close();
         update((j) => {
           j.state = JobState.SUCCEEDED;
           j.outputModel = create(ModelRefSchema, outcome.model);
@@ -74,6 +115,8 @@ export class JobManager {
       } catch (err) {
         const reason = (err as Error).message;
         this.ctx.logger.error({ err, jobId }, "training job failed");
+        // The steps a failed or cancelled job made are worth keeping too.
+        await history?.close().catch((e: unknown) => this.ctx.logger.warn({ err: e, jobId }, "metrics history not written"));
         update((j) => {
           j.state = entry.abort.signal.aborted ? JobState.CANCELLED : JobState.FAILED;
           j.failureReason = reason;

@@ -20,7 +20,9 @@ import { loadConfig, startServer } from "@isrdpo/runtime";
 import { pino } from "pino";
 import { runClient, trainerClient } from "../client.ts";
 import { DEMO_PRESETS, demoSpec, type DemoPreset } from "../demo-spec.ts";
-import { iterationRows, iterationTable, ProgressPrinter } from "../report.ts";
+import { iterationRows, nothingToTrain } from "@isrdpo/report";
+import { writeRunOutputs } from "../outputs.ts";
+import { iterationTable, ProgressPrinter } from "../report.ts";
 import { SERVICES } from "../services.ts";
 import { followRun } from "../watch.ts";
 
@@ -128,15 +130,17 @@ export function demoCommand(): Command {
           const run = await followRun(runs, created!.id, printer, { trainer: trainerClient(base) });
           const pi1 = run.iterations.find((i) => i.iteration === 1)?.policy;
           if (!cached && pi1?.digest) cache.set(spec, pi1);
-          writeFileSync(join(out, "run.json"), `${JSON.stringify(toJson(RunSchema, run), null, 2)}\n`);
-          const table = iterationTable(iterationRows(run));
-          writeFileSync(join(out, "report.md"), `${table}\n`);
+          const record = join(out, "run.json");
+          writeFileSync(record, `${JSON.stringify(toJson(RunSchema, run), null, 2)}\n`);
+          const html = await writeRunOutputs(out, run, ctx.artifacts, [record, logFile]);
+          const rows = iterationRows(run);
           say("");
           say(`Row t: the model iteration t produced (row 0: π_1 after SFT) on held-out clips, and the preferences it was trained on.`);
-          say(table);
+          say(iterationTable(rows));
+          for (const w of nothingToTrain(rows)) say(`warning: ${w}`);
           say("");
           say(
-            `run ${run.id}: ${RunState[run.state].toLowerCase()}${run.failureReason ? ` (${run.failureReason})` : ""}; record in ${join(out, "run.json")}`,
+            `run ${run.id}: ${RunState[run.state].toLowerCase()}${run.failureReason ? ` (${run.failureReason})` : ""}; record in ${record}, report in ${html}, curves: tensorboard --logdir ${join(out, "tensorboard")}`,
           );
           if (run.state !== RunState.SUCCEEDED) process.exitCode = 1;
         } finally {

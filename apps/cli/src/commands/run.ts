@@ -6,7 +6,8 @@ import { Orchestrator } from "@isrdpo/orchestration";
 import { PROMPT_TEMPLATES } from "@isrdpo/vlm";
 import { Command } from "commander";
 import { DEFAULT_SERVER, runClient, trainerClient } from "../client.ts";
-import { ProgressPrinter, iterationRows, iterationTable } from "../report.ts";
+import { iterationRows, nothingToTrain } from "@isrdpo/report";
+import { ProgressPrinter, iterationTable } from "../report.ts";
 import { readRunSpec } from "../spec.ts";
 import { followRun } from "../watch.ts";
 import { exportCommand } from "./run-export.ts";
@@ -62,7 +63,9 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 async function watchAndReport(runs: Runs, id: string): Promise<void> {
   const run = await runs.watch(id, new ProgressPrinter(say));
   say("");
-  say(iterationTable(iterationRows(run)));
+  const rows = iterationRows(run);
+  say(iterationTable(rows));
+  for (const w of nothingToTrain(rows)) say(`warning: ${w}`);
   say(`run ${run.id}: ${RunState[run.state].toLowerCase()}${run.failureReason ? ` (${run.failureReason})` : ""}`);
   if (run.state !== RunState.SUCCEEDED) process.exitCode = 1;
 }

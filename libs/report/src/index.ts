@@ -1,0 +1,3 @@
+export * from "./charts.ts";
+export * from "./html.ts";
+export * from "./run.ts";
