@@ -53,8 +53,8 @@ const rows = (series: Series[]) =>
 const base = (c: ChartSpec) => ({
   $schema: "https://vega.github.io/schema/vega-lite/v6.json",
   title: c.title,
-  width: c.width ?? 420,
-  height: c.height ?? 220,
+  width: c.width ?? 360,
+  height: c.height ?? 200,
   background: "white",
   config: { font: "system-ui, sans-serif", legend: { orient: "right" as const } },
 });

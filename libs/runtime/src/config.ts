@@ -39,6 +39,24 @@ export const ConfigSchema = z
     shutdownGraceMs: number().int().min(0).max(3_600_000).default(10_000),
     artifactDir: z.string().min(1).default(".isrdpo/artifacts"),
     checkpointDir: z.string().min(1).default(".isrdpo/checkpoints"),
+    /** Browser origins allowed to call the services (Connect-Web, gRPC-Web); empty: CORS off. */
+    cors: z
+      .object({
+        allowedOrigins: z
+          .preprocess(
+            (v) =>
+              typeof v === "string"
+                ? v
+                    .split(",")
+                    .map((o) => o.trim())
+                    .filter(Boolean)
+                : v,
+            z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'must be "*" or an origin like https://host:port')),
+          )
+          .default([]),
+      })
+      .strict()
+      .prefault({}),
     /** tfjs backend override; unset picks tensorflow (GPU/CPU native), then wasm, then cpu. */
     backend: z.enum(["tensorflow", "wasm", "cpu"]).optional(),
   })
@@ -66,6 +84,7 @@ export const ENV_VARS: Record<string, string> = {
   ISRDPO_ARTIFACT_DIR: "artifactDir",
   ISRDPO_CHECKPOINT_DIR: "checkpointDir",
   ISRDPO_BACKEND: "backend",
+  ISRDPO_CORS_ALLOWED_ORIGINS: "cors.allowedOrigins",
 };
 
 const SECRET_PATHS = new Set(["nats.password", "nats.token", "grpcToken"]);
@@ -133,7 +152,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const path = issue.path.join(".") || "(root)";
-    const from = origin.get(path) ?? (file ? `config file ${file}` : undefined);
+    // A list item's path ends in its index: its source is the list's.
+    const source = [...origin.keys()].find((k) => path === k || path.startsWith(`${k}.`));
+    const from = (source && origin.get(source)) ?? (file ? `config file ${file}` : undefined);
     throw new ConfigError(`invalid config ${path}: ${issue.message}${from ? ` (from ${from})` : ""}`);
   }
   return result.data;

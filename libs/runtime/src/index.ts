@@ -7,3 +7,5 @@ export * from "./server.ts";
 export * from "./validation.ts";
 export * from "./process.ts";
 export * from "./transports.ts";
+export * from "./cors.ts";
+export * from "./listener.ts";

@@ -3,9 +3,12 @@
 import { ConfigError, loadConfig, redactConfig, type LoadConfigOptions } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { openTransports } from "./transports.ts";
-import { closeOnSignals, startServer, type RunningServer, type ServiceModule } from "./server.ts";
+import { closeOnSignals, startServer, type RunningServer, type ServiceContext, type ServiceModule } from "./server.ts";
+import type { NodeHandler } from "./listener.ts";
 
 export interface RunServicesOptions extends LoadConfigOptions {
+  /** A web app on the same port, for requests that are not RPCs (the dashboard). */
+  web?: (ctx: ServiceContext) => NodeHandler;
   /** Validate and print the resolved config as one JSON line, then return without serving. */
   dryRun?: boolean;
 }
@@ -23,7 +26,8 @@ export async function runServices(modules: ServiceModule[], options: RunServices
   logger.info({ mode, nats: config.nats.url }, "transports ready");
   let server: RunningServer;
   try {
-    server = await startServer(modules, { config, logger, bus, artifacts }, port);
+    const ctx = { config, logger, bus, artifacts };
+    server = await startServer(modules, ctx, port, options.web ? { web: options.web(ctx) } : {});
   } catch (err) {
     await bus.close();
     const e = err as NodeJS.ErrnoException;

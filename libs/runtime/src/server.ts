@@ -1,10 +1,9 @@
-// Server bootstrap: one HTTP/2 port answering Connect, gRPC and gRPC-Web (TLS when configured), with
-// grpc.health.v1, gRPC reflection v1, bearer-token auth, per-RPC Prometheus metrics, and a graceful
-// shutdown that lets in-flight calls (streams included) finish within a grace period.
+// Server bootstrap: one port answering Connect, gRPC and gRPC-Web over HTTP/2 and HTTP/1.1 (TLS when
+// configured), with grpc.health.v1, gRPC reflection v1, bearer-token auth, per-RPC Prometheus
+// metrics, optional CORS and a web app on the same port, and a graceful shutdown that lets in-flight
+// calls (streams included) finish within a grace period.
 import { timingSafeEqual } from "node:crypto";
-import { readFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
-import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
@@ -16,6 +15,8 @@ import { HealthRegistry, ServingStatus } from "./health.ts";
 import type { Logger } from "./logger.ts";
 import { createMetrics, serveMetrics } from "./metrics.ts";
 import { registerReflection } from "./reflection.ts";
+import { withCors } from "./cors.ts";
+import { createListener, type NodeHandler } from "./listener.ts";
 
 export interface ServiceContext {
   config: Config;
@@ -72,7 +73,17 @@ function errorLogInterceptor(logger: Logger): Interceptor {
   };
 }
 
-export async function startServer(modules: ServiceModule[], ctx: ServiceContext, port: number): Promise<RunningServer> {
+export interface StartServerOptions {
+  /** Answers requests that are not RPCs (e.g. a web app at `/`); default: 404. */
+  web?: NodeHandler;
+}
+
+export async function startServer(
+  modules: ServiceModule[],
+  ctx: ServiceContext,
+  port: number,
+  options: StartServerOptions = {},
+): Promise<RunningServer> {
   const { config, logger } = ctx;
   const healthRegistry = new HealthRegistry();
   const metrics = createMetrics();
@@ -87,19 +98,11 @@ export async function startServer(modules: ServiceModule[], ctx: ServiceContext,
       healthRegistry.register(router);
       registerReflection(router, [...services, health.Health]);
     },
+    ...(options.web ? { fallback: options.web } : {}),
   });
 
-  const server = config.tls
-    ? http2.createSecureServer(
-        { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), allowHTTP1: true },
-        handler,
-      )
-    : http2.createServer(handler);
-  const sessions = new Set<http2.Http2Session>();
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  });
+  const listener = createListener(withCors(handler, config.cors.allowedOrigins), config);
+  const server = listener.server;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, config.host, () => resolve());
@@ -120,6 +123,7 @@ export async function startServer(modules: ServiceModule[], ctx: ServiceContext,
       metricsPort: metricsServer && (metricsServer.address() as AddressInfo).port,
       services: services.map((s) => s.typeName),
       tls: Boolean(config.tls),
+      cors: config.cors.allowedOrigins,
     },
     "serving",
   );
@@ -128,15 +132,7 @@ export async function startServer(modules: ServiceModule[], ctx: ServiceContext,
   const close = () =>
     (closing ??= (async () => {
       healthRegistry.shutdown();
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      // GOAWAY: sessions accept no new streams; streams in flight run to completion.
-      for (const session of sessions) session.close();
-      const grace = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), config.shutdownGraceMs).unref());
-      if ((await Promise.race([stopped.then(() => "done" as const), grace])) === "timeout") {
-        logger.warn({ sessions: sessions.size }, "grace period over; destroying open sessions");
-        for (const session of sessions) session.destroy();
-        await stopped;
-      }
+      if ((await listener.close(config.shutdownGraceMs)) === "timeout") logger.warn("grace period over; open connections were cut");
       for (const stop of stops) await stop();
       if (metricsServer) await new Promise((resolve) => metricsServer!.close(resolve));
       logger.info("stopped");

@@ -85,6 +85,81 @@ describe("startServer", () => {
   });
 });
 
+describe("HTTP/1.1 and CORS", () => {
+  const post = (port: number, headers: Record<string, string> = {}) =>
+    fetch(`http://127.0.0.1:${port}/isrdpo.v1.InferenceService/Generate`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify({ inputs: [{ prompt: "hi" }] }),
+    });
+
+  it("answers HTTP/1.1 without prior knowledge (curl, browsers): Connect JSON, Connect and gRPC-Web streams", async () => {
+    const config = loadConfig({ env: { ISRDPO_HOST: "127.0.0.1", ISRDPO_METRICS_PORT: "0" } });
+    const s = await startServer([echo], { config, logger: createLogger("test", "silent"), ...memoryTransports() }, 0);
+    try {
+      // fetch (undici) speaks HTTP/1.1 only
+      const res = await post(s.port, { origin: "http://elsewhere.example" });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ generations: [{ text: "HI" }] });
+      // CORS is off by default: no browser on another origin may read the answer
+      expect(res.headers.get("access-control-allow-origin")).toBeNull();
+      const baseUrl = `http://127.0.0.1:${s.port}`;
+      for (const transport of [
+        createConnectTransport({ baseUrl, httpVersion: "1.1" }),
+        createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
+      ]) {
+        const c = createClient(InferenceService, transport);
+        expect((await c.generate({ inputs: [{ prompt: "x" }] })).generations[0]!.text).toBe("X");
+        // a server stream (health Watch) over HTTP/1.1
+        const stream = createClient(health.Health, transport).watch({ service: "" })[Symbol.asyncIterator]();
+        expect((await stream.next()).value.status).toBe(health.HealthCheckResponse_ServingStatus.SERVING);
+        await stream.return?.();
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("allows only the configured origins, answers preflights, and keeps bearer auth", async () => {
+    const config = loadConfig({
+      env: {
+        ISRDPO_HOST: "127.0.0.1",
+        ISRDPO_METRICS_PORT: "0",
+        ISRDPO_GRPC_TOKEN: TOKEN,
+        ISRDPO_CORS_ALLOWED_ORIGINS: "http://app.example:8080",
+      },
+    });
+    expect(config.cors.allowedOrigins).toEqual(["http://app.example:8080"]);
+    const s = await startServer([echo], { config, logger: createLogger("test", "silent"), ...memoryTransports() }, 0);
+    try {
+      const pre = await fetch(`http://127.0.0.1:${s.port}/isrdpo.v1.InferenceService/Generate`, {
+        method: "OPTIONS",
+        headers: {
+          origin: "http://app.example:8080",
+          "access-control-request-method": "POST",
+          "access-control-request-headers": "authorization,content-type",
+        },
+      });
+      expect(pre.status).toBe(204);
+      expect(pre.headers.get("access-control-allow-origin")).toBe("http://app.example:8080");
+      expect(pre.headers.get("access-control-allow-methods")).toContain("POST");
+      expect(pre.headers.get("access-control-allow-headers")).toMatch(/Authorization/);
+      const ok = await post(s.port, { origin: "http://app.example:8080", authorization: `Bearer ${TOKEN}` });
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get("access-control-allow-origin")).toBe("http://app.example:8080");
+      const other = await post(s.port, { origin: "http://evil.example", authorization: `Bearer ${TOKEN}` });
+      expect(other.headers.get("access-control-allow-origin")).toBeNull();
+      const anonymous = await post(s.port, { origin: "http://app.example:8080" });
+      expect(anonymous.status).toBe(401);
+    } finally {
+      await s.close();
+    }
+    expect(() => loadConfig({ env: { ISRDPO_CORS_ALLOWED_ORIGINS: "app.example" } })).toThrow(
+      'invalid config cors.allowedOrigins.0: must be "*" or an origin like https://host:port (from ISRDPO_CORS_ALLOWED_ORIGINS)',
+    );
+  });
+});
+
 describe("metrics", () => {
   it("counts RPCs per method and status on /metrics", async () => {
     const config = loadConfig({ env: { ISRDPO_HOST: "127.0.0.1" } });
