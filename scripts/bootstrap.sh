@@ -16,4 +16,14 @@ if ! command -v nats-server >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# Browser tests drive Debian's chromium through playwright-core (never a downloaded browser).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "bootstrap: installing chromium (Debian package, for the browser tests)" >&2
+    (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) >/dev/null
+  else
+    echo "bootstrap: chromium not found; install it with: sudo apt-get install --no-install-recommends chromium" >&2
+    exit 1
+  fi
+fi
 pnpm_ install --frozen-lockfile --reporter=silent

@@ -9,5 +9,5 @@ if git rev-parse --verify -q origin/main >/dev/null && [ "$(git rev-parse HEAD)"
   echo "== buf breaking (against origin/main)"; pnpm_ exec buf breaking --against '.git#branch=origin/main'
 fi
 echo "== lint and format (biome)"; pnpm_ exec biome ci .
-echo "== typecheck"; pnpm_ exec tsc -p tsconfig.json
+echo "== typecheck"; pnpm_ exec tsc -p tsconfig.json && pnpm_ exec tsc -p apps/dashboard/tsconfig.json
 echo "== tests"; pnpm_ exec vitest run

@@ -7,7 +7,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Stage, StageState, type Run } from "@isrdpo/contracts";
 import type { ArtifactStore } from "@isrdpo/bus";
 import { jobId } from "@isrdpo/orchestration";
-import { evaluationRecords, iterationRows, runReportHtml, type JobCurve } from "@isrdpo/report";
+import { evaluationRecords, iterationRows, jobLabel, runReportHtml, type JobCurve } from "@isrdpo/report";
 import { eventFile, eventFileName, jobHistoryUri, parseJsonl, toJsonl, type HistoryRecord } from "@isrdpo/tracking";
 import { iterationTable } from "./report.ts";
 
@@ -15,9 +15,6 @@ export interface JobHistory extends JobCurve {
   jobId: string;
   steps: HistoryRecord[];
 }
-
-const jobLabel = (iteration: number, stage: Stage) =>
-  stage === Stage.SFT ? "SFT of π_1" : iteration === 0 ? "DPO on seed preferences" : `iteration ${iteration} DPO`;
 
 /** The metrics history of every training job of the run that has one in the store. */
 export async function jobHistories(run: Run, artifacts: ArtifactStore): Promise<JobHistory[]> {

@@ -2,7 +2,7 @@
 // write and what the live dashboard draws (the same specs).
 import { toJson } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { RunSpecSchema, RunState, type Run, type SplitMetrics } from "@isrdpo/contracts";
+import { RunSpecSchema, RunState, Stage, type Run, type SplitMetrics } from "@isrdpo/contracts";
 import type { TopLevelSpec } from "vega-lite";
 import { barChartSpec, lineChartSpec, renderSvg, type Series } from "./charts.ts";
 import { chartRow, escapeHtml, htmlPage, pre, raw, table, type Html, type Section } from "./html.ts";
@@ -147,6 +147,10 @@ export function iterationChartSpecs(run: Run): TopLevelSpec[] {
     }),
   ];
 }
+
+/** What a run's training job is called in reports: SFT of π_1, the seed-preference pass, or iteration t's DPO. */
+export const jobLabel = (iteration: number, stage: Stage): string =>
+  stage === Stage.SFT ? "SFT of π_1" : iteration === 0 ? "DPO on seed preferences" : `iteration ${iteration} DPO`;
 
 /** One training job's logged steps (TRL's log_history names: loss, rewards/margins, …). */
 export interface JobCurve {

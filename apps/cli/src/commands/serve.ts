@@ -4,7 +4,7 @@ import { SERVICES } from "../services.ts";
 
 export function serveCommand(): Command {
   return new Command("serve")
-    .description("serve one service, or all of them in one process on one port")
+    .description("serve one service, or all of them in one process on one port (orchestrator and all: the dashboard at /)")
     .addArgument(new Argument("<service>", "service to serve").choices([...Object.keys(SERVICES), "all"]))
     .option("--port <n>", "gRPC / Connect / gRPC-Web port (default: the service's own; 50050 for all)")
     .option("--metrics-port <n>", "Prometheus /metrics port; 0 disables it")
@@ -18,7 +18,10 @@ export function serveCommand(): Command {
         opts: { port?: string; metricsPort?: string; nats?: string; config?: string; logLevel?: string; dryRun?: boolean },
       ) => {
         const modules = service === "all" ? Object.values(SERVICES) : [SERVICES[service]!];
+        // The dashboard lives where the runs are: on the orchestrator's port.
+        const { dashboardHandler } = await import("@isrdpo/dashboard");
         await runServices(modules, {
+          ...(modules.some((m) => m.name === "orchestrator") ? { web: dashboardHandler } : {}),
           ...(opts.config ? { file: opts.config } : {}),
           flags: { port: opts.port, metricsPort: opts.metricsPort, "nats.url": opts.nats, logLevel: opts.logLevel },
           dryRun: opts.dryRun ?? false,
