@@ -11,7 +11,7 @@ import { ContextMode, JudgeStrategy, RunService, RunSpecSchema, RunState } from 
 import { LocalArtifactStore, MemoryBus } from "@isrdpo/bus";
 import { SERVICES } from "@isrdpo/cli/services";
 import { dashboardHandler } from "@isrdpo/dashboard";
-import { createLogger, loadConfig, startServer, type RunningServer } from "@isrdpo/runtime";
+import { createLogger, domainMetrics, loadConfig, startServer, type RunningServer } from "@isrdpo/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, type Browser } from "../support/browser.ts";
 import { publishTinyModel } from "../support/model.ts";
@@ -87,6 +87,14 @@ describe("dashboard", () => {
     expect(errors).toEqual([]);
     expect((await runs.getRun({ runId: id })).run!.state).toBe(RunState.SUCCEEDED);
   }, 300_000);
+
+  it("counts runs by state and work items by queue in the process's Prometheus metrics", async () => {
+    const text = await domainMetrics.metrics();
+    expect(text).toContain('isrdpo_runs{state="succeeded"} 1');
+    expect(text).toContain('isrdpo_runs{state="running"} 0');
+    expect(text).toMatch(/isrdpo_queue_items_total\{queue="judge",outcome="ok"\} [1-9]/);
+    expect(text).toMatch(/isrdpo_queue_items_total\{queue="evaluate",outcome="ok"\} 3/);
+  });
 
   it("answers curl-style HTTP/1.1 JSON without prior knowledge", async () => {
     const res = await fetch(`http://127.0.0.1:${server.port}/isrdpo.v1.RunService/ListRuns`, {

@@ -40,6 +40,8 @@ export interface OrchestratorOptions {
   now?: () => Date;
   /** Events that cannot be applied, and errors the serving loop survives. */
   onError?: (err: unknown) => void;
+  /** Each run event this process published first (not a re-publish): for logs and metrics. */
+  onEvent?: (event: RunEvent) => void;
 }
 
 /** ListRuns paging, for RunService and the CLI's --nats path alike. */
@@ -66,6 +68,7 @@ export class Orchestrator {
   private readonly artifacts: ArtifactStore;
   private readonly now: () => Date;
   private readonly onError: (err: unknown) => void;
+  private readonly onEvent: (event: RunEvent) => void;
   private readonly promptTemplates: Record<string, string>;
   /** Serializes the transitions of one run in this process: an outbox is published before the next. */
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -81,6 +84,7 @@ export class Orchestrator {
     this.artifacts = opts.artifacts;
     this.now = opts.now ?? (() => new Date());
     this.onError = opts.onError ?? ((err) => console.error("orchestrator:", err));
+    this.onEvent = opts.onEvent ?? (() => undefined);
     this.promptTemplates = opts.promptTemplates ?? {};
   }
 
@@ -287,7 +291,8 @@ export class Orchestrator {
       case "runEvent": {
         // The time of the write that issued it: a re-publish carries the same bytes.
         const event = create(RunEventSchema, { ...kind.value, time: record.run!.updateTime });
-        await this.bus.append(runEventLog(runId), toBinary(RunEventSchema, event), cmd.msgId);
+        const { duplicate } = await this.bus.append(runEventLog(runId), toBinary(RunEventSchema, event), cmd.msgId);
+        if (!duplicate) this.onEvent(event);
         return;
       }
       case "prepare":

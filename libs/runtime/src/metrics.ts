@@ -1,39 +1,82 @@
-// Prometheus metrics: per-RPC count and latency, plus Node process metrics, on an HTTP /metrics port.
+// Prometheus metrics on an HTTP /metrics port: per-RPC counts and latency with go-grpc-prometheus's
+// names and labels (grpc_service, grpc_method, grpc_type, grpc_code), Node process metrics, and the
+// domain metrics services record (runs, stages, queues, training) in this process's `domainMetrics`.
 import { createServer, type Server } from "node:http";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type CounterConfiguration,
+  type GaugeConfiguration,
+} from "prom-client";
 
 export interface Metrics {
   registry: Registry;
   interceptor: Interceptor;
 }
 
+/**
+ * Domain metrics of this process. One registry per process (every server in it scrapes it), so a
+ * metric is created once, by whichever service asks first.
+ */
+export const domainMetrics = new Registry();
+
+export function counter<L extends string>(config: CounterConfiguration<L>): Counter<L> {
+  return (domainMetrics.getSingleMetric(config.name) as Counter<L>) ?? new Counter({ ...config, registers: [domainMetrics] });
+}
+
+export function gauge<L extends string>(config: GaugeConfiguration<L>): Gauge<L> {
+  return (domainMetrics.getSingleMetric(config.name) as Gauge<L>) ?? new Gauge({ ...config, registers: [domainMetrics] });
+}
+
+/** go-grpc-prometheus's grpc_type values. */
+const GRPC_TYPE: Record<string, string> = {
+  unary: "unary",
+  server_streaming: "server_stream",
+  client_streaming: "client_stream",
+  bidi_streaming: "bidi_stream",
+};
+
 export function createMetrics(): Metrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const labelNames = ["service", "method", "code"] as const;
+  const rpcRegistry = new Registry();
+  collectDefaultMetrics({ register: rpcRegistry });
+  const labelNames = ["grpc_service", "grpc_method", "grpc_type", "grpc_code"] as const;
+  const started = new Counter({
+    name: "grpc_server_started_total",
+    help: "RPCs started on the server.",
+    labelNames: ["grpc_service", "grpc_method", "grpc_type"],
+    registers: [rpcRegistry],
+  });
   const handled = new Counter({
     name: "grpc_server_handled_total",
     help: "RPCs completed on the server, by status code.",
     labelNames,
-    registers: [registry],
+    registers: [rpcRegistry],
   });
   const latency = new Histogram({
     name: "grpc_server_handling_seconds",
     help: "Time from request start to the last response message.",
     labelNames,
     buckets: [0.001, 0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 60, 300],
-    registers: [registry],
+    registers: [rpcRegistry],
   });
 
   const interceptor: Interceptor = (next) => async (req) => {
     const start = process.hrtime.bigint();
-    const labels = { service: req.service.typeName, method: req.method.name };
+    const labels = {
+      grpc_service: req.service.typeName,
+      grpc_method: req.method.name,
+      grpc_type: GRPC_TYPE[req.method.methodKind] ?? req.method.methodKind,
+    };
+    started.inc(labels);
     const observe = (code: Code | "OK") => {
       const name = code === "OK" ? "OK" : Code[code];
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      handled.inc({ ...labels, code: name });
-      latency.observe({ ...labels, code: name }, seconds);
+      handled.inc({ ...labels, grpc_code: name });
+      latency.observe({ ...labels, grpc_code: name }, seconds);
     };
     let res: Awaited<ReturnType<typeof next>>;
     try {
@@ -61,16 +104,16 @@ export function createMetrics(): Metrics {
       })(),
     };
   };
-  return { registry, interceptor };
+  return { registry: rpcRegistry, interceptor };
 }
 
 /** Serves GET /metrics; returns the bound port. */
 export async function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method === "GET" && req.url === "/metrics") {
-      registry
-        .metrics()
-        .then((body) => res.writeHead(200, { "content-type": registry.contentType }).end(body))
+      // The domain registry gains metrics as services create them: read it at scrape time.
+      Promise.all([registry.metrics(), domainMetrics.metrics()])
+        .then((bodies) => res.writeHead(200, { "content-type": registry.contentType }).end(bodies.join("\n")))
         .catch((err: Error) => res.writeHead(500).end(err.message));
       return;
     }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { LocalArtifactStore, MemoryBus } from "@isrdpo/bus";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.ts";
+import { counter } from "../src/metrics.ts";
 import { createLogger } from "../src/logger.ts";
 import { startServer, type RunningServer, type ServiceModule } from "../src/server.ts";
 import { requireNonEmpty, requireRange } from "../src/validation.ts";
@@ -174,9 +175,14 @@ describe("metrics", () => {
       await c.generate({ inputs: [{ prompt: "b" }] });
       await c.generate({ inputs: [] }).catch(() => undefined);
       const text = await (await fetch(`http://127.0.0.1:${probe.metricsPort}/metrics`)).text();
-      expect(text).toContain('grpc_server_handled_total{service="isrdpo.v1.InferenceService",method="Generate",code="OK"} 2');
-      expect(text).toContain('grpc_server_handled_total{service="isrdpo.v1.InferenceService",method="Generate",code="InvalidArgument"} 1');
-      expect(text).toMatch(/grpc_server_handling_seconds_count\{service="isrdpo.v1.InferenceService",method="Generate",code="OK"\} 2/);
+      const rpc = 'grpc_service="isrdpo.v1.InferenceService",grpc_method="Generate",grpc_type="unary"';
+      expect(text).toContain(`grpc_server_started_total{${rpc}} 3`);
+      expect(text).toContain(`grpc_server_handled_total{${rpc},grpc_code="OK"} 2`);
+      expect(text).toContain(`grpc_server_handled_total{${rpc},grpc_code="InvalidArgument"} 1`);
+      expect(text).toContain(`grpc_server_handling_seconds_count{${rpc},grpc_code="OK"} 2`);
+      // domain metrics recorded anywhere in the process are on the same page
+      counter({ name: "isrdpo_test_events_total", help: "test", labelNames: ["kind"] }).inc({ kind: "a" });
+      expect(await (await fetch(`http://127.0.0.1:${probe.metricsPort}/metrics`)).text()).toContain('isrdpo_test_events_total{kind="a"} 1');
     } finally {
       await probe.close();
     }

@@ -5,7 +5,7 @@ import { create, toBinary, type DescMessage, type DescService, type MessageInitS
 import { ItemFailureSchema, ShardCompletedSchema, type ItemFailure, type PromptItem, type WorkItem } from "@isrdpo/contracts";
 import type { ArtifactStore, QueuePayloads, WorkHandler, WorkQueue } from "@isrdpo/bus";
 import { serveWorkQueue, shardOutputUri, skipEndedRuns } from "@isrdpo/orchestration";
-import type { ServiceContext, ServiceModule } from "@isrdpo/runtime";
+import { counter, type ServiceContext, type ServiceModule } from "@isrdpo/runtime";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { resolveItemVideos, videoKey } from "@isrdpo/video";
 import type { Policy, VideoInput } from "@isrdpo/vlm";
@@ -103,12 +103,35 @@ export function shardStage<Q extends ShardQueue, S extends ShardSchema>(
   };
 }
 
+const redeliveries = counter({
+  name: "isrdpo_queue_redeliveries_total",
+  help: "Work items received again after a worker died, timed out or failed, by queue.",
+  labelNames: ["queue"],
+});
+const workDone = counter({ name: "isrdpo_queue_items_total", help: "Work items handled, by queue and outcome.", labelNames: ["queue", "outcome"] });
+
 /**
  * Consumes a stage's work queue in this process: work of a cancelled or ended run is skipped, and
- * errors the harness survives are logged. Returns the stop function ServiceModule.start wants.
+ * errors the harness survives are logged. Each item is logged (ids, deliveries, duration) and
+ * counted. Returns the stop function ServiceModule.start wants.
  */
 export function serveStage<Q extends WorkQueue>(ctx: ServiceContext, queue: Q, handler: WorkHandler<Q>): () => Promise<void> {
-  const worker = serveWorkQueue(ctx.bus, queue, handler, {
+  const observed: WorkHandler<Q> = async (task) => {
+    const t0 = Date.now();
+    const ids = { queue, msgId: task.msgId, deliveries: task.deliveries };
+    if (task.deliveries > 1) redeliveries.inc({ queue });
+    try {
+      const answer = await handler(task);
+      workDone.inc({ queue, outcome: "ok" });
+      ctx.logger.info({ ...ids, durationS: (Date.now() - t0) / 1000 }, "work item done");
+      return answer;
+    } catch (err) {
+      workDone.inc({ queue, outcome: "error" });
+      ctx.logger.warn({ ...ids, durationS: (Date.now() - t0) / 1000, err: (err as Error).message }, "work item failed");
+      throw err;
+    }
+  };
+  const worker = serveWorkQueue(ctx.bus, queue, observed, {
     skip: skipEndedRuns(ctx.bus),
     onSkip: (msgId, reason) => ctx.logger.info({ queue, msgId, reason }, "skipped work of an ended run"),
     onError: (err) => ctx.logger.error({ err, queue }, "worker error"),

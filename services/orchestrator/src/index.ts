@@ -4,6 +4,7 @@ import type { ServiceContext, ServiceModule } from "@isrdpo/runtime";
 import { serveStage } from "@isrdpo/serving";
 import { PROMPT_TEMPLATES } from "@isrdpo/vlm";
 import { artifactRpc } from "./artifacts.ts";
+import { runGauges, transitionLogger } from "./observe.ts";
 import { prepareHandler } from "./prepare.ts";
 import { runRpc } from "./rpc.ts";
 
@@ -17,6 +18,7 @@ const engineOf = (ctx: ServiceContext) => {
       artifacts: ctx.artifacts,
       promptTemplates: PROMPT_TEMPLATES,
       onError: (err) => ctx.logger.warn({ err }, "orchestrator"),
+      onEvent: transitionLogger(ctx.logger),
     });
     engines.set(ctx, o);
   }
@@ -36,8 +38,10 @@ export const orchestratorService: ServiceModule = {
     // A restarted orchestrator re-publishes every run's pending commands (duplicates are dropped by id).
     await engine.recover();
     const loop = engine.serve();
+    const stopGauges = runGauges(engine);
     const stopPrepare = serveStage(ctx, "prepare", prepareHandler(ctx.artifacts));
     return async () => {
+      stopGauges();
       await stopPrepare();
       await loop.stop();
     };

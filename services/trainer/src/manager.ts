@@ -3,10 +3,27 @@
 // life of the process (a run's jobs are also recorded by the orchestrator).
 import { create, clone } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { JobProgressSchema, JobSchema, JobState, ModelRefSchema, type ArtifactRef, type Job, type JobSpec } from "@isrdpo/contracts";
-import type { ServiceContext } from "@isrdpo/runtime";
+import {
+  JobKind,
+  JobProgressSchema,
+  JobSchema,
+  JobState,
+  ModelRefSchema,
+  type ArtifactRef,
+  type Job,
+  type JobSpec,
+} from "@isrdpo/contracts";
+import { counter, gauge, type ServiceContext } from "@isrdpo/runtime";
 import { eventFile, jobEventsUri, jobHistoryUri, MetricsHistory, parseJsonl, stepRecord, toJsonl } from "@isrdpo/tracking";
 import { runJob } from "./jobs.ts";
+
+const trainSteps = counter({ name: "isrdpo_train_steps_total", help: "Optimizer steps done, by job kind.", labelNames: ["kind"] });
+const trainLoss = gauge({ name: "isrdpo_train_loss", help: "Loss of the latest optimizer step, by job kind.", labelNames: ["kind"] });
+const trainTokens = gauge({
+  name: "isrdpo_train_tokens_per_second",
+  help: "Tokens (visual + text) per second of the latest optimizer step, by job kind.",
+  labelNames: ["kind"],
+});
 
 /** How often a running job's metrics history is written to the artifact store (and at its end). */
 const HISTORY_FLUSH_MS = 10_000;
@@ -86,6 +103,9 @@ export class JobManager {
         return clone(JobSchema, entry.job);
       }
       update((j) => (j.state = JobState.RUNNING));
+      const kind = JobKind[spec.kind].toLowerCase();
+      const t0 = Date.now();
+      this.ctx.logger.info({ jobId, kind }, "training job started");
       let history: Awaited<ReturnType<typeof historyWriter>> | undefined;
       try {
         history = await historyWriter(this.ctx, jobId, (ref) => update((j) => (j.metricsHistory = ref)));
@@ -94,6 +114,9 @@ export class JobManager {
           signal: entry.abort.signal,
           onProgress: (m) => {
             history!.add(m);
+            trainSteps.inc({ kind });
+            trainLoss.set({ kind }, m.loss);
+            trainTokens.set({ kind }, m.tokensPerSecond);
             update((j) => {
               j.progress = create(JobProgressSchema, {
                 step: m.step,
@@ -107,6 +130,17 @@ export class JobManager {
           },
         });
         await history.close();
+        this.ctx.logger.info(
+          {
+            jobId,
+            kind,
+            steps: outcome.steps,
+            durationS: (Date.now() - t0) / 1000,
+            digest: outcome.model.digest,
+            note: outcome.note || undefined,
+          },
+          "training job succeeded",
+        );
         update((j) => {
           j.state = JobState.SUCCEEDED;
           j.outputModel = create(ModelRefSchema, outcome.model);
@@ -114,7 +148,7 @@ export class JobManager {
         });
       } catch (err) {
         const reason = (err as Error).message;
-        this.ctx.logger.error({ err, jobId }, "training job failed");
+        this.ctx.logger.error({ err, jobId, kind, durationS: (Date.now() - t0) / 1000 }, "training job failed");
         // The steps a failed or cancelled job made are worth keeping too.
         await history?.close().catch((e: unknown) => this.ctx.logger.warn({ err: e, jobId }, "metrics history not written"));
         update((j) => {
