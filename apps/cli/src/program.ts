@@ -1,3 +1,6 @@
+// The `isrdpo` command tree. Only commander and the command definitions load here; each command
+// imports what it needs (tfjs, the services, NATS) when it runs, so `--help` and `--version` are fast.
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { dataCommand } from "./commands/data.ts";
 import { demoCommand } from "./commands/demo.ts";
@@ -6,9 +9,18 @@ import { reportCommand } from "./commands/report.ts";
 import { runCommand } from "./commands/run.ts";
 import { serveCommand } from "./commands/serve.ts";
 
+const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+
+/** Help shows which options must be given. */
+function markRequired(cmd: Command): void {
+  for (const o of cmd.options) if (o.mandatory && !o.description.endsWith("(required)")) o.description += " (required)";
+  cmd.commands.forEach(markRequired);
+}
+
 export function buildProgram(): Command {
-  return new Command("isrdpo")
+  const program = new Command("isrdpo")
     .description("Iterative Self-Retrospective DPO for video LMMs")
+    .version(version, "-V, --version", "print the version")
     .showHelpAfterError("(run with --help for usage)")
     .addCommand(demoCommand())
     .addCommand(runCommand())
@@ -16,4 +28,6 @@ export function buildProgram(): Command {
     .addCommand(evalCommand())
     .addCommand(serveCommand())
     .addCommand(dataCommand());
+  markRequired(program);
+  return program;
 }

@@ -14,21 +14,28 @@ export function duration(ms: number): string {
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
 }
 
-/** Turns run events into progress lines: stage, done / total, rate and ETA. */
+/**
+ * Turns run events into progress lines: stage, done / total, rate and ETA. Times come from the
+ * events themselves when they carry one, so a replay (watching a run that started earlier, or a
+ * reconnect) shows when things happened and the rates they happened at, not the replay's speed.
+ */
 export class ProgressPrinter {
   readonly #startedAt = new Map<string, number>();
   readonly #lastJobLine = new Map<string, number>();
+  #now = 0;
+  #t0: number | undefined;
   constructor(
     private readonly write: (line: string) => void,
     private readonly clock: () => number = Date.now,
-    private readonly t0 = clock(),
   ) {}
 
   #stamp(): string {
-    return `[${duration(this.clock() - this.t0).padStart(6)}]`;
+    return `[${duration(this.#now - (this.#t0 ?? this.#now)).padStart(6)}]`;
   }
 
   event(e: RunEvent): void {
+    this.#now = e.time ? timestampDate(e.time).getTime() : this.clock();
+    this.#t0 ??= this.#now;
     const key = `${e.iteration}/${e.stage}`;
     switch (e.kind.case) {
       case "runStateChanged":
@@ -38,9 +45,9 @@ export class ProgressPrinter {
         return;
       case "stageStateChanged": {
         const state = e.kind.value.state;
-        if (state === StageState.RUNNING) this.#startedAt.set(key, this.clock());
+        if (state === StageState.RUNNING) this.#startedAt.set(key, this.#now);
         const took =
-          state !== StageState.RUNNING && this.#startedAt.has(key) ? ` in ${duration(this.clock() - this.#startedAt.get(key)!)}` : "";
+          state !== StageState.RUNNING && this.#startedAt.has(key) ? ` in ${duration(this.#now - this.#startedAt.get(key)!)}` : "";
         this.write(
           `${this.#stamp()} ${where(e)} ${StageState[state].toLowerCase()}${took}${e.kind.value.reason ? `: ${e.kind.value.reason}` : ""}`,
         );
@@ -48,7 +55,7 @@ export class ProgressPrinter {
       }
       case "shardProgress": {
         const p = e.kind.value;
-        const elapsed = (this.clock() - (this.#startedAt.get(key) ?? this.clock())) / 1000;
+        const elapsed = (this.#now - (this.#startedAt.get(key) ?? this.#now)) / 1000;
         const rate = elapsed > 0 ? p.itemsDone / elapsed : 0;
         const eta = rate > 0 ? ` ETA ${duration(((p.itemsTotal - p.itemsDone) / rate) * 1000)}` : "";
         const failed = p.itemsFailed ? `, ${p.itemsFailed} failed` : "";
@@ -75,12 +82,15 @@ export class ProgressPrinter {
     const ended = job.state !== JobState.RUNNING && job.state !== JobState.QUEUED;
     if (!p || (!ended && this.clock() - last < everyMs)) return;
     this.#lastJobLine.set(job.id, this.clock());
+    this.#now = this.clock();
+    this.#t0 ??= this.#now;
     // ETA from the job's own start, when the trainer reported it.
     const elapsed = job.createTime ? this.clock() - timestampDate(job.createTime).getTime() : 0;
     const eta = elapsed > 0 && p.step > 0 && p.totalSteps > p.step ? ` ETA ${duration((elapsed / p.step) * (p.totalSteps - p.step))}` : "";
     const margins = p.metrics["rewards/margins"];
     const extra = margins !== undefined ? ` margin ${margins.toFixed(3)} acc ${pct(p.metrics["rewards/accuracies"] ?? 0)}` : "";
-    this.write(`${this.#stamp()} ${label} step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)}${extra}${eta}`);
+    const note = ended && job.failureReason ? ` (${job.failureReason})` : "";
+    this.write(`${this.#stamp()} ${label} step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)}${extra}${eta}${note}`);
   }
 }
 

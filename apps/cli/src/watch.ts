@@ -1,16 +1,32 @@
 // Follows a run to its end: progress lines from WatchRun, training progress from the trainer when
-// it is reachable, and the final record.
+// it is reachable, and the final record. A dropped stream (a restarted server) is resumed from the
+// next event for up to RECONNECT_FOR_MS; WatchRun replays from any sequence, so nothing is lost.
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { Stage, StageState, type Run, type RunService, type TrainerService } from "@isrdpo/contracts";
+import { Stage, StageState, type Run, type RunEvent, type RunService, type TrainerService } from "@isrdpo/contracts";
 import { isTerminal, jobId } from "@isrdpo/orchestration";
 import type { ProgressPrinter } from "./report.ts";
+
+/** How long a watch keeps trying to reconnect to a server that went away, after the last contact. */
+export const RECONNECT_FOR_MS = 5 * 60_000;
+/** Codes that say the server or the connection went away (not that the request was wrong). */
+const TRANSIENT = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.Aborted, Code.DeadlineExceeded]);
 
 export async function followRun(
   runs: Client<typeof RunService>,
   runId: string,
   printer: ProgressPrinter,
-  opts: { trainer?: Client<typeof TrainerService>; fromSequence?: bigint; signal?: AbortSignal } = {},
+  opts: {
+    trainer?: Client<typeof TrainerService>;
+    fromSequence?: bigint;
+    signal?: AbortSignal;
+    /** Each event (default: printer.event). */
+    onEvent?: (e: RunEvent) => void;
+    /** Told when the stream dropped and is being resumed from event `next`. */
+    onReconnect?: (why: string, next: bigint) => void;
+    reconnectForMs?: number;
+  } = {},
 ): Promise<Run> {
+  const onEvent = opts.onEvent ?? ((e: RunEvent) => printer.event(e));
   const watchers = new Map<string, Promise<void>>();
   const watchJob = (iteration: number, stage: Stage) => {
     const id = jobId(runId, iteration, stage);
@@ -34,18 +50,39 @@ export async function followRun(
       })(),
     );
   };
-  for await (const res of runs.watchRun({ runId, fromSequence: opts.fromSequence ?? 0n }, { signal: opts.signal })) {
-    const e = res.event!;
-    printer.event(e);
-    if (
-      e.kind.case === "stageStateChanged" &&
-      e.kind.value.state === StageState.RUNNING &&
-      (e.stage === Stage.SFT || e.stage === Stage.TRAIN)
-    ) {
-      watchJob(e.iteration, e.stage);
+  let next = opts.fromSequence ?? 0n;
+  let lastContact = Date.now();
+  let delayMs = 500;
+  for (;;) {
+    try {
+      for await (const res of runs.watchRun({ runId, fromSequence: next }, { signal: opts.signal })) {
+        const e = res.event!;
+        lastContact = Date.now();
+        delayMs = 500;
+        next = e.sequence + 1n;
+        onEvent(e);
+        if (
+          e.kind.case === "stageStateChanged" &&
+          e.kind.value.state === StageState.RUNNING &&
+          (e.stage === Stage.SFT || e.stage === Stage.TRAIN)
+        ) {
+          watchJob(e.iteration, e.stage);
+        }
+        if (e.kind.case === "runStateChanged" && isTerminal(e.kind.value.state)) return (await runs.getRun({ runId })).run!;
+      }
+      // The stream ended without the run's end: the server is going away, or the run ended while
+      // this watch was away and its end is before `next`.
+      const { run } = await runs.getRun({ runId });
+      if (run && isTerminal(run.state) && next > run.lastEventSequence) return run;
+      opts.onReconnect?.("the stream ended", next);
+    } catch (err) {
+      const e = ConnectError.from(err);
+      if (opts.signal?.aborted || !TRANSIENT.has(e.code)) throw err;
+      if (Date.now() - lastContact > (opts.reconnectForMs ?? RECONNECT_FOR_MS))
+        throw new Error(`run ${runId}: no answer from the server for ${Math.round((Date.now() - lastContact) / 1000)}s (${e.rawMessage})`);
+      opts.onReconnect?.(e.rawMessage, next);
     }
-    if (e.kind.case === "runStateChanged" && isTerminal(e.kind.value.state)) break;
+    await new Promise((r) => setTimeout(r, delayMs));
+    delayMs = Math.min(delayMs * 2, 10_000);
   }
-  const { run } = await runs.getRun({ runId });
-  return run!;
 }

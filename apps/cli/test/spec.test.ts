@@ -4,7 +4,8 @@ import { equals } from "@bufbuild/protobuf";
 import { ContextMode, JudgeStrategy, RunSpecSchema } from "@isrdpo/contracts";
 import { normalizeRunSpec } from "@isrdpo/orchestration";
 import { describe, expect, it } from "vitest";
-import { demoSpec } from "../src/demo-spec.ts";
+import { CONTEXT_MODE_NAMES, DEMO_PRESET_NAMES } from "../src/choices.ts";
+import { DEMO_PRESETS, demoSpec } from "../src/demo-spec.ts";
 import { parseRunSpec, readRunSpec, SpecError } from "../src/spec.ts";
 
 const example = (name: string) => fileURLToPath(new URL(`../../../examples/${name}`, import.meta.url));
@@ -31,5 +32,11 @@ describe("run specs", () => {
     );
     expect(() => readRunSpec("/nonexistent/spec.yaml")).toThrow("/nonexistent/spec.yaml: no such file");
     expect(readFileSync(example("cluster-run.yaml"), "utf8")).toContain("iterations: 4");
+  });
+
+  it("the demo's --preset and --context-mode choices (listed without loading the contracts) are the presets and modes", () => {
+    expect([...DEMO_PRESET_NAMES].sort()).toEqual(Object.keys(DEMO_PRESETS).sort());
+    const modes = Object.keys(ContextMode).filter((k) => Number.isNaN(Number(k)) && k !== "UNSPECIFIED");
+    expect(CONTEXT_MODE_NAMES.map((m) => m.toUpperCase().replace("-", "_")).sort()).toEqual(modes.sort());
   });
 });

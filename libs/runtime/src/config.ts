@@ -89,10 +89,9 @@ export const ENV_VARS: Record<string, string> = {
 
 const SECRET_PATHS = new Set(["nats.password", "nats.token", "grpcToken"]);
 
-/** A configuration error: one readable line, no stack trace for users. */
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+import { ConfigError } from "./errors.ts";
+
+export { ConfigError };
 
 type Tree = Record<string, unknown>;
 

@@ -9,3 +9,4 @@ export * from "./process.ts";
 export * from "./transports.ts";
 export * from "./cors.ts";
 export * from "./listener.ts";
+export * from "./main.ts";

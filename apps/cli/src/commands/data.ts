@@ -1,6 +1,8 @@
 // `isrdpo data`: write a synthetic dataset directory, and check that a dataset directory loads.
+// The datasets library (ffmpeg, the video world) is loaded only when a subcommand runs.
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
-import { loadDatasetDir, writeSyntheticDataset } from "@isrdpo/datasets";
 import { importCommand } from "./data-import.ts";
 
 /** Raised for a dataset that does not load cleanly; main prints its message as one line. */
@@ -42,6 +44,19 @@ export function dataCommand(): Command {
     .option("--size <n>", "frame height and width in pixels", intArg(8, 1024), 32)
     .option("--ffmpeg <path>", "a system ffmpeg instead of the bundled one")
     .action(async (o: SynthFlags) => {
+      const { writeSyntheticDataset } = await import("@isrdpo/datasets");
+      // Progress on stderr from the clips written so far (stdout stays the one-line result).
+      const total = o.train + o.test + (o.testOut ?? o.test);
+      const t0 = Date.now();
+      const ticker = setInterval(() => {
+        readdir(join(o.out, "clips"))
+          .then((files) => {
+            const done = files.filter((f) => f.endsWith(".mp4")).length;
+            const rate = done / ((Date.now() - t0) / 1000);
+            process.stderr.write(`data synth: ${done}/${total} clips (${rate.toFixed(1)}/s)\n`);
+          })
+          .catch(() => undefined); // not created yet
+      }, 5_000);
       const manifest = await writeSyntheticDataset(o.out, {
         seed: o.seed,
         train: o.train,
@@ -51,7 +66,7 @@ export function dataCommand(): Command {
         height: o.size,
         width: o.size,
         ...(o.ffmpeg ? { ffmpegPath: o.ffmpeg } : {}),
-      });
+      }).finally(() => clearInterval(ticker));
       const splits = Object.entries(manifest.splits)
         .map(([s, n]) => `${s} ${n}`)
         .join(", ");
@@ -65,6 +80,7 @@ export function dataCommand(): Command {
     .argument("<dir>", "dataset directory")
     .option("--ffmpeg <path>", "a system ffmpeg instead of the bundled one")
     .action(async (dir: string, o: { ffmpeg?: string }) => {
+      const { loadDatasetDir } = await import("@isrdpo/datasets");
       const ds = await loadDatasetDir(dir, o.ffmpeg ? { ffmpegPath: o.ffmpeg } : {});
       const perSplit = new Map<string, number>();
       for (const it of ds.items) perSplit.set(it.split, (perSplit.get(it.split) ?? 0) + 1);

@@ -1,11 +1,13 @@
+// `isrdpo serve`: the services are loaded only when the command runs.
 import { Argument, Command, Option } from "commander";
-import { runServices } from "@isrdpo/runtime";
-import { SERVICES } from "../services.ts";
+
+/** The names `serve` takes (services.ts maps them to modules; a test checks they match). */
+export const SERVICE_NAMES = ["orchestrator", "inference", "context", "judge", "trainer", "evaluator"] as const;
 
 export function serveCommand(): Command {
   return new Command("serve")
     .description("serve one service, or all of them in one process on one port (orchestrator and all: the dashboard at /)")
-    .addArgument(new Argument("<service>", "service to serve").choices([...Object.keys(SERVICES), "all"]))
+    .addArgument(new Argument("<service>", "service to serve").choices([...SERVICE_NAMES, "all"]))
     .option("--port <n>", "gRPC / Connect / gRPC-Web port (default: the service's own; 50050 for all)")
     .option("--metrics-port <n>", "Prometheus /metrics port; 0 disables it")
     .option("--nats <url>", "NATS URL (distributed mode); omitted: embedded in-memory bus")
@@ -17,6 +19,7 @@ export function serveCommand(): Command {
         service: string,
         opts: { port?: string; metricsPort?: string; nats?: string; config?: string; logLevel?: string; dryRun?: boolean },
       ) => {
+        const [{ runServices }, { SERVICES }] = await Promise.all([import("@isrdpo/runtime"), import("../services.ts")]);
         const modules = service === "all" ? Object.values(SERVICES) : [SERVICES[service]!];
         // The dashboard lives where the runs are: on the orchestrator's port.
         const { dashboardHandler } = await import("@isrdpo/dashboard");
