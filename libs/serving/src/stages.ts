@@ -108,7 +108,11 @@ const redeliveries = counter({
   help: "Work items received again after a worker died, timed out or failed, by queue.",
   labelNames: ["queue"],
 });
-const workDone = counter({ name: "isrdpo_queue_items_total", help: "Work items handled, by queue and outcome.", labelNames: ["queue", "outcome"] });
+const workDone = counter({
+  name: "isrdpo_queue_items_total",
+  help: "Work items handled, by queue and outcome.",
+  labelNames: ["queue", "outcome"],
+});
 
 /**
  * Consumes a stage's work queue in this process: work of a cancelled or ended run is skipped, and
