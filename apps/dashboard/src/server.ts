@@ -6,7 +6,6 @@ import { fileURLToPath } from "node:url";
 import { fromBinary } from "@bufbuild/protobuf";
 import { RunRecordSchema } from "@isrdpo/contracts";
 import { runKey } from "@isrdpo/orchestration";
-import { jobLabel, PAGE_CSS } from "@isrdpo/report";
 import type { NodeHandler, ServiceContext } from "@isrdpo/runtime";
 import { jobHistoryUri } from "@isrdpo/tracking";
 import { build } from "esbuild";
@@ -30,13 +29,14 @@ export const dashboardBundle = () =>
     logLevel: "silent",
   }).then((r) => r.outputFiles[0]!.text));
 
-const PAGE = `<!doctype html>
+/** The page; @isrdpo/report (Vega) loads on the first request, not when the orchestrator starts. */
+const page = (css: string) => `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>isrdpo dashboard</title>
-<style>${PAGE_CSS}
+<style>${css}
 #runs td:first-child a { font-family: monospace; } .log { max-height: 12rem; overflow-y: auto; }
 #token-form { display: none; } #token-form.shown { display: block; }
 </style>
@@ -83,7 +83,8 @@ export function dashboardHandler(ctx: ServiceContext): NodeHandler {
   const serve = async (req: Req, res: Res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, "text/plain", "dashboard: GET only\n");
-    if (path === "/" || path === "/index.html") return send(res, 200, "text/html; charset=utf-8", PAGE);
+    const { jobLabel, PAGE_CSS } = await import("@isrdpo/report");
+    if (path === "/" || path === "/index.html") return send(res, 200, "text/html; charset=utf-8", page(PAGE_CSS));
     if (path === "/app.js") return send(res, 200, "text/javascript; charset=utf-8", await dashboardBundle());
     if (path === "/favicon.ico") return send(res, 204, "image/x-icon", "");
     const jobs = /^\/runs\/([^/]+)\/jobs\.json$/.exec(path);

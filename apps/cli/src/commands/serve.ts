@@ -21,10 +21,11 @@ export function serveCommand(): Command {
       ) => {
         const [{ runServices }, { SERVICES }] = await Promise.all([import("@isrdpo/runtime"), import("../services.ts")]);
         const modules = service === "all" ? Object.values(SERVICES) : [SERVICES[service]!];
-        // The dashboard lives where the runs are: on the orchestrator's port.
-        const { dashboardHandler } = await import("@isrdpo/dashboard");
+        // The dashboard lives where the runs are: on the orchestrator's port (loaded only there).
+        const web =
+          modules.some((m) => m.name === "orchestrator") && !opts.dryRun ? (await import("@isrdpo/dashboard")).dashboardHandler : undefined;
         await runServices(modules, {
-          ...(modules.some((m) => m.name === "orchestrator") ? { web: dashboardHandler } : {}),
+          ...(web ? { web } : {}),
           ...(opts.config ? { file: opts.config } : {}),
           flags: { port: opts.port, metricsPort: opts.metricsPort, "nats.url": opts.nats, logLevel: opts.logLevel },
           dryRun: opts.dryRun ?? false,
