@@ -1,16 +1,9 @@
 // `isrdpo eval`: a published model on synthetic benchmark splits (the oracle) or imported QA sets
 // (match, or an LM judge), through EvaluatorService: on a cluster (--server) or in this process over
 // a local artifact directory (--artifacts, e.g. a demo's).
+// The services and tfjs load inside the action, so `isrdpo --help` stays fast.
 import { join } from "node:path";
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
-import { AnswerJudgeKind, EvaluatorService } from "@isrdpo/contracts";
-import { LocalArtifactStore, MemoryBus } from "@isrdpo/bus";
-import { createLogger, loadConfig, startServer } from "@isrdpo/runtime";
-import { evaluatorService } from "@isrdpo/service-evaluator";
 import { Command, Option } from "commander";
-import { qaSplitTable } from "../qa-report.ts";
-import { splitTable } from "../report.ts";
 
 interface EvalFlags {
   model: string;
@@ -29,7 +22,8 @@ interface EvalFlags {
 }
 
 /** The AnswerJudge of the --judge flags (the evaluator validates it and names a bad field). */
-function answerJudgeOf(o: EvalFlags) {
+async function answerJudgeOf(o: EvalFlags) {
+  const { AnswerJudgeKind } = await import("@isrdpo/contracts");
   const count = (flag: string, v: string) => {
     if (!/^\d+$/.test(v)) throw new Error(`${flag}: must be a whole number, got "${v}"`);
     return Number(v);
@@ -70,6 +64,26 @@ export function evalCommand(): Command {
     .option("--judge-samples <n>", "judgements per item, majority-voted", "1")
     .option("--judge-max-requests <n>", "request budget of the LM judge (0: none)", "0")
     .action(async (opts: EvalFlags) => {
+      const [
+        { createClient },
+        { createGrpcTransport },
+        { EvaluatorService },
+        { LocalArtifactStore, MemoryBus },
+        runtime,
+        { evaluatorService },
+        { qaSplitTable },
+        { splitTable },
+      ] = await Promise.all([
+        import("@connectrpc/connect"),
+        import("@connectrpc/connect-node"),
+        import("@isrdpo/contracts"),
+        import("@isrdpo/bus"),
+        import("@isrdpo/runtime"),
+        import("@isrdpo/service-evaluator"),
+        import("../qa-report.ts"),
+        import("../report.ts"),
+      ]);
+      const { createLogger, loadConfig, startServer } = runtime;
       if (!opts.server === !opts.artifacts) throw new Error("give exactly one of --server or --artifacts");
       const clipCount = Number(opts.clips);
       if (!Number.isInteger(clipCount) || clipCount < 1) throw new Error(`--clips: must be a positive integer, got "${opts.clips}"`);
@@ -109,7 +123,10 @@ export function evalCommand(): Command {
         const splits = opts.dataset.length
           ? opts.dataset.map((uri) => ({ source: { case: "sharegptJsonl" as const, value: { uri } } }))
           : ["test-in", "test-out"].map((split) => ({ source: { case: "synthetic" as const, value: { seed, split, clipCount } } }));
-        const { report } = await client.evaluate({ model: { digest: opts.model }, spec: { splits, answerJudge: answerJudgeOf(opts) } });
+        const { report } = await client.evaluate({
+          model: { digest: opts.model },
+          spec: { splits, answerJudge: await answerJudgeOf(opts) },
+        });
         const all = report?.splits ?? [];
         const imported = all.filter((s) => s.scorer !== "oracle");
         if (imported.length < all.length) process.stdout.write(`${splitTable(all.filter((s) => s.scorer === "oracle"))}\n`);
