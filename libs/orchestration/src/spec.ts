@@ -1,5 +1,6 @@
 import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
+  Curriculum,
   ContextMode,
   DpoParamsSchema,
   FailurePolicySchema,
@@ -12,7 +13,7 @@ import {
   SamplingParamsSchema,
   TrainingParamsSchema,
 } from "@isrdpo/contracts";
-import type { RunSpec, SamplingParams } from "@isrdpo/contracts";
+import type { RunSpec, SamplingParams, TrainingParams } from "@isrdpo/contracts";
 import { answerJudgeProblem, datasetUriProblem } from "./datasets.ts";
 
 /** An invalid run spec. `field` is the proto path, e.g. "spec.iterations". */
@@ -85,6 +86,7 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
     }
     if (!sft.data && sft.datasets.length === 0) fail("spec.initial_model.sft.data", "is required (or sft.datasets)");
     sft.datasets.forEach((d, i) => checkDatasetUri(`spec.initial_model.sft.datasets[${i}].uri`, d.uri));
+    if (sft.training) checkTraining(sft.training, "spec.initial_model.sft.training", true);
   }
   if (initial.seedPreferences && !initial.seedPreferences.uri) {
     fail("spec.initial_model.seed_preferences.uri", "must not be empty");
@@ -136,9 +138,7 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
   if (spec.dpo.beta === 0) spec.dpo.beta = DEFAULTS.dpoBeta;
   if (!(spec.dpo.beta > 0) || !Number.isFinite(spec.dpo.beta)) fail("spec.dpo.beta", "must be > 0");
   spec.training ??= create(TrainingParamsSchema, {});
-  if (spec.training.learningRate < 0 || !Number.isFinite(spec.training.learningRate)) {
-    fail("spec.training.learning_rate", "must be ≥ 0");
-  }
+  checkTraining(spec.training, "spec.training", false);
   spec.evaluation ??= create(EvaluationSpecSchema, {});
   spec.evaluation.splits.forEach((d, i) => {
     if (d.source.case === "sharegptJsonl") checkDatasetUri(`spec.evaluation.splits[${i}].sharegpt_jsonl.uri`, d.source.value.uri);
@@ -159,6 +159,13 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
   if (!(fraction >= 0 && fraction <= 1)) fail("spec.failure_policy.max_failed_item_fraction", "must be in [0, 1]");
   // Through the wire format once: float fields become float32, exactly as stored and compared later.
   return fromBinary(RunSpecSchema, toBinary(RunSpecSchema, spec));
+}
+
+function checkTraining(t: TrainingParams, field: string, sft: boolean): void {
+  if (!(t.learningRate >= 0 && Number.isFinite(t.learningRate))) fail(`${field}.learning_rate`, "must be ≥ 0");
+  if (!(t.visionLrScale >= 0 && Number.isFinite(t.visionLrScale))) fail(`${field}.vision_lr_scale`, "must be ≥ 0");
+  if (!(t.curriculum in Curriculum)) fail(`${field}.curriculum`, `unknown value ${t.curriculum}`);
+  if (!sft && t.curriculum === Curriculum.ANSWER_LENGTH) fail(`${field}.curriculum`, "applies to SFT only");
 }
 
 function checkSampling(s: SamplingParams, field: string): void {

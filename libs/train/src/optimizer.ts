@@ -12,8 +12,11 @@ export class AdamW {
 
   constructor(readonly opts: { beta1: number; beta2: number; eps: number; weightDecay: number }) {}
 
-  /** One update of `params` (by name) with `grads` (by the same names) at learning rate `lr`. */
-  apply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number): void {
+  /**
+   * One update of `params` (by name) with `grads` (by the same names) at learning rate `lr`, times
+   * `lrScale(name)` per parameter (parameter groups, as torch's param_groups).
+   */
+  apply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, lrScale: (name: string) => number = () => 1): void {
     this.step++;
     const { beta1, beta2, eps, weightDecay } = this.opts;
     const bc1 = 1 - beta1 ** this.step;
@@ -28,13 +31,14 @@ export class AdamW {
         zeros.dispose();
       }
       const m = this.m.get(name) as tf.Variable;
+      const rate = lr * lrScale(name);
       const v = this.v.get(name) as tf.Variable;
       tf.tidy(() => {
         m.assign(m.mul(beta1).add(g.mul(1 - beta1)));
         v.assign(v.mul(beta2).add(g.square().mul(1 - beta2)));
         const update = m.div(bc1).div(v.div(bc2).sqrt().add(eps));
         const decay = p.rank >= 2 ? weightDecay : 0;
-        p.assign(p.mul(1 - lr * decay).sub(update.mul(lr)));
+        p.assign(p.mul(1 - rate * decay).sub(update.mul(rate)));
       });
     }
   }

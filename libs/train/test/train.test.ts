@@ -172,4 +172,51 @@ describe("batchPlan", () => {
   it("is the plain seeded shuffle without lengths", () => {
     expect(batchPlan(40, opts)).toEqual(batchPlan(40, { ...opts, groupByLength: false }, lengths));
   });
+
+  it("answer-length curriculum: each epoch the shorter half of answers first, every example once", () => {
+    const answers = Array.from({ length: 40 }, (_, i) => (i * 13) % 40);
+    const plan = batchPlan(40, { ...opts, curriculum: "answer-length" }, lengths, answers);
+    for (const epoch of [plan.slice(0, 10), plan.slice(10)]) {
+      expect(epoch.flat().sort((a, b) => a - b)).toEqual([...Array(40).keys()]);
+      // Answers 0..19 (the median is 19) fill the first five batches, 20..39 the last five.
+      expect(
+        epoch
+          .slice(0, 5)
+          .flat()
+          .every((i) => answers[i]! <= 19),
+      ).toBe(true);
+      expect(
+        epoch
+          .slice(5)
+          .flat()
+          .every((i) => answers[i]! > 19),
+      ).toBe(true);
+    }
+    expect(() => batchPlan(40, { ...opts, curriculum: "answer-length" }, lengths)).toThrow(/answer's length/);
+  });
+});
+
+describe("visionLrScale", () => {
+  it("scales the first update of the vision tower and projector only", async () => {
+    const step = async (visionLrScale: number) => {
+      const model = fresh();
+      const start = fresh();
+      await trainSft(model, tok, sft, { training: { lr: 1e-3, visionLrScale, batchSize: 4, weightDecay: 0, maxGradNorm: 0, seed: 1 } });
+      const delta = (n: string) => tf.tidy(() => tf.max(tf.abs(model.params.get(n)!.sub(start.params.get(n)!))).dataSync()[0]!);
+      const out = {
+        vision: delta("vision.patch_embed.weight"),
+        projector: delta("projector.fc1.weight"),
+        lm: delta("blocks.0.mlp.fc.weight"),
+      };
+      model.dispose();
+      start.dispose();
+      return out;
+    };
+    const one = await step(1);
+    const three = await step(3);
+    // Adam's first update is lr × m̂/(√v̂ + ε), linear in the rate for the same gradient.
+    expect(three.vision / one.vision).toBeCloseTo(3, 3);
+    expect(three.projector / one.projector).toBeCloseTo(3, 3);
+    expect(three.lm / one.lm).toBeCloseTo(1, 5);
+  });
 });

@@ -9,6 +9,24 @@ export const ModelConfigSchema = z
     width: z.number().int().positive(),
     channels: z.literal(3),
     patchSize: z.number().int().positive(),
+    /**
+     * How pixels are scaled: "unit" maps 0–255 to [-1, 1]; "clip" standardises each colour channel
+     * over the clip (zero mean, unit variance, as tf.image.per_image_standardization): a dark,
+     * varied background goes to ≈ 0 and the bright objects stand out.
+     */
+    inputNorm: z.enum(["unit", "clip"]).default("unit"),
+    /**
+     * How a patch becomes a token: "linear" (ViT's patch embedding), or "hmlp", the hierarchical MLP
+     * stem (Touvron et al. 2022, "Three things everyone should know about Vision Transformers"):
+     * linear + GELU on cells of (patch/4)², then on 2×2 cells, then on the 2×2 quadrants — a small
+     * convolutional-style stem, non-overlapping so patches stay independent.
+     */
+    stem: z.enum(["linear", "hmlp"]).default("linear"),
+    /**
+     * Positions in the language model: "learned" absolute embeddings (GPT-2), or "rope", rotary
+     * embeddings of queries and keys (RoFormer; LLaMA), where attention sees relative distances.
+     */
+    positionEncoding: z.enum(["learned", "rope"]).default("learned"),
     /** Frames per visual token (ViViT "tubelet"): fewer visual tokens for the same clip. */
     tubelet: z.number().int().positive(),
     visionDim: z.number().int().positive(),
@@ -31,14 +49,27 @@ export const ModelConfigSchema = z
     const bad = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
     if (c.height % c.patchSize !== 0 || c.width % c.patchSize !== 0) bad("patchSize", "must divide height and width");
     if (c.frames % c.tubelet !== 0) bad("tubelet", "must divide frames");
+    if (c.stem === "hmlp" && c.patchSize % 4 !== 0) bad("patchSize", "must be a multiple of 4 for the hmlp stem");
     if (c.dModel % c.nHeads !== 0) bad("nHeads", "must divide dModel");
+    if (c.positionEncoding === "rope" && (c.dModel / c.nHeads) % 2 !== 0) bad("nHeads", "must leave an even head size for rope");
     if (c.visionDim % c.visionHeads !== 0) bad("visionHeads", "must divide visionDim");
   });
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 
 export type Preset = "test" | "small" | "base";
 
-const common = { frames: 8, height: 32, width: 32, channels: 3 as const, mlpRatio: 4, layerNormEps: 1e-5, initStd: 0.02 };
+const common = {
+  frames: 8,
+  height: 32,
+  width: 32,
+  channels: 3 as const,
+  inputNorm: "unit" as const,
+  stem: "linear" as const,
+  positionEncoding: "learned" as const,
+  mlpRatio: 4,
+  layerNormEps: 1e-5,
+  initStd: 0.02,
+};
 
 const PRESETS: Record<Preset, ModelConfig> = {
   // Tiny, for unit tests: 16 visual tokens, 0.1M parameters, a train step in ~50 ms.
@@ -103,7 +134,7 @@ export function numVisualTokens(c: ModelConfig): number {
   return (c.frames / c.tubelet) * (c.height / c.patchSize) * (c.width / c.patchSize);
 }
 
-/** Values per patch (tubelet × patch × patch × channels). */
+/** Values per patch (tubelet × patch × patch × channels), as patchify lays them out. */
 export function patchDim(c: ModelConfig): number {
   return c.tubelet * c.patchSize * c.patchSize * c.channels;
 }

@@ -43,6 +43,35 @@ describe("VideoLMM", () => {
     expect(() => model.patchify(new Uint8Array(10), "clip-9")).toThrow(/clip-9.*8×32×32×3/);
   });
 
+  it("vision stems: a patch's visual token depends on its own pixels only; clip standardisation centres each channel", () => {
+    for (const stem of ["linear", "hmlp"] as const) {
+      const m = VideoLMM.create(modelConfig("test", { vocabSize: tok.vocabSize, stem, inputNorm: "clip", visionLayers: 0 }), 3);
+      const base = frames(5);
+      const changed = base.slice();
+      // One pixel of the first frame, in the patch at row 1, column 1 of the first tubelet.
+      const p = m.config.patchSize;
+      const cols = m.config.width / p;
+      const at = ((1 * p + 1) * m.config.width + 1 * p + 3) * 3;
+      changed[at] = 255 - changed[at]!;
+      const [a, b] = [base, changed].map((f) => m.encodeVideo(m.patchTensor([{ videoId: "x", frames: f }])));
+      const diff = tf.tidy(() => (a!.sub(b!).abs().max(2).arraySync() as number[][])[0]!);
+      // Clip standardisation shifts every token a little (the channel mean moved): the changed
+      // patch moves by far more than any other.
+      const moved = diff.map((d, i) => ({ d, i })).sort((x, y) => y.d - x.d);
+      expect(moved[0]!.i, stem).toBe(1 * cols + 1);
+      expect(moved[0]!.d).toBeGreaterThan(20 * moved[1]!.d);
+      tf.dispose([a!, b!]);
+      const pixels = m.patchify(base);
+      for (let ch = 0; ch < 3; ch++) {
+        let sum = 0;
+        for (let i = ch; i < pixels.length; i += 3) sum += pixels[i]!;
+        expect(Math.abs(sum / (pixels.length / 3))).toBeLessThan(1e-4);
+      }
+      m.dispose();
+    }
+    expect(() => modelConfig("test", { stem: "hmlp", patchSize: 2 })).toThrow(/patchSize/);
+  });
+
   it("greedy decoding with the KV cache gives exactly the tokens of decoding without it", async () => {
     const greedy = { temperature: 0, maxNewTokens: 12, seed: 0 };
     const cached = await generate(model, tok, inputs, greedy);
@@ -50,6 +79,25 @@ describe("VideoLMM", () => {
     expect(cached.map((g) => g.tokenIds)).toEqual(uncached.map((g) => g.tokenIds));
     for (let i = 0; i < cached.length; i++) expect(cached[i]!.logprobSum).toBeCloseTo(uncached[i]!.logprobSum, 3);
     expect(cached.every((g) => g.tokenIds.length > 0)).toBe(true);
+  });
+
+  it("rope: the KV cache and left padding stay invisible, and only relative positions matter", async () => {
+    const rope = VideoLMM.create(modelConfig("test", { vocabSize: tok.vocabSize, positionEncoding: "rope" }), 7);
+    expect(rope.params.has("text.wpe")).toBe(false);
+    const greedy = { temperature: 0, maxNewTokens: 10, seed: 0 };
+    const cached = await generate(rope, tok, inputs, greedy);
+    expect((await generate(rope, tok, inputs, greedy, { useCache: false })).map((g) => g.tokenIds)).toEqual(cached.map((g) => g.tokenIds));
+    expect((await generate(rope, tok, [inputs[2]!], greedy))[0]!.tokenIds).toEqual(cached[2]!.tokenIds);
+    const [shifted, plain] = tf.tidy(() => {
+      const visual = rope.encodeVideo(rope.patchTensor([videos[0]!]));
+      const tokens = tf.tensor2d([tok.encode("how many objects?")], undefined, "int32");
+      const rows = visual.shape[1] + tokens.shape[1];
+      const positions = tf.range(0, rows, 1, "int32").reshape([1, rows]) as tf.Tensor2D;
+      const at = (p: tf.Tensor2D) => rope.forward(visual, tokens, p, null).hidden;
+      return [at(positions.add(tf.scalar(9, "int32")) as tf.Tensor2D).arraySync(), at(positions).arraySync()];
+    });
+    expect(Math.max(...(shifted.flat(2) as number[]).map((v, i) => Math.abs(v - (plain.flat(2) as number[])[i]!)))).toBeLessThan(1e-3);
+    rope.dispose();
   });
 
   it("a sample does not depend on the batch it is decoded in (left padding is invisible)", async () => {

@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import {
+  Curriculum,
   DpoLossType,
   JobKind,
   LrSchedule,
@@ -16,7 +17,7 @@ import type { ServiceContext } from "@isrdpo/runtime";
 import { artifactFrames, loadModelCopy, modelsOf } from "@isrdpo/serving";
 import { datasetSftExamples } from "@isrdpo/datasets";
 import { trainDpo, trainSft, type DpoPair, type StepMetrics, type TrainingParams } from "@isrdpo/train";
-import { buildSftMix, clipFromId, renderClip, resolveVideo, syntheticSplit } from "@isrdpo/video";
+import { type SftMixOptions, buildSftMix, clipFromId, renderClip, resolveVideo, syntheticSplit } from "@isrdpo/video";
 import { asTarget, modelConfig, prompts, publishCheckpoint, skillText, Tokenizer, VideoLMM, type Preset } from "@isrdpo/vlm";
 
 export interface JobOutcome {
@@ -41,6 +42,8 @@ export function trainingParams(p: TrainingParamsProto | undefined, seed: number)
   if (p.maxGradNorm) out.maxGradNorm = p.maxGradNorm;
   if (p.checkpointEverySteps) out.checkpointEvery = p.checkpointEverySteps;
   if (p.maxSteps) out.maxSteps = p.maxSteps;
+  if (p.visionLrScale) out.visionLrScale = p.visionLrScale;
+  if (p.curriculum === Curriculum.ANSWER_LENGTH) out.curriculum = "answer-length";
   return out;
 }
 
@@ -64,10 +67,11 @@ export const SFT_MIX = { answer: 3, describe: 1, refine: 1, judge: 2, judgeWithC
 export function syntheticSftExamples(
   data: { seed: bigint; clipCount: number; frames: number },
   dims: { frames: number; height: number; width: number },
+  mix: Omit<SftMixOptions, "seed"> = SFT_MIX,
 ) {
   const clips = syntheticSplit(Number(data.seed), "train", data.clipCount, data.frames || dims.frames);
   const frames = new Map(clips.map((c) => [c.id, renderClip(c.scene, dims)]));
-  return buildSftMix(clips, { seed: Number(data.seed), ...SFT_MIX }).map((r) => ({
+  return buildSftMix(clips, { seed: Number(data.seed), ...mix }).map((r) => ({
     videoId: r.clipId,
     frames: frames.get(r.clipId)!,
     ...skillText(r),
