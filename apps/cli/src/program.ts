@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { dataCommand } from "./commands/data.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { studyCommand } from "./commands/study.ts";
 import { evalCommand } from "./commands/eval.ts";
 import { reportCommand } from "./commands/report.ts";
 import { runCommand } from "./commands/run.ts";
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     .version(version, "-V, --version", "print the version")
     .showHelpAfterError("(run with --help for usage)")
     .addCommand(demoCommand())
+    .addCommand(studyCommand())
     .addCommand(runCommand())
     .addCommand(reportCommand())
     .addCommand(evalCommand())
