@@ -28,6 +28,7 @@ const { values: v } = parseArgs({
     "max-steps": { type: "string" },
     stem: { type: "string", default: "linear" },
     "input-norm": { type: "string", default: "unit" },
+    "position-encoding": { type: "string", default: "learned" },
     /** JSON overrides of the trainer's SFT mix, e.g. '{"verify":2,"judge":0}'. */
     mix: { type: "string", default: "{}" },
     seed: { type: "string", default: "1" },
@@ -51,6 +52,7 @@ const config = modelConfig(preset, {
   vocabSize: tok.vocabSize,
   stem: v.stem as "linear" | "hmlp",
   inputNorm: v["input-norm"] as "unit" | "clip",
+  positionEncoding: v["position-encoding"] as "learned" | "rope",
 });
 const examples = all.filter((e) => tok.encode(e.prompt).length + tok.encode(e.answer).length + 2 <= config.maxTextLen);
 const model = VideoLMM.create(config, seed);
