@@ -209,13 +209,7 @@ export class VideoLMM {
   }
 
   private layerNorm(x: tf.Tensor, name: string): tf.Tensor {
-    const mean = x.mean(-1, true);
-    const centered = x.sub(mean);
-    const variance = centered.square().mean(-1, true);
-    return centered
-      .mul(variance.add(this.config.layerNormEps).rsqrt())
-      .mul(this.p(`${name}.weight`))
-      .add(this.p(`${name}.bias`));
+    return layerNorm(x, this.p(`${name}.weight`) as tf.Tensor1D, this.p(`${name}.bias`) as tf.Tensor1D, this.config.layerNormEps);
   }
 
   /** GELU, sigmoid approximation (as in CLIP): x·σ(1.702x). */
@@ -536,7 +530,7 @@ const linear2dGrad = tf.customGrad((x, w, b, save) => {
     value: tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: b as tf.Tensor1D }) as tf.Tensor2D,
     gradFunc: (dy, saved) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D), (dy as tf.Tensor2D).sum(0)];
+      return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D), columnSums(dy as tf.Tensor2D)];
     },
   };
 }) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
@@ -544,6 +538,57 @@ const linear2dGrad = tf.customGrad((x, w, b, save) => {
 export function linear2d(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   // (tf.fused.matMul is itself a custom-gradient op: slower than matMul + add for one-row inputs.)
   return recordingGradients() ? linear2dGrad(x, w, b) : tf.matMul(x, w).add(b);
+}
+
+/**
+ * Σ over rows of a 2-D tensor, as a ones-row matmul: tfjs's sum(0) transposes the whole input first
+ * on wasm, a bias gradient's largest cost.
+ */
+function columnSums(x: tf.Tensor2D): tf.Tensor1D {
+  return tf.matMul(tf.ones([1, x.shape[0]]), x).reshape([x.shape[1]]);
+}
+
+/** x̂·w + b, x̂ = (x − mean)/√(var + eps) over the last axis; gradients by hand (half the kernels of autograd's). */
+const layerNormGrads = new Map<number, (x: tf.Tensor2D, w: tf.Tensor1D, b: tf.Tensor1D) => tf.Tensor2D>();
+
+function layerNormGrad(eps: number) {
+  let f = layerNormGrads.get(eps);
+  if (!f) {
+    f = tf.customGrad((x, w, b, save) => {
+      const { xhat, r } = normalize(x as tf.Tensor2D, eps);
+      (save as tf.GradSaveFunc)([xhat, r, w as tf.Tensor1D]);
+      return {
+        value: xhat.mul(w as tf.Tensor1D).add(b as tf.Tensor1D),
+        gradFunc: (dy, saved) => {
+          const [sx, sr, sw] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+          const g = dy as tf.Tensor2D;
+          // dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), ĝ = dy·w
+          const gh = g.mul(sw);
+          const dx = gh
+            .sub(gh.mean(-1, true))
+            .sub(sx.mul(gh.mul(sx).mean(-1, true)))
+            .mul(sr);
+          return [dx, columnSums(g.mul(sx) as tf.Tensor2D), columnSums(g)];
+        },
+      };
+    }) as (x: tf.Tensor2D, w: tf.Tensor1D, b: tf.Tensor1D) => tf.Tensor2D;
+    layerNormGrads.set(eps, f);
+  }
+  return f;
+}
+
+function normalize(x: tf.Tensor2D, eps: number): { xhat: tf.Tensor2D; r: tf.Tensor2D } {
+  const centered = x.sub(x.mean(-1, true));
+  const r = centered.square().mean(-1, true).add(eps).rsqrt() as tf.Tensor2D;
+  return { xhat: centered.mul(r), r };
+}
+
+/** LayerNorm over the last axis of any-rank x. */
+export function layerNorm(x: tf.Tensor, w: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor {
+  const d = x.shape[x.rank - 1] as number;
+  const x2 = x.reshape([-1, d]) as tf.Tensor2D;
+  const y = recordingGradients() ? layerNormGrad(eps)(x2, w, b) : normalize(x2, eps).xhat.mul(w).add(b);
+  return y.reshape(x.shape);
 }
 
 /**
@@ -572,7 +617,9 @@ const channelMatMul = tf.customGrad((input, filter, save) => {
 function channelMatMulKernel(input: tf.Tensor3D, filter: tf.Tensor3D): tf.Tensor3D {
   const [k, m, c] = input.shape;
   const n = filter.shape[2];
-  return tf.depthwiseConv2d(input.reshape([1, k, m, c]) as tf.Tensor4D, filter.reshape([k, 1, c, n]) as tf.Tensor4D, 1, "valid").reshape([m, c, n]);
+  return tf
+    .depthwiseConv2d(input.reshape([1, k, m, c]) as tf.Tensor4D, filter.reshape([k, 1, c, n]) as tf.Tensor4D, 1, "valid")
+    .reshape([m, c, n]);
 }
 
 /**
@@ -584,7 +631,10 @@ export function groupedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D,
   const [b, t, h, hd] = q.shape;
   const mm = recordingGradients() ? channelMatMul : channelMatMulKernel;
   // scores[i, (b,h), j] = Σ_d q[b, i, h, d] · k[b, j, h, d] / √hd
-  const qIn = q.mul(1 / Math.sqrt(hd)).transpose([3, 1, 0, 2]).reshape([hd, t, b * h]) as tf.Tensor3D;
+  const qIn = q
+    .mul(1 / Math.sqrt(hd))
+    .transpose([3, 1, 0, 2])
+    .reshape([hd, t, b * h]) as tf.Tensor3D;
   const kFilter = k.transpose([3, 0, 2, 1]).reshape([hd, b * h, t]) as tf.Tensor3D;
   let scores: tf.Tensor = mm(qIn, kFilter);
   if (bias) scores = scores.reshape([t, b, h, t]).add(bias);
@@ -592,7 +642,9 @@ export function groupedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D,
   // out[i, (b,h), d] = Σ_j p[i, (b,h), j] · v[b, j, h, d]
   const pIn = p.transpose([2, 0, 1]) as tf.Tensor3D;
   const vFilter = v.transpose([1, 0, 2, 3]).reshape([t, b * h, hd]) as tf.Tensor3D;
-  return mm(pIn, vFilter).reshape([t, b, h * hd]).transpose([1, 0, 2]) as tf.Tensor3D;
+  return mm(pIn, vFilter)
+    .reshape([t, b, h * hd])
+    .transpose([1, 0, 2]) as tf.Tensor3D;
 }
 
 /**
