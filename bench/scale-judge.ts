@@ -75,7 +75,9 @@ async function startReplicas(service: "inference" | "judge", n: number, natsUrl:
       startServer(
         "apps/cli/src/main.ts",
         ["serve", service, "--port", "0", "--nats", natsUrl],
-        { ISRDPO_CHECKPOINT_DIR: tempDir(`isrdpo-scale-${service}-`) },
+        // One thread per replica: the bench measures scaling by processes (a replica with more threads
+        // would also load its model on the threads, not where the warm-up RPC loads it).
+        { ISRDPO_CHECKPOINT_DIR: tempDir(`isrdpo-scale-${service}-`), ISRDPO_THREADS: "1" },
         120_000,
       ),
     ),

@@ -84,7 +84,7 @@ export function threadedHandler<Q extends WorkQueue>(
   };
 }
 
-/** The thread side: decode, run the handler, encode its answer. */
+/** A handler's answer as the thread sends it back: an OrchestratorEvent's bytes. */
 export function answerBytes(kind: Awaited<ReturnType<WorkHandler>>): Uint8Array {
   return toBinary(OrchestratorEventSchema, create(OrchestratorEventSchema, { kind }));
 }
