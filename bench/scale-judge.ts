@@ -7,8 +7,9 @@
  * through one RPC before the clock starts, so the figures are steady-state items/s, not start-up.
  *
  * Run: pnpm exec tsx bench/scale-judge.ts [--clips 16] [--shard-size 6] [--max-new-tokens 24] [--preset small]
- * Prints a line per measurement (with /proc/loadavg: other processes on the cores spoil the ratio),
- * then one JSON object.
+ * Prints a line per measurement (with /proc/loadavg: other processes on the cores spoil the ratio;
+ * the replicas' CPU seconds show whether a second replica adds work or only waits for a core), then
+ * one JSON object.
  */
 import { mkdtempSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -54,6 +55,11 @@ const tempDir = (prefix: string) => {
   const d = mkdtempSync(join(tmpdir(), prefix));
   tempDirs.push(d);
   return d;
+};
+/** CPU seconds (user + system) a process has used, from /proc: the replicas' work, whatever the load. */
+const cpuSeconds = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100/s)
 };
 const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
@@ -201,17 +207,20 @@ async function main() {
             }),
           );
           const before = loadavg();
+          const cpu0 = procs.reduce((a, p) => a + cpuSeconds(p.child.pid!), 0);
           const { ms, outputs } = await runStage(bus, stage, work);
+          const cpuS = +(procs.reduce((a, p) => a + cpuSeconds(p.child.pid!), 0) - cpu0).toFixed(1);
           if (stage === "responses" && replicas === 1) responses = outputs;
           const itemsPerS = items.length / (ms / 1000);
           results[`${stage}${replicas}`] = {
             ms: Math.round(ms),
             itemsPerS: +itemsPerS.toFixed(2),
+            replicaCpuS: cpuS,
             loadavgBefore: before,
             loadavgAfter: loadavg(),
           };
           console.log(
-            `${stage.padEnd(9)} ${replicas} replica(s): ${items.length} items in ${(ms / 1000).toFixed(1)} s = ${itemsPerS.toFixed(2)} items/s (loadavg ${before} → ${loadavg()})`,
+            `${stage.padEnd(9)} ${replicas} replica(s): ${items.length} items in ${(ms / 1000).toFixed(1)} s = ${itemsPerS.toFixed(2)} items/s, ${cpuS} CPU-s in the replicas (loadavg ${before} → ${loadavg()})`,
           );
         } finally {
           await stopReplicas(procs);
