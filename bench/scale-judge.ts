@@ -25,7 +25,7 @@ import {
   JudgeService,
   JudgeStrategy,
   OrchestratorEventSchema,
-  PromptItemSchema,
+  DatasetRefSchema,
   Stage,
   WorkItemSchema,
   type ArtifactRef,
@@ -36,6 +36,7 @@ import { connectNats, type ArtifactStore, type Bus } from "@isrdpo/bus";
 import { startNatsServer } from "@isrdpo/bus/testing";
 import { referenceCaption, syntheticSplit } from "@isrdpo/video";
 import { Tokenizer, VideoLMM, initBackend, modelConfig, publishCheckpoint, saveCheckpoint, type Preset } from "@isrdpo/vlm";
+import { promptItems } from "../services/orchestrator/src/prepare.ts";
 import { startServer, type ServerProcess } from "../test/support/processes.ts";
 
 const { values } = parseArgs({
@@ -128,17 +129,13 @@ async function main() {
   const nats = await startNatsServer();
   const { bus, artifacts } = await connectNats({ servers: nats.url });
   try {
+    // The prompt items the orchestrator's prepare stage makes of this synthetic split.
+    const prompts = create(DatasetRefSchema, {
+      source: { case: "synthetic", value: { seed: 11n, split: "train", clipCount: clips, frames: 8 } },
+    });
+    const items: PromptItem[] = [];
+    for await (const it of promptItems(artifacts, prompts)) items.push(it);
     const split = syntheticSplit(11, "train", clips, 8);
-    const items = split.flatMap((clip) =>
-      clip.items.map((it) =>
-        create(PromptItemSchema, {
-          id: it.id,
-          video: { id: clip.id, source: { case: "syntheticClipId", value: clip.id } },
-          instruction: it.question,
-          questionType: it.questionType,
-        }),
-      ),
-    );
     const captions = new Map(split.map((c) => [c.id, referenceCaption(c.scene)]));
     const digest = await publishModel(artifacts, items, [...captions.values()]);
     const model = { name: "scale-bench", digest };
