@@ -118,7 +118,8 @@ const workDone = counter({
 /**
  * Consumes a stage's work queue in this process: work of a cancelled or ended run is skipped, and
  * errors the harness survives are logged. Each item is logged (ids, deliveries, duration) and
- * counted. Returns the stop function ServiceModule.start wants.
+ * counted. With `threaded` and config.threads > 1 the items run on the process's worker threads
+ * (threads.ts), that many at once. Returns the stop function ServiceModule.start wants.
  */
 export function serveStage<Q extends WorkQueue>(
   ctx: ServiceContext,
