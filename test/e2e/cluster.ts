@@ -23,7 +23,8 @@ export class Cluster {
   static async start(): Promise<Cluster> {
     const nats = await startNatsServer();
     // Short ack wait: a killed worker's shard comes back within seconds (heartbeats keep live ones).
-    const cluster = new Cluster(nats, { ISRDPO_NATS_ACK_WAIT_MS: "4000", ISRDPO_LOG_LEVEL: "info" });
+    // One thread per process: the embedded run of the e2e test uses two, and must give the same results.
+    const cluster = new Cluster(nats, { ISRDPO_NATS_ACK_WAIT_MS: "4000", ISRDPO_LOG_LEVEL: "info", ISRDPO_THREADS: "1" });
     await Promise.all(SERVICE_NAMES.map((name) => cluster.startService(name)));
     return cluster;
   }

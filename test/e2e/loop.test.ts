@@ -118,7 +118,7 @@ describe("ISR-DPO in distributed mode", () => {
     for (const ref of models) await client.artifacts.get(ref);
   }, 240_000);
 
-  it("gives the same preferences and model digests in embedded mode (one process, in-memory bus)", async () => {
+  it("gives the same preferences and model digests in embedded mode (one process, in-memory bus, 2 stage threads)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "isrdpo-embedded-"));
     const config = loadConfig({
       env: {},
@@ -128,6 +128,7 @@ describe("ISR-DPO in distributed mode", () => {
         logLevel: "silent",
         artifactDir: join(dir, "artifacts"),
         checkpointDir: join(dir, "checkpoints"),
+        threads: 2,
       },
     });
     const ctx = {

@@ -32,7 +32,10 @@ export async function startServer(entry: string, args: string[], env: NodeJS.Pro
   let err = "";
   const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${entry} did not start in ${timeoutMs} ms:\n${err}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL"); // no stray server behind a failed start
+      reject(new Error(`${entry} did not start in ${timeoutMs} ms:\n${err}`));
+    }, timeoutMs);
     child.stderr!.on("data", (chunk: Buffer) => {
       err += chunk.toString();
       for (const line of err.split("\n")) {

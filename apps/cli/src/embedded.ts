@@ -68,6 +68,8 @@ export interface Embedded {
   trainer: Client<typeof TrainerService>;
   artifacts: ArtifactStore;
   logFile: string;
+  /** Worker threads for stage work (config.threads). */
+  threads: number;
   /** π_1 of an earlier run in this directory whose SFT had the same SftSpec as `spec`'s, if any. */
   cachedPi1(spec: RunSpec): ModelRef | undefined;
   /**
@@ -77,8 +79,16 @@ export interface Embedded {
   run(spec: RunSpec, printer: ProgressPrinter, pi1?: ModelRef): Promise<Run>;
 }
 
-/** Starts the embedded platform under `out` (logs to `logName` there), calls `fn`, and stops it. */
-export async function withEmbedded<T>(out: string, logName: string, fn: (e: Embedded) => Promise<T>): Promise<T> {
+/**
+ * Starts the embedded platform under `out` (logs to `logName` there), calls `fn`, and stops it.
+ * `threads`: stage worker threads (default ISRDPO_THREADS, else the cores).
+ */
+export async function withEmbedded<T>(
+  out: string,
+  logName: string,
+  opts: { threads?: string | undefined },
+  fn: (e: Embedded) => Promise<T>,
+): Promise<T> {
   // Embedded mode whatever the environment says: one process, no server to install.
   const config = loadConfig({
     env: {},
@@ -90,6 +100,7 @@ export async function withEmbedded<T>(out: string, logName: string, fn: (e: Embe
       artifactDir: join(out, "artifacts"),
       checkpointDir: join(out, "checkpoints"),
       backend: process.env.ISRDPO_BACKEND,
+      threads: opts.threads ?? process.env.ISRDPO_THREADS,
     },
   });
   const logFile = join(out, logName);
@@ -106,6 +117,7 @@ export async function withEmbedded<T>(out: string, logName: string, fn: (e: Embe
       trainer,
       artifacts: ctx.artifacts,
       logFile,
+      threads: config.threads,
       cachedPi1: (spec) => cache.get(spec),
       async run(spec, printer, pi1) {
         const runSpec = pi1 ? { ...spec, initialModel: { ...spec.initialModel!, source: { case: "model" as const, value: pi1 } } } : spec;

@@ -2,6 +2,7 @@
 // < command-line flags. Validated with zod; an invalid value fails with one line naming the field
 // and where it came from.
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
@@ -59,6 +60,16 @@ export const ConfigSchema = z
       .prefault({}),
     /** tfjs backend override; unset picks tensorflow (GPU/CPU native), then wasm, then cpu. */
     backend: z.enum(["tensorflow", "wasm", "cpu"]).optional(),
+    /**
+     * Worker threads for stage work (responses, context, judge, evaluate shards), one tfjs backend
+     * each: wasm is single-threaded in Node, so this is how a process uses its cores. 1: in the main
+     * thread. Default: the cores available to the process.
+     */
+    threads: number()
+      .int()
+      .min(1)
+      .max(256)
+      .default(() => availableParallelism()),
   })
   .strict();
 
@@ -84,6 +95,7 @@ export const ENV_VARS: Record<string, string> = {
   ISRDPO_ARTIFACT_DIR: "artifactDir",
   ISRDPO_CHECKPOINT_DIR: "checkpointDir",
   ISRDPO_BACKEND: "backend",
+  ISRDPO_THREADS: "threads",
   ISRDPO_CORS_ALLOWED_ORIGINS: "cors.allowedOrigins",
 };
 

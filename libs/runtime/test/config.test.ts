@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, redactConfig } from "../src/config.ts";
@@ -22,6 +22,12 @@ describe("loadConfig", () => {
       nats: { ackWaitMs: 30_000 },
     });
     expect(config.port).toBeUndefined();
+    expect(config.threads).toBe(availableParallelism());
+  });
+
+  it("takes stage threads from ISRDPO_THREADS, at least one", () => {
+    expect(loadConfig({ env: { ISRDPO_THREADS: "3" } }).threads).toBe(3);
+    expect(() => loadConfig({ env: { ISRDPO_THREADS: "0" } })).toThrow(/^invalid config threads: .*\(from ISRDPO_THREADS\)$/);
   });
 
   it("layers file < environment < flags", () => {

@@ -135,6 +135,7 @@ export async function asInvalidArgument<T>(run: () => Promise<T> | T): Promise<T
   }
 }
 export * from "./stages.ts";
+export type { HandlerModule } from "./threads.ts";
 
 /**
  * The policy as a ChatModel, text only (a blank video; the messages joined into one prompt): the

@@ -10,6 +10,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { resolveItemVideos, videoKey } from "@isrdpo/video";
 import type { Policy, VideoInput } from "@isrdpo/vlm";
 import { artifactFrames, withModel } from "./index.ts";
+import { acquireStagePool, threadedHandler, type HandlerModule } from "./threads.ts";
 
 /**
  * The sampling seed of one shard: a function of the run's seed, the iteration and the shard only, so
@@ -117,15 +118,24 @@ const workDone = counter({
 /**
  * Consumes a stage's work queue in this process: work of a cancelled or ended run is skipped, and
  * errors the harness survives are logged. Each item is logged (ids, deliveries, duration) and
- * counted. Returns the stop function ServiceModule.start wants.
+ * counted. With `threaded` and config.threads > 1 the items run on the process's worker threads
+ * (threads.ts), that many at once. Returns the stop function ServiceModule.start wants.
  */
-export function serveStage<Q extends WorkQueue>(ctx: ServiceContext, queue: Q, handler: WorkHandler<Q>): () => Promise<void> {
+export function serveStage<Q extends WorkQueue>(
+  ctx: ServiceContext,
+  queue: Q,
+  handler: WorkHandler<Q>,
+  threaded?: HandlerModule,
+): () => Promise<void> {
+  // With several threads, shards run on the process's stage pool, as many at once as it has threads.
+  const pooled = threaded && ctx.config.threads > 1 ? acquireStagePool(ctx) : undefined;
+  const run = pooled ? threadedHandler(pooled.pool, queue, threaded!) : handler;
   const observed: WorkHandler<Q> = async (task) => {
     const t0 = Date.now();
     const ids = { queue, msgId: task.msgId, deliveries: task.deliveries };
     if (task.deliveries > 1) redeliveries.inc({ queue });
     try {
-      const answer = await handler(task);
+      const answer = await run(task);
       workDone.inc({ queue, outcome: "ok" });
       ctx.logger.info({ ...ids, durationS: (Date.now() - t0) / 1000 }, "work item done");
       return answer;
@@ -136,11 +146,15 @@ export function serveStage<Q extends WorkQueue>(ctx: ServiceContext, queue: Q, h
     }
   };
   const worker = serveWorkQueue(ctx.bus, queue, observed, {
+    concurrency: pooled ? ctx.config.threads : 1,
     skip: skipEndedRuns(ctx.bus),
     onSkip: (msgId, reason) => ctx.logger.info({ queue, msgId, reason }, "skipped work of an ended run"),
     onError: (err) => ctx.logger.error({ err, queue }, "worker error"),
   });
-  return () => worker.stop();
+  return async () => {
+    await worker.stop();
+    await pooled?.release();
+  };
 }
 
 /**
@@ -154,12 +168,14 @@ export function modelService<S extends DescService, Q extends WorkQueue>(def: {
   rpc: (ctx: ServiceContext) => Partial<ServiceImpl<S>>;
   queue: Q;
   handler: (ctx: ServiceContext) => WorkHandler<Q>;
+  /** The same handler by module and export name, so shards can run on worker threads. */
+  threaded?: HandlerModule;
 }): ServiceModule {
   return {
     name: def.name,
     defaultPort: def.defaultPort,
     services: [def.service],
     register: (router, ctx) => router.service(def.service, def.rpc(ctx)),
-    start: async (ctx) => serveStage(ctx, def.queue, def.handler(ctx)),
+    start: async (ctx) => serveStage(ctx, def.queue, def.handler(ctx), def.threaded),
   };
 }

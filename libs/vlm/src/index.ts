@@ -1,7 +1,7 @@
 export { initBackend, type BackendPreference } from "./backend.ts";
 export { Tokenizer, DEFAULT_SPECIAL_TOKENS, type TokenizerJson } from "./tokenizer.ts";
 export { modelConfig, parseModelConfig, ModelConfigSchema, numVisualTokens, patchDim, type ModelConfig, type Preset } from "./config.ts";
-export { VideoLMM, attentionBias, type KvCache, type VideoInput } from "./model.ts";
+export { VideoLMM, attentionBias, groupedAttention, layerNorm, linear2d, type KvCache, type VideoInput } from "./model.ts";
 export { generate, SamplingSchema, type Sampling, type GenerateInput, type Generation, type GenerateOptions } from "./generate.ts";
 export { choiceLogProbs, sequenceLogProbs, type ScoreItem } from "./logprobs.ts";
 export { buildPackedBatch, buildScoreBatch, encodeRow, segmentSums, targetLogProbs, type ScoreBatch, type TextRow } from "./sequence.ts";

@@ -209,13 +209,7 @@ export class VideoLMM {
   }
 
   private layerNorm(x: tf.Tensor, name: string): tf.Tensor {
-    const mean = x.mean(-1, true);
-    const centered = x.sub(mean);
-    const variance = centered.square().mean(-1, true);
-    return centered
-      .mul(variance.add(this.config.layerNormEps).rsqrt())
-      .mul(this.p(`${name}.weight`))
-      .add(this.p(`${name}.bias`));
+    return layerNorm(x, this.p(`${name}.weight`) as tf.Tensor1D, this.p(`${name}.bias`) as tf.Tensor1D, this.config.layerNormEps);
   }
 
   /** GELU, sigmoid approximation (as in CLIP): x·σ(1.702x). */
@@ -224,9 +218,11 @@ export class VideoLMM {
   }
 
   /**
-   * Multi-head self-attention. `bias` is added to the scores ([batch, 1, queries, keys]: 0 or -1e9);
-   * `past` holds the keys and values of earlier tokens (KV cache), to which this call's are appended;
-   * `rope` rotates queries and keys by their positions (keys are cached rotated).
+   * Multi-head self-attention. `bias` is added to the scores: [batch, 1, queries, keys] with `past`,
+   * [queries, batch, 1, keys] without (groupedAttention's layout; 0 or -1e9). `past` holds the keys and
+   * values of earlier tokens (KV cache), to which this call's are appended; `rope` rotates queries and
+   * keys by their positions (keys are cached rotated). Without `past`, the keys and values are
+   * returned in the cache layout only when `wantCache`.
    */
   private attention(
     x: tf.Tensor3D,
@@ -235,15 +231,29 @@ export class VideoLMM {
     bias: tf.Tensor | null,
     past: { k: tf.Tensor4D; v: tf.Tensor4D } | null,
     rope: Rope | null,
-  ): { y: tf.Tensor3D; k: tf.Tensor4D; v: tf.Tensor4D } {
+    wantCache: boolean,
+  ): { y: tf.Tensor3D; k?: tf.Tensor4D; v?: tf.Tensor4D } {
     const [b, t, d] = x.shape;
     const hd = d / nHeads;
-    const heads = (z: tf.Tensor) => z.reshape([b, t, nHeads, hd]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
-    let [q, kNew, vNew] = tf.split(this.linear(x, `${prefix}.qkv`), 3, 2).map(heads) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
-    if (rope) [q, kNew] = [rotate(q, rope), rotate(kNew, rope)];
-    const k = past ? tf.concat([past.k, kNew], 2) : kNew;
-    const v = past ? tf.concat([past.v, vNew], 2) : vNew;
-    let scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(hd));
+    let [q, kNew, vNew] = tf.split(this.linear(x, `${prefix}.qkv`), 3, 2).map((z) => z.reshape([b, t, nHeads, hd])) as [
+      tf.Tensor4D,
+      tf.Tensor4D,
+      tf.Tensor4D,
+    ];
+    if (rope) {
+      // The tables' [batch, 1, rows, headDim/2] as [batch, rows, 1, headDim/2]: the same data, for [batch, rows, heads, headDim].
+      const r = { cos: rope.cos.reshape([b, t, 1, hd / 2]) as tf.Tensor4D, sin: rope.sin.reshape([b, t, 1, hd / 2]) as tf.Tensor4D };
+      [q, kNew] = [rotate(q, r), rotate(kNew, r)];
+    }
+    const heads = (z: tf.Tensor4D) => z.transpose([0, 2, 1, 3]) as tf.Tensor4D;
+    if (!past) {
+      const out = groupedAttention(q, kNew, vNew, bias);
+      const y = this.linear(out, `${prefix}.proj`) as tf.Tensor3D;
+      return wantCache ? { y, k: heads(kNew), v: heads(vNew) } : { y };
+    }
+    const k = tf.concat([past.k, heads(kNew)], 2);
+    const v = tf.concat([past.v, heads(vNew)], 2);
+    let scores = tf.matMul(heads(q), k, false, true).mul(1 / Math.sqrt(hd));
     if (bias) scores = scores.add(bias);
     const out = tf.matMul(tf.softmax(scores), v).transpose([0, 2, 1, 3]).reshape([b, t, d]);
     return { y: this.linear(out, `${prefix}.proj`) as tf.Tensor3D, k, v };
@@ -257,8 +267,9 @@ export class VideoLMM {
     bias: tf.Tensor | null,
     past: { k: tf.Tensor4D; v: tf.Tensor4D } | null,
     rope: Rope | null = null,
-  ): { x: tf.Tensor3D; k: tf.Tensor4D; v: tf.Tensor4D } {
-    const a = this.attention(this.layerNorm(x, `${prefix}.ln1`) as tf.Tensor3D, `${prefix}.attn`, nHeads, bias, past, rope);
+    wantCache = false,
+  ): { x: tf.Tensor3D; k?: tf.Tensor4D; v?: tf.Tensor4D } {
+    const a = this.attention(this.layerNorm(x, `${prefix}.ln1`) as tf.Tensor3D, `${prefix}.attn`, nHeads, bias, past, rope, wantCache);
     const h = x.add(a.y) as tf.Tensor3D;
     const m = this.linear(this.gelu(this.linear(this.layerNorm(h, `${prefix}.ln2`), `${prefix}.mlp.fc`)), `${prefix}.mlp.proj`);
     return { x: h.add(m) as tf.Tensor3D, k: a.k, v: a.v };
@@ -395,7 +406,8 @@ export class VideoLMM {
    * - `visual` [batch, numVisual, dModel], or null when continuing from `cache` (decoding).
    * - `tokens` [batch, time] int32; `positions` [batch, rows] int32, one per row of the input
    *   (visual rows first when `visual` is given); `bias` [batch, 1, rows, keys] (see attentionBias).
-   * Returns the final hidden states of the text rows [batch, time, dModel] and the updated cache.
+   * Returns the final hidden states of the text rows [batch, time, dModel] and the updated cache
+   * (empty when neither `cache` nor `wantCache` is given: scoring and training need none).
    */
   forward(
     visual: tf.Tensor3D | null,
@@ -403,6 +415,7 @@ export class VideoLMM {
     positions: tf.Tensor2D,
     bias: tf.Tensor4D | null,
     cache: KvCache | null = null,
+    wantCache = true,
   ): { hidden: tf.Tensor3D; cache: KvCache } {
     const c = this.config;
     const [b, t] = tokens.shape;
@@ -418,12 +431,16 @@ export class VideoLMM {
     const rope = c.positionEncoding === "rope" ? ropeTables(positions, c.dModel / c.nHeads) : null;
     if (!rope) x = x.add(embed(positions, this.maxPositions, this.p("text.wpe")).reshape([b, rows, c.dModel])) as tf.Tensor3D;
     const next: KvCache = { k: [], v: [] };
+    // groupedAttention's layout of the mask, made once for every layer.
+    const layerBias = bias && !cache ? bias.transpose([2, 0, 1, 3]) : bias;
     for (let i = 0; i < c.nLayers; i++) {
       const past = cache ? { k: cache.k[i] as tf.Tensor4D, v: cache.v[i] as tf.Tensor4D } : null;
-      const out = this.block(x, `blocks.${i}`, c.nHeads, bias, past, rope);
+      const out = this.block(x, `blocks.${i}`, c.nHeads, layerBias, past, rope, wantCache || cache !== null);
       x = out.x;
-      next.k.push(out.k);
-      next.v.push(out.v);
+      if (out.k && out.v) {
+        next.k.push(out.k);
+        next.v.push(out.v);
+      }
     }
     x = this.layerNorm(x, "ln_f") as tf.Tensor3D;
     const hidden = (visual ? x.slice([0, visual.shape[1], 0], [b, t, c.dModel]) : x) as tf.Tensor3D;
@@ -513,7 +530,7 @@ const linear2dGrad = tf.customGrad((x, w, b, save) => {
     value: tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: b as tf.Tensor1D }) as tf.Tensor2D,
     gradFunc: (dy, saved) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D), (dy as tf.Tensor2D).sum(0)];
+      return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D), columnSums(dy as tf.Tensor2D)];
     },
   };
 }) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
@@ -521,6 +538,113 @@ const linear2dGrad = tf.customGrad((x, w, b, save) => {
 export function linear2d(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   // (tf.fused.matMul is itself a custom-gradient op: slower than matMul + add for one-row inputs.)
   return recordingGradients() ? linear2dGrad(x, w, b) : tf.matMul(x, w).add(b);
+}
+
+/**
+ * Σ over rows of a 2-D tensor, as a ones-row matmul: tfjs's sum(0) transposes the whole input first
+ * on wasm, a bias gradient's largest cost.
+ */
+function columnSums(x: tf.Tensor2D): tf.Tensor1D {
+  return tf.matMul(tf.ones([1, x.shape[0]]), x).reshape([x.shape[1]]);
+}
+
+/** x̂·w + b, x̂ = (x − mean)/√(var + eps) over the last axis; gradients by hand (half the kernels of autograd's). */
+const layerNormGrads = new Map<number, (x: tf.Tensor2D, w: tf.Tensor1D, b: tf.Tensor1D) => tf.Tensor2D>();
+
+function layerNormGrad(eps: number) {
+  let f = layerNormGrads.get(eps);
+  if (!f) {
+    f = tf.customGrad((x, w, b, save) => {
+      const { xhat, r } = normalize(x as tf.Tensor2D, eps);
+      (save as tf.GradSaveFunc)([xhat, r, w as tf.Tensor1D]);
+      return {
+        value: xhat.mul(w as tf.Tensor1D).add(b as tf.Tensor1D),
+        gradFunc: (dy, saved) => {
+          const [sx, sr, sw] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+          const g = dy as tf.Tensor2D;
+          // dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), ĝ = dy·w
+          const gh = g.mul(sw);
+          const dx = gh
+            .sub(gh.mean(-1, true))
+            .sub(sx.mul(gh.mul(sx).mean(-1, true)))
+            .mul(sr);
+          return [dx, columnSums(g.mul(sx) as tf.Tensor2D), columnSums(g)];
+        },
+      };
+    }) as (x: tf.Tensor2D, w: tf.Tensor1D, b: tf.Tensor1D) => tf.Tensor2D;
+    layerNormGrads.set(eps, f);
+  }
+  return f;
+}
+
+function normalize(x: tf.Tensor2D, eps: number): { xhat: tf.Tensor2D; r: tf.Tensor2D } {
+  const centered = x.sub(x.mean(-1, true));
+  const r = centered.square().mean(-1, true).add(eps).rsqrt() as tf.Tensor2D;
+  return { xhat: centered.mul(r), r };
+}
+
+/** LayerNorm over the last axis of any-rank x. */
+export function layerNorm(x: tf.Tensor, w: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor {
+  const d = x.shape[x.rank - 1] as number;
+  const x2 = x.reshape([-1, d]) as tf.Tensor2D;
+  const y = recordingGradients() ? layerNormGrad(eps)(x2, w, b) : normalize(x2, eps).xhat.mul(w).add(b);
+  return y.reshape(x.shape);
+}
+
+/**
+ * out[m, c, n] = Σ_k input[k, m, c] · filter[k, c, n]: a batched matmul over channels c, as one
+ * depthwise convolution (window k along the height, channel multiplier n). The wasm backend runs
+ * batched matmuls in a naive loop (~2 GFLOP/s) but convolutions in XNNPACK; the gradients are the
+ * same kind of convolution, so training never reaches the slow kernel either.
+ */
+const channelMatMul = tf.customGrad((input, filter, save) => {
+  const [k, m, c] = (input as tf.Tensor3D).shape;
+  const n = (filter as tf.Tensor3D).shape[2];
+  (save as tf.GradSaveFunc)([input as tf.Tensor3D, filter as tf.Tensor3D]);
+  return {
+    value: channelMatMulKernel(input as tf.Tensor3D, filter as tf.Tensor3D),
+    gradFunc: (dy, saved) => {
+      const [si, sf] = saved as [tf.Tensor3D, tf.Tensor3D];
+      const g = (dy as tf.Tensor).reshape([m, c, n]) as tf.Tensor3D;
+      // d input[k, m, c] = Σ_n dy[m, c, n] · filter[k, c, n];  d filter[k, c, n] = Σ_m input[k, m, c] · dy[m, c, n].
+      const dInput = channelMatMulKernel(g.transpose([2, 0, 1]), sf.transpose([2, 1, 0])).transpose([2, 0, 1]);
+      const dFilter = channelMatMulKernel(si.transpose([1, 0, 2]), g);
+      return [dInput.reshape([k, m, c]), dFilter.reshape([k, c, n])];
+    },
+  };
+}) as (input: tf.Tensor3D, filter: tf.Tensor3D) => tf.Tensor3D;
+
+function channelMatMulKernel(input: tf.Tensor3D, filter: tf.Tensor3D): tf.Tensor3D {
+  const [k, m, c] = input.shape;
+  const n = filter.shape[2];
+  return tf
+    .depthwiseConv2d(input.reshape([1, k, m, c]) as tf.Tensor4D, filter.reshape([k, 1, c, n]) as tf.Tensor4D, 1, "valid")
+    .reshape([m, c, n]);
+}
+
+/**
+ * Attention of every (sequence, head) at once without batched matmuls: q, k, v [batch, time, heads,
+ * headDim] → [batch, time, heads·headDim]. Scores are laid out [query, batch·heads, key], so the
+ * softmax runs over the last axis and `bias` is [queries, batch, 1, keys].
+ */
+export function groupedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor | null): tf.Tensor3D {
+  const [b, t, h, hd] = q.shape;
+  const mm = recordingGradients() ? channelMatMul : channelMatMulKernel;
+  // scores[i, (b,h), j] = Σ_d q[b, i, h, d] · k[b, j, h, d] / √hd
+  const qIn = q
+    .mul(1 / Math.sqrt(hd))
+    .transpose([3, 1, 0, 2])
+    .reshape([hd, t, b * h]) as tf.Tensor3D;
+  const kFilter = k.transpose([3, 0, 2, 1]).reshape([hd, b * h, t]) as tf.Tensor3D;
+  let scores: tf.Tensor = mm(qIn, kFilter);
+  if (bias) scores = scores.reshape([t, b, h, t]).add(bias);
+  const p = tf.softmax(scores.reshape([t, b * h, t]));
+  // out[i, (b,h), d] = Σ_j p[i, (b,h), j] · v[b, j, h, d]
+  const pIn = p.transpose([2, 0, 1]) as tf.Tensor3D;
+  const vFilter = v.transpose([1, 0, 2, 3]).reshape([t, b * h, hd]) as tf.Tensor3D;
+  return mm(pIn, vFilter)
+    .reshape([t, b, h * hd])
+    .transpose([1, 0, 2]) as tf.Tensor3D;
 }
 
 /**

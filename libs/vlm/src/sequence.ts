@@ -137,7 +137,7 @@ export function targetLogProbs(model: VideoLMM, visual: tf.Tensor3D, sb: ScoreBa
   const tokens = tf.tensor2d(sb.tokens, [sb.batch, sb.time], "int32");
   const positions = tf.tensor2d(sb.positions, [sb.batch, nv + sb.time], "int32");
   const bias = tf.tensor4d(sb.mask, [sb.batch, 1, nv + sb.time, nv + sb.time]);
-  const { hidden } = model.forward(visual, tokens, positions, bias);
+  const { hidden } = model.forward(visual, tokens, positions, bias, null, false);
   const logits = model.logits(hidden);
   const logp = tf.logSoftmax(logits);
   const onehot = oneHot(tf.tensor1d(sb.targets, "int32"), model.config.vocabSize).reshape(logits.shape);

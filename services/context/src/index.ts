@@ -10,4 +10,5 @@ export const contextService = modelService({
   rpc: contextRpc,
   queue: "context",
   handler: contextHandler,
+  threaded: { module: new URL("./work.ts", import.meta.url).href, handler: "contextHandler" },
 });

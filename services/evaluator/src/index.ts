@@ -10,4 +10,5 @@ export const evaluatorService = modelService({
   rpc: evaluatorRpc,
   queue: "evaluate",
   handler: evaluateHandler,
+  threaded: { module: new URL("./work.ts", import.meta.url).href, handler: "evaluateHandler" },
 });

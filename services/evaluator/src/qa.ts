@@ -23,6 +23,7 @@ import type { ServiceContext } from "@isrdpo/runtime";
 import { artifactFrames, policyChatModel } from "@isrdpo/serving";
 import { resolveItemVideos } from "@isrdpo/video";
 import { answerQuestions, type Policy, type Sampling } from "@isrdpo/vlm";
+import { cachedSplit, contentDigest } from "./cache.ts";
 import { evaluateSplit, syntheticBenchmark } from "./evaluate.ts";
 
 /** Questions one imported split may have (evaluation holds them, their answers and verdicts). */
@@ -176,8 +177,23 @@ export async function evaluateSpecSplit(
   s: Sampling,
   field: string,
 ): Promise<SplitMetrics> {
-  if (ref.source.case === "sharegptJsonl") return evaluateQaSplit(ctx, policy, model, ref.source.value, spec, s, field);
-  const m = await evaluateSplit(policy, syntheticBenchmark(ref, field, policy.model.config.frames), s);
-  m.scorer = "oracle";
-  return m;
+  const log = (line: string) => ctx.logger.info(line);
+  const digest = model?.digest ?? "";
+  if (ref.source.case === "sharegptJsonl") {
+    const qa = ref.source.value;
+    const key = { model: digest, split: qa.sha256 || qa.uri, sampling: s, answerJudge: spec?.answerJudge };
+    return cachedSplit(ctx.artifacts, key, () => evaluateQaSplit(ctx, policy, model, qa, spec, s, field), log);
+  }
+  const bench = syntheticBenchmark(ref, field, policy.model.config.frames);
+  const key = { model: digest, split: contentDigest([bench.clips, bench.fitItems]), sampling: s };
+  return cachedSplit(
+    ctx.artifacts,
+    key,
+    async () => {
+      const m = await evaluateSplit(policy, bench, s);
+      m.scorer = "oracle";
+      return m;
+    },
+    log,
+  );
 }

@@ -10,4 +10,5 @@ export const inferenceService = modelService({
   rpc: inferenceRpc,
   queue: "responses",
   handler: responsesHandler,
+  threaded: { module: new URL("./work.ts", import.meta.url).href, handler: "responsesHandler" },
 });

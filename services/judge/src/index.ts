@@ -10,4 +10,5 @@ export const judgeService = modelService({
   rpc: judgeRpc,
   queue: "judge",
   handler: judgeHandler,
+  threaded: { module: new URL("./work.ts", import.meta.url).href, handler: "judgeHandler" },
 });

@@ -18,6 +18,7 @@ export interface DemoFlags {
   seed: string;
   out: string;
   cache: boolean;
+  threads?: string;
 }
 
 export async function demo(opts: DemoFlags): Promise<void> {
@@ -30,7 +31,7 @@ export async function demo(opts: DemoFlags): Promise<void> {
   mkdirSync(out, { recursive: true });
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
-  await withEmbedded(out, "demo.log", async (e) => {
+  await withEmbedded(out, "demo.log", { threads: opts.threads }, async (e) => {
     const spec = demoSpec({
       preset: opts.preset,
       iterations,
@@ -38,7 +39,9 @@ export async function demo(opts: DemoFlags): Promise<void> {
       judge: JUDGES[opts.judge as keyof typeof JUDGES],
       seed,
     });
-    say(`isrdpo demo: preset ${opts.preset}, ${iterations} iterations, context ${opts.contextMode}, judge ${opts.judge}, seed ${seed}`);
+    say(
+      `isrdpo demo: preset ${opts.preset}, ${iterations} iterations, context ${opts.contextMode}, judge ${opts.judge}, seed ${seed}, ${e.threads} thread(s)`,
+    );
     const cached = opts.cache ? e.cachedPi1(spec) : undefined;
     say(
       `  π_1: ${cached ? `cached SFT model ${cached.digest.slice(0, 12)} (--no-cache trains it again)` : "SFT from scratch"}; logs: ${e.logFile}`,

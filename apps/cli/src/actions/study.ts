@@ -49,7 +49,7 @@ export async function study(opts: StudyFlags): Promise<void> {
   const started = Date.now();
   const runs: StudyRun[] = [];
   const failed: string[] = [];
-  await withEmbedded(out, "study.log", async (e) => {
+  await withEmbedded(out, "study.log", {}, async (e) => {
     for (const [k, arm] of grid.entries()) {
       const label = `[${k + 1}/${grid.length}] seed ${arm.seed}, judge ${arm.judge}, context ${arm.contextMode}`;
       const file = join(out, "runs", `seed${arm.seed}-${arm.judge}-${arm.contextMode}.json`);

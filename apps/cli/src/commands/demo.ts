@@ -11,6 +11,7 @@ export function demoCommand(): Command {
     .addOption(new Option("--judge <strategy>", "who judges the pairs (oracle: analysis only)").choices(JUDGE_NAMES).default("self"))
     .option("--seed <n>", "seed of data, model and sampling", "1")
     .option("--out <dir>", "where artifacts, checkpoints, logs, report.html, metrics/ and tensorboard/ go", ".isrdpo/demo")
+    .option("--threads <n>", "worker threads for stage work (default: ISRDPO_THREADS, else the cores)")
     .option("--no-cache", "train π_1 again even if an earlier demo made the same SFT model")
     .action(async (opts) => {
       const { demo } = await import("../actions/demo.ts");
