@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file isrdpo/v1/common.proto.
  */
 export const file_isrdpo_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChZpc3JkcG8vdjEvY29tbW9uLnByb3RvEglpc3JkcG8udjEiUgoLQXJ0aWZhY3RSZWYSCwoDdXJpGAEgASgJEg4KBnNoYTI1NhgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgEEhIKCm1lZGlhX3R5cGUYBCABKAkiVAoITW9kZWxSZWYSDAoEbmFtZRgBIAEoCRIOCgZkaWdlc3QYAiABKAkSKgoKY2hlY2twb2ludBgDIAEoCzIWLmlzcmRwby52MS5BcnRpZmFjdFJlZiJWCgZGcmFtZXMSDQoFY291bnQYASABKA0SDgoGaGVpZ2h0GAIgASgNEg0KBXdpZHRoGAMgASgNEhAKCGNoYW5uZWxzGAQgASgNEgwKBGRhdGEYBSABKAwibgoFVmlkZW8SCgoCaWQYASABKAkSIwoGZnJhbWVzGAIgASgLMhEuaXNyZHBvLnYxLkZyYW1lc0gAEg0KA3VyaRgDIAEoCUgAEhsKEXN5bnRoZXRpY19jbGlwX2lkGAQgASgJSABCCAoGc291cmNlIn8KClByb21wdEl0ZW0SCgoCaWQYASABKAkSHwoFdmlkZW8YAiABKAsyEC5pc3JkcG8udjEuVmlkZW8SEwoLaW5zdHJ1Y3Rpb24YAyABKAkSFQoNcXVlc3Rpb25fdHlwZRgEIAEoCRIYChByZWZlcmVuY2VfYW5zd2VyGAUgASgJIncKDlNhbXBsaW5nUGFyYW1zEhMKC3RlbXBlcmF0dXJlGAEgASgCEg0KBXRvcF9wGAIgASgCEg0KBXRvcF9rGAMgASgNEhYKDm1heF9uZXdfdG9rZW5zGAQgASgNEgwKBHN0b3AYBSADKAkSDAoEc2VlZBgGIAEoBCJxCglEcG9QYXJhbXMSDAoEYmV0YRgBIAEoAhIpCglsb3NzX3R5cGUYAiABKA4yFi5pc3JkcG8udjEuRHBvTG9zc1R5cGUSFwoPbGFiZWxfc21vb3RoaW5nGAMgASgCEhIKCnNmdF93ZWlnaHQYBCABKAIi4QIKDlRyYWluaW5nUGFyYW1zEhUKDWxlYXJuaW5nX3JhdGUYASABKAISDgoGZXBvY2hzGAIgASgNEhIKCmJhdGNoX3NpemUYAyABKA0SIwobZ3JhZGllbnRfYWNjdW11bGF0aW9uX3N0ZXBzGAQgASgNEhQKDHdhcm11cF9zdGVwcxgFIAEoDRInCghzY2hlZHVsZRgGIAEoDjIVLmlzcmRwby52MS5MclNjaGVkdWxlEhQKDHdlaWdodF9kZWNheRgHIAEoAhIVCg1tYXhfZ3JhZF9ub3JtGAggASgCEh4KFmNoZWNrcG9pbnRfZXZlcnlfc3RlcHMYCSABKA0SEQoJbWF4X3N0ZXBzGAogASgNEgwKBHNlZWQYCyABKAQSKQoKY3VycmljdWx1bRgUIAEoDjIVLmlzcmRwby52MS5DdXJyaWN1bHVtEhcKD3Zpc2lvbl9scl9zY2FsZRgVIAEoAiJ6CgpEYXRhc2V0UmVmEjAKCXN5bnRoZXRpYxgBIAEoCzIbLmlzcmRwby52MS5TeW50aGV0aWNEYXRhc2V0SAASMAoOc2hhcmVncHRfanNvbmwYAiABKAsyFi5pc3JkcG8udjEuQXJ0aWZhY3RSZWZIAEIICgZzb3VyY2UicgoQU3ludGhldGljRGF0YXNldBIMCgRzZWVkGAEgASgEEg0KBXNwbGl0GAIgASgJEhIKCmNsaXBfY291bnQYAyABKA0SDgoGZnJhbWVzGAQgASgNEg4KBmhlaWdodBgFIAEoDRINCgV3aWR0aBgGIAEoDSIuCgtJdGVtRmFpbHVyZRIPCgdpdGVtX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSqzAQoLQ29udGV4dE1vZGUSHAoYQ09OVEVYVF9NT0RFX1VOU1BFQ0lGSUVEEAASFQoRQ09OVEVYVF9NT0RFX05PTkUQARIWChJDT05URVhUX01PREVfRklYRUQQAhIWChJDT05URVhUX01PREVfUkVORVcQAxIeChpDT05URVhUX01PREVfUkVUUk9TUEVDVElWRRAEEh8KG0NPTlRFWFRfTU9ERV9DTElQX05BUlJBVElWRRAFKowCCg1KdWRnZVN0cmF0ZWd5Eh4KGkpVREdFX1NUUkFURUdZX1VOU1BFQ0lGSUVEEAASFwoTSlVER0VfU1RSQVRFR1lfU0VMRhABEiAKHEpVREdFX1NUUkFURUdZX0NBUFRJT05fUFJPWFkQAhIfChtKVURHRV9TVFJBVEVHWV9SRVdBUkRfTU9ERUwQAxIgChxKVURHRV9TVFJBVEVHWV9TRUxGX0NSSVRJUVVFEAQSGQoVSlVER0VfU1RSQVRFR1lfT1JBQ0xFEAUSIgoeSlVER0VfU1RSQVRFR1lfU0VMRl9MSUtFTElIT09EEAYSHgoaSlVER0VfU1RSQVRFR1lfU0VMRl9WRVJJRlkQByp1Cg9MaWtlbGlob29kU2NvcmUSIAocTElLRUxJSE9PRF9TQ09SRV9VTlNQRUNJRklFRBAAEh0KGUxJS0VMSUhPT0RfU0NPUkVfU0VRVUVOQ0UQARIhCh1MSUtFTElIT09EX1NDT1JFX0NPTlRFWFRfR0FJThACKlsKCkN1cnJpY3VsdW0SGgoWQ1VSUklDVUxVTV9VTlNQRUNJRklFRBAAEhMKD0NVUlJJQ1VMVU1fTk9ORRABEhwKGENVUlJJQ1VMVU1fQU5TV0VSX0xFTkdUSBACKrEBCgtEcG9Mb3NzVHlwZRIdChlEUE9fTE9TU19UWVBFX1VOU1BFQ0lGSUVEEAASGQoVRFBPX0xPU1NfVFlQRV9TSUdNT0lEEAESFwoTRFBPX0xPU1NfVFlQRV9ISU5HRRACEhUKEURQT19MT1NTX1RZUEVfSVBPEAMSGAoURFBPX0xPU1NfVFlQRV9ST0JVU1QQBBIeChpEUE9fTE9TU19UWVBFX1NJR01PSURfTk9STRAFKnMKCkxyU2NoZWR1bGUSGwoXTFJfU0NIRURVTEVfVU5TUEVDSUZJRUQQABIYChRMUl9TQ0hFRFVMRV9DT05TVEFOVBABEhYKEkxSX1NDSEVEVUxFX0xJTkVBUhACEhYKEkxSX1NDSEVEVUxFX0NPU0lORRADYgZwcm90bzM");
+  fileDesc("ChZpc3JkcG8vdjEvY29tbW9uLnByb3RvEglpc3JkcG8udjEiUgoLQXJ0aWZhY3RSZWYSCwoDdXJpGAEgASgJEg4KBnNoYTI1NhgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgEEhIKCm1lZGlhX3R5cGUYBCABKAkiVAoITW9kZWxSZWYSDAoEbmFtZRgBIAEoCRIOCgZkaWdlc3QYAiABKAkSKgoKY2hlY2twb2ludBgDIAEoCzIWLmlzcmRwby52MS5BcnRpZmFjdFJlZiJWCgZGcmFtZXMSDQoFY291bnQYASABKA0SDgoGaGVpZ2h0GAIgASgNEg0KBXdpZHRoGAMgASgNEhAKCGNoYW5uZWxzGAQgASgNEgwKBGRhdGEYBSABKAwibgoFVmlkZW8SCgoCaWQYASABKAkSIwoGZnJhbWVzGAIgASgLMhEuaXNyZHBvLnYxLkZyYW1lc0gAEg0KA3VyaRgDIAEoCUgAEhsKEXN5bnRoZXRpY19jbGlwX2lkGAQgASgJSABCCAoGc291cmNlIpABCgpQcm9tcHRJdGVtEgoKAmlkGAEgASgJEh8KBXZpZGVvGAIgASgLMhAuaXNyZHBvLnYxLlZpZGVvEhMKC2luc3RydWN0aW9uGAMgASgJEhUKDXF1ZXN0aW9uX3R5cGUYBCABKAkSGAoQcmVmZXJlbmNlX2Fuc3dlchgFIAEoCRIPCgdjYXB0aW9uGAYgASgJIncKDlNhbXBsaW5nUGFyYW1zEhMKC3RlbXBlcmF0dXJlGAEgASgCEg0KBXRvcF9wGAIgASgCEg0KBXRvcF9rGAMgASgNEhYKDm1heF9uZXdfdG9rZW5zGAQgASgNEgwKBHN0b3AYBSADKAkSDAoEc2VlZBgGIAEoBCKGAgoQQ2FwdGlvblByb3h5U3BlYxIQCghlbmRwb2ludBgBIAEoCRINCgVtb2RlbBgCIAEoCRITCgthcGlfa2V5X2VudhgDIAEoCRIwCg5jYXB0aW9uX3NvdXJjZRgEIAEoDjIYLmlzcmRwby52MS5DYXB0aW9uU291cmNlEhAKCHByb3RvY29sGAUgASgJEg8KB3NhbXBsZXMYBiABKA0SEgoKdGltZW91dF9tcxgHIAEoDRITCgtjb25jdXJyZW5jeRgIIAEoDRIYCgttYXhfcmV0cmllcxgJIAEoDUgAiAEBEhQKDG1heF9yZXF1ZXN0cxgKIAEoDUIOCgxfbWF4X3JldHJpZXMifwoKSnVkZ2VTdGF0cxITCgtsbV9yZXF1ZXN0cxgBIAEoDRISCgpsbV9yZXRyaWVzGAIgASgNEh0KFXVucGFyc2FibGVfanVkZ2VtZW50cxgDIAEoDRIYChB1bnNjb3JlZF9hbnN3ZXJzGAQgASgNEg8KB3N0b3BwZWQYBSABKAkicQoJRHBvUGFyYW1zEgwKBGJldGEYASABKAISKQoJbG9zc190eXBlGAIgASgOMhYuaXNyZHBvLnYxLkRwb0xvc3NUeXBlEhcKD2xhYmVsX3Ntb290aGluZxgDIAEoAhISCgpzZnRfd2VpZ2h0GAQgASgCIuECCg5UcmFpbmluZ1BhcmFtcxIVCg1sZWFybmluZ19yYXRlGAEgASgCEg4KBmVwb2NocxgCIAEoDRISCgpiYXRjaF9zaXplGAMgASgNEiMKG2dyYWRpZW50X2FjY3VtdWxhdGlvbl9zdGVwcxgEIAEoDRIUCgx3YXJtdXBfc3RlcHMYBSABKA0SJwoIc2NoZWR1bGUYBiABKA4yFS5pc3JkcG8udjEuTHJTY2hlZHVsZRIUCgx3ZWlnaHRfZGVjYXkYByABKAISFQoNbWF4X2dyYWRfbm9ybRgIIAEoAhIeChZjaGVja3BvaW50X2V2ZXJ5X3N0ZXBzGAkgASgNEhEKCW1heF9zdGVwcxgKIAEoDRIMCgRzZWVkGAsgASgEEikKCmN1cnJpY3VsdW0YFCABKA4yFS5pc3JkcG8udjEuQ3VycmljdWx1bRIXCg92aXNpb25fbHJfc2NhbGUYFSABKAIiegoKRGF0YXNldFJlZhIwCglzeW50aGV0aWMYASABKAsyGy5pc3JkcG8udjEuU3ludGhldGljRGF0YXNldEgAEjAKDnNoYXJlZ3B0X2pzb25sGAIgASgLMhYuaXNyZHBvLnYxLkFydGlmYWN0UmVmSABCCAoGc291cmNlInIKEFN5bnRoZXRpY0RhdGFzZXQSDAoEc2VlZBgBIAEoBBINCgVzcGxpdBgCIAEoCRISCgpjbGlwX2NvdW50GAMgASgNEg4KBmZyYW1lcxgEIAEoDRIOCgZoZWlnaHQYBSABKA0SDQoFd2lkdGgYBiABKA0iLgoLSXRlbUZhaWx1cmUSDwoHaXRlbV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkqswEKC0NvbnRleHRNb2RlEhwKGENPTlRFWFRfTU9ERV9VTlNQRUNJRklFRBAAEhUKEUNPTlRFWFRfTU9ERV9OT05FEAESFgoSQ09OVEVYVF9NT0RFX0ZJWEVEEAISFgoSQ09OVEVYVF9NT0RFX1JFTkVXEAMSHgoaQ09OVEVYVF9NT0RFX1JFVFJPU1BFQ1RJVkUQBBIfChtDT05URVhUX01PREVfQ0xJUF9OQVJSQVRJVkUQBSqMAgoNSnVkZ2VTdHJhdGVneRIeChpKVURHRV9TVFJBVEVHWV9VTlNQRUNJRklFRBAAEhcKE0pVREdFX1NUUkFURUdZX1NFTEYQARIgChxKVURHRV9TVFJBVEVHWV9DQVBUSU9OX1BST1hZEAISHwobSlVER0VfU1RSQVRFR1lfUkVXQVJEX01PREVMEAMSIAocSlVER0VfU1RSQVRFR1lfU0VMRl9DUklUSVFVRRAEEhkKFUpVREdFX1NUUkFURUdZX09SQUNMRRAFEiIKHkpVREdFX1NUUkFURUdZX1NFTEZfTElLRUxJSE9PRBAGEh4KGkpVREdFX1NUUkFURUdZX1NFTEZfVkVSSUZZEAcqZwoNQ2FwdGlvblNvdXJjZRIeChpDQVBUSU9OX1NPVVJDRV9VTlNQRUNJRklFRBAAEhoKFkNBUFRJT05fU09VUkNFX0RBVEFTRVQQARIaChZDQVBUSU9OX1NPVVJDRV9DT05URVhUEAIqtAEKDkNyaXRpcXVlRmlsdGVyEh8KG0NSSVRJUVVFX0ZJTFRFUl9VTlNQRUNJRklFRBAAEhgKFENSSVRJUVVFX0ZJTFRFUl9OT05FEAESIwofQ1JJVElRVUVfRklMVEVSX1NFTEZfTElLRUxJSE9PRBACEh8KG0NSSVRJUVVFX0ZJTFRFUl9TRUxGX1ZFUklGWRADEiEKHUNSSVRJUVVFX0ZJTFRFUl9DQVBUSU9OX1BST1hZEAQqdQoPTGlrZWxpaG9vZFNjb3JlEiAKHExJS0VMSUhPT0RfU0NPUkVfVU5TUEVDSUZJRUQQABIdChlMSUtFTElIT09EX1NDT1JFX1NFUVVFTkNFEAESIQodTElLRUxJSE9PRF9TQ09SRV9DT05URVhUX0dBSU4QAipbCgpDdXJyaWN1bHVtEhoKFkNVUlJJQ1VMVU1fVU5TUEVDSUZJRUQQABITCg9DVVJSSUNVTFVNX05PTkUQARIcChhDVVJSSUNVTFVNX0FOU1dFUl9MRU5HVEgQAiqxAQoLRHBvTG9zc1R5cGUSHQoZRFBPX0xPU1NfVFlQRV9VTlNQRUNJRklFRBAAEhkKFURQT19MT1NTX1RZUEVfU0lHTU9JRBABEhcKE0RQT19MT1NTX1RZUEVfSElOR0UQAhIVChFEUE9fTE9TU19UWVBFX0lQTxADEhgKFERQT19MT1NTX1RZUEVfUk9CVVNUEAQSHgoaRFBPX0xPU1NfVFlQRV9TSUdNT0lEX05PUk0QBSpzCgpMclNjaGVkdWxlEhsKF0xSX1NDSEVEVUxFX1VOU1BFQ0lGSUVEEAASGAoUTFJfU0NIRURVTEVfQ09OU1RBTlQQARIWChJMUl9TQ0hFRFVMRV9MSU5FQVIQAhIWChJMUl9TQ0hFRFVMRV9DT1NJTkUQA2IGcHJvdG8z");
 
 /**
  * A blob in the artifact store. Readers verify sha256 before use.
@@ -210,6 +210,14 @@ export type PromptItem = Message<"isrdpo.v1.PromptItem"> & {
    * @generated from field: string reference_answer = 5;
    */
   referenceAnswer: string;
+
+  /**
+   * The dataset's detailed caption of the video when it has one (a synthetic clip's reference
+   * caption); read only by a caption-proxy judge with CAPTION_SOURCE_DATASET.
+   *
+   * @generated from field: string caption = 6;
+   */
+  caption: string;
 };
 
 /**
@@ -274,6 +282,140 @@ export const SamplingParamsSchema: GenMessage<SamplingParams> = /*@__PURE__*/
   messageDesc(file_isrdpo_v1_common, 5);
 
 /**
+ * A caption-proxy judge (LLaVA-Hound-DPO): a language model that never sees the video scores each
+ * answer against a caption of it, pointwise. Zeros mean the defaults of docs/design.md §1.
+ *
+ * @generated from message isrdpo.v1.CaptionProxySpec
+ */
+export type CaptionProxySpec = Message<"isrdpo.v1.CaptionProxySpec"> & {
+  /**
+   * An OpenAI-compatible base URL (the part before /chat/completions), e.g. "http://vllm:8000/v1";
+   * empty: the built-in policy itself, text only.
+   *
+   * @generated from field: string endpoint = 1;
+   */
+  endpoint: string;
+
+  /**
+   * The endpoint's model name; required with an endpoint.
+   *
+   * @generated from field: string model = 2;
+   */
+  model: string;
+
+  /**
+   * Name of the judge process's environment variable that holds the API key (never the key); empty:
+   * no key (local servers).
+   *
+   * @generated from field: string api_key_env = 3;
+   */
+  apiKeyEnv: string;
+
+  /**
+   * @generated from field: isrdpo.v1.CaptionSource caption_source = 4;
+   */
+  captionSource: CaptionSource;
+
+  /**
+   * Prompt template and parser: "caption-proxy-v1" (default with an endpoint), "compact-caption-v1"
+   * (default for the built-in model). Recorded in Run.prompt_templates.
+   *
+   * @generated from field: string protocol = 5;
+   */
+  protocol: string;
+
+  /**
+   * Judgements per answer, the most frequent score kept. Default 1 (greedy); more sample at 0.7.
+   *
+   * @generated from field: uint32 samples = 6;
+   */
+  samples: number;
+
+  /**
+   * Per-request timeout. Default 60000.
+   *
+   * @generated from field: uint32 timeout_ms = 7;
+   */
+  timeoutMs: number;
+
+  /**
+   * Requests in flight per judge replica. Default 4.
+   *
+   * @generated from field: uint32 concurrency = 8;
+   */
+  concurrency: number;
+
+  /**
+   * Further attempts after a 429, a 5xx or a timeout, with exponential backoff. Default 4.
+   *
+   * @generated from field: optional uint32 max_retries = 9;
+   */
+  maxRetries?: number | undefined;
+
+  /**
+   * Most requests (retries included) the whole run may make; 0 = no limit. Split evenly over the
+   * run's judge shards; answers left unscored when a shard's share is spent are explicit ties.
+   *
+   * @generated from field: uint32 max_requests = 10;
+   */
+  maxRequests: number;
+};
+
+/**
+ * Describes the message isrdpo.v1.CaptionProxySpec.
+ * Use `create(CaptionProxySpecSchema)` to create a new message.
+ */
+export const CaptionProxySpecSchema: GenMessage<CaptionProxySpec> = /*@__PURE__*/
+  messageDesc(file_isrdpo_v1_common, 6);
+
+/**
+ * What a judge did besides judging: its LM calls and the answers it could not read.
+ *
+ * @generated from message isrdpo.v1.JudgeStats
+ */
+export type JudgeStats = Message<"isrdpo.v1.JudgeStats"> & {
+  /**
+   * Requests made to an LM endpoint, retries included, and the retries among them.
+   *
+   * @generated from field: uint32 lm_requests = 1;
+   */
+  lmRequests: number;
+
+  /**
+   * @generated from field: uint32 lm_retries = 2;
+   */
+  lmRetries: number;
+
+  /**
+   * Judge answers (over all samples) that no parser understood.
+   *
+   * @generated from field: uint32 unparsable_judgements = 3;
+   */
+  unparsableJudgements: number;
+
+  /**
+   * Answers none of whose judgements parsed, or left unjudged by a spent budget: their items are ties.
+   *
+   * @generated from field: uint32 unscored_answers = 4;
+   */
+  unscoredAnswers: number;
+
+  /**
+   * Why judging stopped early (a spent request budget), or "".
+   *
+   * @generated from field: string stopped = 5;
+   */
+  stopped: string;
+};
+
+/**
+ * Describes the message isrdpo.v1.JudgeStats.
+ * Use `create(JudgeStatsSchema)` to create a new message.
+ */
+export const JudgeStatsSchema: GenMessage<JudgeStats> = /*@__PURE__*/
+  messageDesc(file_isrdpo_v1_common, 7);
+
+/**
  * @generated from message isrdpo.v1.DpoParams
  */
 export type DpoParams = Message<"isrdpo.v1.DpoParams"> & {
@@ -309,7 +451,7 @@ export type DpoParams = Message<"isrdpo.v1.DpoParams"> & {
  * Use `create(DpoParamsSchema)` to create a new message.
  */
 export const DpoParamsSchema: GenMessage<DpoParams> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_common, 6);
+  messageDesc(file_isrdpo_v1_common, 8);
 
 /**
  * @generated from message isrdpo.v1.TrainingParams
@@ -394,7 +536,7 @@ export type TrainingParams = Message<"isrdpo.v1.TrainingParams"> & {
  * Use `create(TrainingParamsSchema)` to create a new message.
  */
 export const TrainingParamsSchema: GenMessage<TrainingParams> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_common, 7);
+  messageDesc(file_isrdpo_v1_common, 9);
 
 /**
  * Where prompts come from.
@@ -427,7 +569,7 @@ export type DatasetRef = Message<"isrdpo.v1.DatasetRef"> & {
  * Use `create(DatasetRefSchema)` to create a new message.
  */
 export const DatasetRefSchema: GenMessage<DatasetRef> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_common, 8);
+  messageDesc(file_isrdpo_v1_common, 10);
 
 /**
  * A split of the seeded synthetic video world (docs/design.md §4).
@@ -473,7 +615,7 @@ export type SyntheticDataset = Message<"isrdpo.v1.SyntheticDataset"> & {
  * Use `create(SyntheticDatasetSchema)` to create a new message.
  */
 export const SyntheticDatasetSchema: GenMessage<SyntheticDataset> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_common, 9);
+  messageDesc(file_isrdpo_v1_common, 11);
 
 /**
  * Per-item failure, recorded with a reason; never dropped silently.
@@ -497,7 +639,7 @@ export type ItemFailure = Message<"isrdpo.v1.ItemFailure"> & {
  * Use `create(ItemFailureSchema)` to create a new message.
  */
 export const ItemFailureSchema: GenMessage<ItemFailure> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_common, 10);
+  messageDesc(file_isrdpo_v1_common, 12);
 
 /**
  * How the self-retrospective context c_t is made (docs/design.md §1, step 2).
@@ -620,6 +762,85 @@ export const JudgeStrategySchema: GenEnum<JudgeStrategy> = /*@__PURE__*/
   enumDesc(file_isrdpo_v1_common, 1);
 
 /**
+ * Where a caption-proxy judge's caption of the video comes from.
+ *
+ * @generated from enum isrdpo.v1.CaptionSource
+ */
+export enum CaptionSource {
+  /**
+   * @generated from enum value: CAPTION_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The dataset's caption (ShareGPTVideo's `caption`, a synthetic clip's reference caption):
+   * LLaVA-Hound-DPO. The default.
+   *
+   * @generated from enum value: CAPTION_SOURCE_DATASET = 1;
+   */
+  DATASET = 1,
+
+  /**
+   * The policy's own description c_t (the context stage): ISR-DPO's context read by an external judge.
+   *
+   * @generated from enum value: CAPTION_SOURCE_CONTEXT = 2;
+   */
+  CONTEXT = 2,
+}
+
+/**
+ * Describes the enum isrdpo.v1.CaptionSource.
+ */
+export const CaptionSourceSchema: GenEnum<CaptionSource> = /*@__PURE__*/
+  enumDesc(file_isrdpo_v1_common, 2);
+
+/**
+ * Which judge decides whether a self-critique's revision beats the answer it revises.
+ *
+ * @generated from enum isrdpo.v1.CritiqueFilter
+ */
+export enum CritiqueFilter {
+  /**
+   * @generated from enum value: CRITIQUE_FILTER_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Every revision that differs from the original answer is kept.
+   *
+   * @generated from enum value: CRITIQUE_FILTER_NONE = 1;
+   */
+  NONE = 1,
+
+  /**
+   * The policy's log-likelihood (JUDGE_STRATEGY_SELF_LIKELIHOOD with the run's likelihood_score).
+   *
+   * @generated from enum value: CRITIQUE_FILTER_SELF_LIKELIHOOD = 2;
+   */
+  SELF_LIKELIHOOD = 2,
+
+  /**
+   * The policy's P(yes) that the answer is right (JUDGE_STRATEGY_SELF_VERIFY). The default.
+   *
+   * @generated from enum value: CRITIQUE_FILTER_SELF_VERIFY = 3;
+   */
+  SELF_VERIFY = 3,
+
+  /**
+   * The caption-proxy judge of JudgeSpec.caption_proxy.
+   *
+   * @generated from enum value: CRITIQUE_FILTER_CAPTION_PROXY = 4;
+   */
+  CAPTION_PROXY = 4,
+}
+
+/**
+ * Describes the enum isrdpo.v1.CritiqueFilter.
+ */
+export const CritiqueFilterSchema: GenEnum<CritiqueFilter> = /*@__PURE__*/
+  enumDesc(file_isrdpo_v1_common, 3);
+
+/**
  * What JUDGE_STRATEGY_SELF_LIKELIHOOD scores.
  *
  * @generated from enum isrdpo.v1.LikelihoodScore
@@ -649,7 +870,7 @@ export enum LikelihoodScore {
  * Describes the enum isrdpo.v1.LikelihoodScore.
  */
 export const LikelihoodScoreSchema: GenEnum<LikelihoodScore> = /*@__PURE__*/
-  enumDesc(file_isrdpo_v1_common, 2);
+  enumDesc(file_isrdpo_v1_common, 4);
 
 /**
  * Order of SFT examples.
@@ -682,7 +903,7 @@ export enum Curriculum {
  * Describes the enum isrdpo.v1.Curriculum.
  */
 export const CurriculumSchema: GenEnum<Curriculum> = /*@__PURE__*/
-  enumDesc(file_isrdpo_v1_common, 3);
+  enumDesc(file_isrdpo_v1_common, 5);
 
 /**
  * DPO loss variants, with Hugging Face TRL's definitions.
@@ -725,7 +946,7 @@ export enum DpoLossType {
  * Describes the enum isrdpo.v1.DpoLossType.
  */
 export const DpoLossTypeSchema: GenEnum<DpoLossType> = /*@__PURE__*/
-  enumDesc(file_isrdpo_v1_common, 4);
+  enumDesc(file_isrdpo_v1_common, 6);
 
 /**
  * @generated from enum isrdpo.v1.LrSchedule
@@ -756,5 +977,5 @@ export enum LrSchedule {
  * Describes the enum isrdpo.v1.LrSchedule.
  */
 export const LrScheduleSchema: GenEnum<LrSchedule> = /*@__PURE__*/
-  enumDesc(file_isrdpo_v1_common, 5);
+  enumDesc(file_isrdpo_v1_common, 7);
 

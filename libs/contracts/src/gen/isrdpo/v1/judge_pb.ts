@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { JudgeStrategy, LikelihoodScore, ModelRef, Video } from "./common_pb.ts";
+import type { CaptionProxySpec, CritiqueFilter, JudgeStats, JudgeStrategy, LikelihoodScore, ModelRef, Video } from "./common_pb.ts";
 import { file_isrdpo_v1_common } from "./common_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file isrdpo/v1/judge.proto.
  */
 export const file_isrdpo_v1_judge: GenFile = /*@__PURE__*/
-  fileDesc("ChVpc3JkcG8vdjEvanVkZ2UucHJvdG8SCWlzcmRwby52MSLAAgoMSnVkZ2VSZXF1ZXN0EiIKBW1vZGVsGAEgASgLMhMuaXNyZHBvLnYxLk1vZGVsUmVmEioKCHN0cmF0ZWd5GAIgASgOMhguaXNyZHBvLnYxLkp1ZGdlU3RyYXRlZ3kSHwoFdmlkZW8YAyABKAsyEC5pc3JkcG8udjEuVmlkZW8SEwoLaW5zdHJ1Y3Rpb24YBCABKAkSDwoHY29udGV4dBgFIAEoCRISCgpyZXNwb25zZV9hGAYgASgJEhIKCnJlc3BvbnNlX2IYByABKAkSEgoKdGllX21hcmdpbhgIIAEoAhIUCgxzaW5nbGVfb3JkZXIYCSABKAgSEQoJcmVzcG9uc2VzGAogAygJEjQKEGxpa2VsaWhvb2Rfc2NvcmUYCyABKA4yGi5pc3JkcG8udjEuTGlrZWxpaG9vZFNjb3JlIjkKD09yZGVyZWRKdWRnbWVudBIPCgdzd2FwcGVkGAEgASgIEhUKDXByb2JfYV9iZXR0ZXIYAiABKAEi6wEKDUp1ZGdlUmVzcG9uc2USIwoHdmVyZGljdBgBIAEoDjISLmlzcmRwby52MS5WZXJkaWN0EhIKCmNvbmZpZGVuY2UYAiABKAESDwoHc2NvcmVfYRgDIAEoARIPCgdzY29yZV9iGAQgASgBEi0KCWp1ZGdtZW50cxgFIAMoCzIaLmlzcmRwby52MS5PcmRlcmVkSnVkZ21lbnQSEgoKdGllX3JlYXNvbhgGIAEoCRIUCgxjaG9zZW5faW5kZXgYByABKA0SFgoOcmVqZWN0ZWRfaW5kZXgYCCABKA0SDgoGc2NvcmVzGAkgAygBKlEKB1ZlcmRpY3QSFwoTVkVSRElDVF9VTlNQRUNJRklFRBAAEg0KCVZFUkRJQ1RfQRABEg0KCVZFUkRJQ1RfQhACEg8KC1ZFUkRJQ1RfVElFEAMySgoMSnVkZ2VTZXJ2aWNlEjoKBUp1ZGdlEhcuaXNyZHBvLnYxLkp1ZGdlUmVxdWVzdBoYLmlzcmRwby52MS5KdWRnZVJlc3BvbnNlYgZwcm90bzM", [file_isrdpo_v1_common]);
+  fileDesc("ChVpc3JkcG8vdjEvanVkZ2UucHJvdG8SCWlzcmRwby52MSK5AwoMSnVkZ2VSZXF1ZXN0EiIKBW1vZGVsGAEgASgLMhMuaXNyZHBvLnYxLk1vZGVsUmVmEioKCHN0cmF0ZWd5GAIgASgOMhguaXNyZHBvLnYxLkp1ZGdlU3RyYXRlZ3kSHwoFdmlkZW8YAyABKAsyEC5pc3JkcG8udjEuVmlkZW8SEwoLaW5zdHJ1Y3Rpb24YBCABKAkSDwoHY29udGV4dBgFIAEoCRISCgpyZXNwb25zZV9hGAYgASgJEhIKCnJlc3BvbnNlX2IYByABKAkSEgoKdGllX21hcmdpbhgIIAEoAhIUCgxzaW5nbGVfb3JkZXIYCSABKAgSEQoJcmVzcG9uc2VzGAogAygJEjQKEGxpa2VsaWhvb2Rfc2NvcmUYCyABKA4yGi5pc3JkcG8udjEuTGlrZWxpaG9vZFNjb3JlEg8KB2NhcHRpb24YDCABKAkSMgoNY2FwdGlvbl9wcm94eRgNIAEoCzIbLmlzcmRwby52MS5DYXB0aW9uUHJveHlTcGVjEjIKD2NyaXRpcXVlX2ZpbHRlchgOIAEoDjIZLmlzcmRwby52MS5Dcml0aXF1ZUZpbHRlciI5Cg9PcmRlcmVkSnVkZ21lbnQSDwoHc3dhcHBlZBgBIAEoCBIVCg1wcm9iX2FfYmV0dGVyGAIgASgBIrUCCg1KdWRnZVJlc3BvbnNlEiMKB3ZlcmRpY3QYASABKA4yEi5pc3JkcG8udjEuVmVyZGljdBISCgpjb25maWRlbmNlGAIgASgBEg8KB3Njb3JlX2EYAyABKAESDwoHc2NvcmVfYhgEIAEoARItCglqdWRnbWVudHMYBSADKAsyGi5pc3JkcG8udjEuT3JkZXJlZEp1ZGdtZW50EhIKCnRpZV9yZWFzb24YBiABKAkSFAoMY2hvc2VuX2luZGV4GAcgASgNEhYKDnJlamVjdGVkX2luZGV4GAggASgNEg4KBnNjb3JlcxgJIAMoARIQCghjcml0aXF1ZRgKIAEoCRIQCghyZXZpc2lvbhgLIAEoCRIkCgVzdGF0cxgMIAEoCzIVLmlzcmRwby52MS5KdWRnZVN0YXRzKlEKB1ZlcmRpY3QSFwoTVkVSRElDVF9VTlNQRUNJRklFRBAAEg0KCVZFUkRJQ1RfQRABEg0KCVZFUkRJQ1RfQhACEg8KC1ZFUkRJQ1RfVElFEAMySgoMSnVkZ2VTZXJ2aWNlEjoKBUp1ZGdlEhcuaXNyZHBvLnYxLkp1ZGdlUmVxdWVzdBoYLmlzcmRwby52MS5KdWRnZVJlc3BvbnNlYgZwcm90bzM", [file_isrdpo_v1_common]);
 
 /**
  * @generated from message isrdpo.v1.JudgeRequest
@@ -82,6 +82,29 @@ export type JudgeRequest = Message<"isrdpo.v1.JudgeRequest"> & {
    * @generated from field: isrdpo.v1.LikelihoodScore likelihood_score = 11;
    */
   likelihoodScore: LikelihoodScore;
+
+  /**
+   * JUDGE_STRATEGY_CAPTION_PROXY with CAPTION_SOURCE_DATASET: the caption of the video.
+   *
+   * @generated from field: string caption = 12;
+   */
+  caption: string;
+
+  /**
+   * JUDGE_STRATEGY_CAPTION_PROXY (and a self-critique filtered by it); max_requests bounds this call.
+   *
+   * @generated from field: isrdpo.v1.CaptionProxySpec caption_proxy = 13;
+   */
+  captionProxy?: CaptionProxySpec | undefined;
+
+  /**
+   * JUDGE_STRATEGY_SELF_CRITIQUE: the policy critiques and revises response_a (or responses[0]); the
+   * verdict is VERDICT_A when the filter prefers the revision, VERDICT_TIE otherwise, and score_a /
+   * score_b are the revision's and the original's filter scores.
+   *
+   * @generated from field: isrdpo.v1.CritiqueFilter critique_filter = 14;
+   */
+  critiqueFilter: CritiqueFilter;
 };
 
 /**
@@ -174,6 +197,23 @@ export type JudgeResponse = Message<"isrdpo.v1.JudgeResponse"> & {
    * @generated from field: repeated double scores = 9;
    */
   scores: number[];
+
+  /**
+   * JUDGE_STRATEGY_SELF_CRITIQUE: the critique and the revised answer.
+   *
+   * @generated from field: string critique = 10;
+   */
+  critique: string;
+
+  /**
+   * @generated from field: string revision = 11;
+   */
+  revision: string;
+
+  /**
+   * @generated from field: isrdpo.v1.JudgeStats stats = 12;
+   */
+  stats?: JudgeStats | undefined;
 };
 
 /**
