@@ -146,12 +146,18 @@ export function majorityVerdict(samples: readonly (QaVerdict | undefined)[], fal
   const parsed = samples.filter((s): s is QaVerdict => s !== undefined);
   if (parsed.length === 0) return fallback;
   const yes = parsed.filter((s) => s.match).length;
+  return { match: yes > parsed.length - yes, score: majorityScore(parsed.map((s) => s.score)) };
+}
+
+/** The most frequent of one or more scores; a tie goes to the lower. */
+export function majorityScore(scores: readonly number[]): number {
+  if (scores.length === 0) throw new Error("majorityScore: no scores");
   const counts = new Map<number, number>();
-  for (const s of parsed) counts.set(s.score, (counts.get(s.score) ?? 0) + 1);
+  for (const s of scores) counts.set(s, (counts.get(s) ?? 0) + 1);
   let score = Number.POSITIVE_INFINITY;
   let best = 0;
   for (const [value, n] of counts) if (n > best || (n === best && value < score)) [score, best] = [value, n];
-  return { match: yes > parsed.length - yes, score };
+  return score;
 }
 
 export interface JudgedQa extends QaVerdict {
