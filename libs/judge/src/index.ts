@@ -1,6 +1,7 @@
 export {
   JUDGE_METHODS,
   LIKELIHOOD_SCORES,
+  JudgeInputError,
   OracleInputError,
   judgeItems,
   type ItemToJudge,
@@ -9,3 +10,13 @@ export {
   type LikelihoodScore,
 } from "./strategies.ts";
 export { bestVsWorst, firstCopies, sameAnswer, type Preference } from "./preferences.ts";
+export {
+  CRITIQUE_FILTERS,
+  judgeAll,
+  type CaptionProxyJudge,
+  type CritiqueFilter,
+  type JudgeOutcome,
+  type JudgeStats,
+  type Strategy,
+  type StrategyOptions,
+} from "./judge.ts";

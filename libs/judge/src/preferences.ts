@@ -16,6 +16,10 @@ export interface Preference {
   orders: number[];
   tie: boolean;
   tieReason: string;
+  /** When the judge wrote answers of its own (self-critique: [revision, original]): the indices refer to these. */
+  answers?: string[];
+  /** self-critique: the critique the revision was written from. */
+  critique?: string;
 }
 
 /** Answers that say the same thing: case, spacing and final punctuation do not make a new answer. */

@@ -34,6 +34,8 @@ export interface ItemToJudge {
   /** c_t; "" for none. */
   context: string;
   answers: string[];
+  /** The dataset's caption of the video (a synthetic clip's reference caption), for the caption-proxy judge. */
+  caption?: string;
   /** For the oracle: the synthetic clip and item the question belongs to. */
   clipId?: string;
   itemId?: string;
@@ -183,8 +185,11 @@ function oracle(it: ItemToJudge): Preference {
   );
 }
 
-/** A question the oracle cannot answer: the caller's mistake (INVALID_ARGUMENT at the service). */
-export class OracleInputError extends Error {}
+/** An item a strategy cannot judge: the caller's mistake (INVALID_ARGUMENT at the service). */
+export class JudgeInputError extends Error {}
+
+/** A question the oracle cannot answer. */
+export class OracleInputError extends JudgeInputError {}
 
 function mean(xs: number[]): number {
   return xs.reduce((s, x) => s + x, 0) / xs.length;

@@ -241,3 +241,52 @@ export function verifyAnswers(policy: Policy, items: readonly AnswerToScore[]): 
     return 1 / (1 + Math.exp(no! - yes!));
   });
 }
+
+/** An answer to critique and revise (VideoSAVi's self-critique). */
+export interface AnswerToCritique {
+  video: VideoInput;
+  question: string;
+  answer: string;
+}
+
+/** A critique and the revision written from it ("" when not written: `problem` says why). */
+export interface Critiqued {
+  critique: string;
+  revision: string;
+  /** Why there is no revision ("" when there is one). */
+  problem: string;
+}
+
+/**
+ * VideoSAVi's self-critique: the policy, shown the video, writes a critique of its own answer, then
+ * a revised answer given that critique; both greedy (the same answer gets the same revision). An
+ * answer whose critique or revision prompt does not fit the model's text length is not revised.
+ */
+export async function critiqueAnswers(policy: Policy, items: readonly AnswerToCritique[], maxNewTokens: number): Promise<Critiqued[]> {
+  const room = (prompt: string) => policy.tok.encode(prompt).length + 1 + Math.min(maxNewTokens, 8) <= policy.model.config.maxTextLen;
+  const greedy = { temperature: 0, maxNewTokens, seed: 0 };
+  const out: Critiqued[] = items.map(() => ({ critique: "", revision: "", problem: "" }));
+  const asked = items.flatMap((it, i) => {
+    const prompt = prompts.critique(it.question, it.answer);
+    if (room(prompt)) return [{ i, prompt }];
+    out[i]!.problem = "answer too long for the model to critique";
+    return [];
+  });
+  const run = async (rows: { i: number; prompt: string }[]) =>
+    rows.length === 0 ? [] : generate(policy.model, policy.tok, rows.map(({ i, prompt }) => ({ ...items[i]!.video, prompt })), greedy);
+  const critiques = await run(asked);
+  const revisable = asked.flatMap(({ i }, k) => {
+    const critique = critiques[k]!.text.trim();
+    out[i]!.critique = critique;
+    const prompt = prompts.revise(items[i]!.question, items[i]!.answer, critique);
+    if (room(prompt)) return [{ i, prompt }];
+    out[i]!.problem = "critique too long for the model to revise from";
+    return [];
+  });
+  const revisions = await run(revisable);
+  revisable.forEach(({ i }, k) => {
+    out[i]!.revision = revisions[k]!.text.trim();
+    if (out[i]!.revision === "") out[i]!.problem = "empty revision";
+  });
+  return out;
+}
