@@ -88,6 +88,7 @@ function jobSpec(record: RunRecord, job: JobRecord): JobSpec {
       syntheticData: sft.data,
       data: sft.datasets,
       training: sft.training,
+      critiqueSkills: sft.critiqueSkills ?? false,
       outputName: `${run.id}/sft`,
     });
   }
@@ -149,6 +150,9 @@ function workItem(record: RunRecord, shard: ShardRecord): WorkItem {
             tieMargin: j.tieMargin,
             singleOrder: j.singleOrder,
             likelihoodScore: j.likelihoodScore,
+            captionProxy: j.captionProxy,
+            critiqueFilter: j.critiqueFilter,
+            ...(j.captionProxy?.maxRequests ? { lmRequestShare: requestShare(record, t, shard.shardIndex, j.captionProxy.maxRequests) } : {}),
             responses: findShard(record, t, Stage.RESPONSES, shard.shardIndex)!.output,
             contexts: ci === undefined ? undefined : findShard(record, ci, Stage.CONTEXT, shard.shardIndex)!.output,
           }),
@@ -167,6 +171,18 @@ function workItem(record: RunRecord, shard: ShardRecord): WorkItem {
     default:
       throw new Error(`stage ${Stage[shard.stage]} has no work items`);
   }
+}
+
+/**
+ * A judge shard's share of the run's LM request budget: the budget split evenly over every judge
+ * shard of every iteration (the first ones get the remainder), so the shares never add up to more
+ * than the budget and no replica needs to count with the others.
+ */
+export function requestShare(record: RunRecord, t: number, shardIndex: number, budget: number): number {
+  const perIteration = record.promptShards.length;
+  const slots = record.run!.spec!.iterations * perIteration;
+  const slot = (t - 1) * perIteration + shardIndex;
+  return Math.floor(budget / slots) + (slot < budget % slots ? 1 : 0);
 }
 
 // Look-ups in the record, shared with the transition.

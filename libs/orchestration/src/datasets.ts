@@ -18,6 +18,11 @@ export function datasetUriProblem(uri: string): string | undefined {
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** An API key is named, never given: a spec holds the name of the variable, quoted only by its start. */
+export function envNameProblem(name: string): string | undefined {
+  return ENV_NAME.test(name) ? undefined : `must be the NAME of an environment variable, got "${name.slice(0, 3)}…"`;
+}
+
 /** An answer judge that can run: an LM judge needs an http(s) endpoint and a model; a key is named, never given. */
 export function answerJudgeProblem(j: AnswerJudge): { field: string; problem: string } | undefined {
   if (!(j.kind in AnswerJudgeKind)) return { field: "kind", problem: `unknown value ${j.kind}` };
@@ -25,8 +30,8 @@ export function answerJudgeProblem(j: AnswerJudge): { field: string; problem: st
     if (!/^https?:\/\/[^\s/]+/.test(j.endpoint)) return { field: "endpoint", problem: `must be an http(s) URL, got "${j.endpoint}"` };
     if (!j.model) return { field: "model", problem: "is required for ANSWER_JUDGE_KIND_LM" };
   }
-  if (j.apiKeyEnv && !ENV_NAME.test(j.apiKeyEnv))
-    return { field: "api_key_env", problem: `must be the NAME of an environment variable, got "${j.apiKeyEnv.slice(0, 3)}…"` };
+  const envProblem = j.apiKeyEnv ? envNameProblem(j.apiKeyEnv) : undefined;
+  if (envProblem) return { field: "api_key_env", problem: envProblem };
   if (j.samples > 64) return { field: "samples", problem: "must be ≤ 64" };
   if (j.concurrency > 1024) return { field: "concurrency", problem: "must be ≤ 1024" };
   return undefined;

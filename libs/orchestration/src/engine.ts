@@ -23,7 +23,7 @@ import { CasConflictError, QUEUES } from "@isrdpo/bus";
 import type { ArtifactStore, Bus } from "@isrdpo/bus";
 import { RUN_KEY_PREFIX, eventIds, runEventLog, runKey, stageName } from "./ids.ts";
 import { isTerminal, newRunRecord, pendingCommands, transition } from "./machine.ts";
-import { RunSpecError, normalizeRunSpec } from "./spec.ts";
+import { RunSpecError, judgeTemplates, normalizeRunSpec } from "./spec.ts";
 
 export class RunNotFoundError extends Error {
   constructor(readonly runId: string) {
@@ -104,7 +104,7 @@ export class Orchestrator {
     const now = timestampFromDate(this.now());
     const fresh = newRunRecord(runId, spec, idempotencyKey);
     fresh.run!.createTime = now;
-    fresh.run!.promptTemplates = { ...this.promptTemplates };
+    fresh.run!.promptTemplates = { ...this.promptTemplates, ...judgeTemplates(spec) };
     const requested = create(OrchestratorEventSchema, {
       runId,
       eventId: eventIds.runRequested(runId),

@@ -1,7 +1,10 @@
 import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
-  Curriculum,
+  CaptionProxySpecSchema,
+  CaptionSource,
   ContextMode,
+  CritiqueFilter,
+  Curriculum,
   DpoParamsSchema,
   FailurePolicySchema,
   JudgeSpecSchema,
@@ -13,8 +16,9 @@ import {
   SamplingParamsSchema,
   TrainingParamsSchema,
 } from "@isrdpo/contracts";
-import type { RunSpec, SamplingParams, TrainingParams } from "@isrdpo/contracts";
-import { answerJudgeProblem, datasetUriProblem } from "./datasets.ts";
+import type { CaptionProxySpec, RunSpec, SamplingParams, TrainingParams } from "@isrdpo/contracts";
+import { CAPTION_JUDGE_PROTOCOLS, protocolTemplate } from "@isrdpo/lm";
+import { answerJudgeProblem, datasetUriProblem, envNameProblem } from "./datasets.ts";
 
 /** An invalid run spec. `field` is the proto path, e.g. "spec.iterations". */
 export class RunSpecError extends Error {
@@ -40,6 +44,15 @@ export const DEFAULTS = {
   responseMaxNewTokens: 64,
   dpoBeta: 0.1,
   clipCount: 4,
+  critiqueFilter: CritiqueFilter.SELF_VERIFY,
+  captionSource: CaptionSource.DATASET,
+  /** Caption-proxy prompt and parser: with an endpoint, and for the built-in policy (its text length is short). */
+  captionProtocol: "caption-proxy-v1",
+  captionProtocolBuiltIn: "compact-caption-v1",
+  captionSamples: 1,
+  lmTimeoutMs: 60_000,
+  lmConcurrency: 4,
+  lmMaxRetries: 4,
 } as const;
 
 /** Judge strategies this release runs; the others are refused when a run is created, not mid-run. */
@@ -48,6 +61,8 @@ const BUILT_JUDGES: ReadonlySet<JudgeStrategy> = new Set([
   JudgeStrategy.SELF_LIKELIHOOD,
   JudgeStrategy.SELF_VERIFY,
   JudgeStrategy.ORACLE,
+  JudgeStrategy.CAPTION_PROXY,
+  JudgeStrategy.SELF_CRITIQUE,
 ]);
 
 const LIMITS = {
@@ -58,6 +73,10 @@ const LIMITS = {
   maxNewTokens: 32_768,
   nameLength: 200,
   clipCount: 256,
+  lmSamples: 64,
+  lmTimeoutMs: 600_000,
+  lmConcurrency: 1024,
+  lmMaxRetries: 20,
 };
 
 const SFT_PRESETS = ["test", "small", "base"];
@@ -87,6 +106,8 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
     if (!sft.data && sft.datasets.length === 0) fail("spec.initial_model.sft.data", "is required (or sft.datasets)");
     sft.datasets.forEach((d, i) => checkDatasetUri(`spec.initial_model.sft.datasets[${i}].uri`, d.uri));
     if (sft.training) checkTraining(sft.training, "spec.initial_model.sft.training", true);
+    // The critique and revision skills are taught when the run's judge uses them.
+    sft.critiqueSkills ??= spec.judge?.strategy === JudgeStrategy.SELF_CRITIQUE;
   }
   if (initial.seedPreferences && !initial.seedPreferences.uri) {
     fail("spec.initial_model.seed_preferences.uri", "must not be empty");
@@ -123,6 +144,7 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
   }
   if (spec.judge.likelihoodScore === LikelihoodScore.UNSPECIFIED) spec.judge.likelihoodScore = LikelihoodScore.SEQUENCE;
   if (!(spec.judge.likelihoodScore in LikelihoodScore)) fail("spec.judge.likelihood_score", `unknown value ${spec.judge.likelihoodScore}`);
+  normalizeJudgeLm(spec);
 
   spec.responseSampling ??= create(SamplingParamsSchema, { temperature: DEFAULTS.responseTemperature });
   if (spec.responseSampling.maxNewTokens === 0) spec.responseSampling.maxNewTokens = DEFAULTS.responseMaxNewTokens;
@@ -159,6 +181,83 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
   if (!(fraction >= 0 && fraction <= 1)) fail("spec.failure_policy.max_failed_item_fraction", "must be in [0, 1]");
   // Through the wire format once: float fields become float32, exactly as stored and compared later.
   return fromBinary(RunSpecSchema, toBinary(RunSpecSchema, spec));
+}
+
+/** The self-critique filter and the caption-proxy judge of a normalised judge spec. */
+function normalizeJudgeLm(spec: RunSpec): void {
+  const j = spec.judge!;
+  // The first two caption-proxy fields, superseded by caption_proxy: moved there.
+  if (j.captionProxyEndpoint || j.captionProxyModel) {
+    j.captionProxy ??= create(CaptionProxySpecSchema, {});
+    for (const [legacy, key] of [
+      ["caption_proxy_endpoint", "endpoint"],
+      ["caption_proxy_model", "model"],
+    ] as const) {
+      const old = key === "endpoint" ? j.captionProxyEndpoint : j.captionProxyModel;
+      if (old && j.captionProxy[key] && j.captionProxy[key] !== old) fail(`spec.judge.${legacy}`, `conflicts with spec.judge.caption_proxy.${key}`);
+      j.captionProxy[key] ||= old;
+    }
+    j.captionProxyEndpoint = "";
+    j.captionProxyModel = "";
+  }
+  if (j.strategy === JudgeStrategy.SELF_CRITIQUE) {
+    if (j.critiqueFilter === CritiqueFilter.UNSPECIFIED) j.critiqueFilter = DEFAULTS.critiqueFilter;
+    if (!(j.critiqueFilter in CritiqueFilter)) fail("spec.judge.critique_filter", `unknown value ${j.critiqueFilter}`);
+  } else if (j.critiqueFilter !== CritiqueFilter.UNSPECIFIED) {
+    fail("spec.judge.critique_filter", "is only for JUDGE_STRATEGY_SELF_CRITIQUE");
+  }
+  const usesProxy =
+    j.strategy === JudgeStrategy.CAPTION_PROXY || (j.strategy === JudgeStrategy.SELF_CRITIQUE && j.critiqueFilter === CritiqueFilter.CAPTION_PROXY);
+  if (!usesProxy) {
+    if (j.captionProxy) fail("spec.judge.caption_proxy", "is only for JUDGE_STRATEGY_CAPTION_PROXY or a self-critique filtered by it");
+    return;
+  }
+  j.captionProxy = normalizeCaptionProxy(j.captionProxy, "spec.judge.caption_proxy");
+  if (j.captionProxy.captionSource === CaptionSource.CONTEXT && spec.context?.mode === ContextMode.NONE)
+    fail("spec.judge.caption_proxy.caption_source", "CAPTION_SOURCE_CONTEXT needs a context stage (context mode is CONTEXT_MODE_NONE)");
+}
+
+/**
+ * A caption-proxy judge with its defaults (CreateRun and the Judge RPC both apply them): an endpoint
+ * needs an http(s) URL and a model; without one the built-in policy judges, text only.
+ */
+export function normalizeCaptionProxy(input: CaptionProxySpec | undefined, field: string): CaptionProxySpec {
+  const cp = input ? clone(CaptionProxySpecSchema, input) : create(CaptionProxySpecSchema, {});
+  const builtIn = cp.endpoint === "";
+  if (builtIn) {
+    for (const [key, set] of [
+      ["model", cp.model !== ""],
+      ["api_key_env", cp.apiKeyEnv !== ""],
+      ["max_requests", cp.maxRequests !== 0],
+    ] as const)
+      if (set) fail(`${field}.${key}`, "is for an LM endpoint: set endpoint too (an empty endpoint means the built-in policy)");
+  } else {
+    if (!/^https?:\/\/[^\s/]+/.test(cp.endpoint)) fail(`${field}.endpoint`, `must be an http(s) URL, got "${cp.endpoint}"`);
+    if (!cp.model) fail(`${field}.model`, "is required with an endpoint");
+  }
+  const envProblem = cp.apiKeyEnv ? envNameProblem(cp.apiKeyEnv) : undefined;
+  if (envProblem) fail(`${field}.api_key_env`, envProblem);
+  if (cp.captionSource === CaptionSource.UNSPECIFIED) cp.captionSource = DEFAULTS.captionSource;
+  if (!(cp.captionSource in CaptionSource)) fail(`${field}.caption_source`, `unknown value ${cp.captionSource}`);
+  cp.protocol ||= builtIn ? DEFAULTS.captionProtocolBuiltIn : DEFAULTS.captionProtocol;
+  if (!CAPTION_JUDGE_PROTOCOLS[cp.protocol])
+    fail(`${field}.protocol`, `unknown "${cp.protocol}" (known: ${Object.keys(CAPTION_JUDGE_PROTOCOLS).join(", ")})`);
+  if (cp.samples === 0) cp.samples = DEFAULTS.captionSamples;
+  if (cp.samples > LIMITS.lmSamples) fail(`${field}.samples`, `must be ≤ ${LIMITS.lmSamples}`);
+  if (cp.timeoutMs === 0) cp.timeoutMs = DEFAULTS.lmTimeoutMs;
+  if (cp.timeoutMs > LIMITS.lmTimeoutMs) fail(`${field}.timeout_ms`, `must be ≤ ${LIMITS.lmTimeoutMs}`);
+  if (cp.concurrency === 0) cp.concurrency = DEFAULTS.lmConcurrency;
+  if (cp.concurrency > LIMITS.lmConcurrency) fail(`${field}.concurrency`, `must be ≤ ${LIMITS.lmConcurrency}`);
+  cp.maxRetries ??= DEFAULTS.lmMaxRetries;
+  if (cp.maxRetries > LIMITS.lmMaxRetries) fail(`${field}.max_retries`, `must be ≤ ${LIMITS.lmMaxRetries}`);
+  return cp;
+}
+
+/** The prompt templates a run's judge adds to the policy's (recorded in Run.prompt_templates). */
+export function judgeTemplates(spec: RunSpec): Record<string, string> {
+  const protocol = spec.judge?.captionProxy?.protocol;
+  const p = protocol ? CAPTION_JUDGE_PROTOCOLS[protocol] : undefined;
+  return p ? { [`caption-proxy/${p.id}`]: protocolTemplate(p) } : {};
 }
 
 function checkTraining(t: TrainingParams, field: string, sft: boolean): void {

@@ -1,6 +1,7 @@
-import { JudgeStrategy, ContextMode } from "@isrdpo/contracts";
+import { CaptionSource, ContextMode, CritiqueFilter, JudgeStrategy } from "@isrdpo/contracts";
 import { describe, expect, it } from "vitest";
-import { RunSpecError, normalizeRunSpec } from "../src/index.ts";
+import { RunSpecError, judgeTemplates, normalizeRunSpec } from "../src/index.ts";
+import { requestShare } from "../src/commands.ts";
 import { testRunSpec } from "../src/testing.ts";
 
 describe("normalizeRunSpec", () => {
@@ -54,7 +55,52 @@ describe("normalizeRunSpec", () => {
     ["absurd token count", { responseSampling: { maxNewTokens: 10_000_000 } }, "spec.response_sampling.max_new_tokens"],
     ["tie margin ≥ 1", { judge: { tieMargin: 1.5 } }, "spec.judge.tie_margin"],
     ["reward model missing", { judge: { strategy: JudgeStrategy.REWARD_MODEL } }, "spec.judge.reward_model"],
-    ["an unbuilt judge", { judge: { strategy: JudgeStrategy.CAPTION_PROXY } }, "spec.judge.strategy"],
+    [
+      "caption-proxy endpoint that is not a URL",
+      { judge: { strategy: JudgeStrategy.CAPTION_PROXY, captionProxy: { endpoint: "vllm:8000", model: "m" } } },
+      "spec.judge.caption_proxy.endpoint",
+    ],
+    [
+      "caption-proxy endpoint without a model",
+      { judge: { strategy: JudgeStrategy.CAPTION_PROXY, captionProxy: { endpoint: "http://vllm:8000/v1" } } },
+      "spec.judge.caption_proxy.model",
+    ],
+    [
+      "caption-proxy given a key instead of its variable's name",
+      { judge: { strategy: JudgeStrategy.CAPTION_PROXY, captionProxy: { endpoint: "http://x/v1", model: "m", apiKeyEnv: "sk-abc" } } },
+      "spec.judge.caption_proxy.api_key_env",
+    ],
+    [
+      "a request budget for the built-in judge",
+      { judge: { strategy: JudgeStrategy.CAPTION_PROXY, captionProxy: { maxRequests: 10 } } },
+      "spec.judge.caption_proxy.max_requests",
+    ],
+    [
+      "an unknown caption-proxy protocol",
+      { judge: { strategy: JudgeStrategy.CAPTION_PROXY, captionProxy: { protocol: "gpt4-v9" } } },
+      "spec.judge.caption_proxy.protocol",
+    ],
+    [
+      "c_t as the caption without a context stage",
+      {
+        context: { mode: ContextMode.NONE },
+        judge: { strategy: JudgeStrategy.CAPTION_PROXY, captionProxy: { captionSource: CaptionSource.CONTEXT } },
+      },
+      "spec.judge.caption_proxy.caption_source",
+    ],
+    ["caption-proxy settings for another judge", { judge: { captionProxy: { samples: 3 } } }, "spec.judge.caption_proxy"],
+    ["a critique filter for another judge", { judge: { critiqueFilter: CritiqueFilter.NONE } }, "spec.judge.critique_filter"],
+    [
+      "legacy and new caption-proxy endpoints that disagree",
+      {
+        judge: {
+          strategy: JudgeStrategy.CAPTION_PROXY,
+          captionProxyEndpoint: "http://a/v1",
+          captionProxy: { endpoint: "http://b/v1", model: "m" },
+        },
+      },
+      "spec.judge.caption_proxy_endpoint",
+    ],
     [
       "an unbuilt judge, fully specified",
       { judge: { strategy: JudgeStrategy.REWARD_MODEL, rewardModel: { name: "rm", digest: "d" } } },
@@ -74,6 +120,74 @@ describe("normalizeRunSpec", () => {
     expect(err).toBeInstanceOf(RunSpecError);
     expect((err as RunSpecError).field).toBe(field);
     expect((err as RunSpecError).message.startsWith(`${field}: `)).toBe(true);
+  });
+
+  it("caption-proxy: the built-in policy by default, an endpoint with its defaults, the legacy fields moved, the template recorded", () => {
+    const builtIn = normalizeRunSpec(testRunSpec({ judge: { strategy: JudgeStrategy.CAPTION_PROXY } })).judge!;
+    expect(builtIn.captionProxy).toMatchObject({
+      endpoint: "",
+      protocol: "compact-caption-v1",
+      captionSource: CaptionSource.DATASET,
+      samples: 1,
+      timeoutMs: 60_000,
+      concurrency: 4,
+      maxRetries: 4,
+    });
+    const spec = normalizeRunSpec(
+      testRunSpec({
+        judge: {
+          strategy: JudgeStrategy.CAPTION_PROXY,
+          captionProxyEndpoint: "http://vllm:8000/v1",
+          captionProxyModel: "Qwen2.5-7B-Instruct",
+          captionProxy: { apiKeyEnv: "JUDGE_KEY", maxRetries: 0, maxRequests: 100 },
+        },
+      }),
+    );
+    expect(spec.judge).toMatchObject({ captionProxyEndpoint: "", captionProxyModel: "" });
+    expect(spec.judge!.captionProxy).toMatchObject({
+      endpoint: "http://vllm:8000/v1",
+      model: "Qwen2.5-7B-Instruct",
+      apiKeyEnv: "JUDGE_KEY",
+      protocol: "caption-proxy-v1",
+      maxRetries: 0,
+      maxRequests: 100,
+    });
+    expect(Object.keys(judgeTemplates(spec))).toEqual(["caption-proxy/caption-proxy-v1"]);
+    expect(judgeTemplates(spec)["caption-proxy/caption-proxy-v1"]).toContain("Video caption: {caption}");
+    expect(judgeTemplates(normalizeRunSpec(testRunSpec()))).toEqual({});
+  });
+
+  it("self-critique: filter self-verify by default; its SFT teaches critique and revision, other runs' do not unless asked", () => {
+    const sft = { source: { case: "sft" as const, value: { preset: "test", data: { seed: 1n, split: "train", clipCount: 2 } } } };
+    const sc = normalizeRunSpec(testRunSpec({ initialModel: sft, judge: { strategy: JudgeStrategy.SELF_CRITIQUE } }));
+    expect(sc.judge).toMatchObject({ critiqueFilter: CritiqueFilter.SELF_VERIFY });
+    expect(sc.judge!.captionProxy).toBeUndefined();
+    expect(sc.initialModel!.source.value).toMatchObject({ critiqueSkills: true });
+    const self = normalizeRunSpec(testRunSpec({ initialModel: sft }));
+    expect(self.initialModel!.source.value).toMatchObject({ critiqueSkills: false });
+    const asked = { source: { case: "sft" as const, value: { ...sft.source.value, critiqueSkills: true } } };
+    expect(normalizeRunSpec(testRunSpec({ initialModel: asked })).initialModel!.source.value).toMatchObject({ critiqueSkills: true });
+    const byCaption = normalizeRunSpec(
+      testRunSpec({ judge: { strategy: JudgeStrategy.SELF_CRITIQUE, critiqueFilter: CritiqueFilter.CAPTION_PROXY } }),
+    );
+    expect(byCaption.judge!.captionProxy).toMatchObject({ endpoint: "", protocol: "compact-caption-v1" });
+  });
+
+  it("the run's LM request budget is split over every judge shard of every iteration, never above it", () => {
+    const record = (iterations: number, shards: number) =>
+      ({ run: { spec: { iterations } }, promptShards: Array.from({ length: shards }) }) as unknown as Parameters<typeof requestShare>[0];
+    for (const [iterations, shards, budget] of [
+      [3, 4, 100],
+      [2, 5, 7],
+      [1, 1, 1],
+      [4, 3, 12],
+    ] as const) {
+      const r = record(iterations, shards);
+      const all = Array.from({ length: iterations }, (_, t) => Array.from({ length: shards }, (_, i) => requestShare(r, t + 1, i, budget))).flat();
+      expect(all.reduce((a, b) => a + b, 0)).toBe(budget);
+      expect(Math.max(...all) - Math.min(...all)).toBeLessThanOrEqual(1);
+    }
+    expect(requestShare(record(2, 5), 2, 4, 7)).toBe(0);
   });
 
   it("refuses a plain dataset path with a message that says to import it; accepts the imported URI", () => {
