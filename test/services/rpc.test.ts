@@ -130,7 +130,7 @@ describe("services on bad input", () => {
       await status(judge.judge({ model, video, strategy: JudgeStrategy.SELF, instruction: "q", responseA: "a", responseB: "" })),
     ).toEqual({ code: Code.InvalidArgument, message: "response_b: must not be empty" });
     expect(
-      await status(judge.judge({ model, video, strategy: JudgeStrategy.CAPTION_PROXY, instruction: "q", responseA: "a", responseB: "b" })),
+      await status(judge.judge({ model, video, strategy: JudgeStrategy.REWARD_MODEL, instruction: "q", responseA: "a", responseB: "b" })),
     ).toMatchObject({ code: Code.Unimplemented });
     const trainer = createClient(TrainerService, transport());
     expect(await status(trainer.startJob({}))).toEqual({ code: Code.InvalidArgument, message: "spec: required" });

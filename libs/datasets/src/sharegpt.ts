@@ -62,6 +62,8 @@ export interface DatasetQa {
   question: string;
   answer: string;
   questionType?: string;
+  /** The record's detailed caption of the video, when it has one. */
+  caption?: string;
 }
 
 /** Every QA pair of a ShareGPTVideo JSONL artifact, streamed; a malformed line throws naming it. */
@@ -74,6 +76,7 @@ export async function* datasetQaPairs(store: ArtifactStore, ref: ArtifactRef): A
         video: record.video,
         ...qa,
         ...(record.question_type ? { questionType: record.question_type } : {}),
+        ...(record.caption?.trim() ? { caption: record.caption } : {}),
       };
   }
 }

@@ -13,6 +13,7 @@ export { bestVsWorst, firstCopies, sameAnswer, type Preference } from "./prefere
 export {
   CRITIQUE_FILTERS,
   judgeAll,
+  missingCaption,
   type CaptionProxyJudge,
   type CritiqueFilter,
   type JudgeOutcome,

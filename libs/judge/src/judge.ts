@@ -72,16 +72,19 @@ export async function judgeAll(
   return { preferences: judgeItems(strategy, policy, items, opts), stats: noStats() };
 }
 
+/** Why a caption-proxy judge cannot read a caption for an item (undefined when it can). */
+export function missingCaption(it: Pick<ItemToJudge, "caption" | "context">, source: CaptionProxyJudge["source"]): string | undefined {
+  if ((source === "context" ? it.context : (it.caption ?? "")).trim() !== "") return undefined;
+  return source === "context"
+    ? "caption-proxy: no context c_t to read as the caption (caption source CONTEXT needs a context stage)"
+    : "caption-proxy: the item has no caption of its video (caption source DATASET needs a dataset with captions)";
+}
+
 /** The caption a caption-proxy judge reads for an item; a missing one is the caller's mistake. */
 function captionOf(it: ItemToJudge, source: CaptionProxyJudge["source"]): string {
-  const caption = (source === "context" ? it.context : it.caption ?? "").trim();
-  if (caption === "")
-    throw new JudgeInputError(
-      source === "context"
-        ? "caption-proxy: no context c_t to read as the caption (caption source CONTEXT needs a context stage)"
-        : "caption-proxy: the item has no caption of its video (caption source DATASET needs a dataset with captions)",
-    );
-  return caption;
+  const problem = missingCaption(it, source);
+  if (problem) throw new JudgeInputError(problem);
+  return (source === "context" ? it.context : it.caption!).trim();
 }
 
 async function captionProxy(items: readonly ItemToJudge[], opts: StrategyOptions): Promise<JudgeOutcome> {
@@ -119,7 +122,12 @@ async function captionProxy(items: readonly ItemToJudge[], opts: StrategyOptions
       );
       return;
     }
-    out[i] = bestVsWorst(it.answers, (a) => byAnswer.get(a)!, (b, w) => (b - w) / range, opts.tieMargin);
+    out[i] = bestVsWorst(
+      it.answers,
+      (a) => byAnswer.get(a)!,
+      (b, w) => (b - w) / range,
+      opts.tieMargin,
+    );
   });
   return { preferences: out as Preference[], stats };
 }
@@ -149,7 +157,8 @@ async function selfCritique(policy: Policy, items: readonly ItemToJudge[], opts:
       const p = judged.preferences[k]!;
       const base = { answers: out[i]!.answers!, critique: out[i]!.critique! };
       if (p.tie) out[i] = { ...tie(p.scores, `filter ${filter}: ${p.tieReason}`, 0, 1, p.confidence), ...base };
-      else if (p.chosen !== 0) out[i] = { ...tie(p.scores, `filter ${filter}: the original scores higher than the revision`, 0, 1), ...base };
+      else if (p.chosen !== 0)
+        out[i] = { ...tie(p.scores, `filter ${filter}: the original scores higher than the revision`, 0, 1), ...base };
       else out[i] = { ...p, ...base };
     });
   }

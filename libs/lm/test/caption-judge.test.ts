@@ -60,11 +60,22 @@ describe("parseCaptionScore", () => {
 describe("scoreAnswers against a chat-completions server", () => {
   it("scores each answer; malformed and empty answers are counted as unparsable, never scored", async () => {
     const s = await server((body) =>
-      body.includes("Answer: a red circle") ? { text: "Right.\nScore: 5" } : body.includes("Answer: nothing") ? { text: "" } : { text: "It is fine." },
+      body.includes("Answer: a red circle")
+        ? { text: "Right.\nScore: 5" }
+        : body.includes("Answer: nothing")
+          ? { text: "" }
+          : { text: "It is fine." },
     );
     const judge = new ChatClient({ baseUrl: s.url, model: "m" });
     const out = await scoreAnswers(judge, [item("a red circle"), item("nothing"), item("a green star")], { protocol: CAPTION_PROXY_V1 });
-    expect(out).toEqual({ protocol: "caption-proxy-v1", judge: `m@${s.url}`, scores: [5, undefined, undefined], unparsable: 2, unscored: 2, stopped: "" });
+    expect(out).toEqual({
+      protocol: "caption-proxy-v1",
+      judge: `m@${s.url}`,
+      scores: [5, undefined, undefined],
+      unparsable: 2,
+      unscored: 2,
+      stopped: "",
+    });
     expect(s.requests[0]!.body.temperature).toBe(0);
   });
 

@@ -152,7 +152,9 @@ function workItem(record: RunRecord, shard: ShardRecord): WorkItem {
             likelihoodScore: j.likelihoodScore,
             captionProxy: j.captionProxy,
             critiqueFilter: j.critiqueFilter,
-            ...(j.captionProxy?.maxRequests ? { lmRequestShare: requestShare(record, t, shard.shardIndex, j.captionProxy.maxRequests) } : {}),
+            ...(j.captionProxy?.maxRequests
+              ? { lmRequestShare: requestShare(record, t, shard.shardIndex, j.captionProxy.maxRequests) }
+              : {}),
             responses: findShard(record, t, Stage.RESPONSES, shard.shardIndex)!.output,
             contexts: ci === undefined ? undefined : findShard(record, ci, Stage.CONTEXT, shard.shardIndex)!.output,
           }),

@@ -194,7 +194,8 @@ function normalizeJudgeLm(spec: RunSpec): void {
       ["caption_proxy_model", "model"],
     ] as const) {
       const old = key === "endpoint" ? j.captionProxyEndpoint : j.captionProxyModel;
-      if (old && j.captionProxy[key] && j.captionProxy[key] !== old) fail(`spec.judge.${legacy}`, `conflicts with spec.judge.caption_proxy.${key}`);
+      if (old && j.captionProxy[key] && j.captionProxy[key] !== old)
+        fail(`spec.judge.${legacy}`, `conflicts with spec.judge.caption_proxy.${key}`);
       j.captionProxy[key] ||= old;
     }
     j.captionProxyEndpoint = "";
@@ -207,7 +208,8 @@ function normalizeJudgeLm(spec: RunSpec): void {
     fail("spec.judge.critique_filter", "is only for JUDGE_STRATEGY_SELF_CRITIQUE");
   }
   const usesProxy =
-    j.strategy === JudgeStrategy.CAPTION_PROXY || (j.strategy === JudgeStrategy.SELF_CRITIQUE && j.critiqueFilter === CritiqueFilter.CAPTION_PROXY);
+    j.strategy === JudgeStrategy.CAPTION_PROXY ||
+    (j.strategy === JudgeStrategy.SELF_CRITIQUE && j.critiqueFilter === CritiqueFilter.CAPTION_PROXY);
   if (!usesProxy) {
     if (j.captionProxy) fail("spec.judge.caption_proxy", "is only for JUDGE_STRATEGY_CAPTION_PROXY or a self-critique filtered by it");
     return;

@@ -131,7 +131,9 @@ describe("Orchestrator (in-memory bus)", () => {
 
   it("refuses a judge strategy that is not built before creating anything (RunService and the CLI's --nats path alike)", async () => {
     const o = orchestrator();
-    await expect(o.createRun(testRunSpec({ judge: { strategy: JudgeStrategy.REWARD_MODEL, rewardModel: { digest: "d" } } }))).rejects.toMatchObject({
+    await expect(
+      o.createRun(testRunSpec({ judge: { strategy: JudgeStrategy.REWARD_MODEL, rewardModel: { digest: "d" } } })),
+    ).rejects.toMatchObject({
       field: "spec.judge.strategy",
       message: expect.stringMatching(/REWARD_MODEL is not implemented yet/),
     });

@@ -183,7 +183,9 @@ describe("normalizeRunSpec", () => {
       [4, 3, 12],
     ] as const) {
       const r = record(iterations, shards);
-      const all = Array.from({ length: iterations }, (_, t) => Array.from({ length: shards }, (_, i) => requestShare(r, t + 1, i, budget))).flat();
+      const all = Array.from({ length: iterations }, (_, t) =>
+        Array.from({ length: shards }, (_, i) => requestShare(r, t + 1, i, budget)),
+      ).flat();
       expect(all.reduce((a, b) => a + b, 0)).toBe(budget);
       expect(Math.max(...all) - Math.min(...all)).toBeLessThanOrEqual(1);
     }

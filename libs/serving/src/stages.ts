@@ -65,6 +65,8 @@ export interface ShardInput<Q extends ShardQueue> {
   ready: ReadyItem[];
   /** Items without a record so far (their video failed); compute adds the items it cannot answer. */
   failures: ItemFailureInit[];
+  /** Further fields of the output shard message besides records and failures (the judge's stats). */
+  extra: Record<string, unknown>;
 }
 
 /** An output shard message: records, one per item that succeeded, and the failures. */
@@ -84,9 +86,10 @@ export function shardStage<Q extends ShardQueue, S extends ShardSchema>(
     const item = task.payload as QueuePayloads[Q];
     return withModel(ctx, item.model, "work_item.model", async (policy) => {
       const { ready, failures } = await shardVideos(policy, item.items, ctx.artifacts);
-      const records = await compute({ item, params: item.params.value as ShardInput<Q>["params"], policy, ready, failures });
+      const extra: Record<string, unknown> = {};
+      const records = await compute({ item, params: item.params.value as ShardInput<Q>["params"], policy, ready, failures, extra });
       // S has both fields (ShardSchema); TypeScript cannot see that through the generic.
-      const init = { records, failures } as unknown as MessageInitShape<S>;
+      const init = { ...extra, records, failures } as unknown as MessageInitShape<S>;
       const shard = create(schema, init) as MessageShape<S> & { records: unknown[] };
       const output = await ctx.artifacts.put(shardOutputUri(item), toBinary(schema, shard), "application/x-protobuf");
       return {

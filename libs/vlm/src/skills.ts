@@ -273,7 +273,14 @@ export async function critiqueAnswers(policy: Policy, items: readonly AnswerToCr
     return [];
   });
   const run = async (rows: { i: number; prompt: string }[]) =>
-    rows.length === 0 ? [] : generate(policy.model, policy.tok, rows.map(({ i, prompt }) => ({ ...items[i]!.video, prompt })), greedy);
+    rows.length === 0
+      ? []
+      : generate(
+          policy.model,
+          policy.tok,
+          rows.map(({ i, prompt }) => ({ ...items[i]!.video, prompt })),
+          greedy,
+        );
   const critiques = await run(asked);
   const revisable = asked.flatMap(({ i }, k) => {
     const critique = critiques[k]!.text.trim();

@@ -68,11 +68,17 @@ export async function evaluateSplit(policy: Policy, b: SyntheticBenchmark, s: Sa
 /** Preference statistics of shards; the oracle's agreement counts synthetic items only. */
 export async function iterationPreferences(artifacts: ArtifactStore, refs: readonly ArtifactRef[]): Promise<PreferenceStats> {
   const pairs: JudgedPair[] = [];
+  // The judge's own counts, summed over its shards.
+  const judge = { lmRequests: 0, unparsableJudgements: 0, unscoredAnswers: 0 };
   for (const ref of refs) {
-    for (const r of fromBinary(PreferenceShardSchema, await artifacts.get(ref)).records) {
+    const shard = fromBinary(PreferenceShardSchema, await artifacts.get(ref));
+    for (const r of shard.records) {
       const clipId = r.videoId.startsWith("syn-") ? r.videoId : "";
       pairs.push({ itemId: r.itemId, clipId, chosen: r.chosen, rejected: r.rejected, tie: r.tie });
     }
+    judge.lmRequests += shard.stats?.lmRequests ?? 0;
+    judge.unparsableJudgements += shard.stats?.unparsableJudgements ?? 0;
+    judge.unscoredAnswers += shard.stats?.unscoredAnswers ?? 0;
   }
-  return create(PreferenceStatsSchema, preferenceStats(pairs));
+  return create(PreferenceStatsSchema, { ...preferenceStats(pairs), ...judge });
 }

@@ -1,12 +1,20 @@
 // JudgeService: which of two (or more) answers is better, by strategy.
 import { create } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
-import { JudgeResponseSchema, type JudgeService, JudgeStrategy, Verdict } from "@isrdpo/contracts";
-import { DEFAULTS } from "@isrdpo/orchestration";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import {
+  CaptionSource,
+  CritiqueFilter,
+  JudgeResponseSchema,
+  type CaptionProxySpec,
+  type JudgeService,
+  JudgeStrategy,
+  Verdict,
+} from "@isrdpo/contracts";
+import { DEFAULTS, RunSpecError, normalizeCaptionProxy } from "@isrdpo/orchestration";
 import { invalidArgument, requireNonEmpty, type ServiceContext } from "@isrdpo/runtime";
 import { videoInput, withModel } from "@isrdpo/serving";
 import type { Policy } from "@isrdpo/vlm";
-import { judge, judgeMethod } from "./judging.ts";
+import { judge, judgeMethod, usesCaptionProxy } from "./judging.ts";
 
 export function judgeRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof JudgeService>> {
   return {
@@ -25,20 +33,67 @@ export function judgeRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof JudgeS
       }
       if (!(req.tieMargin >= 0 && req.tieMargin < 1)) invalidArgument("tie_margin", `must be in [0, 1), got ${req.tieMargin}`);
       judgeMethod(req.strategy); // UNIMPLEMENTED before any model is loaded
+      const critique = req.strategy === JudgeStrategy.SELF_CRITIQUE;
+      const critiqueFilter = critique ? req.critiqueFilter || DEFAULTS.critiqueFilter : CritiqueFilter.UNSPECIFIED;
+      if (!critique && req.critiqueFilter !== CritiqueFilter.UNSPECIFIED)
+        invalidArgument("critique_filter", "is only for JUDGE_STRATEGY_SELF_CRITIQUE");
+      const proxy = usesCaptionProxy(req.strategy, critiqueFilter);
+      let captionProxy: CaptionProxySpec | undefined;
+      if (proxy) {
+        try {
+          captionProxy = normalizeCaptionProxy(req.captionProxy, "caption_proxy");
+        } catch (err) {
+          if (err instanceof RunSpecError) throw new ConnectError(err.message, Code.InvalidArgument);
+          throw err;
+        }
+        if (captionProxy.captionSource === CaptionSource.CONTEXT) requireNonEmpty("context", req.context);
+        else requireNonEmpty("caption", req.caption);
+      }
       const oracle = req.strategy === JudgeStrategy.ORACLE;
       if (oracle && req.video?.source.case !== "syntheticClipId")
         invalidArgument("video.synthetic_clip_id", "the oracle judges questions about synthetic clips only");
       const answers = list ? req.responses : [req.responseA, req.responseB];
-      // The oracle needs no model.
+      // The oracle and a caption-proxy judge on an endpoint need no model.
+      const modelFree = oracle || (req.strategy === JudgeStrategy.CAPTION_PROXY && !!captionProxy?.endpoint);
       const decide = async (policy?: Policy) => {
         const video = policy ? await videoInput(ctx, policy, req.video, "video") : { videoId: "", frames: new Uint8Array() };
-        const [p] = judge(
+        const { preferences, stats } = await judge(
+          ctx,
           req.strategy,
           policy,
-          [{ video, question: req.instruction, context: req.context, answers, clipId: req.video?.source.value as string }],
-          { tieMargin: req.tieMargin || DEFAULTS.tieMargin, singleOrder: req.singleOrder, likelihoodScore: req.likelihoodScore },
+          [
+            {
+              video,
+              question: req.instruction,
+              context: req.context,
+              answers,
+              caption: req.caption,
+              clipId: req.video?.source.value as string,
+            },
+          ],
+          {
+            tieMargin: req.tieMargin || DEFAULTS.tieMargin,
+            singleOrder: req.singleOrder,
+            likelihoodScore: req.likelihoodScore,
+            critiqueFilter,
+            captionProxy,
+            ...(captionProxy?.maxRequests ? { requestShare: captionProxy.maxRequests } : {}),
+          },
         );
-        const v = p!;
+        const v = preferences[0]!;
+        if (critique) {
+          // [revision, original]: VERDICT_A when the filter prefers the revision.
+          return create(JudgeResponseSchema, {
+            verdict: v.tie ? Verdict.TIE : Verdict.A,
+            confidence: v.confidence,
+            scoreA: v.scores[0]!,
+            scoreB: v.scores[1]!,
+            tieReason: v.tieReason,
+            critique: v.critique ?? "",
+            revision: v.answers![0]!,
+            stats,
+          });
+        }
         // Pairwise orders are P(chosen ≻ rejected); the contract reports P(a ≻ b).
         const aFirst = v.chosen === 0;
         return create(JudgeResponseSchema, {
@@ -51,9 +106,10 @@ export function judgeRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof JudgeS
           chosenIndex: v.chosen,
           rejectedIndex: v.rejected,
           scores: list ? v.scores : [],
+          stats,
         });
       };
-      return oracle ? decide() : withModel(ctx, req.model, "model", decide);
+      return modelFree ? decide() : withModel(ctx, req.model, "model", decide);
     },
   };
 }

@@ -11,21 +11,23 @@ import {
 import type { ArtifactStore, WorkHandler } from "@isrdpo/bus";
 import { datasetQaPairs } from "@isrdpo/datasets";
 import { promptShardUri } from "@isrdpo/orchestration";
-import { parseSplit, syntheticSplit } from "@isrdpo/video";
+import { parseSplit, referenceCaption, syntheticSplit } from "@isrdpo/video";
 
 /** Every question of every clip of a synthetic split, in clip order (a clip's items share shards). */
 function syntheticItems(d: { seed: bigint; split: string; clipCount: number; frames: number }): PromptItem[] {
-  return syntheticSplit(Number(d.seed), parseSplit(d.split || "train"), d.clipCount, d.frames || 8).flatMap((clip) =>
-    clip.items.map((it) =>
+  return syntheticSplit(Number(d.seed), parseSplit(d.split || "train"), d.clipCount, d.frames || 8).flatMap((clip) => {
+    const caption = referenceCaption(clip.scene);
+    return clip.items.map((it) =>
       create(PromptItemSchema, {
         id: it.id,
         video: { id: clip.id, source: { case: "syntheticClipId", value: clip.id } },
         instruction: it.question,
         questionType: it.questionType,
         referenceAnswer: it.answer,
+        caption,
       }),
-    ),
-  );
+    );
+  });
 }
 
 /**
@@ -40,6 +42,7 @@ async function* shareGptItems(artifacts: ArtifactStore, ref: ArtifactRef): Async
       instruction: qa.question,
       questionType: qa.questionType ?? "open",
       referenceAnswer: qa.answer,
+      caption: qa.caption ?? "",
     });
   }
 }

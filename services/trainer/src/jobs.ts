@@ -59,9 +59,12 @@ const LOSS_TYPES: Record<DpoLossType, "sigmoid" | "hinge" | "ipo" | "robust" | "
 /**
  * Records per clip of each skill the loop uses. Judging gets the largest share: a small model's
  * judge is otherwise pure position bias (every pair a tie, measured), and the judge with context is
- * what ISR-DPO relies on. Critique and revision are left out until the self-critique judge uses them.
+ * what ISR-DPO relies on. Critique and revision are left out unless the run's judge uses them (CRITIQUE_MIX).
  */
 export const SFT_MIX = { answer: 3, describe: 1, refine: 1, judge: 2, judgeWithContext: 3, critique: 0, revise: 0 };
+
+/** Critique and revision records per clip when JobSpec.critique_skills is set (on for self-critique runs). */
+export const CRITIQUE_MIX = { critique: 1, revise: 1 };
 
 /** The SFT examples of the synthetic world's training split, as prompt/answer text with frames. */
 export function syntheticSftExamples(
@@ -124,7 +127,7 @@ export async function runJob(
     const preset = modelConfig((spec.preset || "small") as Preset);
     // The synthetic mix, imported datasets, or both mixed.
     const all = [
-      ...(spec.syntheticData ? syntheticSftExamples(spec.syntheticData, preset) : []),
+      ...(spec.syntheticData ? syntheticSftExamples(spec.syntheticData, preset, spec.critiqueSkills ? { ...SFT_MIX, ...CRITIQUE_MIX } : SFT_MIX) : []),
       ...(await datasetSftExamples(ctx.artifacts, spec.data, preset)).map((e) => ({
         videoId: e.videoId,
         frames: e.frames,
