@@ -3,7 +3,14 @@
 // which strategies are built. Every judgment itself happens in libs/judge.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { CaptionSource, CritiqueFilter, JudgeStatsSchema, JudgeStrategy, LikelihoodScore, type CaptionProxySpec } from "@isrdpo/contracts";
+import {
+  CaptionSource,
+  CritiqueFilter,
+  JudgeStrategy,
+  LikelihoodScore,
+  type CaptionProxySpec,
+  type JudgeStatsSchema,
+} from "@isrdpo/contracts";
 import {
   JudgeInputError,
   judgeAll,
