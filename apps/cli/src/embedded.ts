@@ -18,6 +18,7 @@ import {
   type TrainerService,
 } from "@isrdpo/contracts";
 import { LocalArtifactStore, MemoryBus, type ArtifactStore } from "@isrdpo/bus";
+import { normalizeRunSpec } from "@isrdpo/orchestration";
 import { loadConfig, startServer } from "@isrdpo/runtime";
 import { pino } from "pino";
 import type { CONTEXT_MODE_NAMES, JUDGE_NAMES } from "./choices.ts";
@@ -39,14 +40,20 @@ export const JUDGES: Record<(typeof JUDGE_NAMES)[number], JudgeStrategy> = {
   "self-verify": JudgeStrategy.SELF_VERIFY,
   "self-likelihood": JudgeStrategy.SELF_LIKELIHOOD,
   oracle: JudgeStrategy.ORACLE,
+  "caption-proxy": JudgeStrategy.CAPTION_PROXY,
+  "self-critique": JudgeStrategy.SELF_CRITIQUE,
 };
 
 /** SFT models made by earlier runs in `out`, by the digest of their SftSpec. */
 function sftCache(out: string) {
   const path = join(out, "sft-models.json");
   const entries: Record<string, JsonValue> = existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : {};
+  // The SftSpec as the run will train it (normalised: e.g. a self-critique run's SFT teaches critique).
+  // critique_skills off is hashed as unset, so models cached before the field existed stay valid.
   const key = (spec: RunSpec) => {
-    const sft = spec.initialModel?.source.case === "sft" ? spec.initialModel.source.value : undefined;
+    const source = normalizeRunSpec(spec).initialModel?.source;
+    const sft = source?.case === "sft" ? source.value : undefined;
+    if (sft && !sft.critiqueSkills) sft.critiqueSkills = undefined;
     return sft ? createHash("sha256").update(toBinary(SftSpecSchema, sft)).digest("hex") : undefined;
   };
   return {

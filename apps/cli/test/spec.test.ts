@@ -4,7 +4,7 @@ import { equals } from "@bufbuild/protobuf";
 import { ContextMode, JudgeStrategy, RunSpecSchema } from "@isrdpo/contracts";
 import { normalizeRunSpec } from "@isrdpo/orchestration";
 import { describe, expect, it } from "vitest";
-import { CONTEXT_MODE_NAMES, DEMO_PRESET_NAMES } from "../src/choices.ts";
+import { CONTEXT_MODE_NAMES, DEMO_PRESET_NAMES, JUDGE_NAMES } from "../src/choices.ts";
 import { DEMO_PRESETS, demoSpec } from "../src/demo-spec.ts";
 import { parseRunSpec, readRunSpec, SpecError } from "../src/spec.ts";
 
@@ -18,7 +18,10 @@ describe("run specs", () => {
   });
 
   it("both examples pass the orchestrator's validation", () => {
-    for (const name of ["demo-run.yaml", "cluster-run.yaml"]) expect(() => normalizeRunSpec(readRunSpec(example(name)))).not.toThrow();
+    for (const name of ["demo-run.yaml", "cluster-run.yaml", "caption-proxy-openai.yaml"])
+      expect(() => normalizeRunSpec(readRunSpec(example(name)))).not.toThrow();
+    const proxy = normalizeRunSpec(readRunSpec(example("caption-proxy-openai.yaml"))).judge!;
+    expect(proxy.captionProxy).toMatchObject({ endpoint: "http://vllm:8000/v1", apiKeyEnv: "OPENAI_API_KEY", maxRequests: 5000 });
   });
 
   it("names the field of a mistake", () => {
@@ -38,5 +41,15 @@ describe("run specs", () => {
     expect([...DEMO_PRESET_NAMES].sort()).toEqual(Object.keys(DEMO_PRESETS).sort());
     const modes = Object.keys(ContextMode).filter((k) => Number.isNaN(Number(k)) && k !== "UNSPECIFIED");
     expect(CONTEXT_MODE_NAMES.map((m) => m.toUpperCase().replace("-", "_")).sort()).toEqual(modes.sort());
+  });
+
+  it("the demo's --judge choices are judge strategies a run accepts", () => {
+    for (const name of JUDGE_NAMES) {
+      const judge = JudgeStrategy[name.toUpperCase().replace("-", "_") as keyof typeof JudgeStrategy];
+      expect(judge, name).toBeDefined();
+      expect(() =>
+        normalizeRunSpec(demoSpec({ preset: "test", iterations: 1, contextMode: ContextMode.RETROSPECTIVE, judge, seed: 1 })),
+      ).not.toThrow();
+    }
   });
 });
