@@ -6,7 +6,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, fromBinary, toJsonString } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import {
   CaptionSource,
@@ -30,19 +30,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishTinyModel } from "../support/model.ts";
 import { startServer, type ServerProcess } from "../support/processes.ts";
 import { runToEnd } from "./cluster.ts";
+import { status } from "../support/status.ts";
 
 const SECRET = "sk-isrdpo-judge-test-6b1f0c2d9e";
 const CLIP = "syn-3-test-in-f8-0";
-
-async function status(call: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await call;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return { code: e.code, message: e.rawMessage };
-  }
-  throw new Error("the call succeeded");
-}
 
 describe("judge strategies, end to end on the test preset", () => {
   let server: ServerProcess;

@@ -5,7 +5,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import {
   ContextMode,
@@ -21,20 +21,11 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishTinyModel } from "../support/model.ts";
 import { REPO_ROOT, startServer, type ServerProcess } from "../support/processes.ts";
+import { status } from "../support/status.ts";
 
 const exec = promisify(execFile);
 const BUF = `${REPO_ROOT}node_modules/.bin/buf`;
 const CLIP = "syn-3-test-in-f8-0";
-
-async function status(call: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await call;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return { code: e.code, message: e.rawMessage };
-  }
-  throw new Error("the call succeeded");
-}
 
 describe("services on bad input", () => {
   let server: ServerProcess;

@@ -3,8 +3,7 @@
 // pointwise against a detailed caption. Protocols are versioned like the QA protocols: the id is
 // recorded with the run, and a wording change is a new id.
 import type { ChatMessage, ChatModel } from "./client.ts";
-import { LmBudgetError, LmResponseError } from "./errors.ts";
-import { majorityScore, parseScore } from "./qa-judge.ts";
+import { majorityScore, parseScore, sampleJudgements } from "./qa-judge.ts";
 
 export interface CaptionToJudge {
   caption: string;
@@ -134,29 +133,7 @@ export async function scoreAnswers(
   options: ScoreAnswersOptions = {},
 ): Promise<CaptionScoring> {
   const protocol = options.protocol ?? CAPTION_PROXY_V1;
-  const samples = options.samples ?? 1;
-  if (!Number.isInteger(samples) || samples < 1) throw new Error(`samples: must be a positive integer, got ${samples}`);
-  const temperature = options.temperature ?? (samples > 1 ? 0.7 : 0);
-  let stopped = "";
-  const ask = async (item: CaptionToJudge, sample: number): Promise<number | undefined | "skipped"> => {
-    if (stopped) return "skipped";
-    try {
-      const text = await model.complete(protocol.messages(item), {
-        temperature,
-        seed: sample,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-      return protocol.parse(text);
-    } catch (err) {
-      if (err instanceof LmBudgetError) {
-        stopped ||= err.message;
-        return "skipped";
-      }
-      if (err instanceof LmResponseError) return undefined;
-      throw err;
-    }
-  };
-  const answers = await Promise.all(items.map((item) => Promise.all(Array.from({ length: samples }, (_, s) => ask(item, s)))));
+  const { answers, stopped } = await sampleJudgements(model, items, protocol, options);
   let unparsable = 0;
   let unscored = 0;
   const scores = answers.map((sampled) => {

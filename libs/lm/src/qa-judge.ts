@@ -197,12 +197,38 @@ export interface JudgeQaOptions {
  */
 export async function judgeQa(model: ChatModel, items: readonly QaToJudge[], options: JudgeQaOptions = {}): Promise<QaJudgement> {
   const protocol = options.protocol ?? VIDEO_CHATGPT_QA_V1;
+  const fallback = options.fallback ?? { match: false, score: protocol.scale.min };
+  const { answers, stopped } = await sampleJudgements(model, items, protocol, options);
+  let unparsable = 0;
+  let unjudged = 0;
+  const results = answers.map((verdicts) => {
+    if (verdicts.includes("skipped")) return undefined;
+    const vs = verdicts as (QaVerdict | undefined)[];
+    const parsed = vs.filter((v) => v !== undefined).length;
+    unparsable += vs.length - parsed;
+    if (parsed === 0) unjudged++;
+    return { ...majorityVerdict(vs, fallback), parsed, unparsable: vs.length - parsed };
+  });
+  return { protocol: protocol.id, judge: model.name, results, unparsable, unjudged, stopped };
+}
+
+/**
+ * `samples` judgements of every item (seeded 0…samples−1; temperature 0 for one sample, 0.7 for
+ * more), each parsed by the protocol: the parsed value, undefined for an answer that does not parse
+ * (malformed or empty), or "skipped" once a spent budget stopped judging (`stopped` says why). Any
+ * other error (an endpoint that keeps failing) is thrown.
+ */
+export async function sampleJudgements<I, V>(
+  model: ChatModel,
+  items: readonly I[],
+  protocol: { messages(item: I): ChatMessage[]; parse(text: string): V | undefined },
+  options: { samples?: number; temperature?: number; signal?: AbortSignal },
+): Promise<{ answers: (V | undefined | "skipped")[][]; stopped: string }> {
   const samples = options.samples ?? 1;
   if (!Number.isInteger(samples) || samples < 1) throw new Error(`samples: must be a positive integer, got ${samples}`);
   const temperature = options.temperature ?? (samples > 1 ? 0.7 : 0);
-  const fallback = options.fallback ?? { match: false, score: protocol.scale.min };
   let stopped = "";
-  const ask = async (item: QaToJudge, sample: number): Promise<QaVerdict | undefined | "skipped"> => {
+  const ask = async (item: I, sample: number): Promise<V | undefined | "skipped"> => {
     if (stopped) return "skipped";
     try {
       const text = await model.complete(protocol.messages(item), {
@@ -221,15 +247,5 @@ export async function judgeQa(model: ChatModel, items: readonly QaToJudge[], opt
     }
   };
   const answers = await Promise.all(items.map((item) => Promise.all(Array.from({ length: samples }, (_, s) => ask(item, s)))));
-  let unparsable = 0;
-  let unjudged = 0;
-  const results = answers.map((verdicts) => {
-    if (verdicts.includes("skipped")) return undefined;
-    const vs = verdicts as (QaVerdict | undefined)[];
-    const parsed = vs.filter((v) => v !== undefined).length;
-    unparsable += vs.length - parsed;
-    if (parsed === 0) unjudged++;
-    return { ...majorityVerdict(vs, fallback), parsed, unparsable: vs.length - parsed };
-  });
-  return { protocol: protocol.id, judge: model.name, results, unparsable, unjudged, stopped };
+  return { answers, stopped };
 }
