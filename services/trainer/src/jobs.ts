@@ -127,7 +127,9 @@ export async function runJob(
     const preset = modelConfig((spec.preset || "small") as Preset);
     // The synthetic mix, imported datasets, or both mixed.
     const all = [
-      ...(spec.syntheticData ? syntheticSftExamples(spec.syntheticData, preset, spec.critiqueSkills ? { ...SFT_MIX, ...CRITIQUE_MIX } : SFT_MIX) : []),
+      ...(spec.syntheticData
+        ? syntheticSftExamples(spec.syntheticData, preset, spec.critiqueSkills ? { ...SFT_MIX, ...CRITIQUE_MIX } : SFT_MIX)
+        : []),
       ...(await datasetSftExamples(ctx.artifacts, spec.data, preset)).map((e) => ({
         videoId: e.videoId,
         frames: e.frames,
