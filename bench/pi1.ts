@@ -29,6 +29,9 @@ const { values: v } = parseArgs({
     stem: { type: "string", default: "linear" },
     "input-norm": { type: "string", default: "unit" },
     "position-encoding": { type: "string", default: "learned" },
+    /** Patch size and tubelet (default: the preset's). */
+    patch: { type: "string" },
+    tubelet: { type: "string" },
     /** JSON overrides of the trainer's SFT mix, e.g. '{"verify":2,"judge":0}'. */
     mix: { type: "string", default: "{}" },
     seed: { type: "string", default: "1" },
@@ -53,6 +56,8 @@ const config = modelConfig(preset, {
   stem: v.stem as "linear" | "hmlp",
   inputNorm: v["input-norm"] as "unit" | "clip",
   positionEncoding: v["position-encoding"] as "learned" | "rope",
+  ...(v.patch ? { patchSize: Number(v.patch) } : {}),
+  ...(v.tubelet ? { tubelet: Number(v.tubelet) } : {}),
 });
 const examples = all.filter((e) => tok.encode(e.prompt).length + tok.encode(e.answer).length + 2 <= config.maxTextLen);
 const model = VideoLMM.create(config, seed);
