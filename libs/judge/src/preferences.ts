@@ -80,7 +80,7 @@ export function bestVsWorst(
   const worst = judged.reduce((w, i) => (scores[i]! < scores[w]! ? i : w));
   if (scores[best] === scores[worst]) return tie(scores, "equal scores", best, worst);
   const c = confidence(scores[best]!, scores[worst]!);
-  if (c < tieMargin) return tie(scores, `confidence ${c.toFixed(3)} below margin ${tieMargin}`, best, worst, c);
+  if (c < tieMargin) return tie(scores, `confidence ${c.toFixed(3)} below margin ${Number(tieMargin.toPrecision(6))}`, best, worst, c);
   return { chosen: best, rejected: worst, scores, confidence: c, orders: [], tie: false, tieReason: "" };
 }
 
