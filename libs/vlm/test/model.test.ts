@@ -72,6 +72,46 @@ describe("VideoLMM", () => {
     expect(() => modelConfig("test", { stem: "hmlp", patchSize: 2 })).toThrow(/patchSize/);
   });
 
+  it("gradients of the answer loss agree with central finite differences, vision tower to embeddings", () => {
+    const rows = [encodeRow(tok, "what colour is it?", " red"), encodeRow(tok, "how many objects?", " two")];
+    const sb = buildScoreBatch(model, rows, tok.padId);
+    const loss = () =>
+      targetLogProbs(model, model.encodeVideo(model.patchTensor(videos.slice(0, 2))), sb)
+        .tokenLogProbs.sum()
+        .neg() as tf.Scalar;
+    const names = [
+      "vision.patch_embed.weight",
+      "vision.ln_f.weight",
+      "projector.fc1.weight",
+      "projector.fc2.weight",
+      "blocks.0.attn.qkv.weight",
+      "text.wte",
+    ];
+    const { grads } = tf.variableGrads(
+      loss,
+      names.map((n) => model.params.get(n)!),
+    );
+    for (const n of names) {
+      const v = model.params.get(n)!;
+      const g = grads[v.name]!.dataSync();
+      let i = 0; // the entry with the largest analytic gradient
+      for (let k = 1; k < g.length; k++) if (Math.abs(g[k]!) > Math.abs(g[i]!)) i = k;
+      const base = v.dataSync().slice();
+      const at = (d: number) => {
+        const w = base.slice();
+        w[i]! += d;
+        v.assign(tf.tensor(w, v.shape));
+        model.markWeightsChanged();
+        return tf.tidy(() => loss().dataSync()[0]!);
+      };
+      const numeric = (at(1e-2) - at(-1e-2)) / 2e-2;
+      v.assign(tf.tensor(base, v.shape));
+      model.markWeightsChanged();
+      expect(Math.abs(numeric - g[i]!), `${n}[${i}]: analytic ${g[i]}, numeric ${numeric}`).toBeLessThan(0.05 * Math.abs(g[i]!) + 1e-4);
+    }
+    tf.dispose(Object.values(grads));
+  });
+
   it("greedy decoding with the KV cache gives exactly the tokens of decoding without it", async () => {
     const greedy = { temperature: 0, maxNewTokens: 12, seed: 0 };
     const cached = await generate(model, tok, inputs, greedy);
