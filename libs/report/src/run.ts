@@ -2,7 +2,7 @@
 // write and what the live dashboard draws (the same specs).
 import { toJson } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { RunSpecSchema, RunState, Stage, type Run, type SplitMetrics } from "@isrdpo/contracts";
+import { JudgeStrategy, RunSpecSchema, RunState, Stage, type Run, type SplitMetrics } from "@isrdpo/contracts";
 import type { TopLevelSpec } from "vega-lite";
 import { barChartSpec, lineChartSpec, renderSvg, type Series } from "./charts.ts";
 import { chartRow, escapeHtml, htmlPage, pre, raw, table, type Html, type Section } from "./html.ts";
@@ -38,6 +38,8 @@ const splitRow = (s: SplitMetrics): SplitRow => ({
 
 /** One row per iteration: evaluation of the model it produced (iteration 0: π_1) and its preferences. */
 export function iterationRows(run: Run): IterationRow[] {
+  // With the oracle as judge, agreement with the oracle is 100% by construction: not a result.
+  const oracleJudge = run.spec?.judge?.strategy === JudgeStrategy.ORACLE;
   return run.iterations.map((it) => {
     const row: IterationRow = {
       iteration: it.iteration,
@@ -52,7 +54,7 @@ export function iterationRows(run: Run): IterationRow[] {
       // agreement also needs pairs the oracle separates (0 with oracle_decided 0 means none did).
       if (row.decisive > 0) {
         row.lengthRatio = p.chosenRejectedLengthRatio;
-        if (p.oracleDecided > 0 || p.judgeOracleAgreement > 0) row.judgeOracle = p.judgeOracleAgreement;
+        if (!oracleJudge && (p.oracleDecided > 0 || p.judgeOracleAgreement > 0)) row.judgeOracle = p.judgeOracleAgreement;
       }
     }
     return row;

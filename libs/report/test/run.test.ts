@@ -1,8 +1,8 @@
-import { create } from "@bufbuild/protobuf";
+import { clone, create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { RunSchema, RunState } from "@isrdpo/contracts";
+import { JudgeSpecSchema, JudgeStrategy, RunSchema, RunState } from "@isrdpo/contracts";
 import { describe, expect, it } from "vitest";
-import { evaluationRecords, iterationChartSpecs, renderSvg, runReportHtml } from "../src/index.ts";
+import { evaluationRecords, iterationCells, iterationChartSpecs, iterationRows, renderSvg, runReportHtml } from "../src/index.ts";
 
 /** A fixed run record: π_1, one iteration with decisive pairs, one where every pair was a tie. */
 const run = create(RunSchema, {
@@ -107,5 +107,14 @@ describe("run report", () => {
     expect(r1!["preferences/judge_oracle_agreement"]).toBe(0.6);
     expect(r2!["preferences/decisive"]).toBe(0);
     expect(r2).not.toHaveProperty("preferences/chosen_rejected_length_ratio");
+  });
+
+  it("does not report the oracle judge's agreement with itself", () => {
+    const oracle = clone(RunSchema, run);
+    oracle.spec!.judge = create(JudgeSpecSchema, { strategy: JudgeStrategy.ORACLE });
+    const row = iterationRows(oracle)[1]!;
+    expect(row.judgeOracle).toBeUndefined();
+    expect(iterationCells(row)["judge–oracle agreement"]).toBe("n/a");
+    expect(iterationRows(run)[1]!.judgeOracle).toBe(0.6);
   });
 });
