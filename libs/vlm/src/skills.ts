@@ -185,7 +185,8 @@ export function judgePairs(policy: Policy, pairs: readonly PairToJudge[], opts: 
     const confidence = Math.abs(2 * probA - 1);
     let tieReason = "";
     if (probs.length === 2 && (probs[0]! - 0.5) * (probs[1]! - 0.5) <= 0) tieReason = "orders disagree";
-    else if (confidence < opts.tieMargin) tieReason = `confidence ${confidence.toFixed(3)} below margin ${Number(opts.tieMargin.toPrecision(6))}`;
+    else if (confidence < opts.tieMargin)
+      tieReason = `confidence ${confidence.toFixed(3)} below margin ${Number(opts.tieMargin.toPrecision(6))}`;
     return { verdict: tieReason ? "tie" : probA > 0.5 ? "a" : "b", probA, confidence, orders: probs, tieReason };
   });
 }
