@@ -20,12 +20,14 @@ export interface DatasetSftExample {
 
 /**
  * The SFT examples of imported datasets, in file order, each video's frames read once. A malformed
- * line or an unreadable video throws, naming it: an imported dataset was validated when imported.
+ * line or an unreadable video throws, naming it: an imported dataset was validated when imported. A
+ * record naming a file (not a frames artifact) is read only under `mediaRoots` (the server's media.roots).
  */
 export async function datasetSftExamples(
   store: ArtifactStore,
   datasets: readonly ArtifactRef[],
   dims: FrameDims,
+  mediaRoots: readonly string[] = [],
 ): Promise<DatasetSftExample[]> {
   const frames = new Map<string, Uint8Array>();
   const described = new Set<string>();
@@ -37,6 +39,7 @@ export async function datasetSftExamples(
         frames.get(record.video) ??
         (await resolveVideo({ case: "uri", value: record.video }, dims, `${ref.uri}:${line}: video`, {
           artifactFrames: (uri, d, field) => readFrames(store, uri, d, field),
+          mediaRoots,
         }));
       frames.set(record.video, data);
       const add = (r: DatasetSkillRecord) => examples.push({ videoId: record.video, frames: data, record: r });

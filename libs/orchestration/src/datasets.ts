@@ -1,6 +1,7 @@
 // The rules for datasets and answer judges in specs, in one place: CreateRun (normalizeRunSpec) and
 // the evaluator's RPCs both apply them. Each returns the problem (field relative to the argument) or
 // undefined.
+import { artifactPath } from "@isrdpo/bus";
 import { AnswerJudgeKind, type AnswerJudge } from "@isrdpo/contracts";
 
 /**
@@ -9,7 +10,14 @@ import { AnswerJudgeKind, type AnswerJudge } from "@isrdpo/contracts";
  */
 export function datasetUriProblem(uri: string): string | undefined {
   if (!uri) return "must not be empty";
-  if (uri.startsWith("artifact://")) return undefined;
+  if (uri.startsWith("artifact://")) {
+    try {
+      artifactPath(uri);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message.replace(/^uri: /, "");
+    }
+  }
   return (
     `"${uri}" is not an artifact URI: import the dataset first (isrdpo data import --jsonl ${uri} --videos <dir>) ` +
     "and use the artifact:// URI it prints"

@@ -4,6 +4,7 @@ export type { ServeOptions, WorkerHandle } from "./worker.ts";
 export { eventIds, workEventIds, jobId, msgIds, promptShardUri, runEventLog, runKey, shardOutputUri, stageName } from "./ids.ts";
 export { MACHINE_VERSION, transition, pendingCommands, newRunRecord, isTerminal } from "./machine.ts";
 export { answerJudgeProblem, datasetUriProblem, envNameProblem } from "./datasets.ts";
+export { LIMITS, syntheticDatasetProblem, trainingParamsProblem, type Problem } from "./limits.ts";
 export type { Transition } from "./machine.ts";
 export { Orchestrator, RunNotFoundError, skipEndedRuns } from "./engine.ts";
 export type { OrchestratorOptions } from "./engine.ts";

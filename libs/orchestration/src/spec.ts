@@ -16,9 +16,10 @@ import {
   SamplingParamsSchema,
   TrainingParamsSchema,
 } from "@isrdpo/contracts";
-import type { CaptionProxySpec, RunSpec, SamplingParams, TrainingParams } from "@isrdpo/contracts";
+import type { CaptionProxySpec, RunSpec, SamplingParams, SyntheticDataset, TrainingParams } from "@isrdpo/contracts";
 import { CAPTION_JUDGE_PROTOCOLS, protocolTemplate } from "@isrdpo/lm";
 import { answerJudgeProblem, datasetUriProblem, envNameProblem } from "./datasets.ts";
+import { LIMITS, syntheticDatasetProblem, trainingParamsProblem } from "./limits.ts";
 
 /** An invalid run spec. `field` is the proto path, e.g. "spec.iterations". */
 export class RunSpecError extends Error {
@@ -65,20 +66,6 @@ const BUILT_JUDGES: ReadonlySet<JudgeStrategy> = new Set([
   JudgeStrategy.SELF_CRITIQUE,
 ]);
 
-const LIMITS = {
-  iterations: 1000,
-  shardSize: 100_000,
-  responsesPerItem: 16,
-  maxShardAttempts: 100,
-  maxNewTokens: 32_768,
-  nameLength: 200,
-  clipCount: 256,
-  lmSamples: 64,
-  lmTimeoutMs: 600_000,
-  lmConcurrency: 1024,
-  lmMaxRetries: 20,
-};
-
 const SFT_PRESETS = ["test", "small", "base"];
 
 /**
@@ -104,6 +91,9 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
       fail("spec.initial_model.sft.preset", `must be one of ${SFT_PRESETS.join(", ")}, got "${sft.preset}"`);
     }
     if (!sft.data && sft.datasets.length === 0) fail("spec.initial_model.sft.data", "is required (or sft.datasets)");
+    if (sft.data) checkSynthetic(sft.data, "spec.initial_model.sft.data", LIMITS.datasetClips);
+    if (sft.datasets.length > LIMITS.datasets)
+      fail("spec.initial_model.sft.datasets", `at most ${LIMITS.datasets}, got ${sft.datasets.length}`);
     sft.datasets.forEach((d, i) => checkDatasetUri(`spec.initial_model.sft.datasets[${i}].uri`, d.uri));
     if (sft.training) checkTraining(sft.training, "spec.initial_model.sft.training", true);
     // The critique and revision skills are taught when the run's judge uses them.
@@ -115,9 +105,7 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
 
   const prompts = spec.prompts;
   if (!prompts || prompts.source.case === undefined) fail("spec.prompts.source", "must be synthetic or sharegpt_jsonl");
-  if (prompts.source.case === "synthetic" && prompts.source.value.clipCount < 1) {
-    fail("spec.prompts.synthetic.clip_count", "must be ≥ 1");
-  }
+  if (prompts.source.case === "synthetic") checkSynthetic(prompts.source.value, "spec.prompts.synthetic", LIMITS.datasetClips);
   if (prompts.source.case === "sharegptJsonl") checkDatasetUri("spec.prompts.sharegpt_jsonl.uri", prompts.source.value.uri);
 
   if (spec.iterations < 1) fail("spec.iterations", "must be ≥ 1");
@@ -127,7 +115,7 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
   if (spec.context.mode === ContextMode.UNSPECIFIED) spec.context.mode = ContextMode.RETROSPECTIVE;
   if (!(spec.context.mode in ContextMode)) fail("spec.context.mode", `unknown value ${spec.context.mode}`);
   if (spec.context.clipCount === 0) spec.context.clipCount = DEFAULTS.clipCount;
-  if (spec.context.clipCount > LIMITS.clipCount) fail("spec.context.clip_count", `must be ≤ ${LIMITS.clipCount}`);
+  if (spec.context.clipCount > LIMITS.contextClipCount) fail("spec.context.clip_count", `must be ≤ ${LIMITS.contextClipCount}`);
   if (spec.context.sampling) checkSampling(spec.context.sampling, "spec.context.sampling");
 
   spec.judge ??= create(JudgeSpecSchema, {});
@@ -164,7 +152,9 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
   spec.evaluation ??= create(EvaluationSpecSchema, {});
   spec.evaluation.splits.forEach((d, i) => {
     if (d.source.case === "sharegptJsonl") checkDatasetUri(`spec.evaluation.splits[${i}].sharegpt_jsonl.uri`, d.source.value.uri);
+    if (d.source.case === "synthetic") checkSynthetic(d.source.value, `spec.evaluation.splits[${i}].synthetic`, LIMITS.evaluationClips);
   });
+  if (spec.evaluation.sampling) checkSampling(spec.evaluation.sampling, "spec.evaluation.sampling");
   const judgeProblem = spec.evaluation.answerJudge && answerJudgeProblem(spec.evaluation.answerJudge);
   if (judgeProblem) fail(`spec.evaluation.answer_judge.${judgeProblem.field}`, judgeProblem.problem);
 
@@ -263,16 +253,19 @@ export function judgeTemplates(spec: RunSpec): Record<string, string> {
 }
 
 function checkTraining(t: TrainingParams, field: string, sft: boolean): void {
-  if (!(t.learningRate >= 0 && Number.isFinite(t.learningRate))) fail(`${field}.learning_rate`, "must be ≥ 0");
-  if (!(t.visionLrScale >= 0 && Number.isFinite(t.visionLrScale))) fail(`${field}.vision_lr_scale`, "must be ≥ 0");
-  if (!(t.curriculum in Curriculum)) fail(`${field}.curriculum`, `unknown value ${t.curriculum}`);
-  if (!sft && t.curriculum === Curriculum.ANSWER_LENGTH) fail(`${field}.curriculum`, "applies to SFT only");
+  const p = trainingParamsProblem(t, sft);
+  if (p) fail(`${field}.${p.field}`, p.problem);
 }
 
 function checkSampling(s: SamplingParams, field: string): void {
   if (!(s.temperature >= 0 && s.temperature <= 10)) fail(`${field}.temperature`, "must be in [0, 10]");
   if (!(s.topP >= 0 && s.topP <= 1)) fail(`${field}.top_p`, "must be in [0, 1]");
   if (s.maxNewTokens > LIMITS.maxNewTokens) fail(`${field}.max_new_tokens`, `must be ≤ ${LIMITS.maxNewTokens}`);
+}
+
+function checkSynthetic(d: SyntheticDataset, field: string, maxClips: number): void {
+  const p = syntheticDatasetProblem(d, maxClips);
+  if (p) fail(`${field}.${p.field}`, p.problem);
 }
 
 function checkDatasetUri(field: string, uri: string): void {

@@ -1,6 +1,6 @@
-import { CaptionSource, ContextMode, CritiqueFilter, JudgeStrategy } from "@isrdpo/contracts";
+import { CaptionSource, ContextMode, CritiqueFilter, JudgeStrategy, type LrSchedule } from "@isrdpo/contracts";
 import { describe, expect, it } from "vitest";
-import { RunSpecError, judgeTemplates, normalizeRunSpec } from "../src/index.ts";
+import { LIMITS, RunSpecError, judgeTemplates, normalizeRunSpec } from "../src/index.ts";
 import { requestShare } from "../src/commands.ts";
 import { testRunSpec } from "../src/testing.ts";
 
@@ -109,6 +109,78 @@ describe("normalizeRunSpec", () => {
     ["fraction above 1", { failurePolicy: { maxFailedItemFraction: 2 } }, "spec.failure_policy.max_failed_item_fraction"],
     ["too many attempts", { failurePolicy: { maxShardAttempts: 1000 } }, "spec.failure_policy.max_shard_attempts"],
     ["negative beta", { dpo: { beta: -0.1 } }, "spec.dpo.beta"],
+    // Sizes: each limit of LIMITS, just beyond it (issue 18: clip_count=4e9 froze the orchestrator).
+    [
+      "a huge synthetic prompt set",
+      { prompts: { source: { case: "synthetic", value: { clipCount: LIMITS.datasetClips + 1 } } } },
+      "spec.prompts.synthetic.clip_count",
+    ],
+    [
+      "an unknown prompt split",
+      { prompts: { source: { case: "synthetic", value: { clipCount: 4, split: "dev" } } } },
+      "spec.prompts.synthetic.split",
+    ],
+    [
+      "huge prompt clips",
+      { prompts: { source: { case: "synthetic", value: { clipCount: 4, frames: LIMITS.clipFrames + 1 } } } },
+      "spec.prompts.synthetic.frames",
+    ],
+    [
+      "wide prompt clips",
+      { prompts: { source: { case: "synthetic", value: { clipCount: 4, width: LIMITS.clipSide + 1 } } } },
+      "spec.prompts.synthetic.width",
+    ],
+    [
+      "a huge SFT mix",
+      { initialModel: { source: { case: "sft", value: { preset: "test", data: { clipCount: LIMITS.datasetClips + 1 } } } } },
+      "spec.initial_model.sft.data.clip_count",
+    ],
+    [
+      "too many SFT datasets",
+      {
+        initialModel: {
+          source: {
+            case: "sft",
+            value: {
+              preset: "test",
+              datasets: Array.from({ length: LIMITS.datasets + 1 }, () => ({ uri: "artifact://datasets/a.jsonl" })),
+            },
+          },
+        },
+      },
+      "spec.initial_model.sft.datasets",
+    ],
+    [
+      "absurd SFT epochs",
+      {
+        initialModel: {
+          source: { case: "sft", value: { preset: "test", data: { clipCount: 4 }, training: { epochs: LIMITS.epochs + 1 } } },
+        },
+      },
+      "spec.initial_model.sft.training.epochs",
+    ],
+    [
+      "a huge evaluation split",
+      { evaluation: { splits: [{ source: { case: "synthetic", value: { clipCount: LIMITS.evaluationClips + 1 } } }] } },
+      "spec.evaluation.splits[0].synthetic.clip_count",
+    ],
+    ["an unknown schedule", { training: { schedule: 9 as LrSchedule } }, "spec.training.schedule"],
+    ["a huge batch", { training: { batchSize: LIMITS.batchSize + 1 } }, "spec.training.batch_size"],
+    [
+      "huge accumulation",
+      { training: { gradientAccumulationSteps: LIMITS.gradientAccumulationSteps + 1 } },
+      "spec.training.gradient_accumulation_steps",
+    ],
+    ["absurd max steps", { training: { maxSteps: LIMITS.steps + 1 } }, "spec.training.max_steps"],
+    ["absurd warmup", { training: { warmupSteps: LIMITS.steps + 1 } }, "spec.training.warmup_steps"],
+    ["an infinite learning rate", { training: { learningRate: Number.POSITIVE_INFINITY } }, "spec.training.learning_rate"],
+    ["a NaN weight decay", { training: { weightDecay: Number.NaN } }, "spec.training.weight_decay"],
+    ["an evaluation temperature beyond 10", { evaluation: { sampling: { temperature: 11 } } }, "spec.evaluation.sampling.temperature"],
+    [
+      "a dataset URI that leaves the store",
+      { prompts: { source: { case: "sharegptJsonl", value: { uri: "artifact://../../etc/passwd" } } } },
+      "spec.prompts.sharegpt_jsonl.uri",
+    ],
   ];
   it.each(cases)("rejects %s naming the field", (_name, over, field) => {
     let err: unknown;
@@ -199,6 +271,12 @@ describe("normalizeRunSpec", () => {
         "(isrdpo data import --jsonl /data/train.jsonl --videos <dir>) and use the artifact:// URI it prints",
     );
     const ok = normalizeRunSpec(path("artifact://datasets/ab12.jsonl"));
+    // The limits themselves are allowed.
+    const atLimit = testRunSpec({
+      prompts: { source: { case: "synthetic", value: { clipCount: LIMITS.datasetClips, frames: LIMITS.clipFrames } } },
+      training: { batchSize: LIMITS.batchSize, epochs: LIMITS.epochs },
+    });
+    expect(normalizeRunSpec(atLimit).prompts!.source.value).toMatchObject({ clipCount: LIMITS.datasetClips });
     expect(ok.prompts!.source.value).toMatchObject({ uri: "artifact://datasets/ab12.jsonl" });
     // A key pasted where its variable's name belongs is not echoed back.
     const judge = { kind: 2, endpoint: "http://lm:8000/v1", model: "m", apiKeyEnv: "sk-secret-123" };

@@ -8,6 +8,14 @@ import { z } from "zod";
 
 const number = () => z.coerce.number({ error: (issue) => (issue.code === "invalid_type" ? "must be a number" : undefined) });
 const port = number().int().min(0).max(65535);
+/** A list given as one comma-separated string (an environment variable or a flag). */
+const commaList = (v: unknown) =>
+  typeof v === "string"
+    ? v
+        .split(",")
+        .map((o) => o.trim())
+        .filter(Boolean)
+    : v;
 
 export const ConfigSchema = z
   .object({
@@ -44,17 +52,33 @@ export const ConfigSchema = z
     cors: z
       .object({
         allowedOrigins: z
-          .preprocess(
-            (v) =>
-              typeof v === "string"
-                ? v
-                    .split(",")
-                    .map((o) => o.trim())
-                    .filter(Boolean)
-                : v,
-            z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'must be "*" or an origin like https://host:port')),
-          )
+          .preprocess(commaList, z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'must be "*" or an origin like https://host:port')))
           .default([]),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Directories whose video files RPC callers and runs may name by path (e.g. a mounted data volume);
+     * empty (the default): no file is read for a caller — frames, synthetic clip ids and artifact://
+     * videos only. A path outside every root is refused with the same message whether or not it exists.
+     */
+    media: z
+      .object({ roots: z.preprocess(commaList, z.array(z.string().min(1, "must not be empty"))).default([]) })
+      .strict()
+      .prefault({}),
+    /** What one request may carry; larger ones are refused up front (INVALID_ARGUMENT / RESOURCE_EXHAUSTED naming the limit). */
+    limits: z
+      .object({
+        /** One message's bytes (Connect's readMaxBytes, every protocol): 16 MiB holds 256 inline 8×32×32 clips. */
+        maxMessageBytes: number()
+          .int()
+          .min(1024)
+          .max(1 << 30)
+          .default(16 << 20),
+        /** Characters of one text field (prompt, context, instruction, answer, candidate). */
+        maxTextChars: number().int().min(64).max(10_000_000).default(16_384),
+        /** Sequences one ScoreSequences or Judge request may score (inputs × candidates, answers). */
+        maxSequences: number().int().min(2).max(1_000_000).default(1_024),
       })
       .strict()
       .prefault({}),
@@ -97,6 +121,10 @@ export const ENV_VARS: Record<string, string> = {
   ISRDPO_BACKEND: "backend",
   ISRDPO_THREADS: "threads",
   ISRDPO_CORS_ALLOWED_ORIGINS: "cors.allowedOrigins",
+  ISRDPO_MEDIA_ROOTS: "media.roots",
+  ISRDPO_MAX_MESSAGE_BYTES: "limits.maxMessageBytes",
+  ISRDPO_MAX_TEXT_CHARS: "limits.maxTextChars",
+  ISRDPO_MAX_SEQUENCES: "limits.maxSequences",
 };
 
 const SECRET_PATHS = new Set(["nats.password", "nats.token", "grpcToken"]);

@@ -93,6 +93,7 @@ export async function startServer(
   const services = modules.flatMap((m) => m.services);
   const handler = connectNodeAdapter({
     interceptors,
+    readMaxBytes: config.limits.maxMessageBytes,
     routes: (router) => {
       for (const module of modules) module.register(router, ctx);
       healthRegistry.register(router);

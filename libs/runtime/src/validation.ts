@@ -23,3 +23,9 @@ export function requireRange(field: string, value: number, min: number, max: num
   }
   return value;
 }
+
+/** A text field of at most `maxChars` characters (the service's limits.maxTextChars); non-empty unless `optional`. */
+export function requireText(field: string, value: string, maxChars: number, optional = false): string {
+  if (value.length > maxChars) invalidArgument(field, `at most ${maxChars} characters (limits.maxTextChars), got ${value.length}`);
+  return optional ? value : requireNonEmpty(field, value);
+}

@@ -20,6 +20,8 @@ describe("loadConfig", () => {
       logLevel: "info",
       shutdownGraceMs: 10_000,
       nats: { ackWaitMs: 30_000 },
+      media: { roots: [] },
+      limits: { maxMessageBytes: 16 << 20, maxTextChars: 16_384, maxSequences: 1_024 },
     });
     expect(config.port).toBeUndefined();
     expect(config.threads).toBe(availableParallelism());
@@ -28,6 +30,21 @@ describe("loadConfig", () => {
   it("takes stage threads from ISRDPO_THREADS, at least one", () => {
     expect(loadConfig({ env: { ISRDPO_THREADS: "3" } }).threads).toBe(3);
     expect(() => loadConfig({ env: { ISRDPO_THREADS: "0" } })).toThrow(/^invalid config threads: .*\(from ISRDPO_THREADS\)$/);
+  });
+
+  it("reads media roots as a list and limits as numbers, from the environment or a file", () => {
+    expect(loadConfig({ env: { ISRDPO_MEDIA_ROOTS: "/data/a, /data/b", ISRDPO_MAX_TEXT_CHARS: "1000" } })).toMatchObject({
+      media: { roots: ["/data/a", "/data/b"] },
+      limits: { maxTextChars: 1000 },
+    });
+    const path = file("m.yaml", "media:\n  roots: [/mnt/videos]\nlimits:\n  maxMessageBytes: 1048576\n");
+    expect(loadConfig({ env: { ISRDPO_CONFIG: path } })).toMatchObject({
+      media: { roots: ["/mnt/videos"] },
+      limits: { maxMessageBytes: 1 << 20 },
+    });
+    expect(() => loadConfig({ env: { ISRDPO_MAX_MESSAGE_BYTES: "10" } })).toThrow(
+      "invalid config limits.maxMessageBytes: Too small: expected number to be >=1024 (from ISRDPO_MAX_MESSAGE_BYTES)",
+    );
   });
 
   it("layers file < environment < flags", () => {

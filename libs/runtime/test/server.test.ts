@@ -73,6 +73,23 @@ describe("startServer", () => {
     });
   });
 
+  it("refuses a message beyond limits.maxMessageBytes without reading it, and keeps serving", async () => {
+    const prompt = "x".repeat(17 << 20); // the default limit is 16 MiB
+    // HTTP/1.1 Connect gets the status; over HTTP/2 the server stops reading, so the client may see its
+    // stream reset (ENHANCE_YOUR_CALM) instead. Either way the call fails and the next one is answered.
+    const h1 = createClient(InferenceService, createConnectTransport({ baseUrl: `http://127.0.0.1:${server.port}`, httpVersion: "1.1" }));
+    expect(await h1.generate({ inputs: [{ prompt }] }, auth).catch((e: unknown) => ConnectError.from(e).code)).toBe(Code.ResourceExhausted);
+    for (const name of Object.keys(transports)) {
+      const err = await createClient(InferenceService, transports[name]!(server.port))
+        .generate({ inputs: [{ prompt }] }, auth)
+        .catch((e: unknown) => ConnectError.from(e));
+      expect(err, name).toBeInstanceOf(ConnectError);
+      expect([Code.ResourceExhausted, Code.Internal], name).toContain((err as ConnectError).code);
+      const fresh = createClient(InferenceService, transports[name]!(server.port));
+      expect((await fresh.generate({ inputs: [{ prompt: "ok" }] }, auth)).generations[0]!.text).toBe("OK");
+    }
+  });
+
   it("requires the bearer token except for health checks", async () => {
     const c = createClient(InferenceService, transports.grpc!(server.port));
     const err = await c.generate({ inputs: [{ prompt: "x" }] }).catch((e: unknown) => ConnectError.from(e));

@@ -8,7 +8,7 @@ import { readFrames } from "@isrdpo/datasets";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ArtifactRef, ModelRef, SamplingParams, Video } from "@isrdpo/contracts";
 import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
-import { resolveVideo, VideoError, videoKey, type FrameDims } from "@isrdpo/video";
+import { resolveVideo, VideoError, videoKey, type FrameDims, type ResolveOptions } from "@isrdpo/video";
 import { LmResponseError, type ChatModel } from "@isrdpo/lm";
 import {
   generate,
@@ -80,15 +80,21 @@ export async function loadModelCopy(ctx: ServiceContext, ref: ModelRef | undefin
 }
 
 /** resolveVideo's reader of imported videos: their frames artifacts in `artifacts`. */
-export const artifactFrames = (artifacts: ArtifactStore) => (uri: string, dims: FrameDims, field: string) =>
+const artifactFrames = (artifacts: ArtifactStore) => (uri: string, dims: FrameDims, field: string) =>
   readFrames(artifacts, uri, dims, field);
+
+/** How this service reads a caller's video: imported frames from its store, files only under `media.roots`. */
+export const videoOptions = (ctx: ServiceContext): ResolveOptions => ({
+  artifactFrames: artifactFrames(ctx.artifacts),
+  mediaRoots: ctx.config.media.roots,
+});
 
 /** A request's video as the frames this model takes; a bad one is INVALID_ARGUMENT naming the field. */
 export async function videoInput(ctx: ServiceContext, policy: Policy, video: Video | undefined, field: string): Promise<VideoInput> {
   if (!video) invalidArgument(field, "required");
   const { frames, height, width } = policy.model.config;
   try {
-    const data = await resolveVideo(video.source, { frames, height, width }, field, { artifactFrames: artifactFrames(ctx.artifacts) });
+    const data = await resolveVideo(video.source, { frames, height, width }, field, videoOptions(ctx));
     // Inline frames without an id are keyed by content, so the visual-token cache stays correct.
     const videoId = videoKey(video) || `sha256:${createHash("sha256").update(data).digest("hex")}`;
     return { videoId, frames: data };

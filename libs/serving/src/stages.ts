@@ -3,13 +3,13 @@
 // output artifact → ShardCompleted).
 import { create, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { ItemFailureSchema, ShardCompletedSchema, type ItemFailure, type PromptItem, type WorkItem } from "@isrdpo/contracts";
-import type { ArtifactStore, QueuePayloads, WorkHandler, WorkQueue } from "@isrdpo/bus";
+import type { QueuePayloads, WorkHandler, WorkQueue } from "@isrdpo/bus";
 import { serveWorkQueue, shardOutputUri, skipEndedRuns } from "@isrdpo/orchestration";
 import { counter, type ServiceContext, type ServiceModule } from "@isrdpo/runtime";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { resolveItemVideos, videoKey } from "@isrdpo/video";
+import { resolveItemVideos, videoKey, type ResolveOptions } from "@isrdpo/video";
 import type { Policy, VideoInput } from "@isrdpo/vlm";
-import { artifactFrames, withModel } from "./index.ts";
+import { videoOptions, withModel } from "./index.ts";
 import { acquireStagePool, threadedHandler, type HandlerModule } from "./threads.ts";
 
 /**
@@ -38,10 +38,10 @@ export interface ItemFailureInit {
 export async function shardVideos(
   policy: Policy,
   items: readonly PromptItem[],
-  artifacts: ArtifactStore,
+  options: ResolveOptions,
 ): Promise<{ ready: ReadyItem[]; failures: ItemFailureInit[] }> {
   const { frames: n, height, width } = policy.model.config;
-  const { frames, failures } = await resolveItemVideos(items, { frames: n, height, width }, { artifactFrames: artifactFrames(artifacts) });
+  const { frames, failures } = await resolveItemVideos(items, { frames: n, height, width }, options);
   const failed = new Set(failures.map((f) => f.itemId));
   const ready = items
     .filter((item) => !failed.has(item.id))
@@ -85,7 +85,7 @@ export function shardStage<Q extends ShardQueue, S extends ShardSchema>(
   return async (task) => {
     const item = task.payload as QueuePayloads[Q];
     return withModel(ctx, item.model, "work_item.model", async (policy) => {
-      const { ready, failures } = await shardVideos(policy, item.items, ctx.artifacts);
+      const { ready, failures } = await shardVideos(policy, item.items, videoOptions(ctx));
       const extra: Record<string, unknown> = {};
       const records = await compute({ item, params: item.params.value as ShardInput<Q>["params"], policy, ready, failures, extra });
       // S has both fields (ShardSchema); TypeScript cannot see that through the generic.

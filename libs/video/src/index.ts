@@ -9,4 +9,5 @@ export * from "./splits.ts";
 export * from "./baseline.ts";
 export * from "./sft.ts";
 export * from "./ffmpeg.ts";
+export * from "./media.ts";
 export * from "./resolve.ts";

@@ -1,6 +1,7 @@
-// Any video the contracts can name (inline frames, a file or frame folder, an imported video's frames
-// artifact, a synthetic clip id) as the frames a model takes: uint8 RGB, `dims` exactly.
+// Any video the contracts can name (inline frames, a file or frame folder under a media root, an
+// imported video's frames artifact, a synthetic clip id) as the frames a model takes: uint8 RGB, `dims` exactly.
 import { decodeVideo, VideoError, type FfmpegOptions } from "./ffmpeg.ts";
+import { confineMediaPath } from "./media.ts";
 import type { FrameDims } from "./render.ts";
 import { renderClip } from "./render.ts";
 import { clipFromId } from "./splits.ts";
@@ -12,15 +13,18 @@ export type VideoSource =
   | { case: undefined; value?: undefined };
 
 export interface ResolveOptions extends FfmpegOptions {
-  /** false: refuse file paths (a server that must not read its disk for a caller). */
-  allowFiles?: boolean;
+  /**
+   * The directories video files may be read from (a server's `media.roots`); a path outside them, or
+   * any path when there are none (the default), is refused with one message (see confineMediaPath).
+   */
+  mediaRoots?: readonly string[];
   /** Reads the frames of an `artifact://` URI (an imported video); without it such URIs are refused. */
   artifactFrames?: (uri: string, dims: FrameDims, field: string) => Promise<Uint8Array>;
 }
 
 /**
  * Frames of `dims` for a video source. Inline frames must already have the model's shape (callers
- * resize); files are decoded with ffmpeg, sampled uniformly and resized; imported videos are read
+ * resize); files (only under `mediaRoots`) are decoded with ffmpeg, sampled uniformly and resized; imported videos are read
  * from their frames artifact; synthetic clips are rendered. Errors say which field is wrong (`field`
  * prefixes the message).
  */
@@ -58,9 +62,15 @@ export async function resolveVideo(
         if (!options.artifactFrames) throw new VideoError(`${field}.uri`, "artifact URIs cannot be read here");
         return options.artifactFrames(source.value, dims, `${field}.uri`);
       }
-      if (options.allowFiles === false) throw new VideoError(`${field}.uri`, "this server does not read video files");
-      const decoded = await decodeVideo(source.value, { ...options, ...dims });
-      return decoded.data;
+      const path = await confineMediaPath(source.value, options.mediaRoots ?? [], `${field}.uri`);
+      try {
+        return (await decodeVideo(path, { ...options, ...dims })).data;
+      } catch (err) {
+        // Named as the caller named it: the server's real path stays private.
+        if (err instanceof VideoError)
+          throw new VideoError(`${field}.uri`, `"${source.value}": ${err.reason.split(path).join(source.value)}`);
+        throw err;
+      }
     }
     default:
       throw new VideoError(field, "one of frames, uri or synthetic_clip_id is required");

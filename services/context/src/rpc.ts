@@ -2,7 +2,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { ContextMode, type ContextService, DescribeResponseSchema } from "@isrdpo/contracts";
-import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
+import { invalidArgument, requireText, type ServiceContext } from "@isrdpo/runtime";
 import { asInvalidArgument, sampling, videoInput, withModel } from "@isrdpo/serving";
 import { describeClips } from "@isrdpo/vlm";
 import { CONTEXT_SAMPLING, contextsFor } from "./work.ts";
@@ -15,6 +15,7 @@ export function contextRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof Cont
       }
       if (req.mode === ContextMode.CLIP_NARRATIVE && req.clipCount === 0)
         invalidArgument("clip_count", "required for CONTEXT_MODE_CLIP_NARRATIVE");
+      requireText("previous_context", req.previousContext, ctx.config.limits.maxTextChars, true);
       return withModel(ctx, req.model, "model", async (policy) => {
         const video = await videoInput(ctx, policy, req.video, "video");
         const s = sampling(req.sampling, "sampling", policy, CONTEXT_SAMPLING);

@@ -20,7 +20,7 @@ import { qaSplitMetrics } from "@isrdpo/eval";
 import { ChatClient, LmConfigError, LmError, judgeQa, qaJudgeProtocol, type ChatModel, type QaJudgeProtocol } from "@isrdpo/lm";
 import { answerJudgeProblem, datasetUriProblem } from "@isrdpo/orchestration";
 import type { ServiceContext } from "@isrdpo/runtime";
-import { artifactFrames, policyChatModel } from "@isrdpo/serving";
+import { policyChatModel, videoOptions } from "@isrdpo/serving";
 import { resolveItemVideos } from "@isrdpo/video";
 import { answerQuestions, type Policy, type Sampling } from "@isrdpo/vlm";
 import { cachedSplit, contentDigest } from "./cache.ts";
@@ -115,11 +115,7 @@ export async function evaluateQaSplit(
   const items = await qaItems(ctx, ref, `${field}.sharegpt_jsonl`);
   const { frames: n, height, width } = policy.model.config;
   const videos = items.map((q) => ({ id: q.id, video: { id: q.video, source: { case: "uri" as const, value: q.video } } }));
-  const { frames, failures } = await resolveItemVideos(
-    videos,
-    { frames: n, height, width },
-    { artifactFrames: artifactFrames(ctx.artifacts) },
-  );
+  const { frames, failures } = await resolveItemVideos(videos, { frames: n, height, width }, videoOptions(ctx));
   const failed = new Set(failures.map((f) => f.itemId));
   const ready = items.filter((q) => !failed.has(q.id));
   const answers = (

@@ -8,6 +8,7 @@ import {
   type EvaluatorService,
   type EvaluationSpec,
 } from "@isrdpo/contracts";
+import { LIMITS, syntheticDatasetProblem } from "@isrdpo/orchestration";
 import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
 import { sampling, withModel } from "@isrdpo/serving";
 import { scoreAnswer } from "@isrdpo/video";
@@ -15,16 +16,14 @@ import { PROMPT_TEMPLATES } from "@isrdpo/vlm";
 import { EVAL_SAMPLING, benchmarkAnswers, syntheticBenchmark, type SyntheticBenchmark } from "./evaluate.ts";
 import { checkQaSplits, evaluateSpecSplit } from "./qa.ts";
 
-const MAX_CLIPS = 2000;
-
 /** The spec's synthetic splits, validated; imported QA splits are refused unless `imported` (Evaluate scores them). */
 function benchmarks(spec: EvaluationSpec | undefined, frames: number, imported = false): SyntheticBenchmark[] {
   if (!spec || spec.splits.length === 0) invalidArgument("spec.splits", "must name at least one benchmark split");
   return spec.splits.flatMap((ref, i) => {
     if (imported && ref.source.case === "sharegptJsonl") return [];
     const field = `spec.splits[${i}]`;
-    if (ref.source.case === "synthetic" && ref.source.value.clipCount > MAX_CLIPS)
-      invalidArgument(`${field}.clip_count`, `at most ${MAX_CLIPS}`);
+    const problem = ref.source.case === "synthetic" && syntheticDatasetProblem(ref.source.value, LIMITS.evaluationClips);
+    if (problem) invalidArgument(`${field}.${problem.field}`, problem.problem);
     try {
       return syntheticBenchmark(ref, field, frames);
     } catch (err) {

@@ -9,7 +9,7 @@ import {
   ScoreSequencesResponseSchema,
   type GenerationInput,
 } from "@isrdpo/contracts";
-import { invalidArgument, requireNonEmpty, requireRange, type ServiceContext } from "@isrdpo/runtime";
+import { invalidArgument, requireRange, requireText, type ServiceContext } from "@isrdpo/runtime";
 import { acquireModel, asInvalidArgument, sampling, videoInput, withModel } from "@isrdpo/serving";
 import { generate, sequenceLogProbs, type Policy, type ScoreItem } from "@isrdpo/vlm";
 
@@ -20,7 +20,7 @@ async function inputsOf(ctx: ServiceContext, policy: Policy, inputs: GenerationI
   return Promise.all(
     inputs.map(async (input, i) => ({
       ...(await videoInput(ctx, policy, input.video, `${field}[${i}].video`)),
-      prompt: requireNonEmpty(`${field}[${i}].prompt`, input.prompt),
+      prompt: requireText(`${field}[${i}].prompt`, input.prompt, ctx.config.limits.maxTextChars),
     })),
   );
 }
@@ -33,6 +33,12 @@ export function inferenceRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof In
       if (req.inputs.length === 0) invalidArgument("inputs", "must not be empty");
       if (req.inputs.length > MAX_INPUTS) invalidArgument("inputs", `at most ${MAX_INPUTS}, got ${req.inputs.length}`);
       const numSamples = requireRange("num_samples", req.numSamples, 1, 16, 1);
+      const { maxSequences } = ctx.config.limits;
+      if (req.inputs.length * numSamples > maxSequences)
+        invalidArgument(
+          "num_samples",
+          `inputs × num_samples must be at most ${maxSequences} (limits.maxSequences), got ${req.inputs.length * numSamples}`,
+        );
       return withModel(ctx, req.model, "model", async (policy) => {
         const s = sampling(req.sampling, "sampling", policy, DEFAULTS);
         const inputs = await inputsOf(ctx, policy, req.inputs, "inputs");
@@ -110,13 +116,20 @@ export function inferenceRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof In
     async scoreSequences(req) {
       if (req.inputs.length === 0) invalidArgument("inputs", "must not be empty");
       if (req.inputs.length > MAX_INPUTS) invalidArgument("inputs", `at most ${MAX_INPUTS}, got ${req.inputs.length}`);
+      const { maxSequences, maxTextChars } = ctx.config.limits;
+      const sequences = req.inputs.reduce((n, input) => n + input.candidates.length, 0);
+      if (sequences > maxSequences)
+        invalidArgument("inputs", `at most ${maxSequences} candidates in all (limits.maxSequences), got ${sequences}`);
+      req.inputs.forEach((input, i) => {
+        if (input.candidates.length === 0) invalidArgument(`inputs[${i}].candidates`, "must not be empty");
+        requireText(`inputs[${i}].prompt`, input.prompt, maxTextChars);
+        input.candidates.forEach((c, j) => requireText(`inputs[${i}].candidates[${j}]`, c, maxTextChars, true));
+      });
       return withModel(ctx, req.model, "model", async (policy) => {
         const items: ScoreItem[] = [];
         for (const [i, input] of req.inputs.entries()) {
-          if (input.candidates.length === 0) invalidArgument(`inputs[${i}].candidates`, "must not be empty");
           const video = await videoInput(ctx, policy, input.video, `inputs[${i}].video`);
-          const prompt = requireNonEmpty(`inputs[${i}].prompt`, input.prompt);
-          for (const answer of input.candidates) items.push({ ...video, prompt, answer });
+          for (const answer of input.candidates) items.push({ ...video, prompt: input.prompt, answer });
         }
         const scores = await asInvalidArgument(() => sequenceLogProbs(policy.model, policy.tok, items));
         let next = 0;

@@ -11,7 +11,7 @@ import {
   Verdict,
 } from "@isrdpo/contracts";
 import { DEFAULTS, RunSpecError, normalizeCaptionProxy } from "@isrdpo/orchestration";
-import { invalidArgument, requireNonEmpty, type ServiceContext } from "@isrdpo/runtime";
+import { invalidArgument, requireNonEmpty, requireText, type ServiceContext } from "@isrdpo/runtime";
 import { videoInput, withModel } from "@isrdpo/serving";
 import type { Policy } from "@isrdpo/vlm";
 import { judge, judgeMethod, usesCaptionProxy } from "./judging.ts";
@@ -21,15 +21,20 @@ export function judgeRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof JudgeS
     async judge(req) {
       if (req.strategy === JudgeStrategy.UNSPECIFIED || !(req.strategy in JudgeStrategy))
         invalidArgument("strategy", "required, e.g. JUDGE_STRATEGY_SELF");
-      requireNonEmpty("instruction", req.instruction);
+      const { maxTextChars, maxSequences } = ctx.config.limits;
+      requireText("instruction", req.instruction, maxTextChars);
+      requireText("context", req.context, maxTextChars, true);
+      requireText("caption", req.caption, maxTextChars, true);
       const list = req.responses.length > 0;
       if (list) {
         if (req.responseA || req.responseB) invalidArgument("responses", "set either response_a and response_b, or responses, not both");
         if (req.responses.length < 2) invalidArgument("responses", `needs at least two answers, got ${req.responses.length}`);
-        req.responses.forEach((r, i) => requireNonEmpty(`responses[${i}]`, r));
+        if (req.responses.length > maxSequences)
+          invalidArgument("responses", `at most ${maxSequences} answers (limits.maxSequences), got ${req.responses.length}`);
+        req.responses.forEach((r, i) => requireText(`responses[${i}]`, r, maxTextChars));
       } else {
-        requireNonEmpty("response_a", req.responseA);
-        requireNonEmpty("response_b", req.responseB);
+        requireText("response_a", req.responseA, maxTextChars);
+        requireText("response_b", req.responseB, maxTextChars);
       }
       if (!(req.tieMargin >= 0 && req.tieMargin < 1)) invalidArgument("tie_margin", `must be in [0, 1), got ${req.tieMargin}`);
       judgeMethod(req.strategy); // UNIMPLEMENTED before any model is loaded

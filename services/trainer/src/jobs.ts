@@ -14,7 +14,7 @@ import {
   type TrainingParams as TrainingParamsProto,
 } from "@isrdpo/contracts";
 import type { ServiceContext } from "@isrdpo/runtime";
-import { artifactFrames, loadModelCopy, modelsOf } from "@isrdpo/serving";
+import { loadModelCopy, modelsOf, videoOptions } from "@isrdpo/serving";
 import { datasetSftExamples } from "@isrdpo/datasets";
 import { trainDpo, trainSft, type DpoPair, type StepMetrics, type TrainingParams } from "@isrdpo/train";
 import { type SftMixOptions, buildSftMix, clipFromId, renderClip, resolveVideo, syntheticSplit } from "@isrdpo/video";
@@ -96,9 +96,7 @@ async function framesOf(
   if (!frames) {
     frames = videoId.startsWith("syn-")
       ? renderClip(clipFromId(videoId).scene, dims)
-      : await resolveVideo({ case: "uri", value: videoId }, dims, `pairs video ${videoId}`, {
-          artifactFrames: artifactFrames(ctx.artifacts),
-        });
+      : await resolveVideo({ case: "uri", value: videoId }, dims, `pairs video ${videoId}`, videoOptions(ctx));
     cache.set(videoId, frames);
   }
   return frames;
@@ -130,7 +128,7 @@ export async function runJob(
       ...(spec.syntheticData
         ? syntheticSftExamples(spec.syntheticData, preset, spec.critiqueSkills ? { ...SFT_MIX, ...CRITIQUE_MIX } : SFT_MIX)
         : []),
-      ...(await datasetSftExamples(ctx.artifacts, spec.data, preset)).map((e) => ({
+      ...(await datasetSftExamples(ctx.artifacts, spec.data, preset, ctx.config.media.roots)).map((e) => ({
         videoId: e.videoId,
         frames: e.frames,
         ...skillText(e.record),

@@ -10,6 +10,7 @@ import {
   type TrainerService,
   WatchJobResponseSchema,
 } from "@isrdpo/contracts";
+import { LIMITS, syntheticDatasetProblem, trainingParamsProblem } from "@isrdpo/orchestration";
 import { invalidArgument, notFound } from "@isrdpo/runtime";
 import type { JobManager } from "./manager.ts";
 
@@ -29,6 +30,12 @@ export function trainerRpc(jobs: JobManager): Partial<ServiceImpl<typeof Trainer
         invalidArgument("spec.synthetic_data", "SFT needs synthetic_data, data (imported datasets) or both");
       if (spec.kind === JobKind.SFT && spec.preset && !["test", "small", "base"].includes(spec.preset))
         invalidArgument("spec.preset", `must be test, small or base, got "${spec.preset}"`);
+      const synthetic = spec.syntheticData && syntheticDatasetProblem(spec.syntheticData, LIMITS.datasetClips);
+      if (synthetic) invalidArgument(`spec.synthetic_data.${synthetic.field}`, synthetic.problem);
+      if (spec.kind === JobKind.SFT && spec.data.length > LIMITS.datasets)
+        invalidArgument("spec.data", `at most ${LIMITS.datasets} datasets, got ${spec.data.length}`);
+      const training = spec.training && trainingParamsProblem(spec.training, spec.kind === JobKind.SFT);
+      if (training) invalidArgument(`spec.training.${training.field}`, training.problem);
       if (spec.kind === JobKind.DPO && !spec.baseModel?.digest) invalidArgument("spec.base_model.digest", "required for DPO");
       if (spec.kind === JobKind.DPO && spec.data.length === 0) invalidArgument("spec.data", "DPO needs at least one preference shard");
       if (req.jobId && !JOB_ID.test(req.jobId)) invalidArgument("job_id", `must match ${JOB_ID}`);
