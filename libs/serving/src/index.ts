@@ -140,6 +140,20 @@ export async function asInvalidArgument<T>(run: () => Promise<T> | T): Promise<T
     throw err;
   }
 }
+/**
+ * Model work for an RPC that stops with its caller: `run` is given the handler's signal (aborted when
+ * the client cancels or its deadline passes), and the call then ends CANCELLED / DEADLINE_EXCEEDED
+ * instead of reporting the aborted model loop as INTERNAL.
+ */
+export async function cancellable<T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (!signal.aborted) throw err;
+    const reason = ConnectError.from(signal.reason);
+    throw reason.code === Code.Unknown ? new ConnectError("cancelled by the client", Code.Canceled) : reason;
+  }
+}
 export * from "./stages.ts";
 export type { HandlerModule } from "./threads.ts";
 

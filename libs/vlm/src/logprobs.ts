@@ -22,8 +22,29 @@ export function sequenceLogProbs(
   items: readonly ScoreItem[],
   opts: { batchSize?: number } = {},
 ): { sum: number; count: number }[] {
-  const batchSize = opts.batchSize ?? 32;
+  return [...scoredBatches(model, tok, items, opts.batchSize ?? 32)].flat();
+}
+
+/**
+ * sequenceLogProbs for a server: the same numbers, but it yields to the event loop after each batch
+ * (health checks and other calls are answered during a large request) and stops when `signal` aborts.
+ */
+export async function sequenceLogProbsAsync(
+  model: VideoLMM,
+  tok: Tokenizer,
+  items: readonly ScoreItem[],
+  opts: { batchSize?: number; signal?: AbortSignal } = {},
+): Promise<{ sum: number; count: number }[]> {
   const out: { sum: number; count: number }[] = [];
+  for (const batch of scoredBatches(model, tok, items, opts.batchSize ?? 32)) {
+    out.push(...batch);
+    await new Promise((resolve) => setImmediate(resolve));
+    if (opts.signal?.aborted) throw new Error(`sequenceLogProbs: aborted after ${out.length} of ${items.length} items`);
+  }
+  return out;
+}
+
+function* scoredBatches(model: VideoLMM, tok: Tokenizer, items: readonly ScoreItem[], batchSize: number) {
   const rows = items.map((it, i) => {
     if (typeof it.answer !== "string") throw new InputError(`items[${i}].answer: must be a string`);
     return encodeRow(tok, it.prompt, it.answer);
@@ -37,9 +58,8 @@ export function sequenceLogProbs(
     });
     const values = sums.dataSync();
     sums.dispose();
-    chunk.forEach((_, i) => out.push({ sum: values[i] as number, count: sb.answerLengths[i] as number }));
+    yield chunk.map((_, i) => ({ sum: values[i] as number, count: sb.answerLengths[i] as number }));
   }
-  return out;
 }
 
 /**

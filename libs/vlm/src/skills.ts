@@ -13,19 +13,23 @@ export interface Policy {
   tok: Tokenizer;
 }
 
-/** `numSamples` answers per question, input-major: result[i] holds the answers of questions[i]. */
+/**
+ * `numSamples` answers per question, input-major: result[i] holds the answers of questions[i].
+ * `signal` stops generation between steps (a cancelled request or a stopping worker).
+ */
 export async function answerQuestions(
   policy: Policy,
   questions: readonly { video: VideoInput; question: string }[],
   sampling: Sampling,
   numSamples = 1,
+  signal?: AbortSignal,
 ): Promise<string[][]> {
   const generations = await generate(
     policy.model,
     policy.tok,
     questions.map((q) => ({ ...q.video, prompt: prompts.answer(q.question) })),
     sampling,
-    { numSamples },
+    { numSamples, ...(signal ? { signal } : {}) },
   );
   return questions.map((_, i) => generations.slice(i * numSamples, (i + 1) * numSamples).map((g) => g.text.trim()));
 }

@@ -117,7 +117,8 @@ export class Tokenizer {
         out.push(special);
         continue;
       }
-      for (const m of part.matchAll(CHUNK)) out.push(...this.encodeChunk(m[0]));
+      // No spread: a huge chunk's ids would overflow the argument list (RangeError).
+      for (const m of part.matchAll(CHUNK)) for (const id of this.encodeChunk(m[0])) out.push(id);
     }
     return out;
   }
@@ -153,29 +154,83 @@ export class Tokenizer {
     return new Tokenizer(parsed.data.specialTokens, parsed.data.merges);
   }
 
+  /**
+   * BPE of one chunk: the earliest-learned merge present is applied everywhere, left to right, then
+   * the next — the order training used. Done with a heap of (merge rank, position) over a linked list
+   * of tokens, so a chunk of n bytes costs O(n log n) whatever its length (a rescan per merge was
+   * quadratic: one 16 KB unspaced word froze a service). A merge only ever creates pairs of a later
+   * rank (its id is newer than both parts), so popping by (rank, position) is exactly that order.
+   */
   private encodeChunk(chunk: string): number[] {
     const hit = this.cache.get(chunk);
     if (hit) return hit;
-    let ids = [...new TextEncoder().encode(chunk)].map((b) => b + this.byteOffset);
-    // Apply the earliest-learned merge present, repeatedly: the order training used.
-    for (;;) {
-      let best = Infinity;
-      let at = -1;
-      for (let i = 0; i + 1 < ids.length; i++) {
-        const r = this.rank.get(`${ids[i]},${ids[i + 1]}`);
-        if (r !== undefined && r < best) {
-          best = r;
-          at = i;
-        }
-      }
-      if (at < 0) break;
-      const [a, b] = this.merges[best] as readonly [number, number];
-      ids = mergePair(ids, a, b, this.byteOffset + 256 + best);
+    const tok = Array.from(new TextEncoder().encode(chunk), (b) => b + this.byteOffset);
+    const n = tok.length;
+    const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
+    const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
+    const alive = new Uint8Array(n).fill(1);
+    const heap = new PairHeap();
+    const rankAt = (i: number) => (i >= 0 && next[i]! >= 0 ? this.rank.get(`${tok[i]},${tok[next[i]!]}`) : undefined);
+    const offer = (i: number) => {
+      const r = rankAt(i);
+      if (r !== undefined) heap.push(r, i);
+    };
+    for (let i = 0; i + 1 < n; i++) offer(i);
+    for (let top = heap.pop(); top; top = heap.pop()) {
+      const [r, i] = top;
+      if (!alive[i] || rankAt(i) !== r) continue; // stale: a neighbour was merged since
+      const j = next[i]!;
+      tok[i] = this.byteOffset + 256 + r;
+      alive[j] = 0;
+      next[i] = next[j]!;
+      if (next[j]! >= 0) prev[next[j]!] = i;
+      offer(prev[i]!);
+      offer(i);
     }
-    if (this.cache.size < 100_000) this.cache.set(chunk, ids);
+    const ids = tok.filter((_, i) => alive[i]);
+    // Words only: caching arbitrary long chunks would let requests grow the cache without bound.
+    if (this.cache.size < 100_000 && chunk.length <= 64) this.cache.set(chunk, ids);
     return ids;
   }
 }
+
+/** A binary min-heap of (rank, position) pairs, ordered by rank then position. */
+class PairHeap {
+  private readonly items: [number, number][] = [];
+
+  push(rank: number, pos: number): void {
+    const h = this.items;
+    h.push([rank, pos]);
+    for (let i = h.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (!less(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  pop(): [number, number] | undefined {
+    const h = this.items;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last) {
+      h[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+const less = (a: readonly [number, number], b: readonly [number, number]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 
 function mergePair(ids: number[], a: number, b: number, id: number): number[] {
   const out: number[] = [];

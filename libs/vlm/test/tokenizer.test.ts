@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Tokenizer } from "../src/index.ts";
 import { CORPUS } from "./helpers.ts";
@@ -37,5 +38,50 @@ describe("Tokenizer", () => {
     expect(copy.encode(CORPUS.join(" "))).toEqual(tok.encode(CORPUS.join(" ")));
     expect(() => Tokenizer.fromJSON({ kind: "isrdpo-bpe", version: 1, specialTokens: ["<pad>"], merges: [] })).toThrow(/specialTokens/);
     expect(() => Tokenizer.train(CORPUS, { vocabSize: 10 })).toThrow(/vocabSize/);
+  });
+});
+
+describe("Tokenizer.encode on hostile input", () => {
+  // The reference: rescan for the earliest-learned merge, apply it everywhere left to right, repeat.
+  function referenceChunk(tok: Tokenizer, bytes: number[]): number[] {
+    let ids = bytes.map((b) => b + tok.specialTokens.length);
+    for (;;) {
+      let best = -1;
+      for (let i = 0; i + 1 < ids.length; i++) {
+        const r = tok.merges.findIndex(([a, b]) => a === ids[i] && b === ids[i + 1]);
+        if (r >= 0 && (best < 0 || r < best)) best = r;
+      }
+      if (best < 0) return ids;
+      const [a, b] = tok.merges[best]!;
+      const out: number[] = [];
+      for (let i = 0; i < ids.length; i++) {
+        if (ids[i] === a && ids[i + 1] === b) {
+          out.push(tok.specialTokens.length + 256 + best);
+          i++;
+        } else out.push(ids[i]!);
+      }
+      ids = out;
+    }
+  }
+
+  it("gives the reference BPE's ids for any word (property, seeded)", () => {
+    const tok = Tokenizer.train(CORPUS, { vocabSize: 320 });
+    const letters = [..."aeiou rtnslcdhmbwgx"];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...letters), { minLength: 1, maxLength: 40 }), (chars) => {
+        const word = chars.join("").replace(/ +/g, " ");
+        const expected = [...word.matchAll(/ ?\p{L}+| ?\p{N}| ?[^\s\p{L}\p{N}]+|\s+/gu)].flatMap((m) =>
+          referenceChunk(tok, [...new TextEncoder().encode(m[0])]),
+        );
+        expect(tok.encode(word)).toEqual(expected);
+      }),
+      { seed: 18, numRuns: 300 },
+    );
+  });
+
+  it("encodes a 1 MB unspaced string without a RangeError (the quadratic BPE ran past the test timeout)", () => {
+    const tok = Tokenizer.train(CORPUS, { vocabSize: 320 });
+    const word = "the".repeat(350_000);
+    expect(tok.decode(tok.encode(word))).toBe(word);
   });
 });

@@ -21,13 +21,19 @@ export const EVAL_SAMPLING = { temperature: 0, maxNewTokens: 96 };
 /** Clips of the train split the chance baseline is fitted on. */
 const BASELINE_CLIPS = 200;
 
+/** Baselines kept: the seed comes from the caller, so the cache must not grow with each new one. */
+const MAX_BASELINES = 16;
 const baselines = new Map<string, InstructionItem[]>();
 
 /** The train items the chance baseline is fitted on: the same for every split and model of a seed. */
 function baselineItems(seed: number, frames: number): InstructionItem[] {
   const key = `${seed}/${frames}`;
   let items = baselines.get(key);
-  if (!items) baselines.set(key, (items = syntheticSplit(seed, "train", BASELINE_CLIPS, frames).flatMap((c) => c.items)));
+  if (!items) {
+    items = syntheticSplit(seed, "train", BASELINE_CLIPS, frames).flatMap((c) => c.items);
+    if (baselines.size >= MAX_BASELINES) baselines.delete(baselines.keys().next().value!);
+    baselines.set(key, items);
+  }
   return items;
 }
 
@@ -49,19 +55,21 @@ export function syntheticBenchmark(ref: DatasetRef, field: string, frames: numbe
 }
 
 /** Answers to every item of a benchmark, in item order. */
-export async function benchmarkAnswers(policy: Policy, b: SyntheticBenchmark, s: Sampling): Promise<string[]> {
+export async function benchmarkAnswers(policy: Policy, b: SyntheticBenchmark, s: Sampling, signal?: AbortSignal): Promise<string[]> {
   const dims = policy.model.config;
   const frames = new Map(b.clips.map((c) => [c.id, renderClip(c.scene, dims)]));
   const answers = await answerQuestions(
     policy,
     b.items.map((it) => ({ video: { videoId: it.clipId, frames: frames.get(it.clipId)! }, question: it.question })),
     s,
+    1,
+    signal,
   );
   return answers.map((a) => a[0]!);
 }
 
-export async function evaluateSplit(policy: Policy, b: SyntheticBenchmark, s: Sampling): Promise<SplitMetrics> {
-  const m = splitMetrics(b.split, b.clips, b.items, await benchmarkAnswers(policy, b, s), b.fitItems);
+export async function evaluateSplit(policy: Policy, b: SyntheticBenchmark, s: Sampling, signal?: AbortSignal): Promise<SplitMetrics> {
+  const m = splitMetrics(b.split, b.clips, b.items, await benchmarkAnswers(policy, b, s, signal), b.fitItems);
   return create(SplitMetricsSchema, m);
 }
 

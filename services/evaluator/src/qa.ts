@@ -111,6 +111,7 @@ export async function evaluateQaSplit(
   spec: EvaluationSpec | undefined,
   s: Sampling,
   field: string,
+  signal?: AbortSignal,
 ): Promise<SplitMetrics> {
   const items = await qaItems(ctx, ref, `${field}.sharegpt_jsonl`);
   const { frames: n, height, width } = policy.model.config;
@@ -123,6 +124,8 @@ export async function evaluateQaSplit(
       policy,
       ready.map((q) => ({ video: { videoId: q.video, frames: frames.get(q.video)! }, question: q.question })),
       s,
+      1,
+      signal,
     )
   ).map((a) => a[0]!);
   const judging = answerJudge(ctx, policy, model, spec?.answerJudge, field.replace(/\.splits\[\d+\]$/, ""));
@@ -172,13 +175,14 @@ export async function evaluateSpecSplit(
   spec: EvaluationSpec | undefined,
   s: Sampling,
   field: string,
+  signal?: AbortSignal,
 ): Promise<SplitMetrics> {
   const log = (line: string) => ctx.logger.info(line);
   const digest = model?.digest ?? "";
   if (ref.source.case === "sharegptJsonl") {
     const qa = ref.source.value;
     const key = { model: digest, split: qa.sha256 || qa.uri, sampling: s, answerJudge: spec?.answerJudge };
-    return cachedSplit(ctx.artifacts, key, () => evaluateQaSplit(ctx, policy, model, qa, spec, s, field), log);
+    return cachedSplit(ctx.artifacts, key, () => evaluateQaSplit(ctx, policy, model, qa, spec, s, field, signal), log);
   }
   const bench = syntheticBenchmark(ref, field, policy.model.config.frames);
   const key = { model: digest, split: contentDigest([bench.clips, bench.fitItems]), sampling: s };
@@ -186,7 +190,7 @@ export async function evaluateSpecSplit(
     ctx.artifacts,
     key,
     async () => {
-      const m = await evaluateSplit(policy, bench, s);
+      const m = await evaluateSplit(policy, bench, s, signal);
       m.scorer = "oracle";
       return m;
     },

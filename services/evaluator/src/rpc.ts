@@ -10,7 +10,7 @@ import {
 } from "@isrdpo/contracts";
 import { LIMITS, syntheticDatasetProblem } from "@isrdpo/orchestration";
 import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
-import { sampling, withModel } from "@isrdpo/serving";
+import { cancellable, sampling, withModel } from "@isrdpo/serving";
 import { scoreAnswer } from "@isrdpo/video";
 import { PROMPT_TEMPLATES } from "@isrdpo/vlm";
 import { EVAL_SAMPLING, benchmarkAnswers, syntheticBenchmark, type SyntheticBenchmark } from "./evaluate.ts";
@@ -34,21 +34,25 @@ function benchmarks(spec: EvaluationSpec | undefined, frames: number, imported =
 
 export function evaluatorRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof EvaluatorService>> {
   return {
-    async evaluate(req) {
+    async evaluate(req, call) {
       return withModel(ctx, req.model, "model", async (policy) => {
         benchmarks(req.spec, policy.model.config.frames, true);
         checkQaSplits(req.spec, "spec");
         const s = sampling(req.spec?.sampling, "spec.sampling", policy, EVAL_SAMPLING);
         const splits = [];
         for (const [i, ref] of req.spec!.splits.entries())
-          splits.push(await evaluateSpecSplit(ctx, policy, req.model, ref, req.spec, s, `spec.splits[${i}]`));
+          splits.push(
+            await cancellable(call.signal, () =>
+              evaluateSpecSplit(ctx, policy, req.model, ref, req.spec, s, `spec.splits[${i}]`, call.signal),
+            ),
+          );
         return create(EvaluateResponseSchema, {
           report: create(EvaluationReportSchema, { model: req.model, splits, promptTemplates: PROMPT_TEMPLATES }),
         });
       });
     },
 
-    async compare(req) {
+    async compare(req, call) {
       return withModel(ctx, req.modelA, "model_a", (a) =>
         withModel(ctx, req.modelB, "model_b", async (b) => {
           const list = benchmarks(req.spec, a.model.config.frames);
@@ -57,8 +61,8 @@ export function evaluatorRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof Ev
           let winsB = 0;
           let ties = 0;
           for (const bench of list) {
-            const answersA = await benchmarkAnswers(a, bench, s);
-            const answersB = await benchmarkAnswers(b, bench, s);
+            const answersA = await cancellable(call.signal, () => benchmarkAnswers(a, bench, s, call.signal));
+            const answersB = await cancellable(call.signal, () => benchmarkAnswers(b, bench, s, call.signal));
             const scenes = new Map(bench.clips.map((c) => [c.id, c.scene]));
             bench.items.forEach((item, i) => {
               const scene = scenes.get(item.clipId)!;

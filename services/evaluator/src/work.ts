@@ -16,7 +16,7 @@ export function evaluateHandler(ctx: ServiceContext): WorkHandler<"evaluate"> {
       const s = sampling(params.spec?.sampling, "evaluation.sampling", policy, EVAL_SAMPLING);
       const splits = [];
       for (const [i, ref] of (params.spec?.splits ?? []).entries()) {
-        splits.push(await evaluateSpecSplit(ctx, policy, item.model, ref, params.spec, s, `evaluation.splits[${i}]`));
+        splits.push(await evaluateSpecSplit(ctx, policy, item.model, ref, params.spec, s, `evaluation.splits[${i}]`, task.signal));
       }
       const report = create(EvaluationReportSchema, { model: item.model, splits, promptTemplates: PROMPT_TEMPLATES });
       const preferences = await iterationPreferences(ctx.artifacts, params.preferences);

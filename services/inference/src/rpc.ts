@@ -10,8 +10,8 @@ import {
   type GenerationInput,
 } from "@isrdpo/contracts";
 import { invalidArgument, requireRange, requireText, type ServiceContext } from "@isrdpo/runtime";
-import { acquireModel, asInvalidArgument, sampling, videoInput, withModel } from "@isrdpo/serving";
-import { generate, sequenceLogProbs, type Policy, type ScoreItem } from "@isrdpo/vlm";
+import { acquireModel, asInvalidArgument, cancellable, sampling, videoInput, withModel } from "@isrdpo/serving";
+import { generate, sequenceLogProbsAsync, type Policy, type ScoreItem } from "@isrdpo/vlm";
 
 const MAX_INPUTS = 256;
 const DEFAULTS = { temperature: 0, maxNewTokens: 32 };
@@ -29,7 +29,7 @@ const finish = (reason: "stop" | "length") => (reason === "stop" ? FinishReason.
 
 export function inferenceRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof InferenceService>> {
   return {
-    async generate(req) {
+    async generate(req, call) {
       if (req.inputs.length === 0) invalidArgument("inputs", "must not be empty");
       if (req.inputs.length > MAX_INPUTS) invalidArgument("inputs", `at most ${MAX_INPUTS}, got ${req.inputs.length}`);
       const numSamples = requireRange("num_samples", req.numSamples, 1, 16, 1);
@@ -42,7 +42,9 @@ export function inferenceRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof In
       return withModel(ctx, req.model, "model", async (policy) => {
         const s = sampling(req.sampling, "sampling", policy, DEFAULTS);
         const inputs = await inputsOf(ctx, policy, req.inputs, "inputs");
-        const generations = await asInvalidArgument(() => generate(policy.model, policy.tok, inputs, s, { numSamples }));
+        const generations = await cancellable(call.signal, () =>
+          asInvalidArgument(() => generate(policy.model, policy.tok, inputs, s, { numSamples, signal: call.signal })),
+        );
         return create(GenerateResponseSchema, {
           model: req.model,
           generations: generations.map((g) => ({
@@ -113,7 +115,7 @@ export function inferenceRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof In
       }
     },
 
-    async scoreSequences(req) {
+    async scoreSequences(req, call) {
       if (req.inputs.length === 0) invalidArgument("inputs", "must not be empty");
       if (req.inputs.length > MAX_INPUTS) invalidArgument("inputs", `at most ${MAX_INPUTS}, got ${req.inputs.length}`);
       const { maxSequences, maxTextChars } = ctx.config.limits;
@@ -131,7 +133,9 @@ export function inferenceRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof In
           const video = await videoInput(ctx, policy, input.video, `inputs[${i}].video`);
           for (const answer of input.candidates) items.push({ ...video, prompt: input.prompt, answer });
         }
-        const scores = await asInvalidArgument(() => sequenceLogProbs(policy.model, policy.tok, items));
+        const scores = await cancellable(call.signal, () =>
+          asInvalidArgument(() => sequenceLogProbsAsync(policy.model, policy.tok, items, { signal: call.signal })),
+        );
         let next = 0;
         return create(ScoreSequencesResponseSchema, {
           results: req.inputs.map((input) => ({
