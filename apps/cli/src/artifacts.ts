@@ -2,8 +2,8 @@
 // demo's), the cluster's NATS Object Store (--nats), or the orchestrator's ArtifactService (--server).
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { ArtifactService, type ArtifactRef } from "@isrdpo/contracts";
-import { ArtifactNotFoundError, LocalArtifactStore, connectNats, type ArtifactStore } from "@isrdpo/bus";
-import { transport } from "./client.ts";
+import { ArtifactNotFoundError, LocalArtifactStore, connectNats, redactNatsUrl, type ArtifactStore } from "@isrdpo/bus";
+import { NATS_CONNECT_TIMEOUT_MS, transport } from "./client.ts";
 
 export interface StoreTarget {
   server?: string;
@@ -24,8 +24,12 @@ export async function openArtifactStore(t: StoreTarget): Promise<OpenedStore> {
   if (given !== 1) throw new Error("give exactly one of --server URL, --nats URL or --artifacts DIR (where the artifacts live)");
   if (t.artifacts) return { store: new LocalArtifactStore(t.artifacts), where: `artifact directory ${t.artifacts}`, close: async () => {} };
   if (t.nats) {
-    const { bus, artifacts } = await connectNats({ servers: t.nats.split(","), retryForMs: 10_000 });
-    return { store: artifacts, where: `NATS ${t.nats}`, close: () => bus.close() };
+    const { bus, artifacts } = await connectNats({
+      servers: t.nats.split(","),
+      retryForMs: 10_000,
+      connectTimeoutMs: NATS_CONNECT_TIMEOUT_MS,
+    });
+    return { store: artifacts, where: `NATS ${redactNatsUrl(t.nats)}`, close: () => bus.close() };
   }
   return {
     store: new GrpcArtifactStore(createClient(ArtifactService, transport(t.server!))),

@@ -6,6 +6,9 @@ import { RunService, TrainerService } from "@isrdpo/contracts";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:50051";
 
+/** How long a `--nats` command waits for NATS before failing with one line naming it. */
+export const NATS_CONNECT_TIMEOUT_MS = 5_000;
+
 export function transport(baseUrl: string) {
   const token = process.env.ISRDPO_GRPC_TOKEN;
   const auth: Interceptor = (next) => (req) => {

@@ -5,7 +5,7 @@ export { MemoryBus } from "./memory.ts";
 export type { MemoryBusOptions } from "./memory.ts";
 export { LocalArtifactStore } from "./local-store.ts";
 export { sha256Hex } from "./types.ts";
-export { NATS_NAMES, NatsArtifactStore, NatsBus, connectNats } from "./nats.ts";
+export { NATS_NAMES, NatsArtifactStore, NatsBus, connectNats, redactNatsUrl } from "./nats.ts";
 export type { NatsBusOptions } from "./nats.ts";
 export { byQueue, decodePayload } from "./queues.ts";
 export type { QueuePayloads, StageItem, Task, WorkHandler, WorkHandlers, WorkQueue } from "./queues.ts";

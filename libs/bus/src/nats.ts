@@ -42,18 +42,49 @@ export interface NatsBusOptions {
   retryForMs?: number;
   /** Credentials, TLS and other connection settings of the `nats` package. */
   connection?: Partial<ConnectionOptions>;
+  /**
+   * How long the first connection may take before connectNats fails naming NATS (CLI commands: a few
+   * seconds). Default: no limit — a service may start before its NATS (containers) and keeps trying.
+   */
+  connectTimeoutMs?: number;
+  /** Told of each failed first-connection try (backoff 250 ms doubling to 5 s), so a wait is never silent. */
+  onRetry?: (problem: string, nextTryMs: number) => void;
+}
+
+/** The servers of a NATS URL list with any credentials in them replaced, for logs and errors. */
+export function redactNatsUrl(servers: string | readonly string[]): string {
+  const list = typeof servers === "string" ? servers : servers.join(",");
+  return list.replace(/\/\/[^/@,\s]*@/g, "//<redacted>@");
+}
+
+/** The first connection, tried with backoff until `connectTimeoutMs`; reconnects forever afterwards. */
+async function firstConnection(opts: NatsBusOptions): Promise<NatsConnection> {
+  const where = redactNatsUrl(opts.servers);
+  const deadline = opts.connectTimeoutMs === undefined ? Infinity : Date.now() + opts.connectTimeoutMs;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+    try {
+      return await connect({
+        servers: opts.servers as string | string[],
+        waitOnFirstConnect: false,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        timeout: Math.max(500, Math.min(5_000, deadline - Date.now())),
+        ...opts.connection,
+      });
+    } catch (err) {
+      // The nats package's messages may echo the URL, credentials included.
+      const problem = String((err as Error).message ?? err).replaceAll(String(opts.servers), where);
+      if (Date.now() + wait >= deadline)
+        throw new Error(`cannot reach NATS at ${where} within ${Math.round((opts.connectTimeoutMs ?? 0) / 1000)} s: ${problem}`);
+      opts.onRetry?.(`NATS at ${where} unreachable: ${problem}`, wait);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
 }
 
 /** Opens a connection and sets up streams, KV and Object Store (idempotent). */
 export async function connectNats(opts: NatsBusOptions): Promise<{ bus: NatsBus; artifacts: NatsArtifactStore }> {
-  const nc = await connect({
-    servers: opts.servers,
-    // A service may start before the server (containers): wait, and reconnect forever.
-    waitOnFirstConnect: true,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    ...opts.connection,
-  });
+  const nc = await firstConnection(opts);
   try {
     const jsm = await nc.jetstreamManager();
     const js = nc.jetstream();

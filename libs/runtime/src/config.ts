@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { redactNatsUrl } from "@isrdpo/bus";
 
 const number = () => z.coerce.number({ error: (issue) => (issue.code === "invalid_type" ? "must be a number" : undefined) });
 const port = number().int().min(0).max(65535);
@@ -209,5 +210,7 @@ export function redactConfig(config: Config): Config {
     const last = keys[keys.length - 1]!;
     if (node && node[last] !== undefined) node[last] = "<redacted>";
   }
-  return copy as Config;
+  const redacted = copy as Config;
+  if (redacted.nats.url) redacted.nats.url = redactNatsUrl(redacted.nats.url);
+  return redacted;
 }

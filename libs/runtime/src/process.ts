@@ -1,5 +1,6 @@
 // The process around one or more services: config, logger, server, signals. Used by each service's
 // entry point and by `isrdpo serve`.
+import { redactNatsUrl } from "@isrdpo/bus";
 import { ConfigError, loadConfig, redactConfig, type LoadConfigOptions } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { openTransports } from "./transports.ts";
@@ -22,8 +23,8 @@ export async function runServices(modules: ServiceModule[], options: RunServices
     return undefined;
   }
   const logger = createLogger(`isrdpo-${modules.length === 1 ? name : "all"}`, config.logLevel);
-  const { bus, artifacts, mode } = await openTransports(config);
-  logger.info({ mode, nats: config.nats.url }, "transports ready");
+  const { bus, artifacts, mode } = await openTransports(config, logger);
+  logger.info({ mode, nats: config.nats.url && redactNatsUrl(config.nats.url) }, "transports ready");
   let server: RunningServer;
   try {
     const ctx = { config, logger, bus, artifacts };

@@ -17,6 +17,7 @@ import { createMetrics, serveMetrics } from "./metrics.ts";
 import { registerReflection } from "./reflection.ts";
 import { withCors } from "./cors.ts";
 import { createListener, type NodeHandler } from "./listener.ts";
+import { ConfigError } from "./errors.ts";
 
 export interface ServiceContext {
   config: Config;
@@ -102,19 +103,31 @@ export async function startServer(
     ...(options.web ? { fallback: options.web } : {}),
   });
 
+  // Ports first, work second: a port clash is reported for the port that clashed, before any worker
+  // starts pulling from the bus.
+  let metricsServer: HttpServer | undefined;
+  if (config.metricsPort !== 0) {
+    metricsServer = await serveMetrics(metrics.registry, config.host, config.metricsPort).catch((err: NodeJS.ErrnoException) => {
+      throw err.code === "EADDRINUSE"
+        ? new ConfigError(`cannot listen on ${config.host}:${config.metricsPort} (metricsPort): address already in use`)
+        : err;
+    });
+  }
   const listener = createListener(withCors(handler, config.cors.allowedOrigins), config);
   const server = listener.server;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, config.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, config.host, () => resolve());
+    });
+  } catch (err) {
+    if (metricsServer) await new Promise((resolve) => metricsServer!.close(resolve));
+    throw err;
+  }
   const boundPort = (server.address() as AddressInfo).port;
 
   const stops: Array<() => Promise<void>> = [];
   for (const module of modules) if (module.start) stops.push(await module.start(ctx));
-
-  let metricsServer: HttpServer | undefined;
-  if (config.metricsPort !== 0) metricsServer = await serveMetrics(metrics.registry, config.host, config.metricsPort);
 
   healthRegistry.set("", ServingStatus.SERVING);
   for (const service of services) healthRegistry.set(service.typeName, ServingStatus.SERVING);

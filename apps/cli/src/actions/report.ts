@@ -5,10 +5,10 @@ import { writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fromJson } from "@bufbuild/protobuf";
 import { RunSchema, type Run } from "@isrdpo/contracts";
-import { connectNats, LocalArtifactStore, type ArtifactStore } from "@isrdpo/bus";
+import { connectNats, LocalArtifactStore, redactNatsUrl, type ArtifactStore } from "@isrdpo/bus";
 import { Orchestrator } from "@isrdpo/orchestration";
 import { runReportHtml } from "@isrdpo/report";
-import { DEFAULT_SERVER, runClient } from "../client.ts";
+import { DEFAULT_SERVER, NATS_CONNECT_TIMEOUT_MS, runClient } from "../client.ts";
 import { jobHistories } from "../outputs.ts";
 
 export interface ReportFlags {
@@ -54,11 +54,11 @@ export async function report(target: string, o: ReportFlags, say: (line: string)
   } else if (/\.json$/i.test(target) || target.includes("/")) {
     throw new ReportError(`${target}: no such file`);
   } else if (o.nats) {
-    const nats = await connectNats({ servers: o.nats.split(",") });
+    const nats = await connectNats({ servers: o.nats.split(","), connectTimeoutMs: NATS_CONNECT_TIMEOUT_MS });
     close = () => nats.bus.close();
     artifacts ??= nats.artifacts;
     run = await new Orchestrator({ bus: nats.bus, artifacts: nats.artifacts }).getRun(target);
-    source = `run ${target} on ${o.nats}`;
+    source = `run ${target} on ${redactNatsUrl(o.nats)}`;
   } else {
     const server = o.server ?? DEFAULT_SERVER;
     run = (await runClient(server).getRun({ runId: target })).run!;

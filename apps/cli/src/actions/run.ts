@@ -7,7 +7,7 @@ import { connectNats } from "@isrdpo/bus";
 import { Orchestrator } from "@isrdpo/orchestration";
 import { iterationRows, nothingToTrain } from "@isrdpo/report";
 import { PROMPT_TEMPLATES } from "@isrdpo/vlm";
-import { DEFAULT_SERVER, runClient, trainerClient } from "../client.ts";
+import { DEFAULT_SERVER, NATS_CONNECT_TIMEOUT_MS, runClient, trainerClient } from "../client.ts";
 import { ProgressPrinter, duration, iterationTable } from "../report.ts";
 import { readRunSpec } from "../spec.ts";
 import { followRun } from "../watch.ts";
@@ -31,7 +31,7 @@ interface Runs {
 
 async function open(t: Target): Promise<Runs> {
   if (t.nats) {
-    const { bus, artifacts } = await connectNats({ servers: t.nats.split(",") });
+    const { bus, artifacts } = await connectNats({ servers: t.nats.split(","), connectTimeoutMs: NATS_CONNECT_TIMEOUT_MS });
     const o = new Orchestrator({ bus, artifacts, promptTemplates: PROMPT_TEMPLATES });
     return {
       create: (spec, key) => o.createRun(spec, key),

@@ -17,8 +17,16 @@ async function readRun(id: string, o: ExportFlags): Promise<Run> {
     return (await runClient(o.server).getRun({ runId: id })).run!;
   }
   if (o.nats) {
-    const [{ connectNats }, { Orchestrator }] = await Promise.all([import("@isrdpo/bus"), import("@isrdpo/orchestration")]);
-    const { bus, artifacts } = await connectNats({ servers: o.nats.split(","), retryForMs: 10_000 });
+    const [{ connectNats }, { Orchestrator }, { NATS_CONNECT_TIMEOUT_MS }] = await Promise.all([
+      import("@isrdpo/bus"),
+      import("@isrdpo/orchestration"),
+      import("../client.ts"),
+    ]);
+    const { bus, artifacts } = await connectNats({
+      servers: o.nats.split(","),
+      retryForMs: 10_000,
+      connectTimeoutMs: NATS_CONNECT_TIMEOUT_MS,
+    });
     try {
       return await new Orchestrator({ bus, artifacts }).getRun(id);
     } finally {
