@@ -28,6 +28,9 @@ export async function followRun(
 ): Promise<Run> {
   const onEvent = opts.onEvent ?? ((e: RunEvent) => printer.event(e));
   const watchers = new Map<string, Promise<void>>();
+  // Job progress ends with the run: a cancelled run's job must not keep the watch printing (and open).
+  const jobs = new AbortController();
+  opts.signal?.addEventListener("abort", () => jobs.abort(), { once: true });
   const watchJob = (iteration: number, stage: Stage) => {
     const id = jobId(runId, iteration, stage);
     if (!opts.trainer || watchers.has(id)) return;
@@ -37,9 +40,9 @@ export async function followRun(
       id,
       (async () => {
         // The job appears on the trainer once it pulls the work: poll briefly until it exists.
-        for (let attempt = 0; attempt < 600 && !opts.signal?.aborted; attempt++) {
+        for (let attempt = 0; attempt < 600 && !jobs.signal.aborted; attempt++) {
           try {
-            for await (const res of trainer.watchJob({ jobId: id }, { signal: opts.signal })) if (res.job) printer.job(label, res.job);
+            for await (const res of trainer.watchJob({ jobId: id }, { signal: jobs.signal })) if (res.job) printer.job(label, res.job);
             return;
           } catch (err) {
             const code = ConnectError.from(err).code;
@@ -50,39 +53,49 @@ export async function followRun(
       })(),
     );
   };
-  let next = opts.fromSequence ?? 0n;
-  let lastContact = Date.now();
-  let delayMs = 500;
-  for (;;) {
-    try {
-      for await (const res of runs.watchRun({ runId, fromSequence: next }, { signal: opts.signal })) {
-        const e = res.event!;
-        lastContact = Date.now();
-        delayMs = 500;
-        next = e.sequence + 1n;
-        onEvent(e);
-        if (
-          e.kind.case === "stageStateChanged" &&
-          e.kind.value.state === StageState.RUNNING &&
-          (e.stage === Stage.SFT || e.stage === Stage.TRAIN)
-        ) {
-          watchJob(e.iteration, e.stage);
+  try {
+    return await followEvents();
+  } finally {
+    jobs.abort();
+  }
+
+  async function followEvents(): Promise<Run> {
+    let next = opts.fromSequence ?? 0n;
+    let lastContact = Date.now();
+    let delayMs = 500;
+    for (;;) {
+      try {
+        for await (const res of runs.watchRun({ runId, fromSequence: next }, { signal: opts.signal })) {
+          const e = res.event!;
+          lastContact = Date.now();
+          delayMs = 500;
+          next = e.sequence + 1n;
+          onEvent(e);
+          if (
+            e.kind.case === "stageStateChanged" &&
+            e.kind.value.state === StageState.RUNNING &&
+            (e.stage === Stage.SFT || e.stage === Stage.TRAIN)
+          ) {
+            watchJob(e.iteration, e.stage);
+          }
+          if (e.kind.case === "runStateChanged" && isTerminal(e.kind.value.state)) return (await runs.getRun({ runId })).run!;
         }
-        if (e.kind.case === "runStateChanged" && isTerminal(e.kind.value.state)) return (await runs.getRun({ runId })).run!;
+        // The stream ended without the run's end: the server is going away, or the run ended while
+        // this watch was away and its end is before `next`.
+        const { run } = await runs.getRun({ runId });
+        if (run && isTerminal(run.state) && next > run.lastEventSequence) return run;
+        opts.onReconnect?.("the stream ended", next);
+      } catch (err) {
+        const e = ConnectError.from(err);
+        if (opts.signal?.aborted || !TRANSIENT.has(e.code)) throw err;
+        if (Date.now() - lastContact > (opts.reconnectForMs ?? RECONNECT_FOR_MS))
+          throw new Error(
+            `run ${runId}: no answer from the server for ${Math.round((Date.now() - lastContact) / 1000)}s (${e.rawMessage})`,
+          );
+        opts.onReconnect?.(e.rawMessage, next);
       }
-      // The stream ended without the run's end: the server is going away, or the run ended while
-      // this watch was away and its end is before `next`.
-      const { run } = await runs.getRun({ runId });
-      if (run && isTerminal(run.state) && next > run.lastEventSequence) return run;
-      opts.onReconnect?.("the stream ended", next);
-    } catch (err) {
-      const e = ConnectError.from(err);
-      if (opts.signal?.aborted || !TRANSIENT.has(e.code)) throw err;
-      if (Date.now() - lastContact > (opts.reconnectForMs ?? RECONNECT_FOR_MS))
-        throw new Error(`run ${runId}: no answer from the server for ${Math.round((Date.now() - lastContact) / 1000)}s (${e.rawMessage})`);
-      opts.onReconnect?.(e.rawMessage, next);
+      await new Promise((r) => setTimeout(r, delayMs));
+      delayMs = Math.min(delayMs * 2, 10_000);
     }
-    await new Promise((r) => setTimeout(r, delayMs));
-    delayMs = Math.min(delayMs * 2, 10_000);
   }
 }

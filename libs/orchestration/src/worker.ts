@@ -22,9 +22,13 @@ export interface ServeOptions {
   onError?: (err: unknown) => void;
   /**
    * Asked before a task runs: a reason to skip it (its run was cancelled or has ended), or
-   * undefined. A skipped task is acked without an answer.
+   * undefined. A skipped task is acked without an answer. Asked again every `endedCheckMs` while the
+   * task runs: a reason then aborts the task's signal, so a cancelled run's training job or shard
+   * stops at its next step instead of running to the end.
    */
   skip?: (runId: string) => Promise<string | undefined>;
+  /** How often a running task's run is checked (see skip). Default 2000. */
+  endedCheckMs?: number;
   /** Called with each skipped task and the reason. */
   onSkip?: (msgId: string, reason: string) => void;
 }
@@ -66,10 +70,15 @@ export function serveWorkQueue<Q extends WorkQueue>(bus: Bus, queue: Q, handler:
       await d.ack();
       return;
     }
-    const task = { queue, payload: decoded.payload, msgId: d.msgId, deliveries: d.deliveries, signal: abort.signal } as Task<Q>;
+    // The task's own signal: aborted when its run ends while it runs, or when this worker stops.
+    const taskAbort = new AbortController();
+    const stopTask = () => taskAbort.abort();
+    abort.signal.addEventListener("abort", stopTask, { once: true });
+    const task = { queue, payload: decoded.payload, msgId: d.msgId, deliveries: d.deliveries, signal: taskAbort.signal } as Task<Q>;
     const { runId, iteration, stage, shardIndex } = origin(task as Task);
     const skipReason = await opts.skip?.(runId);
     if (skipReason !== undefined) {
+      abort.signal.removeEventListener("abort", stopTask);
       opts.onSkip?.(d.msgId, skipReason);
       await d.ack();
       return;
@@ -90,13 +99,35 @@ export function serveWorkQueue<Q extends WorkQueue>(bus: Bus, queue: Q, handler:
       answer = failed(decoded.problem);
     } else {
       const heartbeat = setInterval(() => d.working(), heartbeatMs);
+      let runEnded = false;
+      const ended = opts.skip
+        ? setInterval(() => {
+            void opts.skip!(runId).then(
+              (reason) => {
+                if (reason === undefined || taskAbort.signal.aborted) return;
+                opts.onSkip?.(d.msgId, `stopped: ${reason}`);
+                runEnded = true;
+                taskAbort.abort();
+              },
+              () => undefined, // the bus is unreachable: the next check tries again
+            );
+          }, opts.endedCheckMs ?? 2000)
+        : undefined;
       try {
         const kind = await handler(task);
         answer = create(OrchestratorEventSchema, { runId, eventId: workEventIds.done(d.msgId), kind });
       } catch (err) {
+        if (abort.signal.aborted && !runEnded) {
+          // Stopped because this worker is stopping, not because the task failed: hand it back for
+          // another worker (a training job resumes from its checkpoint) without using up an attempt.
+          await d.nak();
+          return;
+        }
         answer = failed(err instanceof Error ? err.message : String(err));
       } finally {
         clearInterval(heartbeat);
+        clearInterval(ended);
+        abort.signal.removeEventListener("abort", stopTask);
       }
     }
     await bus.enqueue(QUEUES.orchestrator, toBinary(OrchestratorEventSchema, answer), answer.eventId);

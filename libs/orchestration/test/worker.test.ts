@@ -149,4 +149,43 @@ describe("serveWorkQueue", () => {
     expect([runs.count, skipped]).toEqual([0, ["a: run r1 is CANCELLED"]]);
     expect(await bus.pull(QUEUES.orchestrator, { expiresMs: 1000 })).toBeUndefined();
   });
+
+  it("aborts a running task's signal when its run ends (a cancelled run's job stops), and answers it failed", async () => {
+    bus = new MemoryBus({ ackWaitMs: 1000 });
+    await bus.enqueue("judge", item(0), "a");
+    let cancelled = false;
+    const stopped: string[] = [];
+    const waitsForAbort: WorkHandler<"judge"> = (task) =>
+      new Promise((_, reject) => task.signal.addEventListener("abort", () => reject(new Error("job cancelled")), { once: true }));
+    worker = serveWorkQueue(bus, "judge", waitsForAbort, {
+      pullExpiresMs: 100,
+      endedCheckMs: 50,
+      skip: async () => (cancelled ? "run r1 is CANCELLED" : undefined),
+      onSkip: (msgId, reason) => stopped.push(`${msgId}: ${reason}`),
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    cancelled = true;
+    const [answer] = await answers(1);
+    expect(answer!.kind).toMatchObject({ case: "shardFailed", value: { reason: "job cancelled" } });
+    expect(stopped).toEqual(["a: stopped: run r1 is CANCELLED"]);
+  });
+
+  it("hands a task back (nak, no answer) when the worker stops under it", async () => {
+    bus = new MemoryBus({ ackWaitMs: 60_000 });
+    await bus.enqueue("judge", item(0), "a");
+    let started = false;
+    const waitsForAbort: WorkHandler<"judge"> = (task) =>
+      new Promise((_, reject) => {
+        started = true;
+        task.signal.addEventListener("abort", () => reject(new Error("stopped")), { once: true });
+      });
+    const w = serveWorkQueue(bus, "judge", waitsForAbort, { pullExpiresMs: 100 });
+    while (!started) await new Promise((r) => setTimeout(r, 20));
+    await w.stop();
+    expect(await bus.pull(QUEUES.orchestrator, { expiresMs: 200 })).toBeUndefined();
+    const again = await bus.pull("judge", { expiresMs: 2000 });
+    expect(again?.msgId).toBe("a");
+    expect(again?.deliveries).toBe(2);
+    await again!.ack();
+  });
 });

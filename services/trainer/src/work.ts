@@ -9,7 +9,10 @@ export function trainHandler(jobs: JobManager): WorkHandler<"train"> {
     const req = task.payload;
     if (!req.spec) throw new Error("train: spec is missing");
     const { done } = jobs.start(req.jobId, req.spec, Number(req.spec.training?.seed ?? 0n));
-    const job = await done;
+    // The run was cancelled (or this worker stops): the job stops at its next step.
+    const cancel = () => jobs.cancel(req.jobId);
+    task.signal.addEventListener("abort", cancel, { once: true });
+    const job = await done.finally(() => task.signal.removeEventListener("abort", cancel));
     if (job.state !== JobState.SUCCEEDED)
       throw new Error(`training job ${req.jobId} ${JobState[job.state].toLowerCase()}: ${job.failureReason}`);
     return { case: "jobFinished", value: create(JobFinishedSchema, { iteration: req.iteration, stage: req.stage, job }) };
