@@ -80,6 +80,8 @@ export class ModelCache<R extends { uri: string; sha256: string }> {
     private readonly store: BlobStore<R>,
     private readonly cacheDir: string,
     private readonly capacity = 3,
+    /** Told when a cached copy failed verification and is fetched again. */
+    private readonly log: (line: string) => void = () => undefined,
   ) {}
 
   /** The model of this digest, loaded once; `manifest` is where its manifest lives. */
@@ -130,8 +132,17 @@ export class ModelCache<R extends { uri: string; sha256: string }> {
   /** A private copy of a model version (for training, which must not change the shared one). */
   async loadCopy(digest: string, manifest: R | string): Promise<Policy> {
     const dir = await this.#download(digest, manifest);
-    const { model, tok } = await loadCheckpoint(dir);
-    return { model, tok };
+    try {
+      const { model, tok } = await loadCheckpoint(dir);
+      return { model, tok };
+    } catch (err) {
+      // The cached copy is damaged (a flipped byte on disk): the store still holds a verified one.
+      this.log(`model cache ${dir}: ${(err as Error).message}; removed, fetching model ${digest} again from the artifact store`);
+      await rm(dir, { recursive: true, force: true });
+      this.#downloads.delete(digest);
+      const { model, tok } = await loadCheckpoint(await this.#download(digest, manifest));
+      return { model, tok };
+    }
   }
 
   /** Downloads and verifies a model version into the cache directory (once per process). */
@@ -160,11 +171,17 @@ export class ModelCache<R extends { uri: string; sha256: string }> {
     // Several processes may share the cache directory: download aside, then rename into place.
     const tmp = `${dir}.tmp-${process.pid}-${randomUUID()}`;
     await mkdir(tmp, { recursive: true });
-    for (const [file, sha256] of Object.entries(manifest.files)) {
-      if (file.includes("/") || file.includes("..")) throw new Error(`model ${digest}: invalid file name "${file}"`);
-      await writeFile(join(tmp, file), await this.store.get({ uri: modelUri(digest, file), sha256 } as R));
+    try {
+      for (const [file, sha256] of Object.entries(manifest.files)) {
+        if (file.includes("/") || file.includes("..")) throw new Error(`model ${digest}: invalid file name "${file}"`);
+        await writeFile(join(tmp, file), await this.store.get({ uri: modelUri(digest, file), sha256 } as R));
+      }
+      await writeFile(join(tmp, MANIFEST), bytes);
+    } catch (err) {
+      // A failed download leaves nothing behind.
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
     }
-    await writeFile(join(tmp, MANIFEST), bytes);
     try {
       await rename(tmp, dir);
     } catch {
@@ -188,7 +205,7 @@ export function sharedModels<R extends { uri: string; sha256: string }>(
 ): { models: ModelCache<R>; ready: Promise<unknown> } {
   let entry = shared.get(store);
   if (!entry) {
-    entry = { models: new ModelCache(store, cacheDir) as ModelCache<never>, ready: initBackend(backend, log) };
+    entry = { models: new ModelCache(store, cacheDir, 3, log) as ModelCache<never>, ready: initBackend(backend, log) };
     shared.set(store, entry);
   }
   return entry as unknown as { models: ModelCache<R>; ready: Promise<unknown> };

@@ -1,7 +1,7 @@
 // Model versions through an artifact store: publish, load verified, cache by digest, and never free
 // a model that is still in use.
 import { createHash } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -63,6 +63,34 @@ describe("model store", () => {
     store.blobs.set(weights, store.blobs.get(weights)!.slice(0, 100));
     const cache = new ModelCache(store, mkdtempSync(join(tmpdir(), "isrdpo-cache-")));
     await expect(cache.acquire(p.digest, p.checkpoint)).rejects.toThrow(/sha256 mismatch: .*model\.safetensors/);
+  });
+
+  it("heals a damaged cache copy from the store, saying so, and leaves no temp directory after a failed download", async () => {
+    const store = memoryStore();
+    const p = await published(store, 4);
+    const cacheDir = mkdtempSync(join(tmpdir(), "isrdpo-cache-"));
+    const first = new ModelCache(store, cacheDir);
+    const lease = await first.acquire(p.digest, p.checkpoint);
+    const weights = join(cacheDir, p.digest, "model.safetensors");
+    const good = readFileSync(weights);
+    lease.release();
+    const flipped = Buffer.from(good);
+    flipped[flipped.length - 1]! ^= 1;
+    writeFileSync(weights, flipped);
+    // A new process with the same cache directory: the flipped byte no longer fails every request.
+    const logged: string[] = [];
+    const second = new ModelCache(store, cacheDir, 3, (line) => logged.push(line));
+    const healed = await second.acquire(p.digest, p.checkpoint);
+    expect(healed.policy.tok.vocabSize).toBe(lease.policy.tok.vocabSize);
+    expect(readFileSync(weights).equals(good)).toBe(true);
+    expect(logged).toEqual([expect.stringMatching(new RegExp(`^model cache .*${p.digest}: .*model\\.safetensors.*fetching model`))]);
+    healed.release();
+    // The store's copy broken too: the error says so, and no <digest>.tmp-* directory is left.
+    writeFileSync(weights, flipped);
+    const w = modelUri(p.digest, "model.safetensors");
+    store.blobs.set(w, store.blobs.get(w)!.slice(0, 100));
+    await expect(new ModelCache(store, cacheDir).acquire(p.digest, p.checkpoint)).rejects.toThrow(/sha256 mismatch/);
+    expect(readdirSync(cacheDir).filter((f) => f.includes(".tmp-"))).toEqual([]);
   });
 
   it("frees an evicted model only after its last lease is released", async () => {
