@@ -184,6 +184,27 @@ describe("a hardened server", () => {
     });
   });
 
+  it("answers client mistakes the fuzzer found with typed statuses, not INTERNAL", async () => {
+    const video = { source: { case: "syntheticClipId" as const, value: CLIP } };
+    const inference = createClient(InferenceService, transport());
+    const ask = (over: object) => status(inference.generate({ model: { digest }, inputs: [{ video, prompt: "q" }], ...over }));
+    expect(await ask({ model: { digest, checkpoint: { uri: "/etc/passwd" } } })).toMatchObject({
+      code: Code.InvalidArgument,
+      message: expect.stringMatching(/^model\.checkpoint\.uri: /),
+    });
+    expect(await ask({ model: { digest, checkpoint: { uri: "artifact://../.." } } })).toMatchObject({ code: Code.InvalidArgument });
+    expect(await ask({ sampling: { maxNewTokens: 2, stop: ["", "x"] } })).toEqual({
+      code: Code.InvalidArgument,
+      message: "sampling.stop[0]: must be 1–256 characters, got 0",
+    });
+    const evaluator = createClient(EvaluatorService, transport());
+    const split = { source: { case: "synthetic" as const, value: { clipCount: 1, split: "test-in", frames: 6 } } };
+    expect(await status(evaluator.compare({ modelA: { digest }, modelB: { digest }, spec: { splits: [split] } }))).toEqual({
+      code: Code.InvalidArgument,
+      message: "spec.splits[0].frames: must be the model's 8 frames per clip (or 0), got 6",
+    });
+  });
+
   it("answers health checks while a large ScoreSequences runs", async () => {
     const model = { digest };
     const video = { source: { case: "syntheticClipId" as const, value: CLIP } };

@@ -74,6 +74,43 @@ function errorLogInterceptor(logger: Logger): Interceptor {
   };
 }
 
+/** Longest status message sent: client input echoed in it is cut (see boundedMessages). */
+const MAX_STATUS_MESSAGE = 1024;
+
+const bounded = (err: unknown): unknown => {
+  if (!(err instanceof ConnectError) || err.rawMessage.length <= MAX_STATUS_MESSAGE) return err;
+  const cut = `${err.rawMessage.slice(0, MAX_STATUS_MESSAGE)}… (${err.rawMessage.length} characters)`;
+  return new ConnectError(cut, err.code, err.metadata, undefined, err.cause);
+};
+
+/**
+ * Cuts long status messages. An error naming a huge field value (a 40 000-character job id) would
+ * otherwise go out as a grpc-message trailer larger than an HTTP/2 frame, and the connection — every
+ * call multiplexed on it — dies with FRAME_SIZE_ERROR.
+ */
+function boundedMessages(): Interceptor {
+  return (next) => async (req) => {
+    let res: Awaited<ReturnType<typeof next>>;
+    try {
+      res = await next(req);
+    } catch (err) {
+      throw bounded(err);
+    }
+    if (!res.stream) return res;
+    const messages = res.message;
+    return {
+      ...res,
+      message: (async function* () {
+        try {
+          yield* messages;
+        } catch (err) {
+          throw bounded(err);
+        }
+      })(),
+    } as typeof res;
+  };
+}
+
 export interface StartServerOptions {
   /** Answers requests that are not RPCs (e.g. a web app at `/`); default: 404. */
   web?: NodeHandler;
@@ -88,7 +125,7 @@ export async function startServer(
   const { config, logger } = ctx;
   const healthRegistry = new HealthRegistry();
   const metrics = createMetrics();
-  const interceptors = [metrics.interceptor, errorLogInterceptor(logger)];
+  const interceptors = [boundedMessages(), metrics.interceptor, errorLogInterceptor(logger)];
   if (config.grpcToken) interceptors.push(authInterceptor(config.grpcToken));
 
   const services = modules.flatMap((m) => m.services);

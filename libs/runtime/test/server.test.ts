@@ -12,7 +12,7 @@ import { loadConfig } from "../src/config.ts";
 import { counter } from "../src/metrics.ts";
 import { createLogger } from "../src/logger.ts";
 import { startServer, type RunningServer, type ServiceModule } from "../src/server.ts";
-import { requireNonEmpty, requireRange } from "../src/validation.ts";
+import { invalidArgument, requireNonEmpty, requireRange } from "../src/validation.ts";
 
 const TOKEN = "test-token-0123456789";
 
@@ -24,6 +24,7 @@ const echo: ServiceModule = {
     router.service(InferenceService, {
       generate(req) {
         if (req.inputs.length === 0) requireNonEmpty("inputs", "");
+        if (req.inputs[0]!.prompt.startsWith("echo:")) invalidArgument("inputs[0].prompt", `"${req.inputs[0]!.prompt}" is not allowed`);
         const maxNewTokens = requireRange("sampling.max_new_tokens", req.sampling?.maxNewTokens ?? 0, 1, 4096, 16);
         return create(GenerateResponseSchema, {
           generations: req.inputs.map((input, i) => ({ inputIndex: i, text: input.prompt.toUpperCase(), tokenCount: maxNewTokens })),
@@ -88,6 +89,15 @@ describe("startServer", () => {
       const fresh = createClient(InferenceService, transports[name]!(server.port));
       expect((await fresh.generate({ inputs: [{ prompt: "ok" }] }, auth)).generations[0]!.text).toBe("OK");
     }
+  });
+
+  it("cuts a status message that echoes a huge value, so the trailer cannot break the connection", async () => {
+    const c = createClient(InferenceService, transports.grpc!(server.port));
+    const err = ConnectError.from(await c.generate({ inputs: [{ prompt: `echo:${"x".repeat(100_000)}` }] }, auth).catch((e: unknown) => e));
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.rawMessage).toMatch(/^inputs\[0\]\.prompt: "echo:x+… \(\d+ characters\)$/);
+    expect(err.rawMessage.length).toBeLessThan(1100);
+    expect((await c.generate({ inputs: [{ prompt: "ok" }] }, auth)).generations[0]!.text).toBe("OK");
   });
 
   it("requires the bearer token except for health checks", async () => {

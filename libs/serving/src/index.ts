@@ -3,7 +3,7 @@
 // and library errors as typed gRPC statuses.
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { ArtifactNotFoundError, ArtifactIntegrityError, type ArtifactStore } from "@isrdpo/bus";
+import { ArtifactNotFoundError, ArtifactIntegrityError, artifactPath, type ArtifactStore } from "@isrdpo/bus";
 import { readFrames } from "@isrdpo/datasets";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ArtifactRef, ModelRef, SamplingParams, Video } from "@isrdpo/contracts";
@@ -35,7 +35,15 @@ async function modelCall<T>(
   load: (digest: string, manifest: string | ArtifactRef) => Promise<T>,
 ): Promise<T> {
   if (!ref || ref.digest === "") invalidArgument(`${field}.digest`, "required (the sha256 of a published model)");
-  if (!/^[0-9a-f]{64}$/.test(ref.digest)) invalidArgument(`${field}.digest`, `must be 64 lower-case hex characters, got "${ref.digest}"`);
+  if (!/^[0-9a-f]{64}$/.test(ref.digest))
+    invalidArgument(`${field}.digest`, `must be 64 lower-case hex characters, got "${ref.digest.slice(0, 80)}"`);
+  if (ref.checkpoint?.uri) {
+    try {
+      artifactPath(ref.checkpoint.uri);
+    } catch (err) {
+      invalidArgument(`${field}.checkpoint.uri`, (err as Error).message.replace(/^uri: /, ""));
+    }
+  }
   const manifest = ref.checkpoint?.uri ? ref.checkpoint : modelUri(ref.digest, MANIFEST);
   try {
     return await load(ref.digest, manifest);
@@ -44,6 +52,8 @@ async function modelCall<T>(
       throw new ConnectError(`${field}: model ${ref.digest} not found in the artifact store`, Code.NotFound);
     if (err instanceof ArtifactIntegrityError)
       throw new ConnectError(`${field}: model ${ref.digest} is corrupted: ${err.message}`, Code.DataLoss);
+    // A checkpoint URI whose manifest is not this model's (or not a manifest).
+    if (err instanceof InputError) invalidArgument(`${field}.checkpoint`, err.message);
     throw err;
   }
 }
@@ -104,6 +114,9 @@ export async function videoInput(ctx: ServiceContext, policy: Policy, video: Vid
   }
 }
 
+/** Stop strings one request may give. */
+const MAX_STOPS = 16;
+
 export interface SamplingDefaults {
   temperature: number;
   maxNewTokens: number;
@@ -120,6 +133,11 @@ export function sampling(p: SamplingParams | undefined, field: string, policy: P
   const topP = p?.topP || 1;
   if (!(topP > 0 && topP <= 1)) invalidArgument(`${field}.top_p`, `must be in (0, 1], got ${topP}`);
   const topK = p?.topK ?? 0;
+  const stop = p?.stop ?? [];
+  if (stop.length > MAX_STOPS) invalidArgument(`${field}.stop`, `at most ${MAX_STOPS} strings, got ${stop.length}`);
+  stop.forEach((x, i) => {
+    if (x.length < 1 || x.length > 256) invalidArgument(`${field}.stop[${i}]`, `must be 1–256 characters, got ${x.length}`);
+  });
   if (topK > policy.model.config.vocabSize)
     invalidArgument(`${field}.top_k`, `must be at most the vocabulary size ${policy.model.config.vocabSize}, got ${topK}`);
   // An explicit request beyond the model's text length is an error; the default just fits the model.
@@ -128,7 +146,7 @@ export function sampling(p: SamplingParams | undefined, field: string, policy: P
     p?.maxNewTokens || (defaults ? Math.min(defaults.maxNewTokens, maxTextLen) : invalidArgument(`${field}.max_new_tokens`, "required"));
   if (maxNewTokens > maxTextLen)
     invalidArgument(`${field}.max_new_tokens`, `must be at most ${maxTextLen} (the model's text length), got ${maxNewTokens}`);
-  return { temperature, topP, topK, maxNewTokens, stop: p?.stop ?? [], seed: Number((p?.seed ?? 0n) % BigInt(2 ** 31)) };
+  return { temperature, topP, topK, maxNewTokens, stop, seed: Number((p?.seed ?? 0n) % BigInt(2 ** 31)) };
 }
 
 /** The model's InputError (a prompt too long for it, ...) as INVALID_ARGUMENT naming the field. */

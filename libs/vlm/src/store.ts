@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { initBackend, type BackendPreference } from "./backend.ts";
 import { loadCheckpoint, MANIFEST, manifestDigest, openCheckpoint } from "./checkpoint.ts";
 import type { Policy } from "./skills.ts";
+import { InputError } from "./errors.ts";
 
 /** The part of an artifact store this module needs (libs/bus ArtifactStore fits). */
 export interface BlobStore<R extends { uri: string; sha256: string }> {
@@ -165,9 +166,10 @@ export class ModelCache<R extends { uri: string; sha256: string }> {
     try {
       manifest = JSON.parse(new TextDecoder().decode(bytes));
     } catch {
-      throw new Error(`model ${digest}: manifest is not JSON`);
+      throw new InputError(`model ${digest}: manifest is not JSON`);
     }
-    if (manifest.digest !== digest || !manifest.files) throw new Error(`model ${digest}: manifest names digest ${String(manifest.digest)}`);
+    if (manifest.digest !== digest || !manifest.files)
+      throw new InputError(`model ${digest}: manifest names digest ${String(manifest.digest).slice(0, 80)}`);
     // Several processes may share the cache directory: download aside, then rename into place.
     const tmp = `${dir}.tmp-${process.pid}-${randomUUID()}`;
     await mkdir(tmp, { recursive: true });

@@ -50,6 +50,8 @@ export function syntheticBenchmark(ref: DatasetRef, field: string, frames: numbe
   const d = ref.source.value;
   const split = parseSplit(d.split || "test-in");
   if (d.clipCount === 0) throw new Error(`${field}.clip_count: must be at least 1`);
+  if (d.frames && d.frames !== frames)
+    throw new Error(`${field}.frames: must be the model's ${frames} frames per clip (or 0), got ${d.frames}`);
   const clips = syntheticSplit(Number(d.seed), split, d.clipCount, d.frames || frames);
   return { split, clips, items: clips.flatMap((c) => c.items), fitItems: baselineItems(Number(d.seed), d.frames || frames) };
 }
