@@ -22,8 +22,15 @@ function fieldPath(path: readonly PropertyKey[]): string {
   return path.map((p) => String(p)).join(".");
 }
 
+/**
+ * What linesOf yields for a line that is not valid UTF-8: never valid JSON (a NUL first), and
+ * parseJsonlLine reports it as such — decoding it leniently would turn bytes into U+FFFD silently.
+ */
+const INVALID_UTF8 = "\u0000not valid UTF-8";
+
 /** Parses and validates one JSONL line; throws DatasetLineError naming the first bad field. */
 export function parseJsonlLine<T>(schema: z.ZodType<T>, text: string, path: string, line: number): T {
+  if (text === INVALID_UTF8) throw new DatasetLineError(path, line, "", "not valid UTF-8");
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -58,22 +65,36 @@ export function readArtifactLines(store: ArtifactStore, ref: ArtifactRef | strin
   return linesOf(store.getStream(ref));
 }
 
-/** Splits UTF-8 chunks into lines ("\n" or "\r\n"); an error of the source comes through. */
+/** Splits UTF-8 chunks into lines ("\n" or "\r\n"), decoding each strictly; an error of the source comes through. */
 async function* linesOf(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<JsonlLine> {
-  const decoder = new TextDecoder();
-  let rest = "";
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  // Split on the byte 0x0A (never part of a multi-byte sequence), then decode each line on its own.
+  let pending: Uint8Array[] = [];
   let line = 0;
+  const decode = (parts: Uint8Array[]) => {
+    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    try {
+      return decoder.decode(bytes).replace(/\r$/, "");
+    } catch {
+      return INVALID_UTF8;
+    }
+  };
   for await (const chunk of chunks) {
-    rest += decoder.decode(chunk, { stream: true });
-    for (let end = rest.indexOf("\n"); end >= 0; end = rest.indexOf("\n")) {
-      const text = rest.slice(0, end).replace(/\r$/, "");
-      rest = rest.slice(end + 1);
+    let start = 0;
+    for (let end = chunk.indexOf(0x0a); end >= 0; end = chunk.indexOf(0x0a, start)) {
+      pending.push(chunk.subarray(start, end));
+      const text = decode(pending);
+      pending = [];
+      start = end + 1;
       line++;
       if (text.trim()) yield { line, text };
     }
+    if (start < chunk.length) pending.push(chunk.subarray(start));
   }
-  rest += decoder.decode();
-  if (rest.trim()) yield { line: line + 1, text: rest.replace(/\r$/, "") };
+  if (pending.length) {
+    const text = decode(pending);
+    if (text.trim()) yield { line: line + 1, text };
+  }
 }
 
 /** Writes records as JSONL, one `JSON.stringify` per line; validates each first (bad record → error naming its index and field). */

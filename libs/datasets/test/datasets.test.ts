@@ -14,6 +14,8 @@ import {
   writeTrlJsonl,
   type PreferenceRecord,
 } from "../src/index.ts";
+import { readArtifactLines } from "../src/jsonl.ts";
+import type { ArtifactStore } from "@isrdpo/bus";
 
 const root = mkdtempSync(join(tmpdir(), "isrdpo-datasets-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -167,6 +169,44 @@ describe("ShareGPTVideo and preference JSONL", () => {
     expect(err).toBeInstanceOf(DatasetLineError);
     expect(err).toMatchObject({ line: 3, field: "video" });
     expect((err as Error).message).toMatch(new RegExp(`^${p}:3: field "video": `));
+  });
+
+  it("a line that is not valid UTF-8 is a bad line, not text with U+FFFD; multi-byte text split across chunks is kept", async () => {
+    const p = join(root, "utf8.jsonl");
+    const record = (id: string, answer: string) =>
+      JSON.stringify({
+        id,
+        video: "a.mp4",
+        conversations: [
+          { from: "human", value: "Was?" },
+          { from: "gpt", value: answer },
+        ],
+      });
+    const good = Buffer.from(`${record("a", "grün ✓ 日本 🎥 \uFFFD")}\n`);
+    const bad = Buffer.concat([
+      Buffer.from(record("b", "x").slice(0, 40)),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from(`${record("b", "x").slice(40)}\n`),
+    ]);
+    writeFileSync(p, Buffer.concat([good, bad, Buffer.from(record("c", "ok"))]));
+    const seen: string[] = [];
+    const err = await (async () => {
+      for await (const { record } of readShareGptVideoJsonl(p)) seen.push(`${record.id}:${record.conversations[1]!.value}`);
+    })().catch((e: unknown) => e);
+    expect(seen).toEqual(["a:grün ✓ 日本 🎥 \uFFFD"]);
+    expect(err).toBeInstanceOf(DatasetLineError);
+    expect((err as Error).message).toBe(`${p}:2: not valid UTF-8`);
+    // The same bytes one at a time (an artifact stream): every character survives the chunk borders.
+    const bytes = readFileSync(p);
+    const oneByOne = {
+      async *getStream() {
+        for (const b of bytes) yield Uint8Array.of(b);
+      },
+    } as unknown as ArtifactStore;
+    const lines: string[] = [];
+    for await (const l of readArtifactLines(oneByOne, "artifact://datasets/x.jsonl")) lines.push(l.text);
+    expect(lines[0]).toBe(good.toString("utf8").trimEnd());
+    expect(lines[1]).not.toContain("\uFFFD");
   });
 
   it("a synthetic answer check is validated too", async () => {
