@@ -1,6 +1,6 @@
 // The trainer service's jobs: SFT from the synthetic mix and/or imported datasets, DPO on preference shards (ties skipped),
 // progress over WatchJob, cancellation, and published models that load and verify.
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -22,6 +22,7 @@ describe("TrainerService jobs", () => {
   let digest: string;
   let trainer: ReturnType<typeof createClient<typeof TrainerService>>;
 
+  const checkpointDir = mkdtempSync(join(tmpdir(), "isrdpo-trainer-ckpt-"));
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), "isrdpo-trainer-"));
     digest = await publishTinyModel(dir);
@@ -32,7 +33,7 @@ describe("TrainerService jobs", () => {
         host: "127.0.0.1",
         metricsPort: 0,
         artifactDir: dir,
-        checkpointDir: mkdtempSync(join(tmpdir(), "isrdpo-trainer-ckpt-")),
+        checkpointDir,
         logLevel: "silent",
       },
     });
@@ -137,6 +138,8 @@ describe("TrainerService jobs", () => {
     expect(sft.state).toBe(JobState.SUCCEEDED);
     expect(sft.progress!.step).toBe(3);
     expect(sft.outputModel!.digest).toMatch(/^[0-9a-f]{64}$/);
+    // Published, so its resumable checkpoints are gone (they filled disks: 75 MB for 33 tiny jobs).
+    expect(existsSync(join(checkpointDir, "jobs", "sft-1"))).toBe(false);
     // The published model loads: config, tokenizer and weights agree.
     const { policy: pi1 } = await new ModelCache(artifacts, mkdtempSync(join(tmpdir(), "isrdpo-load-"))).acquire(
       sft.outputModel!.digest,
@@ -149,7 +152,7 @@ describe("TrainerService jobs", () => {
         kind: JobKind.SFT,
         preset: "test",
         syntheticData: { seed: 4n, split: "train", clipCount: 8 },
-        training: { epochs: 50, batchSize: 2 },
+        training: { epochs: 50, batchSize: 2, checkpointEverySteps: 2 },
       },
     });
     const watching = finished("sft-2");
@@ -157,6 +160,8 @@ describe("TrainerService jobs", () => {
     await trainer.cancelJob({ jobId: "sft-2" });
     const cancelled = (await watching).at(-1)!;
     expect(cancelled.state).toBe(JobState.CANCELLED);
+    // A cancelled job keeps what a resume needs.
+    expect(existsSync(join(checkpointDir, "jobs", "sft-2"))).toBe(true);
   }, 120_000);
 
   it("runs SFT on an imported dataset, alone or mixed with the synthetic mix", async () => {

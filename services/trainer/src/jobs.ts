@@ -102,13 +102,16 @@ async function framesOf(
   return frames;
 }
 
+/** Where a job's resumable checkpoints live while it runs (removed once its model is published). */
+export const jobCheckpointDir = (ctx: ServiceContext, jobId: string) => join(ctx.config.checkpointDir, "jobs", jobId);
+
 export async function runJob(
   ctx: ServiceContext,
   jobId: string,
   spec: JobSpec,
   opts: { onProgress?: (m: StepMetrics) => void; signal?: AbortSignal; seed?: number } = {},
 ): Promise<JobOutcome> {
-  const checkpointDir = join(ctx.config.checkpointDir, "jobs", jobId);
+  const checkpointDir = jobCheckpointDir(ctx, jobId);
   const training = trainingParams(spec.training, opts.seed ?? 0);
   const common = {
     training,

@@ -1,6 +1,7 @@
 // Jobs of this trainer: one runs at a time, the others wait in order. Run-driven jobs arrive on the
 // "train" work queue; TrainerService.StartJob adds jobs directly. State is kept in memory for the
 // life of the process (a run's jobs are also recorded by the orchestrator).
+import { rm } from "node:fs/promises";
 import { create, clone } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import {
@@ -15,7 +16,7 @@ import {
 } from "@isrdpo/contracts";
 import { counter, gauge, type ServiceContext } from "@isrdpo/runtime";
 import { eventFile, jobEventsUri, jobHistoryUri, MetricsHistory, parseJsonl, stepRecord, toJsonl } from "@isrdpo/tracking";
-import { runJob } from "./jobs.ts";
+import { jobCheckpointDir, runJob } from "./jobs.ts";
 
 const trainSteps = counter({ name: "isrdpo_train_steps_total", help: "Optimizer steps done, by job kind.", labelNames: ["kind"] });
 const trainLoss = gauge({ name: "isrdpo_train_loss", help: "Loss of the latest optimizer step, by job kind.", labelNames: ["kind"] });
@@ -130,6 +131,11 @@ export class JobManager {
           },
         });
         await history.close();
+        // The model is in the artifact store now; the job's checkpoints only served a resume. A
+        // failed or cancelled job keeps them, so running it again resumes.
+        await rm(jobCheckpointDir(this.ctx, jobId), { recursive: true, force: true }).catch((err: unknown) =>
+          this.ctx.logger.warn({ err, jobId }, "job checkpoints not removed"),
+        );
         this.ctx.logger.info(
           {
             jobId,
