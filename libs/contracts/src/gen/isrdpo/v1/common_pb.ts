@@ -152,7 +152,9 @@ export type Video = Message<"isrdpo.v1.Video"> & {
     case: "frames";
   } | {
     /**
-     * An artifact URI or a server-side path of an mp4 / webm file or a frame folder, decoded with ffmpeg.
+     * An artifact URI (an imported video's frames), or a server-side path of an mp4 / webm file or a
+     * frame folder, decoded with ffmpeg: read only under the server's media roots (`media.roots`,
+     * default none); any other path is INVALID_ARGUMENT with one message whether or not it exists.
      *
      * @generated from field: string uri = 3;
      */
