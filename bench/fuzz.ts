@@ -4,13 +4,13 @@
 // UNKNOWN answer from a handler (with its request), the slowest health answer seen while fuzzing, the
 // server's RSS at the end, and wall time. Last line: JSON.
 // Run: pnpm exec tsx bench/fuzz.ts [--per-service N] [--seed S] [--concurrency C]
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fuzzServer } from "../test/support/fuzz.ts";
 import { publishTinyModel } from "../test/support/model.ts";
-import { startServer } from "../test/support/processes.ts";
+import { serveAll } from "../test/support/processes.ts";
 
 const { values } = parseArgs({
   options: {
@@ -21,10 +21,7 @@ const { values } = parseArgs({
 });
 const dir = mkdtempSync(join(tmpdir(), "isrdpo-bench-fuzz-"));
 const digest = await publishTinyModel(join(dir, "artifacts"));
-const server = await startServer("apps/cli/src/main.ts", ["serve", "all", "--port", "0"], {
-  ISRDPO_ARTIFACT_DIR: join(dir, "artifacts"),
-  ISRDPO_CHECKPOINT_DIR: join(dir, "ckpt"),
-});
+const server = await serveAll(dir);
 try {
   const result = await fuzzServer({
     base: `http://127.0.0.1:${server.port}`,
@@ -53,7 +50,5 @@ try {
     }),
   );
 } finally {
-  server.child.kill("SIGTERM");
-  await server.exited;
-  rmSync(dir, { recursive: true, force: true });
+  await server.stop();
 }

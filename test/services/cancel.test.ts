@@ -1,6 +1,6 @@
 // Issue 18: CancelRun stops the work, not only the record. A run cancelled during SFT ends its trainer
 // job (CANCELLED within seconds, far from its last step) and every watcher exits with the final state.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -9,22 +9,14 @@ import { JobState, RunService, RunState, Stage, TrainerService } from "@isrdpo/c
 import { jobId } from "@isrdpo/orchestration";
 import { testRunSpec } from "@isrdpo/orchestration/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawnTs, startServer, type ServerProcess } from "../support/processes.ts";
+import { serveAll, spawnTs } from "../support/processes.ts";
 
 describe("cancelling a run during SFT", () => {
-  let server: ServerProcess;
-  const dir = mkdtempSync(join(tmpdir(), "isrdpo-cancel-"));
+  let server: Awaited<ReturnType<typeof serveAll>>;
   beforeAll(async () => {
-    server = await startServer("apps/cli/src/main.ts", ["serve", "all", "--port", "0"], {
-      ISRDPO_ARTIFACT_DIR: join(dir, "artifacts"),
-      ISRDPO_CHECKPOINT_DIR: join(dir, "ckpt"),
-    });
+    server = await serveAll(mkdtempSync(join(tmpdir(), "isrdpo-cancel-")));
   }, 60_000);
-  afterAll(async () => {
-    server?.child.kill("SIGTERM");
-    await server?.exited;
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => server?.stop());
 
   it("cancels the trainer job within 10 s and the watcher exits with the final state", async () => {
     const base = `http://127.0.0.1:${server.port}`;

@@ -1,30 +1,23 @@
 // Issue 18 acceptance: ≥ 1 000 seeded mixed requests per service against one `serve all` process —
 // random field values, huge sizes, path-like strings in every string field, undecodable bytes. No
 // handler answers INTERNAL or UNKNOWN, the process stays up, health keeps answering, RSS stays bounded.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fuzzServer } from "../support/fuzz.ts";
 import { publishTinyModel } from "../support/model.ts";
-import { startServer, type ServerProcess } from "../support/processes.ts";
+import { serveAll } from "../support/processes.ts";
 
 describe("fuzzing every service", () => {
-  let server: ServerProcess;
+  let server: Awaited<ReturnType<typeof serveAll>>;
   let digest: string;
-  const dir = mkdtempSync(join(tmpdir(), "isrdpo-fuzz-"));
   beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "isrdpo-fuzz-"));
     digest = await publishTinyModel(join(dir, "artifacts"));
-    server = await startServer("apps/cli/src/main.ts", ["serve", "all", "--port", "0"], {
-      ISRDPO_ARTIFACT_DIR: join(dir, "artifacts"),
-      ISRDPO_CHECKPOINT_DIR: join(dir, "ckpt"),
-    });
+    server = await serveAll(dir);
   }, 60_000);
-  afterAll(async () => {
-    server?.child.kill("SIGTERM");
-    await server?.exited;
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => server?.stop());
 
   it("1 000 requests per service: no INTERNAL, no exit, health answered throughout", async () => {
     const result = await fuzzServer({

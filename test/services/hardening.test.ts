@@ -1,11 +1,11 @@
 // Issue 18 acceptance on one `serve all` process: video paths confined to media roots with one
 // refusal whatever exists, size limits named by field, health answered during a large request, and
 // client cancellation stopping model work.
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, realpathSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import {
   ContextMode,
@@ -24,19 +24,10 @@ import { testRunSpec } from "@isrdpo/orchestration/testing";
 import { generateScene, renderClip, writeMp4 } from "@isrdpo/video";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishTinyModel } from "../support/model.ts";
-import { startServer, type ServerProcess } from "../support/processes.ts";
+import { status } from "../support/rpc.ts";
+import { serveAll } from "../support/processes.ts";
 
 const CLIP = "syn-3-test-in-f8-0";
-
-async function status(call: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await call;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return { code: e.code, message: e.rawMessage };
-  }
-  throw new Error("the call succeeded");
-}
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -47,7 +38,7 @@ const freePort = () =>
   });
 
 describe("a hardened server", () => {
-  let server: ServerProcess;
+  let server: Awaited<ReturnType<typeof serveAll>>;
   let digest: string;
   let base: string;
   let metricsUrl: string;
@@ -66,19 +57,10 @@ describe("a hardened server", () => {
     digest = await publishTinyModel(artifacts);
     const metricsPort = await freePort();
     metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    server = await startServer("apps/cli/src/main.ts", ["serve", "all", "--port", "0"], {
-      ISRDPO_ARTIFACT_DIR: artifacts,
-      ISRDPO_CHECKPOINT_DIR: join(dir, "ckpt"),
-      ISRDPO_MEDIA_ROOTS: root,
-      ISRDPO_METRICS_PORT: String(metricsPort),
-    });
+    server = await serveAll(dir, { ISRDPO_MEDIA_ROOTS: root, ISRDPO_METRICS_PORT: String(metricsPort) });
     base = `http://127.0.0.1:${server.port}`;
   }, 60_000);
-  afterAll(async () => {
-    server?.child.kill("SIGTERM");
-    await server?.exited;
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => server?.stop());
 
   const transport = () => createGrpcTransport({ baseUrl: base });
   const fileVideo = (path: string) => ({ source: { case: "uri" as const, value: path } });

@@ -1,5 +1,7 @@
 // Spawns repo commands as real processes and waits until a server logs that it is serving.
 import { spawn, type ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -71,4 +73,24 @@ export function runToEnd(
   child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
   child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
   return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+}
+
+/**
+ * `isrdpo serve all` on a free port with its artifacts and checkpoints under `dir` (removed by
+ * `stop()`, which also ends the process).
+ */
+export async function serveAll(dir: string, env: NodeJS.ProcessEnv = {}): Promise<ServerProcess & { stop(): Promise<void> }> {
+  const server = await startServer("apps/cli/src/main.ts", ["serve", "all", "--port", "0"], {
+    ISRDPO_ARTIFACT_DIR: join(dir, "artifacts"),
+    ISRDPO_CHECKPOINT_DIR: join(dir, "ckpt"),
+    ...env,
+  });
+  return {
+    ...server,
+    stop: async () => {
+      server.child.kill("SIGTERM");
+      await server.exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
