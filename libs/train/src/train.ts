@@ -105,6 +105,8 @@ export interface TrainOptions {
   checkpointDir?: string;
   /** Continue from the newest valid checkpoint in checkpointDir, if any. */
   resume?: boolean;
+  /** Told of each checkpoint a resume passes over (unreadable or damaged), with the file. */
+  onCheckpointSkipped?: (problem: string) => void;
   /** Stops after the current step (a checkpoint is written first when checkpointDir is set). */
   signal?: AbortSignal;
 }
@@ -356,7 +358,7 @@ async function runLoop(
   let startStep = 0;
   let lastCheckpoint: TrainResult["lastCheckpoint"] = null;
   if (opts.resume && opts.checkpointDir) {
-    const resumed = await resumeFrom(opts.checkpointDir, kind, model, optimizer, jobState);
+    const resumed = await resumeFrom(opts.checkpointDir, kind, model, optimizer, jobState, opts.onCheckpointSkipped);
     if (resumed) {
       startStep = resumed.step;
       lastCheckpoint = { dir: resumed.dir, digest: resumed.digest };
@@ -455,6 +457,7 @@ async function resumeFrom(
   model: VideoLMM,
   optimizer: AdamW,
   jobState: JobState,
+  onSkipped?: (problem: string) => void,
 ): Promise<{ step: number; dir: string; digest: string } | null> {
   let names: string[];
   try {
@@ -467,18 +470,24 @@ async function resumeFrom(
   }
   for (const name of names) {
     const dir = join(root, name);
+    // Every file is read and verified before any is applied: an interrupted save (no manifest) or a
+    // damaged or missing file falls back to the previous checkpoint instead of failing every retry.
     let ckpt: Awaited<ReturnType<typeof openCheckpoint>>;
+    let files: Record<string, Uint8Array>;
     try {
       ckpt = await openCheckpoint(dir);
-    } catch {
-      continue; // an interrupted save has no manifest: fall back to the previous checkpoint
+      files = {};
+      for (const f of [TRAINER_STATE, "config.json", "model.safetensors", OPTIMIZER_STATE]) files[f] = await ckpt.read(f);
+    } catch (err) {
+      onSkipped?.(`${(err as Error).message}; resuming from an earlier checkpoint`);
+      continue;
     }
-    const trainer = JSON.parse(new TextDecoder().decode(await ckpt.read(TRAINER_STATE)));
+    const trainer = JSON.parse(new TextDecoder().decode(files[TRAINER_STATE]));
     if (trainer.kind !== kind) throw new Error(`resume: ${dir} is a ${trainer.kind} checkpoint, this is a ${kind} job`);
-    const config = parseModelConfig(JSON.parse(new TextDecoder().decode(await ckpt.read("config.json"))));
+    const config = parseModelConfig(JSON.parse(new TextDecoder().decode(files["config.json"])));
     if (JSON.stringify(config) !== JSON.stringify(model.config))
       throw new Error(`resume: ${dir}/config.json does not match the model's config`);
-    const weights = decodeSafetensors(await ckpt.read("model.safetensors"), join(dir, "model.safetensors")).tensors;
+    const weights = decodeSafetensors(files["model.safetensors"]!, join(dir, "model.safetensors")).tensors;
     for (const [n, v] of model.params) {
       const w = weights.get(n);
       if (!w) throw new Error(`resume: ${dir}/model.safetensors lacks "${n}"`);
@@ -486,7 +495,7 @@ async function resumeFrom(
     }
     tf.dispose([...weights.values()]);
     model.markWeightsChanged();
-    const opt = decodeSafetensors(await ckpt.read(OPTIMIZER_STATE), join(dir, OPTIMIZER_STATE)).tensors;
+    const opt = decodeSafetensors(files[OPTIMIZER_STATE]!, join(dir, OPTIMIZER_STATE)).tensors;
     optimizer.loadState(trainer.optimizerStep, opt);
     tf.dispose([...opt.values()]);
     Object.assign(jobState, trainer.job);

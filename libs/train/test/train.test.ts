@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -124,6 +124,49 @@ describe("trainDpo", () => {
     const loaded = await loadCheckpoint(rest.lastCheckpoint!.dir);
     expect(maxDiff(loaded.model, second)).toBe(0);
     [straight, second, loaded.model].forEach((m) => m.dispose());
+  });
+
+  it("a damaged newest checkpoint is passed over, saying which file, and the job resumes from the one before", async () => {
+    const training = { lr: 1e-3, epochs: 3, batchSize: 2, seed: 5, checkpointEvery: 2 };
+    const dpo = { type: "sigmoid" as const, beta: 0.1 };
+    const straight = fresh(6);
+    await trainDpo(straight, tok, pairs, { training, dpo });
+    for (const damage of ["flip", "missing"] as const) {
+      const ckpt = join(dir, `damaged-${damage}`);
+      const first = fresh(6);
+      const abort = new AbortController();
+      await trainDpo(first, tok, pairs, {
+        training,
+        dpo,
+        checkpointDir: ckpt,
+        signal: abort.signal,
+        onProgress: (m) => m.step === 4 && abort.abort(),
+      });
+      first.dispose();
+      const newest = join(ckpt, "step-000004");
+      if (damage === "flip") {
+        const file = join(newest, "optimizer.safetensors");
+        const bytes = await readFile(file);
+        bytes[bytes.length - 1]! ^= 1;
+        await writeFile(file, bytes);
+      } else await rm(join(newest, "trainer.json"));
+      const skipped: string[] = [];
+      const second = fresh(99);
+      const rest = await trainDpo(second, tok, pairs, {
+        training,
+        dpo,
+        checkpointDir: ckpt,
+        resume: true,
+        onCheckpointSkipped: (p) => skipped.push(p),
+      });
+      expect(rest.history[0]!.step, damage).toBe(3); // from step-000002
+      expect(skipped, damage).toEqual([
+        expect.stringContaining(join(newest, damage === "flip" ? "optimizer.safetensors" : "trainer.json")),
+      ]);
+      expect(maxDiff(second, straight), damage).toBe(0);
+      second.dispose();
+    }
+    straight.dispose();
   });
 
   it("gradient accumulation: 2 micro-batches of 2 equal one batch of 4", async () => {

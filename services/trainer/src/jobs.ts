@@ -117,6 +117,7 @@ export async function runJob(
     training,
     checkpointDir,
     resume: true,
+    onCheckpointSkipped: (problem: string) => ctx.logger.warn({ jobId }, problem),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   };
