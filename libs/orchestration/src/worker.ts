@@ -72,13 +72,10 @@ export function serveWorkQueue<Q extends WorkQueue>(bus: Bus, queue: Q, handler:
     }
     // The task's own signal: aborted when its run ends while it runs, or when this worker stops.
     const taskAbort = new AbortController();
-    const stopTask = () => taskAbort.abort();
-    abort.signal.addEventListener("abort", stopTask, { once: true });
     const task = { queue, payload: decoded.payload, msgId: d.msgId, deliveries: d.deliveries, signal: taskAbort.signal } as Task<Q>;
     const { runId, iteration, stage, shardIndex } = origin(task as Task);
     const skipReason = await opts.skip?.(runId);
     if (skipReason !== undefined) {
-      abort.signal.removeEventListener("abort", stopTask);
       opts.onSkip?.(d.msgId, skipReason);
       await d.ack();
       return;
@@ -99,6 +96,8 @@ export function serveWorkQueue<Q extends WorkQueue>(bus: Bus, queue: Q, handler:
       answer = failed(decoded.problem);
     } else {
       const heartbeat = setInterval(() => d.working(), heartbeatMs);
+      const stopTask = () => taskAbort.abort();
+      abort.signal.addEventListener("abort", stopTask, { once: true });
       let runEnded = false;
       const ended = opts.skip
         ? setInterval(() => {
