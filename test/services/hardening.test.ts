@@ -24,7 +24,7 @@ import { testRunSpec } from "@isrdpo/orchestration/testing";
 import { generateScene, renderClip, writeMp4 } from "@isrdpo/video";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishTinyModel } from "../support/model.ts";
-import { status } from "../support/rpc.ts";
+import { status } from "../support/status.ts";
 import { serveAll } from "../support/processes.ts";
 
 const CLIP = "syn-3-test-in-f8-0";

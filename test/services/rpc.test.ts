@@ -20,7 +20,6 @@ import {
 } from "@isrdpo/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishTinyModel } from "../support/model.ts";
-import { status } from "../support/rpc.ts";
 import { REPO_ROOT, startServer, type ServerProcess } from "../support/processes.ts";
 import { status } from "../support/status.ts";
 

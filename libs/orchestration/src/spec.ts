@@ -4,7 +4,6 @@ import {
   CaptionSource,
   ContextMode,
   CritiqueFilter,
-  Curriculum,
   DpoParamsSchema,
   FailurePolicySchema,
   JudgeSpecSchema,
