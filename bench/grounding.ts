@@ -8,7 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { trainSft } from "@isrdpo/train";
-import { createRng } from "@isrdpo/video";
+import { COLOURS, COLOUR_RGB, type Colour, createRng } from "@isrdpo/video";
 import { Tokenizer, VideoLMM, answerQuestions, initBackend, modelConfig, sequenceLogProbs, skillText, type Preset } from "@isrdpo/vlm";
 
 const { values: v } = parseArgs({
@@ -26,22 +26,14 @@ const { values: v } = parseArgs({
   },
 });
 const backend = await initBackend(undefined, () => {});
-const COLOURS: Record<string, [number, number, number]> = {
-  red: [220, 40, 40],
-  green: [40, 200, 60],
-  blue: [50, 80, 230],
-  yellow: [230, 220, 50],
-  purple: [160, 60, 200],
-  white: [240, 240, 240],
-  orange: [240, 140, 30],
-};
-const names = Object.keys(COLOURS);
+// The synthetic world's rendered colours.
+const names = COLOURS as readonly string[];
 const dims = modelConfig(v.preset as Preset);
 const rng = createRng(Number(v.seed));
 const clip = (id: string) => {
   const f = new Uint8Array(dims.frames * dims.height * dims.width * 3);
   const colour = rng.pick(names);
-  const rgb = COLOURS[colour]!;
+  const rgb = COLOUR_RGB[colour as Colour];
   for (let k = 0; k < f.length; k++) f[k] = v.full ? rgb[k % 3]! : Math.floor(rng.next() * 60);
   const x0 = Math.floor(rng.next() * (dims.width - 8));
   const y0 = Math.floor(rng.next() * (dims.height - 8));

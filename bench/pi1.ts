@@ -14,7 +14,7 @@ import { trainSft } from "@isrdpo/train";
 import { createRng, renderClip, syntheticSplit, wrongShortAnswer } from "@isrdpo/video";
 import { Tokenizer, VideoLMM, answerQuestions, initBackend, modelConfig, type Preset } from "@isrdpo/vlm";
 import { splitMetrics } from "@isrdpo/eval";
-import { SFT_MIX, syntheticSftExamples } from "../services/trainer/src/jobs.ts";
+import { SFT_MIX, fits, syntheticSftExamples } from "../services/trainer/src/jobs.ts";
 
 const { values: v } = parseArgs({
   options: {
@@ -59,7 +59,7 @@ const config = modelConfig(preset, {
   ...(v.patch ? { patchSize: Number(v.patch) } : {}),
   ...(v.tubelet ? { tubelet: Number(v.tubelet) } : {}),
 });
-const examples = all.filter((e) => tok.encode(e.prompt).length + tok.encode(e.answer).length + 2 <= config.maxTextLen);
+const examples = all.filter((e) => fits(tok, config.maxTextLen, e.prompt, e.answer));
 const model = VideoLMM.create(config, seed);
 const started = performance.now();
 let lastLoss = Number.NaN;

@@ -466,10 +466,10 @@ interface Rope {
 
 /**
  * RoPE (Su et al. 2021, "RoFormer"): each pair of query/key features is rotated by an angle
- * proportional to the row's position, so a query–key score depends on their distance only. A judge
- * or verifier must look "the answer, a fixed distance back" from its verdict whatever the context's
- * length; with learned absolute positions it could not learn that (measured: a text-only context
- * rule stayed at chance), with RoPE it can.
+ * proportional to the row's position, so a query–key score depends on their distance only — what a
+ * judge reading "the answer, a fixed distance back" from its verdict needs whatever the context's
+ * length. (Measured here: a warm-first-answer verdict rule reached 64 % with RoPE vs 56 % with learned
+ * positions after 100 steps; a context rule stayed at chance with both.)
  */
 function ropeTables(positions: tf.Tensor2D, headDim: number): Rope {
   const half = headDim / 2;

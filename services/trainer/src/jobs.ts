@@ -82,7 +82,7 @@ export function syntheticSftExamples(
 }
 
 /** Whether `<bos> prompt answer <eos>` fits the model's text length. */
-function fits(tok: Tokenizer, maxTextLen: number, prompt: string, answer: string): boolean {
+export function fits(tok: Tokenizer, maxTextLen: number, prompt: string, answer: string): boolean {
   return tok.encode(prompt).length + tok.encode(answer).length + 2 <= maxTextLen;
 }
 
