@@ -78,33 +78,47 @@ export function createMetrics(): Metrics {
       handled.inc({ ...labels, grpc_code: name });
       latency.observe({ ...labels, grpc_code: name }, seconds);
     };
-    let res: Awaited<ReturnType<typeof next>>;
-    try {
-      res = await next(req);
-    } catch (err) {
-      observe(ConnectError.from(err).code);
-      throw err;
-    }
-    if (!res.stream) {
-      observe("OK");
-      return res;
-    }
     // Server streams count when the last message has been sent.
-    const messages = res.message;
-    return {
-      ...res,
-      message: (async function* () {
-        try {
-          yield* messages;
-          observe("OK");
-        } catch (err) {
-          observe(ConnectError.from(err).code);
-          throw err;
-        }
-      })(),
-    };
+    return settleCall(next, req, (err) => {
+      observe(err === undefined ? "OK" : ConnectError.from(err).code);
+      return err;
+    });
   };
   return { registry: rpcRegistry, interceptor };
+}
+
+/**
+ * Calls `next(req)` and hands its outcome to `settle` once: when a unary call returns or fails, and
+ * for a server stream when its last message has gone out or it failed. An error is replaced by what
+ * `settle` returns; `settle(undefined)` means success.
+ */
+export async function settleCall<R extends { stream: boolean; message: unknown }, Q>(
+  next: (req: Q) => Promise<R>,
+  req: Q,
+  settle: (err: unknown) => unknown,
+): Promise<R> {
+  let res: R;
+  try {
+    res = await next(req);
+  } catch (err) {
+    throw settle(err);
+  }
+  if (!res.stream) {
+    settle(undefined);
+    return res;
+  }
+  const messages = res.message as AsyncIterable<unknown>;
+  return {
+    ...res,
+    message: (async function* () {
+      try {
+        yield* messages;
+      } catch (err) {
+        throw settle(err);
+      }
+      settle(undefined);
+    })(),
+  };
 }
 
 /** Serves GET /metrics; returns the bound port. */

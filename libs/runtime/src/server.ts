@@ -13,7 +13,7 @@ import type { ArtifactStore, Bus } from "@isrdpo/bus";
 import type { Config } from "./config.ts";
 import { HealthRegistry, ServingStatus } from "./health.ts";
 import type { Logger } from "./logger.ts";
-import { createMetrics, serveMetrics } from "./metrics.ts";
+import { createMetrics, serveMetrics, settleCall } from "./metrics.ts";
 import { registerReflection } from "./reflection.ts";
 import { withCors } from "./cors.ts";
 import { createListener, type NodeHandler } from "./listener.ts";
@@ -89,26 +89,7 @@ const bounded = (err: unknown): unknown => {
  * call multiplexed on it — dies with FRAME_SIZE_ERROR.
  */
 function boundedMessages(): Interceptor {
-  return (next) => async (req) => {
-    let res: Awaited<ReturnType<typeof next>>;
-    try {
-      res = await next(req);
-    } catch (err) {
-      throw bounded(err);
-    }
-    if (!res.stream) return res;
-    const messages = res.message;
-    return {
-      ...res,
-      message: (async function* () {
-        try {
-          yield* messages;
-        } catch (err) {
-          throw bounded(err);
-        }
-      })(),
-    } as typeof res;
-  };
+  return (next) => (req) => settleCall(next, req, (err) => (err === undefined ? undefined : bounded(err)));
 }
 
 export interface StartServerOptions {
