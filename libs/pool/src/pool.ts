@@ -100,6 +100,7 @@ export class WorkerPool<Req = unknown, Res = unknown> {
       }
       const job = slot.job;
       slot.job = undefined;
+      worker.unref();
       if (job) {
         if (m.ok) job.resolve(m.value);
         else job.reject(new Error(m.error));
@@ -125,6 +126,8 @@ export class WorkerPool<Req = unknown, Res = unknown> {
       if (slot.job || this.queue.length === 0) continue;
       const job = this.queue.shift()!;
       slot.job = job;
+      // A thread with a request keeps the process alive until it answers; an idle one does not.
+      slot.worker.ref();
       slot.worker.postMessage(job.request, job.transfer);
     }
   }

@@ -1,3 +1,6 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { PoolClosedError, WorkerCrashError, WorkerPool } from "../src/index.ts";
 
@@ -17,6 +20,12 @@ describe("WorkerPool", () => {
     }[];
     expect(out.map((o) => o.value)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(new Set(out.map((o) => o.threadId)).size).toBe(2);
+  }, 30_000);
+
+  it("a request in flight keeps the process alive; an idle pool lets it exit", async () => {
+    const child = fileURLToPath(new URL("./keep-alive.ts", import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", child], { timeout: 30_000 });
+    expect(stdout).toBe("answer 7\n");
   }, 30_000);
 
   it("moves buffers both ways", async () => {
