@@ -39,6 +39,9 @@ const { values: v } = parseArgs({
     "val-clips": { type: "string", default: "48" },
     judges: { type: "string", default: "self,self-verify,self-likelihood" },
     backend: { type: "string" },
+    /** Gradient shards per batch, and the threads that compute them. */
+    "grad-shards": { type: "string", default: "1" },
+    threads: { type: "string", default: "1" },
   },
 });
 const backend = await initBackend(v.backend as "wasm" | "cpu" | "tensorflow" | undefined);
@@ -74,8 +77,10 @@ const result = await trainSft(model, tok, examples, {
     maxGradNorm: 1,
     groupByLength: true,
     seed,
+    gradShards: Number(v["grad-shards"]),
     ...(v["max-steps"] ? { maxSteps: Number(v["max-steps"]) } : {}),
   },
+  threads: Number(v.threads),
   onProgress: (m) => {
     lastLoss = m.loss;
     if (m.step % 25 === 0 || m.step === m.totalSteps)

@@ -12,6 +12,9 @@ export const DEMO_PRESETS = {
 } as const;
 export type DemoPreset = keyof typeof DEMO_PRESETS;
 
+/** Each batch in two gradient shards: a 2-core machine trains on both cores, with the same result on one. */
+const GRAD_SHARDS = 2;
+
 export interface DemoOptions {
   preset: DemoPreset;
   iterations: number;
@@ -39,6 +42,7 @@ export function demoSpec(o: DemoOptions): RunSpec {
             schedule: LrSchedule.COSINE,
             maxGradNorm: 1,
             checkpointEverySteps: 100,
+            gradShards: GRAD_SHARDS,
             seed,
           },
         },
@@ -60,6 +64,7 @@ export function demoSpec(o: DemoOptions): RunSpec {
       schedule: LrSchedule.COSINE,
       maxGradNorm: 1,
       checkpointEverySteps: 50,
+      gradShards: GRAD_SHARDS,
       seed,
     },
     evaluation: {

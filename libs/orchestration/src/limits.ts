@@ -73,6 +73,7 @@ export function trainingParamsProblem(p: TrainingParams, sft: boolean): Problem 
     ["warmup_steps", p.warmupSteps, LIMITS.steps],
     ["max_steps", p.maxSteps, LIMITS.steps],
     ["checkpoint_every_steps", p.checkpointEverySteps, LIMITS.steps],
+    ["grad_shards", p.gradShards, LIMITS.batchSize],
   ] as const;
   for (const [field, value, max] of counts) if (value > max) return { field, problem: `must be ≤ ${max}, got ${value}` };
   return undefined;

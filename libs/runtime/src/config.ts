@@ -86,9 +86,10 @@ export const ConfigSchema = z
     /** tfjs backend override; unset picks tensorflow (GPU/CPU native), then wasm, then cpu. */
     backend: z.enum(["tensorflow", "wasm", "cpu"]).optional(),
     /**
-     * Worker threads for stage work (responses, context, judge, evaluate shards), one tfjs backend
-     * each: wasm is single-threaded in Node, so this is how a process uses its cores. 1: in the main
-     * thread. Default: the cores available to the process.
+     * Worker threads for stage work (responses, context, judge, evaluate shards) and for a training
+     * job's gradient shards (TrainingParams.grad_shards), one tfjs backend each: wasm is
+     * single-threaded in Node, so this is how a process uses its cores. 1: in the main thread.
+     * Default: the cores available to the process.
      */
     threads: number()
       .int()

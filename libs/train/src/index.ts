@@ -14,7 +14,6 @@ export {
   trainSft,
   batchPlan,
   trainDpo,
-  sftLoss,
   TrainingParamsSchema,
   type TrainingParams,
   type TrainOptions,
@@ -24,3 +23,4 @@ export {
   type SftExample,
   type DpoPair,
 } from "./train.ts";
+export { sftLoss, splitShards, type ObjectiveData } from "./objective.ts";

@@ -2,8 +2,9 @@ import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import {
-  type ScoreBatch,
+  type TextRow,
   type Tokenizer,
+  type VideoInput,
   type VideoLMM,
   Rng,
   buildScoreBatch,
@@ -14,11 +15,12 @@ import {
   parseModelConfig,
   saveCheckpoint,
   sequenceLogProbs,
-  targetLogProbs,
 } from "@isrdpo/vlm";
 import { z } from "zod";
-import { type DpoParams, dpoLoss, dpoLossTensor, parseDpoParams } from "./dpo.ts";
+import { type DpoParams, parseDpoParams } from "./dpo.ts";
+import { type DpoData, type ObjectiveData, type SftData, batchMetrics, batchTotals, splitShards } from "./objective.ts";
 import { AdamW, clipByGlobalNorm, learningRate } from "./optimizer.ts";
+import { GradientShards } from "./shards.ts";
 
 export interface SftExample {
   videoId: string;
@@ -51,6 +53,12 @@ export const TrainingParamsSchema = z
     batchSize: z.number().int().positive().default(8),
     /** Micro-batches per optimizer step. */
     gradAccum: z.number().int().positive().default(1),
+    /**
+     * Gradient shards per micro-batch (data parallelism): each a contiguous part of the batch whose
+     * gradient is computed on its own, on up to this many threads (TrainOptions.threads), and summed
+     * in shard order. The result depends on the shard count, never on the thread count.
+     */
+    gradShards: z.number().int().positive().default(1),
     warmupSteps: z.number().int().nonnegative().default(0),
     schedule: z.enum(["constant", "linear", "cosine"]).default("cosine"),
     weightDecay: z.number().nonnegative().default(0.01),
@@ -108,6 +116,8 @@ export interface TrainOptions {
   resume?: boolean;
   /** Told of each checkpoint a resume passes over (unreadable or damaged), with the file. */
   onCheckpointSkipped?: (problem: string) => void;
+  /** Threads that compute gradient shards (the caller's included); more than `gradShards` are not used. */
+  threads?: number;
   /** Stops after the current step (a checkpoint is written first when checkpointDir is set). */
   signal?: AbortSignal;
 }
@@ -139,40 +149,16 @@ export async function trainSft(
     return encodeRow(tok, e.prompt, e.answer);
   });
   examples.forEach((_, i) => buildScoreBatch(model, [rows[i] as (typeof rows)[number]], tok.padId, "examples", i));
-  const lengths = rows.map((r) => r.prompt.length + r.answer.length);
-  const answerLengths = rows.map((r) => r.answer.length);
+  const data: SftData = { kind: "sft", rows, ...videosOf(examples) };
   return runLoop(
-    "sft",
     model,
     tok,
-    examples.length,
     opts,
-    { freezeVision: false },
     {},
-    (idx) => {
-      const sb = buildScoreBatch(
-        model,
-        idx.map((i) => rows[i] as (typeof rows)[number]),
-        tok.padId,
-      );
-      const videos = idx.map((i) => examples[i] as SftExample);
-      return {
-        tokens: countTokens(sb),
-        loss: () => {
-          const visual = model.encodeVideo(model.patchTensor(videos));
-          return sftLoss(targetLogProbs(model, visual, sb).tokenLogProbs, sb.answerLengths);
-        },
-      };
-    },
-    lengths,
-    answerLengths,
+    () => data,
+    rows.map((r) => r.prompt.length + r.answer.length),
+    rows.map((r) => r.answer.length),
   );
-}
-
-/** Mean negative log-likelihood of the answer tokens of a batch (TRL's SFT / "sft" DPO term). */
-export function sftLoss(tokenLogProbs: tf.Tensor2D, answerLengths: readonly number[]): tf.Scalar {
-  const count = answerLengths.reduce((a, b) => a + b, 0);
-  return tokenLogProbs.sum().neg().div(count) as tf.Scalar;
 }
 
 /**
@@ -189,25 +175,22 @@ export async function trainDpo(
   const params = parseDpoParams({ type: opts.dpo?.type, beta: opts.dpo?.beta, labelSmoothing: opts.dpo?.labelSmoothing });
   const sftWeight = opts.dpo?.sftWeight ?? 0;
   if (!(sftWeight >= 0)) throw new Error(`dpo.sftWeight: must be >= 0, got ${sftWeight}`);
-  const chosenRows = pairs.map((p) => encodeRow(tok, p.prompt, p.chosen));
-  const rejectedRows = pairs.map((p) => encodeRow(tok, p.prompt, p.rejected));
+  const chosen = pairs.map((p) => encodeRow(tok, p.prompt, p.chosen));
+  const rejected = pairs.map((p) => encodeRow(tok, p.prompt, p.rejected));
   pairs.forEach((_, i) => {
-    buildScoreBatch(model, [chosenRows[i] as (typeof chosenRows)[number]], tok.padId, "pairs(chosen)", i);
-    buildScoreBatch(model, [rejectedRows[i] as (typeof rejectedRows)[number]], tok.padId, "pairs(rejected)", i);
+    buildScoreBatch(model, [chosen[i] as TextRow], tok.padId, "pairs(chosen)", i);
+    buildScoreBatch(model, [rejected[i] as TextRow], tok.padId, "pairs(rejected)", i);
   });
-  const state: { reference: { chosen: number[]; rejected: number[] } | null } = { reference: null };
-  let checkedStepZero = false;
+  const state: { reference?: DpoData["reference"] } = {};
   return runLoop(
-    "dpo",
     model,
     tok,
-    pairs.length,
     opts,
-    { freezeVision: true },
     state,
-    (idx, step) => {
+    () => {
+      // Once per job (a resumed job has it from its checkpoint): chosen and rejected interleaved, so
+      // each pair shares a forward batch.
       if (!state.reference) {
-        // Once per job: chosen and rejected interleaved, so each pair shares a forward batch.
         const scored = sequenceLogProbs(
           model,
           tok,
@@ -221,73 +204,17 @@ export async function trainDpo(
           rejected: scored.filter((_, i) => i % 2 === 1).map((s) => s.sum),
         };
       }
-      const ref = state.reference;
-      const b = idx.length;
-      const sb = buildScoreBatch(
-        model,
-        [...idx.map((i) => chosenRows[i]), ...idx.map((i) => rejectedRows[i])] as (typeof chosenRows)[number][],
-        tok.padId,
-      );
-      const batchInputs = {
-        referenceChosen: idx.map((i) => ref.chosen[i] as number),
-        referenceRejected: idx.map((i) => ref.rejected[i] as number),
-        chosenLengths: sb.answerLengths.slice(0, b),
-        rejectedLengths: sb.answerLengths.slice(b),
-      };
-      const videos = idx.map((i) => pairs[i] as DpoPair);
-      let policy: { chosen: number[]; rejected: number[] } = { chosen: [], rejected: [] };
-      return {
-        tokens: countTokens(sb),
-        loss: () => {
-          const visual = model.visualTokens(videos);
-          const tokenLogProbs = targetLogProbs(model, tf.concat([visual, visual]) as tf.Tensor3D, sb).tokenLogProbs;
-          const sums = tokenLogProbs.sum(1) as tf.Tensor1D;
-          const pc = sums.slice(0, b);
-          const pr = sums.slice(b, b);
-          const all = sums.dataSync();
-          policy = { chosen: Array.from(all.subarray(0, b)), rejected: Array.from(all.subarray(b)) };
-          let loss = dpoLossTensor(pc, pr, batchInputs, params);
-          // TRL's "sft" term: the NLL of the chosen answers.
-          if (sftWeight > 0) loss = loss.add(sftLoss(tokenLogProbs.slice([0, 0], [b, sb.time]), batchInputs.chosenLengths).mul(sftWeight));
-          return loss;
-        },
-        after: () => {
-          if (step === 0 && !checkedStepZero) {
-            // The policy starts as the reference: any difference here is a bug in batching or caching.
-            policy.chosen.concat(policy.rejected).forEach((p, k) => {
-              const r = k < b ? batchInputs.referenceChosen[k] : batchInputs.referenceRejected[k - b];
-              if (Math.abs(p - (r as number)) > 1e-3 * Math.max(1, Math.abs(r as number))) {
-                throw new Error(`dpo: at step 0 the policy log-prob ${p} differs from the reference ${r} (pair ${idx[k % b]})`);
-              }
-            });
-            checkedStepZero = true;
-          }
-          const m = dpoLoss({ policyChosen: policy.chosen, policyRejected: policy.rejected, ...batchInputs }, params);
-          return {
-            "rewards/chosen": m.rewardsChosen,
-            "rewards/rejected": m.rewardsRejected,
-            "rewards/margins": m.rewardsMargins,
-            "rewards/accuracies": m.rewardsAccuracy,
-            "logps/chosen": mean(policy.chosen),
-            "logps/rejected": mean(policy.rejected),
-          };
-        },
-      };
+      return { kind: "dpo", chosen, rejected, reference: state.reference, params, sftWeight, ...videosOf(pairs) };
     },
     pairs.map((_, i) =>
-      Math.max(
-        chosenRows[i]!.prompt.length + chosenRows[i]!.answer.length,
-        rejectedRows[i]!.prompt.length + rejectedRows[i]!.answer.length,
-      ),
+      Math.max(chosen[i]!.prompt.length + chosen[i]!.answer.length, rejected[i]!.prompt.length + rejected[i]!.answer.length),
     ),
   );
 }
 
-interface MicroBatch {
-  tokens: number;
-  loss: () => tf.Scalar;
-  /** Metrics of this micro-batch, read after its forward pass. */
-  after?: () => Record<string, number>;
+/** Video ids per example, and each video's frames once. */
+function videosOf(items: readonly VideoInput[]): { videoIds: string[]; frames: Record<string, Uint8Array> } {
+  return { videoIds: items.map((e) => e.videoId), frames: Object.fromEntries(items.map((e) => [e.videoId, e.frames])) };
 }
 
 /**
@@ -329,21 +256,25 @@ export function batchPlan(
 /** Job state kept in trainer.json besides the step (e.g. DPO reference log-probs). */
 type JobState = Record<string, unknown>;
 
+/**
+ * The optimizer loop of every job: the batch plan, gradient shards (on `opts.threads` threads),
+ * gradient accumulation and clipping, AdamW, checkpoints and resume. `objective` is called once,
+ * after a resume restored `jobState`.
+ */
 async function runLoop(
-  kind: "sft" | "dpo",
   model: VideoLMM,
   tok: Tokenizer,
-  numExamples: number,
   opts: TrainOptions,
-  freeze: { freezeVision: boolean },
   jobState: JobState,
-  microBatch: (indices: number[], step: number) => MicroBatch,
-  lengths?: readonly number[],
+  objective: () => ObjectiveData,
+  lengths: readonly number[],
   answerLengths?: readonly number[],
 ): Promise<TrainResult> {
   const parsed = TrainingParamsSchema.safeParse(opts.training ?? {});
   if (!parsed.success) throw new Error(`training: ${z.prettifyError(parsed.error)}`);
   const t = parsed.data;
+  const kind = answerLengths ? "sft" : "dpo";
+  const numExamples = lengths.length;
   if (numExamples === 0) throw new Error(`${kind}: no training data`);
   if (opts.resume && !opts.checkpointDir) throw new Error("training: resume needs checkpointDir");
   // The micro-batch plan is a pure function of (seed, epochs, batch size): a resumed run replays it.
@@ -353,9 +284,7 @@ async function runLoop(
   const totalSteps = Math.min(t.maxSteps ?? Infinity, Math.floor(plan.length / t.gradAccum));
   if (totalSteps === 0) throw new Error(`${kind}: ${plan.length} micro-batches are fewer than gradAccum ${t.gradAccum}`);
   const optimizer = new AdamW({ beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay });
-  const varNames = new Map<string, string>();
-  const trainable = model.trainableParams(freeze);
-  for (const [n, v] of trainable) varNames.set(v.name, n);
+  const trainable = model.trainableParams({ freezeVision: kind === "dpo" });
   let startStep = 0;
   let lastCheckpoint: TrainResult["lastCheckpoint"] = null;
   if (opts.resume && opts.checkpointDir) {
@@ -384,6 +313,8 @@ async function runLoop(
   const visionScale = (name: string) => (name.startsWith("vision.") || name.startsWith("projector.") ? t.visionLrScale : 1);
   const history: StepMetrics[] = [];
   let stopped: TrainResult["stopped"] = "done";
+  const data = objective();
+  const shards = await GradientShards.open(model, tok.padId, data, trainable, opts.threads ?? 1, t.gradShards);
   try {
     for (let step = startStep; step < totalSteps; step++) {
       const started = performance.now();
@@ -393,19 +324,16 @@ async function runLoop(
       let tokens = 0;
       const metricSums: Record<string, number> = {};
       for (let a = 0; a < t.gradAccum; a++) {
-        const mb = microBatch(plan[step * t.gradAccum + a] as number[], step);
-        tokens += mb.tokens;
-        const { value, grads: g } = tf.variableGrads(
-          mb.loss,
-          trainable.map(([, v]) => v),
-        );
-        lossSum += value.dataSync()[0] as number;
-        value.dispose();
-        for (const [k, v] of Object.entries(mb.after?.() ?? {})) metricSums[k] = (metricSums[k] ?? 0) + v;
+        const idx = plan[step * t.gradAccum + a] as number[];
+        const parts = splitShards(idx, t.gradShards);
+        const out = await shards.compute(parts, batchTotals(data, idx));
+        tokens += out.tokens;
+        lossSum += out.loss;
+        for (const [k, v] of Object.entries(batchMetrics(data, parts, out.reads, step))) metricSums[k] = (metricSums[k] ?? 0) + v;
         // Accumulate the mean over micro-batches.
         const scaled = new Map<string, tf.Tensor>();
-        for (const [varName, grad] of Object.entries(g)) {
-          const name = varNames.get(varName) as string;
+        out.grads.forEach((grad, j) => {
+          const name = (trainable[j] as [string, tf.Variable])[0];
           const prev = grads?.get(name);
           scaled.set(
             name,
@@ -413,7 +341,7 @@ async function runLoop(
           );
           grad.dispose();
           prev?.dispose();
-        }
+        });
         grads = scaled;
       }
       const g = grads as Map<string, tf.Tensor>;
@@ -421,6 +349,7 @@ async function runLoop(
       optimizer.apply(model.params, g, lr, visionScale);
       for (const x of g.values()) x.dispose();
       model.markWeightsChanged();
+      await shards.weightsChanged();
       const stepMs = performance.now() - started;
       const metrics: StepMetrics = {
         step: step + 1,
@@ -447,6 +376,7 @@ async function runLoop(
     }
   } finally {
     optimizer.dispose();
+    await shards.close();
   }
   return { steps: history.at(-1)?.step ?? startStep, totalSteps, stopped, lastCheckpoint, history };
 }
@@ -503,13 +433,4 @@ async function resumeFrom(
     return { step: trainer.step, dir, digest: ckpt.digest };
   }
   return null;
-}
-
-/** Visual + text tokens (padding excluded) in a batch. */
-function countTokens(sb: ScoreBatch): number {
-  return sb.keyValid.reduce((a, v) => a + v.reduce((x, y) => x + y, 0), 0);
-}
-
-function mean(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
 }

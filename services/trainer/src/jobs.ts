@@ -43,6 +43,7 @@ export function trainingParams(p: TrainingParamsProto | undefined, seed: number)
   if (p.checkpointEverySteps) out.checkpointEvery = p.checkpointEverySteps;
   if (p.maxSteps) out.maxSteps = p.maxSteps;
   if (p.visionLrScale) out.visionLrScale = p.visionLrScale;
+  if (p.gradShards) out.gradShards = p.gradShards;
   if (p.curriculum === Curriculum.ANSWER_LENGTH) out.curriculum = "answer-length";
   return out;
 }
@@ -117,6 +118,8 @@ export async function runJob(
     training,
     checkpointDir,
     resume: true,
+    // Gradient shards run on up to this many threads; the shard count (spec) fixes the result.
+    threads: ctx.config.threads,
     onCheckpointSkipped: (problem: string) => ctx.logger.warn({ jobId }, problem),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
