@@ -46,12 +46,14 @@ export function batchTotals(data: ObjectiveData, idx: readonly number[]): BatchT
 export const freezesVision = (data: ObjectiveData): boolean => data.kind === "dpo";
 
 /**
- * Contiguous shards of a micro-batch, at most `count`, none empty: shard k is the same examples
+ * The shards of a micro-batch, at most `count`, none empty: example j goes to shard j mod count.
+ * Strided, not contiguous, because length-grouped batches are sorted by length: contiguous shards
+ * would give one thread the long examples and leave the other waiting. Shard k is the same examples
  * whatever number of threads computes them, which keeps a run's result independent of its threads.
  */
 export function splitShards(idx: readonly number[], count: number): number[][] {
   const n = Math.min(count, idx.length);
-  return Array.from({ length: n }, (_, k) => idx.slice(Math.floor((k * idx.length) / n), Math.floor(((k + 1) * idx.length) / n)));
+  return Array.from({ length: n }, (_, k) => idx.filter((_, j) => j % n === k));
 }
 
 export interface ShardGradients {

@@ -54,7 +54,7 @@ export const TrainingParamsSchema = z
     /** Micro-batches per optimizer step. */
     gradAccum: z.number().int().positive().default(1),
     /**
-     * Gradient shards per micro-batch (data parallelism): each a contiguous part of the batch whose
+     * Gradient shards per micro-batch (data parallelism): each a strided part of the batch whose
      * gradient is computed on its own, on up to this many threads (TrainOptions.threads), and summed
      * in shard order. The result depends on the shard count, never on the thread count.
      */

@@ -41,10 +41,10 @@ async function run(job: "sft" | "dpo", gradShards: number, threads: number): Pro
 }
 
 describe("gradient shards", () => {
-  it("splits a micro-batch into contiguous, non-empty shards", () => {
+  it("splits a micro-batch into strided, non-empty shards (balanced when the batch is sorted by length)", () => {
     expect(splitShards([5, 1, 4, 2, 3], 2)).toEqual([
-      [5, 1],
-      [4, 2, 3],
+      [5, 4, 3],
+      [1, 2],
     ]);
     expect(splitShards([7, 8], 4)).toEqual([[7], [8]]);
     expect(splitShards([1, 2, 3], 1)).toEqual([[1, 2, 3]]);
