@@ -11,7 +11,7 @@
 import { parseArgs } from "node:util";
 import { type JudgeMethod, judgeItems } from "@isrdpo/judge";
 import { trainSft } from "@isrdpo/train";
-import { createRng, renderClip, syntheticSplit, wrongShortAnswer } from "@isrdpo/video";
+import { DENSE_LABELS, createRng, renderClip, syntheticSplit, wrongShortAnswer } from "@isrdpo/video";
 import { Tokenizer, VideoLMM, answerQuestions, initBackend, modelConfig, type Preset } from "@isrdpo/vlm";
 import { splitMetrics } from "@isrdpo/eval";
 import { SFT_MIX, fits, syntheticSftExamples } from "../services/trainer/src/jobs.ts";
@@ -42,14 +42,25 @@ const { values: v } = parseArgs({
     /** Gradient shards per batch, and the threads that compute them. */
     "grad-shards": { type: "string", default: "1" },
     threads: { type: "string", default: "1" },
+    /** Weight of the dense head's loss (0: no dense head). */
+    "dense-weight": { type: "string", default: "0" },
   },
 });
 const backend = await initBackend(v.backend as "wasm" | "cpu" | "tensorflow" | undefined);
 const preset = v.preset as Preset;
 const seed = Number(v.seed);
 const mix = { ...SFT_MIX, ...JSON.parse(v.mix as string) };
-const dims = modelConfig(preset);
-const all = syntheticSftExamples({ seed: BigInt(seed), clipCount: Number(v.clips), frames: 0 }, dims, mix);
+const denseWeight = Number(v["dense-weight"]);
+const dims = modelConfig(preset, {
+  ...(v.patch ? { patchSize: Number(v.patch) } : {}),
+  ...(v.tubelet ? { tubelet: Number(v.tubelet) } : {}),
+});
+const all = syntheticSftExamples(
+  { seed: BigInt(seed), clipCount: Number(v.clips), frames: 0 },
+  dims,
+  mix,
+  denseWeight > 0 ? dims : undefined,
+);
 const tok = Tokenizer.train(
   all.map((e) => e.prompt + e.answer),
   { vocabSize: dims.vocabSize },
@@ -59,8 +70,9 @@ const config = modelConfig(preset, {
   stem: v.stem as "linear" | "hmlp",
   inputNorm: v["input-norm"] as "unit" | "clip",
   positionEncoding: v["position-encoding"] as "learned" | "rope",
-  ...(v.patch ? { patchSize: Number(v.patch) } : {}),
-  ...(v.tubelet ? { tubelet: Number(v.tubelet) } : {}),
+  patchSize: dims.patchSize,
+  tubelet: dims.tubelet,
+  denseLabels: denseWeight > 0 ? DENSE_LABELS.length : 0,
 });
 const examples = all.filter((e) => fits(tok, config.maxTextLen, e.prompt, e.answer));
 const model = VideoLMM.create(config, seed);
@@ -81,10 +93,12 @@ const result = await trainSft(model, tok, examples, {
     ...(v["max-steps"] ? { maxSteps: Number(v["max-steps"]) } : {}),
   },
   threads: Number(v.threads),
+  denseWeight,
   onProgress: (m) => {
     lastLoss = m.loss;
+    const dense = m.metrics.dense_loss === undefined ? "" : ` dense ${m.metrics.dense_loss.toFixed(4)}`;
     if (m.step % 25 === 0 || m.step === m.totalSteps)
-      console.error(`step ${m.step}/${m.totalSteps} loss ${m.loss.toFixed(3)} ${(m.stepMs / 1000).toFixed(2)} s/step`);
+      console.error(`step ${m.step}/${m.totalSteps} loss ${m.loss.toFixed(3)}${dense} ${(m.stepMs / 1000).toFixed(2)} s/step`);
   },
 });
 const trainSeconds = (performance.now() - started) / 1000;

@@ -18,6 +18,7 @@ export {
   type TrainingParams,
   type TrainOptions,
   type DpoTrainOptions,
+  type SftTrainOptions,
   type TrainResult,
   type StepMetrics,
   type SftExample,

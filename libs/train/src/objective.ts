@@ -16,6 +16,11 @@ interface Videos {
 export interface SftData extends Videos {
   kind: "sft";
   rows: TextRow[];
+  /**
+   * The dense head's labels per video ([numVisual × labels], where known) and the weight of its
+   * loss beside the answers' (binary cross-entropy per token and label).
+   */
+  dense?: { weight: number; targets: Record<string, Float32Array> };
 }
 
 export interface DpoData extends Videos {
@@ -31,15 +36,27 @@ export interface DpoData extends Videos {
 
 export type ObjectiveData = SftData | DpoData;
 
-/** The denominators of a whole micro-batch: examples (pairs) and answer tokens (chosen ones for DPO). */
+/**
+ * The denominators of a whole micro-batch: examples (pairs), answer tokens (chosen ones for DPO) and
+ * examples with dense labels.
+ */
 export interface BatchTotals {
   examples: number;
   answerTokens: number;
+  denseExamples: number;
 }
 
 export function batchTotals(data: ObjectiveData, idx: readonly number[]): BatchTotals {
   const rows = data.kind === "sft" ? data.rows : data.chosen;
-  return { examples: idx.length, answerTokens: idx.reduce((n, i) => n + (rows[i] as TextRow).answer.length, 0) };
+  return {
+    examples: idx.length,
+    answerTokens: idx.reduce((n, i) => n + (rows[i] as TextRow).answer.length, 0),
+    denseExamples: idx.filter((i) => denseTargetsOf(data, i) !== undefined).length,
+  };
+}
+
+function denseTargetsOf(data: ObjectiveData, i: number): Float32Array | undefined {
+  return data.kind === "sft" ? data.dense?.targets[data.videoIds[i] as string] : undefined;
 }
 
 /** The vision tower trains in SFT; DPO keeps it frozen and reads visual tokens from the model's cache. */
@@ -90,9 +107,29 @@ export async function shardGradients(
       padId,
     );
     tokens = countTokens(sb.keyValid);
+    const labelled = shard.filter((i) => denseTargetsOf(data, i) !== undefined).length;
     loss = () => {
       const visual = model.encodeVideo(model.patchTensor(videos));
-      return sftLoss(targetLogProbs(model, visual, sb).tokenLogProbs, totals.answerTokens);
+      const answers = sftLoss(targetLogProbs(model, visual, sb).tokenLogProbs, totals.answerTokens);
+      if (!data.dense || labelled === 0) return answers;
+      // Per token and label, over every labelled example of the micro-batch (unlabelled ones masked:
+      // wasm has no gradient for gather).
+      const logits = model.denseLogits(visual);
+      const [b, n, k] = logits.shape;
+      const labels = new Float32Array(b * n * k);
+      const mask = new Float32Array(b);
+      shard.forEach((i, j) => {
+        const t = denseTargetsOf(data, i);
+        if (t) labels.set(t, j * n * k);
+        mask[j] = t ? 1 : 0;
+      });
+      const bce = tf.losses.sigmoidCrossEntropy(tf.tensor3d(labels, [b, n, k]), logits, undefined, 0, tf.Reduction.NONE);
+      const dense = bce
+        .mul(tf.tensor3d(mask, [b, 1, 1]))
+        .sum()
+        .div(totals.denseExamples * n * k) as tf.Scalar;
+      reads = tf.keep(dense.reshape([1]));
+      return answers.add(dense.mul(data.dense.weight)) as tf.Scalar;
     };
   } else {
     const b = shard.length;
@@ -133,7 +170,8 @@ export function batchMetrics(
   reads: readonly Float32Array[],
   step: number,
 ): Record<string, number> {
-  if (data.kind === "sft") return {};
+  // SFT with dense labels: each shard read its share of the dense loss.
+  if (data.kind === "sft") return data.dense ? { dense_loss: reads.reduce((s, r) => s + (r[0] ?? 0), 0) } : {};
   const idx = shards.flat();
   const policyChosen: number[] = [];
   const policyRejected: number[] = [];

@@ -27,6 +27,8 @@ export interface SftExample {
   frames: Uint8Array;
   prompt: string;
   answer: string;
+  /** Labels of the model's dense head for this video ([numVisual × config.denseLabels]), where known. */
+  denseTargets?: Float32Array;
 }
 
 export interface DpoPair {
@@ -122,6 +124,11 @@ export interface TrainOptions {
   signal?: AbortSignal;
 }
 
+export interface SftTrainOptions extends TrainOptions {
+  /** Weight of the dense head's loss beside the answers' (examples with denseTargets; the model needs a dense head). */
+  denseWeight?: number;
+}
+
 export interface DpoTrainOptions extends TrainOptions {
   dpo?: DpoParams & { sftWeight?: number };
 }
@@ -142,7 +149,7 @@ export async function trainSft(
   model: VideoLMM,
   tok: Tokenizer,
   examples: readonly SftExample[],
-  opts: TrainOptions = {},
+  opts: SftTrainOptions = {},
 ): Promise<TrainResult> {
   const rows = examples.map((e, i) => {
     if (typeof e.answer !== "string" || e.answer.length === 0) throw new Error(`examples[${i}].answer: must be a non-empty string`);
@@ -150,6 +157,22 @@ export async function trainSft(
   });
   examples.forEach((_, i) => buildScoreBatch(model, [rows[i] as (typeof rows)[number]], tok.padId, "examples", i));
   const data: SftData = { kind: "sft", rows, ...videosOf(examples) };
+  const denseWeight = opts.denseWeight ?? 0;
+  if (!(denseWeight >= 0)) throw new Error(`denseWeight: must be >= 0, got ${denseWeight}`);
+  if (denseWeight > 0) {
+    const c = model.config;
+    if (c.denseLabels === 0) throw new Error("denseWeight: the model has no dense head (config.denseLabels is 0)");
+    const targets: Record<string, Float32Array> = {};
+    examples.forEach((e, i) => {
+      if (!e.denseTargets) return;
+      if (e.denseTargets.length !== model.numVisual * c.denseLabels)
+        throw new Error(
+          `examples[${i}].denseTargets: ${e.denseTargets.length} values, the model needs ${model.numVisual} tokens × ${c.denseLabels} labels`,
+        );
+      targets[e.videoId] = e.denseTargets;
+    });
+    data.dense = { weight: denseWeight, targets };
+  }
   return runLoop(
     model,
     tok,

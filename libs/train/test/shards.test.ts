@@ -68,6 +68,33 @@ describe("gradient shards", () => {
     }, 60_000);
   }
 
+  it("sft with the dense head: bit-identical on 1 or 2 threads, and its loss falls", async () => {
+    const run = async (threads: number) => {
+      const model = VideoLMM.create(modelConfig("test", { vocabSize: tok.vocabSize, denseLabels: 3 }), 3);
+      // Label 0 on in even tokens of every video, label 1 on in video v0 only, label 2 never.
+      const targets = (videoId: string) =>
+        Float32Array.from({ length: model.numVisual * 3 }, (_, i) => {
+          const [token, label] = [Math.floor(i / 3), i % 3];
+          return (label === 0 && token % 2 === 0) || (label === 1 && videoId === "v0") ? 1 : 0;
+        });
+      const r = await trainSft(
+        model,
+        tok,
+        sft.map((e, i) => (i === 5 ? e : { ...e, denseTargets: targets(e.videoId) })), // one example unlabelled
+        { training: { ...training, epochs: 20, gradShards: 3 }, threads, denseWeight: 1 },
+      );
+      const w = await weights(model);
+      model.dispose();
+      return { r, w };
+    };
+    const one = await run(1);
+    const two = await run(2);
+    expect(maxDiff(one.w, two.w)).toBe(0);
+    const dense = one.r.history.map((h) => h.metrics.dense_loss as number);
+    expect(dense[0]).toBeGreaterThan(0.5);
+    expect(dense.at(-1)).toBeLessThan(dense[0]! * 0.8);
+  }, 60_000);
+
   it("leaks no tensors on the caller's thread", async () => {
     const before = tf.memory().numTensors;
     const model = fresh();

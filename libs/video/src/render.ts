@@ -1,8 +1,8 @@
 // Rasterises a scene into frames: Uint8Array RGB, frame-major then row-major (count×height×width×3),
 // the layout of the contracts' `Frames` message.
 import { createRng } from "./rng.ts";
-import { colourAt, positionAt, visibleAt, type Scene } from "./scene.ts";
-import { COLOURS, COLOUR_RGB, SIZE_FRACTION, type Shape } from "./vocab.ts";
+import { colourAt, positionAt, visibleAt, type Scene, type SceneObject } from "./scene.ts";
+import { COLOURS, COLOUR_RGB, DENSE_LABELS, SIZE_FRACTION, type Shape } from "./vocab.ts";
 
 export interface FrameDims {
   frames: number;
@@ -67,6 +67,53 @@ function addNoise(frame: Uint8Array, amp: number, state: number): number {
   return xs;
 }
 
+/** Calls `paint` for each pixel (x, y) the object covers at frame f (sampled at pixel centres). */
+export function forEachPixel(
+  o: SceneObject,
+  f: number,
+  frames: number,
+  width: number,
+  height: number,
+  paint: (x: number, y: number) => void,
+): void {
+  const [fx, fy] = positionAt(o, f, frames);
+  const cx = fx * width;
+  const cy = fy * height;
+  const r = (SIZE_FRACTION[o.size] * Math.min(width, height)) / 2;
+  const x0 = Math.max(0, Math.floor(cx - r - 1));
+  const x1 = Math.min(width - 1, Math.ceil(cx + r + 1));
+  const y0 = Math.max(0, Math.floor(cy - r - 1));
+  const y1 = Math.min(height - 1, Math.ceil(cy + r + 1));
+  for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) if (inside(o.shape, (x + 0.5 - cx) / r, (y + 0.5 - cy) / r)) paint(x, y);
+}
+
+/**
+ * The labels of the dense head (DENSE_LABELS) per visual token, as the model cuts a clip into tokens
+ * (tubelets of frames × patches, in time, row, column order): 1 where an object of that colour or
+ * shape covers a pixel of the token in one of its frames. [numVisual × DENSE_LABELS.length].
+ */
+export function denseTargets(scene: Scene, dims: FrameDims & { patchSize: number; tubelet: number }): Float32Array {
+  const { frames, height, width, patchSize: p, tubelet } = dims;
+  if (frames !== scene.frames) throw new Error(`denseTargets: scene has ${scene.frames} frames, asked for ${frames}`);
+  const rows = height / p;
+  const cols = width / p;
+  const k = DENSE_LABELS.length;
+  const out = new Float32Array((frames / tubelet) * rows * cols * k);
+  for (let f = 0; f < frames; f++) {
+    for (const o of scene.objects) {
+      if (!visibleAt(o, f)) continue;
+      const colour = DENSE_LABELS.indexOf(colourAt(o, f));
+      const shape = DENSE_LABELS.indexOf(o.shape);
+      forEachPixel(o, f, frames, width, height, (x, y) => {
+        const token = (Math.floor(f / tubelet) * rows + Math.floor(y / p)) * cols + Math.floor(x / p);
+        out[token * k + colour] = 1;
+        out[token * k + shape] = 1;
+      });
+    }
+  }
+  return out;
+}
+
 export function renderClip(scene: Scene, dims: Partial<FrameDims> = {}): Uint8Array {
   const frames = dims.frames ?? scene.frames;
   const height = dims.height ?? 32;
@@ -78,7 +125,6 @@ export function renderClip(scene: Scene, dims: Partial<FrameDims> = {}): Uint8Ar
   const out = new Uint8Array(frames * height * width * 3);
   const frameBg = new Uint8Array(height * width * 3);
   paintBackground(scene, frameBg, width, height);
-  const unit = Math.min(width, height);
   const noise = createRng(`noise:${scene.noise.seed}`);
   // Pixel noise from a xorshift32 stream seeded by the scene: one call per byte is the hot loop.
   let xs = (scene.noise.seed ^ 0x9e3779b9) >>> 0 || 1;
@@ -88,25 +134,13 @@ export function renderClip(scene: Scene, dims: Partial<FrameDims> = {}): Uint8Ar
     frame.set(frameBg);
     for (const o of scene.objects) {
       if (!visibleAt(o, f)) continue;
-      const [fx, fy] = positionAt(o, f, frames);
-      const cx = fx * width;
-      const cy = fy * height;
-      const r = (SIZE_FRACTION[o.size] * unit) / 2;
       const [cr, cg, cb] = COLOUR_RGB[colourAt(o, f)];
-      const x0 = Math.max(0, Math.floor(cx - r - 1));
-      const x1 = Math.min(width - 1, Math.ceil(cx + r + 1));
-      const y0 = Math.max(0, Math.floor(cy - r - 1));
-      const y1 = Math.min(height - 1, Math.ceil(cy + r + 1));
-      for (let y = y0; y <= y1; y++) {
-        for (let x = x0; x <= x1; x++) {
-          // Sample at the pixel centre.
-          if (!inside(o.shape, (x + 0.5 - cx) / r, (y + 0.5 - cy) / r)) continue;
-          const i = (y * width + x) * 3;
-          frame[i] = cr;
-          frame[i + 1] = cg;
-          frame[i + 2] = cb;
-        }
-      }
+      forEachPixel(o, f, frames, width, height, (x, y) => {
+        const i = (y * width + x) * 3;
+        frame[i] = cr;
+        frame[i + 1] = cg;
+        frame[i + 2] = cb;
+      });
     }
     if (amp > 0) xs = addNoise(frame, amp, xs);
     // Single-pixel specks in object colours, dimmed: distractors that are never an object.

@@ -7,6 +7,9 @@ export type Shape = (typeof SHAPES)[number];
 export const COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "white"] as const;
 export type Colour = (typeof COLOURS)[number];
 
+/** What the dense head of the built-in model learns per visual token: the colours, then the shapes. */
+export const DENSE_LABELS: readonly string[] = [...COLOURS, ...SHAPES];
+
 export const SIZES = ["small", "large"] as const;
 export type Size = (typeof SIZES)[number];
 

@@ -27,6 +27,13 @@ export const ModelConfigSchema = z
      * embeddings of queries and keys (RoFormer; LLaMA), where attention sees relative distances.
      */
     positionEncoding: z.enum(["learned", "rope"]).default("learned"),
+    /**
+     * Outputs of the dense head on the visual tokens (0: no head): per token, a logit for each label
+     * of what it covers (the synthetic world's colours and shapes: @isrdpo/video's DENSE_LABELS). SFT
+     * trains it beside the answers when labels are given, as a stand-in for the pretrained vision
+     * encoder real video LMMs start from; nothing else reads it.
+     */
+    denseLabels: z.number().int().nonnegative().default(0),
     /** Frames per visual token (ViViT "tubelet"): fewer visual tokens for the same clip. */
     tubelet: z.number().int().positive(),
     visionDim: z.number().int().positive(),
@@ -66,6 +73,7 @@ const common = {
   inputNorm: "unit" as const,
   stem: "linear" as const,
   positionEncoding: "learned" as const,
+  denseLabels: 0,
   mlpRatio: 4,
   layerNormEps: 1e-5,
   initStd: 0.02,

@@ -127,6 +127,7 @@ export class VideoLMM {
       layerNorm("vision.ln_f", c.visionDim);
       linear("projector.fc1", c.visionDim, c.dModel);
       linear("projector.fc2", c.dModel, c.dModel);
+      if (c.denseLabels > 0) linear("vision.dense_head", c.dModel, c.denseLabels);
       // Language model.
       add("text.wte", [c.vocabSize, c.dModel], normal(std));
       if (c.positionEncoding === "learned") add("text.wpe", [m.maxPositions, c.dModel], normal(std / 2));
@@ -349,6 +350,12 @@ export class VideoLMM {
     for (let i = 0; i < c.visionLayers; i++) x = this.block(x, `vision.blocks.${i}`, c.visionHeads, null, null).x;
     x = this.layerNorm(x, "vision.ln_f") as tf.Tensor3D;
     return this.linear(this.gelu(this.linear(x, "projector.fc1")), "projector.fc2") as tf.Tensor3D;
+  }
+
+  /** The dense head on visual tokens [batch, numVisual, dModel] → label logits [batch, numVisual, denseLabels]. */
+  denseLogits(visual: tf.Tensor3D): tf.Tensor3D {
+    if (this.config.denseLabels === 0) throw new Error("denseLogits: the model has no dense head (config.denseLabels is 0)");
+    return this.linear(visual, "vision.dense_head") as tf.Tensor3D;
   }
 
   /** Patches [batch, numVisual, patchDim] → [batch, numVisual, visionDim], by the config's stem. */

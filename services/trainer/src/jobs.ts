@@ -17,7 +17,7 @@ import type { ServiceContext } from "@isrdpo/runtime";
 import { loadModelCopy, modelsOf, videoOptions } from "@isrdpo/serving";
 import { datasetSftExamples } from "@isrdpo/datasets";
 import { trainDpo, trainSft, type DpoPair, type StepMetrics, type TrainingParams } from "@isrdpo/train";
-import { type SftMixOptions, buildSftMix, clipFromId, renderClip, resolveVideo, syntheticSplit } from "@isrdpo/video";
+import { type SftMixOptions, buildSftMix, clipFromId, denseTargets, renderClip, resolveVideo, syntheticSplit } from "@isrdpo/video";
 import { asTarget, modelConfig, prompts, publishCheckpoint, skillText, Tokenizer, VideoLMM, type Preset } from "@isrdpo/vlm";
 
 export interface JobOutcome {
@@ -67,17 +67,23 @@ export const SFT_MIX = { answer: 3, describe: 1, refine: 1, judge: 2, judgeWithC
 /** Critique and revision records per clip when JobSpec.critique_skills is set (on for self-critique runs). */
 export const CRITIQUE_MIX = { critique: 1, revise: 1 };
 
-/** The SFT examples of the synthetic world's training split, as prompt/answer text with frames. */
+/**
+ * The SFT examples of the synthetic world's training split, as prompt/answer text with frames; with
+ * `dense` (the model's patch size and tubelet), each with its clip's labels for the dense head.
+ */
 export function syntheticSftExamples(
   data: { seed: bigint; clipCount: number; frames: number },
   dims: { frames: number; height: number; width: number },
   mix: Omit<SftMixOptions, "seed"> = SFT_MIX,
+  dense?: { patchSize: number; tubelet: number },
 ) {
   const clips = syntheticSplit(Number(data.seed), "train", data.clipCount, data.frames || dims.frames);
   const frames = new Map(clips.map((c) => [c.id, renderClip(c.scene, dims)]));
+  const targets = new Map(dense ? clips.map((c) => [c.id, denseTargets(c.scene, { ...dims, ...dense })]) : []);
   return buildSftMix(clips, { seed: Number(data.seed), ...mix }).map((r) => ({
     videoId: r.clipId,
     frames: frames.get(r.clipId)!,
+    ...(dense ? { denseTargets: targets.get(r.clipId)! } : {}),
     ...skillText(r),
   }));
 }
