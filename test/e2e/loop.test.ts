@@ -39,7 +39,8 @@ function spec(initial: { sft: true } | { model: ModelRef }): RunSpec {
               value: {
                 preset: "test",
                 data: { seed: 5n, split: "train", clipCount: 16 },
-                training: { learningRate: 5e-3, epochs: 1, batchSize: 16, seed: 5n },
+                // Two gradient shards: the cluster's trainer computes them on 1 thread, embedded mode on 2.
+                training: { learningRate: 5e-3, epochs: 1, batchSize: 16, gradShards: 2, seed: 5n },
               },
             },
     },
@@ -52,7 +53,7 @@ function spec(initial: { sft: true } | { model: ModelRef }): RunSpec {
     judge: { strategy: JudgeStrategy.SELF },
     responseSampling: { temperature: 0.7, maxNewTokens: 12, seed: 5n },
     dpo: { beta: 0.1, lossType: DpoLossType.SIGMOID },
-    training: { learningRate: 1e-3, epochs: 1, batchSize: 8, seed: 5n },
+    training: { learningRate: 1e-3, epochs: 1, batchSize: 8, gradShards: 2, seed: 5n },
     evaluation: {
       splits: [
         { source: { case: "synthetic", value: { seed: 7n, split: "test-in", clipCount: 2 } } },
@@ -118,7 +119,7 @@ describe("ISR-DPO in distributed mode", () => {
     for (const ref of models) await client.artifacts.get(ref);
   }, 240_000);
 
-  it("gives the same preferences and model digests in embedded mode (one process, in-memory bus, 2 stage threads)", async () => {
+  it("gives the same preferences and model digests in embedded mode (one process, in-memory bus, 2 stage threads, 2 gradient-shard threads) as the 1-thread cluster", async () => {
     const dir = mkdtempSync(join(tmpdir(), "isrdpo-embedded-"));
     const config = loadConfig({
       env: {},

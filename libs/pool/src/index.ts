@@ -1,2 +1,2 @@
-export { WorkerPool, PoolClosedError, WorkerCrashError, type PoolOptions } from "./pool.ts";
+export { WorkerPool, PoolAbortError, PoolClosedError, WorkerCrashError, type PoolOptions } from "./pool.ts";
 export { serveInWorker, type WorkerHandler } from "./worker.ts";

@@ -21,6 +21,14 @@ export class PoolClosedError extends Error {
   }
 }
 
+/** A request whose signal aborted: dropped from the queue, or its thread stopped and replaced. */
+export class PoolAbortError extends Error {
+  constructor(reason: unknown) {
+    super(`worker pool: request cancelled${reason instanceof Error ? `: ${reason.message}` : ""}`);
+    this.name = "PoolAbortError";
+  }
+}
+
 export class WorkerCrashError extends Error {
   constructor(thread: number, detail: string) {
     super(`worker thread ${thread} died: ${detail}`);
@@ -33,6 +41,8 @@ interface Job {
   transfer: ArrayBuffer[];
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
+  /** Detaches the abort listener once the job is settled. */
+  done: () => void;
 }
 
 interface Slot {
@@ -67,13 +77,47 @@ export class WorkerPool<Req = unknown, Res = unknown> {
     return this.slots.length;
   }
 
-  /** Runs one request on the next free thread; `transfer` moves buffers instead of copying them. */
-  run(request: Req, transfer: ArrayBuffer[] = []): Promise<Res> {
+  /**
+   * Runs one request on the next free thread; `transfer` moves buffers instead of copying them. When
+   * `signal` aborts, a queued request is dropped and a running one's thread is stopped and replaced
+   * (a thread cannot be interrupted mid-computation otherwise); either way it rejects with PoolAbortError.
+   */
+  run(request: Req, transfer: ArrayBuffer[] = [], signal?: AbortSignal): Promise<Res> {
     if (this.closed) return Promise.reject(new PoolClosedError());
+    if (signal?.aborted) return Promise.reject(new PoolAbortError(signal.reason));
     return new Promise<Res>((resolve, reject) => {
-      this.queue.push({ request, transfer, resolve: resolve as (v: unknown) => void, reject });
+      const onAbort = () => this.abort(job, signal?.reason);
+      const job: Job = {
+        request,
+        transfer,
+        resolve: (v) => {
+          job.done();
+          resolve(v as Res);
+        },
+        reject: (err) => {
+          job.done();
+          reject(err);
+        },
+        done: () => signal?.removeEventListener("abort", onAbort),
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.queue.push(job);
       this.dispatch();
     });
+  }
+
+  private abort(job: Job, reason: unknown): void {
+    const queued = this.queue.indexOf(job);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    const slot = this.slots.find((s) => s.job === job);
+    if (slot) {
+      // Replace the slot first, so the old thread's exit is not taken for a crash.
+      slot.job = undefined;
+      this.slots[slot.index] = this.spawn(slot.index);
+      void slot.worker.terminate();
+    }
+    if (queued >= 0 || slot) job.reject(new PoolAbortError(reason));
+    this.dispatch();
   }
 
   /** Stops every thread; queued and running requests are rejected. */

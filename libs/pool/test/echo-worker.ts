@@ -3,7 +3,13 @@ import { threadId } from "node:worker_threads";
 import { serveInWorker } from "../src/index.ts";
 
 serveInWorker(async (req) => {
-  const r = req as { op: "echo" | "fail" | "die" | "sum"; value?: number; data?: Float32Array };
+  const r = req as { op: "echo" | "fail" | "die" | "sum" | "spin"; value?: number; data?: Float32Array };
+  if (r.op === "spin") {
+    // Busy for `value` ms without yielding: only stopping the thread can cut it short.
+    const end = Date.now() + (r.value ?? 0);
+    while (Date.now() < end);
+    return { value: { value: r.value, threadId } };
+  }
   if (r.op === "fail") throw new Error(`failed on ${r.value}`);
   if (r.op === "die") process.exit(3);
   if (r.op === "sum") {

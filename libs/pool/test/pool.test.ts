@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
-import { PoolClosedError, WorkerCrashError, WorkerPool } from "../src/index.ts";
+import { PoolAbortError, PoolClosedError, WorkerCrashError, WorkerPool } from "../src/index.ts";
 
 const script = new URL("./echo-worker.ts", import.meta.url);
 let pool: WorkerPool | undefined;
@@ -26,6 +26,23 @@ describe("WorkerPool", () => {
     const child = fileURLToPath(new URL("./keep-alive.ts", import.meta.url));
     const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", child], { timeout: 30_000 });
     expect(stdout).toBe("answer 7\n");
+  }, 30_000);
+
+  it("cancels: a queued request is dropped, a running one's thread is stopped and replaced", async () => {
+    pool = new WorkerPool({ size: 1, script });
+    const ac = new AbortController();
+    const started = Date.now();
+    const running = pool.run({ op: "spin", value: 20_000 }, [], ac.signal);
+    const queued = pool.run({ op: "echo", value: 1 }, [], ac.signal);
+    const after = pool.run({ op: "echo", value: 2 });
+    await new Promise((r) => setTimeout(r, 300));
+    ac.abort(new Error("run cancelled"));
+    await expect(running).rejects.toThrow(PoolAbortError);
+    await expect(queued).rejects.toThrow(/request cancelled: run cancelled/);
+    // The replacement thread serves what came after, long before the spin would have ended.
+    expect(((await after) as { value: number }).value).toBe(2);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await expect(pool.run({ op: "echo", value: 3 }, [], ac.signal)).rejects.toThrow(PoolAbortError);
   }, 30_000);
 
   it("moves buffers both ways", async () => {

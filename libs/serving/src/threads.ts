@@ -77,9 +77,12 @@ export function threadedHandler<Q extends WorkQueue>(
 ): WorkHandler<Q> {
   return async (task) => {
     const payload = toBinary(WorkItemSchema, task.payload as WorkItem);
-    const answer = await pool.run({ handler, queue, payload, msgId: task.msgId, deliveries: task.deliveries }, [
-      payload.buffer as ArrayBuffer,
-    ]);
+    // The task's signal (its run ended) stops the thread's work: the pool replaces the thread.
+    const answer = await pool.run(
+      { handler, queue, payload, msgId: task.msgId, deliveries: task.deliveries },
+      [payload.buffer as ArrayBuffer],
+      task.signal,
+    );
     return fromBinary(OrchestratorEventSchema, answer).kind;
   };
 }
