@@ -49,3 +49,28 @@ export function forwardFlops(c: ModelConfig, batch: number, textLen: number, wit
   }
   return f;
 }
+
+/**
+ * Parameters of a model of config `c`, without building it (a `large` model is 440 MB of weights):
+ * the same count as VideoLMM.parameterCount() of a built one (tested on every preset that is cheap to
+ * build and on each stem and position encoding).
+ */
+export function parameterCount(c: ModelConfig): number {
+  const linear = (nIn: number, nOut: number) => nIn * nOut + nOut;
+  const block = (d: number) => 2 * d + linear(d, 3 * d) + linear(d, d) + 2 * d + linear(d, c.mlpRatio * d) + linear(c.mlpRatio * d, d);
+  const dv = c.visionDim;
+  const stem =
+    c.stem === "hmlp"
+      ? linear(c.tubelet * (c.patchSize / 4) ** 2 * c.channels, dv / 4) + linear(dv, dv / 4) + linear(dv, dv)
+      : linear(patchDim(c), dv);
+  const vision =
+    stem +
+    (c.height / c.patchSize) * (c.width / c.patchSize) * dv +
+    (c.frames / c.tubelet) * dv +
+    c.visionLayers * block(dv) +
+    2 * dv +
+    linear(dv, c.dModel) +
+    linear(c.dModel, c.dModel);
+  const positions = c.positionEncoding === "learned" ? (numVisualTokens(c) + c.maxTextLen) * c.dModel : 0;
+  return vision + c.vocabSize * c.dModel + positions + c.nLayers * block(c.dModel) + 2 * c.dModel;
+}

@@ -10,6 +10,7 @@ import {
   generate,
   initBackend,
   modelConfig,
+  parameterCount,
   sequenceLogProbs,
   targetLogProbs,
 } from "../src/index.ts";
@@ -36,6 +37,21 @@ describe("VideoLMM", () => {
     await expect(initBackend("gpu" as "wasm")).rejects.toThrow(/unknown preference "gpu"/);
     expect(await initBackend(undefined, (l) => lines.push(l))).toEqual({ name: "wasm", adapter: "" });
     expect(lines.at(-1)).toMatch(/^tfjs backend: wasm/);
+  });
+
+  it("parameterCount(config) is the built model's count, so the GPU presets' sizes need no build", () => {
+    for (const [preset, overrides] of [
+      ["test", {}],
+      ["test", { stem: "hmlp", positionEncoding: "rope", tubelet: 1, mlpRatio: 2 }],
+      ["small", {}],
+    ] as const) {
+      const m = VideoLMM.create(modelConfig(preset, overrides), 1);
+      expect(parameterCount(m.config)).toBe(m.parameterCount());
+      m.dispose();
+    }
+    expect(parameterCount(modelConfig("base"))).toBe(37_423_232);
+    expect(parameterCount(modelConfig("large"))).toBe(111_897_088);
+    expect(() => modelConfig("huge" as "large")).toThrow(/unknown preset "huge" \(test, small, base, large\)/);
   });
 
   it("validates configs and frame shapes with clear errors", () => {
