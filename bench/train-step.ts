@@ -2,7 +2,8 @@
  * SFT and DPO optimizer steps on the `small` preset: tokens/s, achieved GFLOP/s and their fraction of
  * the backend's large-matmul throughput measured in the same run; peak memory of a DPO step. On a
  * CPU backend the rates are per CPU-second, on a GPU per wall-clock second (`timedOn`).
- * Run: pnpm exec tsx bench/train-step.ts [--preset small] [--batch 8] [--steps 5] [--backend webgpu]
+ * Run: pnpm exec tsx bench/train-step.ts [--preset small] [--batch 8] [--steps 5] [--backend webgpu] [--matmul 1024]
+ * (--matmul: the side of the reference square matmul; a GPU needs ≥ 4096 to reach its rate).
  * Last line: one JSON object with the figures.
  */
 import { parseArgs } from "node:util";
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     batch: { type: "string", default: "8" },
     steps: { type: "string", default: "5" },
     backend: { type: "string" },
+    matmul: { type: "string", default: "1024" },
   },
 });
 const preset = values.preset as Preset;
@@ -58,7 +60,8 @@ const sft = Array.from({ length: n }, (_, i) => ({
 }));
 const pairs = sft.map((e, i) => ({ ...e, chosen: e.answer, rejected: sentence(8 + ((i * 7) % 16)) }));
 
-const ref = await matmulGflops(1024, 10);
+const matmulN = Number(values.matmul);
+const ref = await matmulGflops(matmulN, 10);
 const fresh = () => VideoLMM.create(config, 1);
 const model = fresh();
 
@@ -133,6 +136,7 @@ const result = {
   preset,
   params: model.parameterCount(),
   batchPairs: batch,
+  matmulN,
   matmulGflops: +ref.toFixed(2),
   sft: summarize(sftRun.history, sftClock.stepCpuMs(), sftFlops),
   dpo: summarize(dpoRun.history, dpoClock.stepCpuMs(), dpoFlops),
