@@ -70,7 +70,8 @@ export function parameterCount(c: ModelConfig): number {
     c.visionLayers * block(dv) +
     2 * dv +
     linear(dv, c.dModel) +
-    linear(c.dModel, c.dModel);
+    linear(c.dModel, c.dModel) +
+    (c.denseLabels > 0 ? linear(c.dModel, c.denseLabels) : 0);
   const positions = c.positionEncoding === "learned" ? (numVisualTokens(c) + c.maxTextLen) * c.dModel : 0;
   return vision + c.vocabSize * c.dModel + positions + c.nLayers * block(c.dModel) + 2 * c.dModel;
 }

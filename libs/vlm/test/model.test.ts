@@ -42,7 +42,7 @@ describe("VideoLMM", () => {
   it("parameterCount(config) is the built model's count, so the GPU presets' sizes need no build", () => {
     for (const [preset, overrides] of [
       ["test", {}],
-      ["test", { stem: "hmlp", positionEncoding: "rope", tubelet: 1, mlpRatio: 2 }],
+      ["test", { stem: "hmlp", positionEncoding: "rope", tubelet: 1, mlpRatio: 2, denseLabels: 7 }],
       ["small", {}],
     ] as const) {
       const m = VideoLMM.create(modelConfig(preset, overrides), 1);
