@@ -71,9 +71,9 @@ await trainSft(model, tok, examples, {
 const seconds = (performance.now() - started) / 1000;
 
 /** Accuracy of the best of the 7 answers by sequence log-prob. */
-const scored = (set: typeof test) => {
+const scored = async (set: typeof test) => {
   const rows = set.flatMap((c) => names.map((n) => ({ videoId: c.videoId, frames: c.frames, ...answerOf(n) })));
-  const sums = sequenceLogProbs(model, tok, rows).map((s) => s.sum);
+  const sums = (await sequenceLogProbs(model, tok, rows)).map((s) => s.sum);
   return (
     set.filter((c, i) => {
       const mine = sums.slice(i * names.length, (i + 1) * names.length);
@@ -94,7 +94,7 @@ console.log(
     settings: v,
     patchSize: model.config.patchSize,
     trainSeconds: Math.round(seconds),
-    heldOut: { scored: scored(test), generated: generatedAcc },
-    train: { scored: scored(train.slice(0, 140)) },
+    heldOut: { scored: await scored(test), generated: generatedAcc },
+    train: { scored: await scored(train.slice(0, 140)) },
   }),
 );

@@ -134,7 +134,7 @@ const pairs = items
   });
 const judges: Record<string, { decisive: number; accuracy: number }> = {};
 for (const method of (v.judges as string).split(",").filter(Boolean) as JudgeMethod[]) {
-  const prefs = judgeItems(method, policy, pairs, { tieMargin: 0.05 });
+  const prefs = await judgeItems(method, policy, pairs, { tieMargin: 0.05 });
   const decisive = prefs.map((p, i) => ({ p, i })).filter(({ p }) => !p.tie);
   judges[method] = {
     decisive: decisive.length / pairs.length,

@@ -1,11 +1,25 @@
 /**
  * SFT and DPO optimizer steps on the `small` preset: tokens/s, achieved GFLOP/s and their fraction of
- * the backend's large-matmul throughput measured in the same run; peak memory of a DPO step.
- * Run: pnpm exec tsx bench/train-step.ts [--preset small] [--batch 8] [--steps 5]
+ * the backend's large-matmul throughput measured in the same run; peak memory of a DPO step. On a
+ * CPU backend the rates are per CPU-second, on a GPU per wall-clock second (`timedOn`).
+ * Run: pnpm exec tsx bench/train-step.ts [--preset small] [--batch 8] [--steps 5] [--backend webgpu] [--matmul 1024]
+ * (--matmul: the side of the reference square matmul; a GPU needs ≥ 4096 to reach its rate).
  * Last line: one JSON object with the figures.
  */
 import { parseArgs } from "node:util";
-import { Rng, Tokenizer, VideoLMM, forwardFlops, initBackend, matmulGflops, modelConfig, tf, type Preset } from "@isrdpo/vlm";
+import {
+  Rng,
+  Tokenizer,
+  VideoLMM,
+  forwardFlops,
+  initBackend,
+  isGpuBackend,
+  matmulGflops,
+  modelConfig,
+  tf,
+  type BackendPreference,
+  type Preset,
+} from "@isrdpo/vlm";
 import { trainDpo, trainSft, type StepMetrics } from "@isrdpo/train";
 
 const { values } = parseArgs({
@@ -14,12 +28,13 @@ const { values } = parseArgs({
     batch: { type: "string", default: "8" },
     steps: { type: "string", default: "5" },
     backend: { type: "string" },
+    matmul: { type: "string", default: "1024" },
   },
 });
 const preset = values.preset as Preset;
 const batch = Number(values.batch);
 const steps = Number(values.steps);
-const backend = await initBackend(values.backend as "wasm" | "cpu" | "tensorflow" | undefined);
+const backend = await initBackend(values.backend as BackendPreference | undefined);
 
 const words =
   "a the red blue green yellow circle square triangle moves left right up down appears disappears then and two three objects video".split(
@@ -45,7 +60,8 @@ const sft = Array.from({ length: n }, (_, i) => ({
 }));
 const pairs = sft.map((e, i) => ({ ...e, chosen: e.answer, rejected: sentence(8 + ((i * 7) % 16)) }));
 
-const ref = matmulGflops(1024, 10);
+const matmulN = Number(values.matmul);
+const ref = await matmulGflops(matmulN, 10);
 const fresh = () => VideoLMM.create(config, 1);
 const model = fresh();
 
@@ -63,11 +79,11 @@ function cpuClock() {
   return { onProgress: mark, stepCpuMs: () => marks.slice(1).map((m, i) => m - (marks[i] as number)) };
 }
 
-/** Means over steps after the first (warm-up): tokens/s and model GFLOP/s (training = 3× forward) on CPU time. */
+/** Means over steps after the first (warm-up): tokens/s and model GFLOP/s (training = 3× forward) on CPU time, or wall time on a GPU. */
 function summarize(history: StepMetrics[], cpuMs: number[], flopsPerStep: number[]) {
   const timed = history.slice(1);
   const wallMs = timed.reduce((a, m) => a + m.stepMs, 0) / timed.length;
-  const ms = cpuMs.slice(1).reduce((a, x) => a + x, 0) / timed.length;
+  const ms = isGpuBackend() ? wallMs : cpuMs.slice(1).reduce((a, x) => a + x, 0) / timed.length;
   const tokens = timed.reduce((a, m) => a + (m.tokensPerSecond * m.stepMs) / 1000, 0) / timed.length;
   const flops = flopsPerStep.slice(1).reduce((a, f) => a + f, 0) / timed.length;
   const gflops = flops / (ms / 1000) / 1e9;
@@ -75,7 +91,7 @@ function summarize(history: StepMetrics[], cpuMs: number[], flopsPerStep: number
     stepCpuMs: +ms.toFixed(1),
     stepWallMs: +wallMs.toFixed(1),
     tokensPerStep: Math.round(tokens),
-    tokensPerCpuSecond: Math.round(tokens / (ms / 1000)),
+    tokensPerSecond: Math.round(tokens / (ms / 1000)),
     gflops: +gflops.toFixed(2),
     fractionOfMatmul: +(gflops / ref).toFixed(3),
   };
@@ -106,7 +122,8 @@ for (const k of profile.kernels) {
   // Batched matmuls (attention) run a different, slower wasm path than 2-D ones: count them apart.
   const batched = k.name === "BatchMatMul" && (k.inputShapes[0]?.length ?? 0) >= 3 && (k.inputShapes[0]?.[0] ?? 1) > 1;
   const name = batched ? "BatchMatMul(attention)" : k.name;
-  byKernel.set(name, (byKernel.get(name) ?? 0) + Number(await k.kernelTimeMs));
+  const ms = Number(await k.kernelTimeMs); // NaN where a GPU cannot time kernels (no timestamp queries)
+  byKernel.set(name, (byKernel.get(name) ?? 0) + (Number.isFinite(ms) ? ms : 0));
 }
 const kernelMs = [...byKernel].sort((a, b) => b[1] - a[1]);
 const totalKernelMs = kernelMs.reduce((a, [, t]) => a + t, 0);
@@ -114,9 +131,12 @@ profiled.dispose();
 
 const result = {
   backend: backend.name,
+  adapter: backend.adapter,
+  timedOn: isGpuBackend() ? "wall" : "cpu",
   preset,
   params: model.parameterCount(),
   batchPairs: batch,
+  matmulN,
   matmulGflops: +ref.toFixed(2),
   sft: summarize(sftRun.history, sftClock.stepCpuMs(), sftFlops),
   dpo: summarize(dpoRun.history, dpoClock.stepCpuMs(), dpoFlops),

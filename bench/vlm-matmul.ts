@@ -10,9 +10,9 @@ import { initBackend, matmulGflops, tf } from "@isrdpo/vlm";
 const { values } = parseArgs({ options: { backend: { type: "string" } } });
 const active = await initBackend(values.backend as "wasm" | "cpu" | "tensorflow" | undefined);
 const result: Record<string, unknown> = { backend: active.name };
-for (const n of [256, 512, 1024, 2048]) result[`n${n}`] = +matmulGflops(n, n >= 2048 ? 3 : 10).toFixed(2);
+for (const n of [256, 512, 1024, 2048]) result[`n${n}`] = +(await matmulGflops(n, n >= 2048 ? 3 : 10)).toFixed(2);
 if (tf.getBackend() !== "cpu") {
   await tf.setBackend("cpu");
-  result.cpuBackendN512 = +matmulGflops(512, 2).toFixed(2);
+  result.cpuBackendN512 = +(await matmulGflops(512, 2)).toFixed(2);
 }
 console.log(JSON.stringify(result));

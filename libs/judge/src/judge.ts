@@ -1,5 +1,5 @@
 // Every judge strategy behind one asynchronous entry point: the policy's own judges and the oracle
-// (strategies.ts, synchronous), and the two that wait on something else:
+// (strategies.ts), and the two that wait on something else (an LM endpoint, generation):
 //
 //   caption-proxy   LLaVA-Hound-DPO: a language model that never sees the video scores each distinct
 //                   answer 0–5 against a caption of it (the dataset's caption, or c_t), pointwise; the
@@ -69,7 +69,7 @@ export async function judgeAll(
     if (!policy) throw new Error("judge: the self-critique strategy needs a policy model");
     return selfCritique(policy, items, opts);
   }
-  return { preferences: judgeItems(strategy, policy, items, opts), stats: noStats() };
+  return { preferences: await judgeItems(strategy, policy, items, opts), stats: noStats() };
 }
 
 /** Why a caption-proxy judge cannot read a caption for an item (undefined when it can). */

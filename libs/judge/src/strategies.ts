@@ -51,31 +51,31 @@ export interface JudgeOptions {
 }
 
 /** Judges every item's answers with one strategy. The oracle needs no policy; the others do. */
-export function judgeItems(
+export async function judgeItems(
   method: JudgeMethod,
   policy: Policy | undefined,
   items: readonly ItemToJudge[],
   opts: JudgeOptions,
-): Preference[] {
+): Promise<Preference[]> {
   const out: (Preference | undefined)[] = items.map((it) => nothingToCompare(it.answers));
   const open = items.flatMap((it, i) => (out[i] ? [] : [{ it, i }]));
   if (open.length === 0) return out as Preference[];
   if (method !== "oracle" && !policy) throw new Error(`judge: the ${method} strategy needs a policy model`);
   const judged =
     method === "self"
-      ? pairwise(
+      ? await pairwise(
           policy!,
           open.map((o) => o.it),
           opts,
         )
       : method === "self-likelihood"
-        ? likelihood(
+        ? await likelihood(
             policy!,
             open.map((o) => o.it),
             opts,
           )
         : method === "self-verify"
-          ? verify(
+          ? await verify(
               policy!,
               open.map((o) => o.it),
               opts,
@@ -102,11 +102,11 @@ function scored(
   return items.map((it, i) => bestVsWorst(it.answers, (a) => byItem[i]!.get(a)!, confidence, tieMargin));
 }
 
-function likelihood(policy: Policy, items: readonly ItemToJudge[], opts: JudgeOptions): Preference[] {
+async function likelihood(policy: Policy, items: readonly ItemToJudge[], opts: JudgeOptions): Promise<Preference[]> {
   const rows = distinctAnswers(items).map(({ item, answer }) => ({ ...items[item]!, answer: items[item]!.answers[answer]! }));
-  const withContext = answerLogProbs(policy, rows).map((s) => s.sum);
+  const withContext = (await answerLogProbs(policy, rows)).map((s) => s.sum);
   if ((opts.likelihood ?? "sequence") === "sequence") return scored(items, withContext, logScoreConfidence, opts.tieMargin);
-  const without = answerLogProbs(
+  const without = await answerLogProbs(
     policy,
     rows.map((r) => ({ ...r, context: "" })),
   );
@@ -117,9 +117,9 @@ function likelihood(policy: Policy, items: readonly ItemToJudge[], opts: JudgeOp
   );
 }
 
-function verify(policy: Policy, items: readonly ItemToJudge[], opts: JudgeOptions): Preference[] {
+async function verify(policy: Policy, items: readonly ItemToJudge[], opts: JudgeOptions): Promise<Preference[]> {
   const list = distinctAnswers(items);
-  const p = verifyAnswers(
+  const p = await verifyAnswers(
     policy,
     list.map(({ item, answer }) => ({ ...items[item]!, answer: items[item]!.answers[answer]! })),
   );
@@ -131,12 +131,12 @@ function verify(policy: Policy, items: readonly ItemToJudge[], opts: JudgeOption
  * Borda score of an answer is its mean P(better) against the others; the best and worst by Borda
  * score are the pair, decisive only when their own comparison is.
  */
-function pairwise(policy: Policy, items: readonly ItemToJudge[], opts: JudgeOptions): Preference[] {
+async function pairwise(policy: Policy, items: readonly ItemToJudge[], opts: JudgeOptions): Promise<Preference[]> {
   const pairs = items.flatMap((it, item) => {
     const d = [...new Set(firstCopies(it.answers))];
     return d.flatMap((a, x) => d.slice(x + 1).map((b) => ({ item, a, b })));
   });
-  const judged = judgePairs(
+  const judged = await judgePairs(
     policy,
     pairs.map(({ item, a, b }) => {
       const it = items[item]!;

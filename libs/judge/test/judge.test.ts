@@ -58,9 +58,9 @@ describe("judgeItems", () => {
   const colourItem = clip.items.find((i) => i.check.kind !== "open")!;
   const video = { videoId: clip.id, frames: renderClip(clip.scene, { frames: 8, height: 32, width: 32 }) };
 
-  it("oracle: best vs worst of N by the oracle's score; identical answers are a tie before judging", () => {
+  it("oracle: best vs worst of N by the oracle's score; identical answers are a tie before judging", async () => {
     const wrong = colourItem.answer === "yes" ? "no" : colourItem.answer === "1" ? "2" : "zzz";
-    const [p] = judgeItems(
+    const [p] = await judgeItems(
       "oracle",
       undefined,
       [
@@ -76,13 +76,18 @@ describe("judgeItems", () => {
       { tieMargin: 0.05 },
     );
     expect(p).toMatchObject({ chosen: 1, rejected: 0, tie: false });
-    const [same] = judgeItems("oracle", undefined, [{ video, question: "q", context: "", answers: ["red", "Red."], clipId: clip.id }], {
-      tieMargin: 0,
-    });
+    const [same] = await judgeItems(
+      "oracle",
+      undefined,
+      [{ video, question: "q", context: "", answers: ["red", "Red."], clipId: clip.id }],
+      {
+        tieMargin: 0,
+      },
+    );
     expect(same).toMatchObject({ tie: true, tieReason: "identical answers" });
-    expect(() =>
+    await expect(
       judgeItems("oracle", undefined, [{ video, question: "q", context: "", answers: ["a", "b"], clipId: "nope" }], { tieMargin: 0 }),
-    ).toThrow(/synthetic clips only/);
+    ).rejects.toThrow(/synthetic clips only/);
   });
 
   for (const method of ["self", "self-likelihood", "self-verify"] as JudgeMethod[]) {
@@ -90,8 +95,10 @@ describe("judgeItems", () => {
       const p = await policy(3);
       const v = { videoId: "v1", frames: frames(1) };
       const answers = ["red", "blue", "green"];
-      const [x] = judgeItems(method, p, [{ video: v, question: "what colour is the circle?", context: "", answers }], { tieMargin: 0 });
-      const [y] = judgeItems(
+      const [x] = await judgeItems(method, p, [{ video: v, question: "what colour is the circle?", context: "", answers }], {
+        tieMargin: 0,
+      });
+      const [y] = await judgeItems(
         method,
         p,
         [{ video: v, question: "what colour is the circle?", context: "", answers: [...answers].reverse() }],
@@ -109,9 +116,9 @@ describe("judgeItems", () => {
     const p = await policy(4);
     const v = { videoId: "v2", frames: frames(2) };
     const item = { video: v, question: "what colour is the circle?", answers: ["red", "blue"] };
-    const [none] = judgeItems("self-likelihood", p, [{ ...item, context: "" }], { tieMargin: 0, likelihood: "context-gain" });
+    const [none] = await judgeItems("self-likelihood", p, [{ ...item, context: "" }], { tieMargin: 0, likelihood: "context-gain" });
     expect(none).toMatchObject({ tie: true, tieReason: "no context to gain from" });
-    const [some] = judgeItems("self-likelihood", p, [{ ...item, context: "a red circle moves left." }], {
+    const [some] = await judgeItems("self-likelihood", p, [{ ...item, context: "a red circle moves left." }], {
       tieMargin: 0,
       likelihood: "context-gain",
     });
@@ -123,13 +130,13 @@ describe("judgeItems", () => {
     const p = await policy(5);
     const v = { videoId: "v3", frames: frames(3) };
     const items = ["red", "yes", "two objects"].map((b) => ({ video: v, question: "q", context: "", answers: ["a red circle", b] }));
-    for (const pref of judgeItems("self", p, items, { tieMargin: 0 })) {
+    for (const pref of await judgeItems("self", p, items, { tieMargin: 0 })) {
       expect(pref.orders).toHaveLength(2);
       const agree = pref.orders.every((o) => o > 0.5) || pref.orders.every((o) => o < 0.5);
       if (!pref.tie) expect(agree && pref.orders.every((o) => o > 0.5)).toBe(true);
       else expect(pref.tieReason).toMatch(/orders disagree|below margin/);
     }
-    expect(judgeItems("self", p, items, { tieMargin: 0.999 }).every((x) => x.tie)).toBe(true);
+    expect((await judgeItems("self", p, items, { tieMargin: 0.999 })).every((x) => x.tie)).toBe(true);
     p.model.dispose();
   });
 });

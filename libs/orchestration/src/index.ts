@@ -1,4 +1,4 @@
-export { RunSpecError, DEFAULTS, normalizeCaptionProxy, normalizeRunSpec, judgeTemplates } from "./spec.ts";
+export { RunSpecError, DEFAULTS, SFT_PRESETS, normalizeCaptionProxy, normalizeRunSpec, judgeTemplates } from "./spec.ts";
 export { serveWorkQueue } from "./worker.ts";
 export type { ServeOptions, WorkerHandle } from "./worker.ts";
 export { eventIds, workEventIds, jobId, msgIds, promptShardUri, runEventLog, runKey, shardOutputUri, stageName } from "./ids.ts";

@@ -65,7 +65,8 @@ const BUILT_JUDGES: ReadonlySet<JudgeStrategy> = new Set([
   JudgeStrategy.SELF_CRITIQUE,
 ]);
 
-const SFT_PRESETS = ["test", "small", "base"];
+// @isrdpo/vlm's PRESET_NAMES (orchestration does not depend on the model library; a test checks they agree).
+export const SFT_PRESETS: readonly string[] = ["test", "small", "base", "large"];
 
 /**
  * Validates a RunSpec and returns a copy with the contract defaults filled in. Throws RunSpecError

@@ -83,8 +83,11 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
-    /** tfjs backend override; unset picks tensorflow (GPU/CPU native), then wasm, then cpu. */
-    backend: z.enum(["tensorflow", "wasm", "cpu"]).optional(),
+    /**
+     * tfjs backend (ISRDPO_BACKEND); unset picks tfjs-node-gpu, webgpu (when Dawn finds a GPU), tfjs-node,
+     * wasm, cpu. The names are @isrdpo/vlm's BACKENDS (runtime does not depend on the model library).
+     */
+    backend: z.enum(["tensorflow", "webgpu", "wasm", "cpu"]).optional(),
     /**
      * Worker threads for stage work (responses, context, judge, evaluate shards) and for a training
      * job's gradient shards (TrainingParams.grad_shards), one tfjs backend each: wasm is

@@ -7,7 +7,7 @@ import { ArtifactNotFoundError, ArtifactIntegrityError, artifactPath, type Artif
 import { readFrames } from "@isrdpo/datasets";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ArtifactRef, ModelRef, SamplingParams, Video } from "@isrdpo/contracts";
-import { invalidArgument, type ServiceContext } from "@isrdpo/runtime";
+import { gauge, invalidArgument, type ServiceContext } from "@isrdpo/runtime";
 import { resolveVideo, VideoError, videoKey, type FrameDims, type ResolveOptions } from "@isrdpo/video";
 import { LmResponseError, type ChatModel } from "@isrdpo/lm";
 import {
@@ -22,10 +22,18 @@ import {
   type VideoInput,
 } from "@isrdpo/vlm";
 
+/** The tfjs backend this process computes on, and its GPU: 1 for the one in use. */
+const backendInfo = gauge({
+  name: "isrdpo_tfjs_backend_info",
+  help: "The tfjs backend this process runs the model on (label backend) and, for WebGPU, its GPU adapter.",
+  labelNames: ["backend", "adapter"],
+});
+
 /** The model cache of this process (shared by every service in it), once the backend is up. */
 export async function modelsOf(ctx: ServiceContext) {
   const shared = sharedModels(ctx.artifacts, join(ctx.config.checkpointDir, "models"), ctx.config.backend, (line) => ctx.logger.info(line));
-  await shared.ready;
+  const info = await shared.ready;
+  backendInfo.set({ backend: info.name, adapter: info.adapter }, 1);
   return shared.models;
 }
 

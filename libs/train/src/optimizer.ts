@@ -81,8 +81,11 @@ export function learningRate(step: number, o: { lr: number; warmupSteps: number;
 }
 
 /** Scales `grads` in place so their global L2 norm is at most `maxNorm` (0 = no clipping); returns the norm before. */
-export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): number {
-  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => g.square().sum()))).dataSync()[0] as number);
+export async function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): Promise<number> {
+  // An asynchronous read: GPU backends have no synchronous one in Node.
+  const normTensor = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => g.square().sum()))));
+  const norm = (await normTensor.data())[0] as number;
+  normTensor.dispose();
   if (maxNorm > 0 && norm > maxNorm) {
     const scale = maxNorm / (norm + 1e-6);
     for (const [n, g] of grads) {

@@ -210,11 +210,11 @@ export async function trainDpo(
     tok,
     opts,
     state,
-    () => {
+    async () => {
       // Once per job (a resumed job has it from its checkpoint): chosen and rejected interleaved, so
       // each pair shares a forward batch.
       if (!state.reference) {
-        const scored = sequenceLogProbs(
+        const scored = await sequenceLogProbs(
           model,
           tok,
           pairs.flatMap((p) => [
@@ -289,7 +289,7 @@ async function runLoop(
   tok: Tokenizer,
   opts: TrainOptions,
   jobState: JobState,
-  objective: () => ObjectiveData,
+  objective: () => Promise<ObjectiveData> | ObjectiveData,
   lengths: readonly number[],
   answerLengths?: readonly number[],
 ): Promise<TrainResult> {
@@ -322,7 +322,7 @@ async function runLoop(
     const dir = join(opts.checkpointDir, `step-${String(step).padStart(6, "0")}`);
     const trainer = { kind, step, optimizerStep: optimizer.step, numExamples, training: t, job: jobState };
     const { digest } = await saveCheckpoint(dir, model, tok, {
-      [OPTIMIZER_STATE]: encodeSafetensors(optimizer.stateTensors()),
+      [OPTIMIZER_STATE]: await encodeSafetensors(optimizer.stateTensors()),
       [TRAINER_STATE]: new TextEncoder().encode(`${JSON.stringify(trainer)}\n`),
     });
     lastCheckpoint = { dir, digest };
@@ -336,7 +336,7 @@ async function runLoop(
   const visionScale = (name: string) => (name.startsWith("vision.") || name.startsWith("projector.") ? t.visionLrScale : 1);
   const history: StepMetrics[] = [];
   let stopped: TrainResult["stopped"] = "done";
-  const data = objective();
+  const data = await objective();
   const shards = await GradientShards.open(model, tok.padId, data, trainable, opts.threads ?? 1, t.gradShards);
   try {
     for (let step = startStep; step < totalSteps; step++) {
@@ -368,7 +368,7 @@ async function runLoop(
         grads = scaled;
       }
       const g = grads as Map<string, tf.Tensor>;
-      const gradNorm = clipByGlobalNorm(g, t.maxGradNorm);
+      const gradNorm = await clipByGlobalNorm(g, t.maxGradNorm);
       optimizer.apply(model.params, g, lr, visionScale);
       for (const x of g.values()) x.dispose();
       model.markWeightsChanged();

@@ -49,7 +49,7 @@ describe("trainSft", () => {
     expect(result.steps).toBe(120);
     expect(result.history[0]!.loss).toBeGreaterThan(3);
     expect(result.history.at(-1)!.loss).toBeLessThan(0.05);
-    const scores = sequenceLogProbs(model, tok, sft);
+    const scores = await sequenceLogProbs(model, tok, sft);
     scores.forEach((s) => expect(s.sum / s.count).toBeGreaterThan(-0.1));
     // SFT trains the vision tower too.
     const moved = (n: string) => tf.tidy(() => tf.max(tf.abs(model.params.get(n)!.sub(start.params.get(n)!))).dataSync()[0]!);

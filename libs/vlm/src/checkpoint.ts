@@ -25,7 +25,7 @@ export async function saveCheckpoint(
   extra: Record<string, Uint8Array> = {},
 ): Promise<{ digest: string }> {
   const files: Record<string, Uint8Array> = {
-    "model.safetensors": encodeSafetensors(model.params as Map<string, tf.Tensor>, { format: "isrdpo-vlm" }),
+    "model.safetensors": await encodeSafetensors(model.params as Map<string, tf.Tensor>, { format: "isrdpo-vlm" }),
     "config.json": new TextEncoder().encode(`${JSON.stringify(model.config, null, 2)}\n`),
     "tokenizer.json": new TextEncoder().encode(JSON.stringify(tok.toJSON())),
     ...extra,

@@ -63,7 +63,8 @@ export const ModelConfigSchema = z
   });
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 
-export type Preset = "test" | "small" | "base";
+export const PRESET_NAMES = ["test", "small", "base", "large"] as const;
+export type Preset = (typeof PRESET_NAMES)[number];
 
 const common = {
   frames: 8,
@@ -122,12 +123,27 @@ const PRESETS: Record<Preset, ModelConfig> = {
     nHeads: 8,
     maxTextLen: 512,
   },
+  // Meant for a GPU with ~10 GB free: base's inputs (64 visual tokens), a 12-layer d768 language model
+  // and a 6-layer vision tower: 111.9M parameters (parameterCount(); base is 37.4M).
+  large: {
+    ...common,
+    vocabSize: 8192,
+    patchSize: 8,
+    tubelet: 2,
+    visionDim: 512,
+    visionLayers: 6,
+    visionHeads: 8,
+    dModel: 768,
+    nLayers: 12,
+    nHeads: 12,
+    maxTextLen: 512,
+  },
 };
 
 /** A validated config: the preset, with `overrides` applied on top. Errors name the field. */
 export function modelConfig(preset: Preset = "small", overrides: Partial<ModelConfig> = {}): ModelConfig {
   const base = PRESETS[preset];
-  if (!base) throw new Error(`model config: unknown preset "${String(preset)}" (test, small, base)`);
+  if (!base) throw new Error(`model config: unknown preset "${String(preset)}" (${PRESET_NAMES.join(", ")})`);
   return parseModelConfig({ ...base, ...overrides });
 }
 

@@ -4,6 +4,7 @@ import { attentionBias, type KvCache, type VideoLMM } from "./model.ts";
 import { Rng } from "./rng.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 import { InputError } from "./errors.ts";
+import { isGpuBackend, readAndDispose } from "./backend.ts";
 
 export const SamplingSchema = z
   .object({
@@ -52,6 +53,13 @@ export interface GenerateOptions {
   batchSize?: number;
   /** Checked between decoding steps: an aborted call rejects with an error saying so. */
   signal?: AbortSignal;
+  /**
+   * Greedy and top-k decoding pick the next token on the device (top-k of the logits and their
+   * log-normaliser), so k values per row cross to the CPU instead of the vocabulary. Default: on a
+   * GPU backend. The same tokens as the CPU pick; log-probs differ only by float32 rounding of the
+   * normaliser. Sampling without a top-k cut always reads the whole row.
+   */
+  pickOnDevice?: boolean;
 }
 
 /**
@@ -146,6 +154,7 @@ async function decodeBatch(model: VideoLMM, tok: Tokenizer, rows: Row[], s: z.ou
   const visual = model.visualTokens(rows.map((r) => r.input));
   let cache: KvCache | null = null;
   const useCache = opts.useCache ?? true;
+  const onDevice = opts.pickOnDevice ?? isGpuBackend();
   try {
     for (let step = 0; step < maxNew; step++) {
       const len = promptLen + step; // text tokens fed so far
@@ -199,14 +208,21 @@ async function decodeBatch(model: VideoLMM, tok: Tokenizer, rows: Row[], s: z.ou
         if (prev) for (const t of [...prev.k, ...prev.v]) t.dispose();
         return model.logits(hidden).reshape([b, vocab]);
       });
-      const values = logits.dataSync() as Float32Array;
-      logits.dispose();
+      const banned = rows.map((r) => (r.out.length < s.minNewTokens ? tok.eosId : -1));
+      const picks =
+        onDevice && (s.temperature === 0 || s.topK > 0)
+          ? await pickOnDevice(logits as tf.Tensor2D, rows, s, banned)
+          : await readAndDispose(logits).then((values) =>
+              rows.map((r, i) =>
+                r.done ? null : pick((values as Float32Array).subarray(i * vocab, (i + 1) * vocab), s, r.rng, banned[i] as number),
+              ),
+            );
       rows.forEach((r, i) => {
         if (r.done) {
           tokens[i]?.push(tok.eosId);
           return;
         }
-        const { id, logprob } = pick(values.subarray(i * vocab, (i + 1) * vocab), s, r.rng, r.out.length < s.minNewTokens ? tok.eosId : -1);
+        const { id, logprob } = picks[i] as { id: number; logprob: number };
         tokens[i]?.push(id);
         r.out.push(id);
         r.logprob += logprob;
@@ -266,29 +282,75 @@ function pick(row: Float32Array, s: z.output<typeof SamplingSchema>, rng: Rng, b
     }
     return { id: argmax, logprob: (row[argmax] as number) - logZFull }; // rounding left u ≥ 0
   }
-  // Candidates by decreasing logit (ties by id), cut by top-k, then by top-p on the tempered probabilities.
+  // Candidates by decreasing logit (ties by id), cut by top-k.
   let ids = Array.from(logits.keys()).sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
   if (s.topK > 0) ids = ids.slice(0, s.topK);
-  const weights = ids.map((i) => Math.exp(((logits[i] as number) - max) / s.temperature));
+  const chosen = sampleSorted(
+    ids,
+    ids.map((i) => logits[i] as number),
+    s,
+    rng,
+  );
+  return { id: chosen, logprob: (row[chosen] as number) - logZFull };
+}
+
+/**
+ * Samples among candidates sorted by decreasing logit (`ids`, `values` their logits), cut by top-p on
+ * the tempered probabilities. One draw from `rng`.
+ */
+function sampleSorted(ids: number[], values: number[], s: z.output<typeof SamplingSchema>, rng: Rng): number {
+  const max = values[0] as number;
+  const weights = values.map((v) => Math.exp((v - max) / s.temperature));
   let total = weights.reduce((a, w) => a + w, 0);
+  let keep = ids.length;
   if (s.topP < 1) {
     let cum = 0;
-    let keep = 0;
+    keep = 0;
     while (keep < ids.length && cum < s.topP * total) cum += weights[keep++] as number;
-    ids = ids.slice(0, keep);
-    weights.length = keep;
     total = cum;
   }
   let u = rng.next() * total;
-  let chosen = ids[ids.length - 1] as number;
-  for (let k = 0; k < ids.length; k++) {
+  for (let k = 0; k < keep; k++) {
     u -= weights[k] as number;
-    if (u < 0) {
-      chosen = ids[k] as number;
-      break;
-    }
+    if (u < 0) return ids[k] as number;
   }
-  return { id: chosen, logprob: (row[chosen] as number) - logZFull };
+  return ids[keep - 1] as number;
+}
+
+/**
+ * The next token of every unfinished row, picked on the device: the top k (1 when greedy) logits of
+ * each row with `banned` (a row's forbidden id, or -1) masked out, and each row's log-normaliser.
+ * Disposes `logits`.
+ */
+async function pickOnDevice(
+  logits: tf.Tensor2D,
+  rows: readonly Row[],
+  s: z.output<typeof SamplingSchema>,
+  banned: readonly number[],
+): Promise<({ id: number; logprob: number } | null)[]> {
+  const [b, vocab] = logits.shape;
+  const k = s.temperature === 0 ? 1 : Math.min(s.topK, vocab);
+  const [values, indices, logZ] = tf.tidy(() => {
+    let masked: tf.Tensor2D = logits;
+    if (banned.some((id, i) => id >= 0 && !rows[i]?.done)) {
+      const mask = new Float32Array(b * vocab);
+      banned.forEach((id, i) => {
+        if (id >= 0) mask[i * vocab + id] = -Infinity;
+      });
+      masked = logits.add(tf.tensor2d(mask, [b, vocab]));
+    }
+    const top = tf.topk(masked, k);
+    return [top.values, top.indices, tf.logSumExp(logits, 1)];
+  });
+  logits.dispose();
+  const [v, ix, z] = await Promise.all([readAndDispose(values), readAndDispose(indices), readAndDispose(logZ)]);
+  return rows.map((r, i) => {
+    if (r.done) return null;
+    const ids = Array.from(ix.subarray(i * k, (i + 1) * k));
+    const vals = Array.from(v.subarray(i * k, (i + 1) * k));
+    const id = s.temperature === 0 ? (ids[0] as number) : sampleSorted(ids, vals, s, r.rng);
+    return { id, logprob: (vals[ids.indexOf(id)] as number) - (z[i] as number) };
+  });
 }
 
 function firstStop(text: string, stops: readonly string[]): number {

@@ -1,14 +1,31 @@
-export { initBackend, type BackendPreference } from "./backend.ts";
+export {
+  initBackend,
+  isGpuBackend,
+  readAndDispose,
+  BACKENDS,
+  type BackendPreference,
+  type BackendInfo,
+  type BackendProbes,
+} from "./backend.ts";
 export { Tokenizer, DEFAULT_SPECIAL_TOKENS, type TokenizerJson } from "./tokenizer.ts";
-export { modelConfig, parseModelConfig, ModelConfigSchema, numVisualTokens, patchDim, type ModelConfig, type Preset } from "./config.ts";
+export {
+  modelConfig,
+  parseModelConfig,
+  ModelConfigSchema,
+  numVisualTokens,
+  patchDim,
+  PRESET_NAMES,
+  type ModelConfig,
+  type Preset,
+} from "./config.ts";
 export { VideoLMM, attentionBias, groupedAttention, layerNorm, linear2d, type KvCache, type VideoInput } from "./model.ts";
 export { generate, SamplingSchema, type Sampling, type GenerateInput, type Generation, type GenerateOptions } from "./generate.ts";
-export { choiceLogProbs, sequenceLogProbs, sequenceLogProbsAsync, type ScoreItem } from "./logprobs.ts";
+export { choiceLogProbs, sequenceLogProbs, type ScoreItem } from "./logprobs.ts";
 export { buildPackedBatch, buildScoreBatch, encodeRow, segmentSums, targetLogProbs, type ScoreBatch, type TextRow } from "./sequence.ts";
 export { saveCheckpoint, loadCheckpoint, openCheckpoint, writeCheckpointFiles, manifestDigest, MANIFEST } from "./checkpoint.ts";
 export { encodeSafetensors, decodeSafetensors } from "./safetensors.ts";
 export { Rng } from "./rng.ts";
-export { matmulGflops, forwardFlops } from "./perf.ts";
+export { matmulGflops, forwardFlops, parameterCount } from "./perf.ts";
 export * as tf from "@tensorflow/tfjs";
 export {
   prompts,

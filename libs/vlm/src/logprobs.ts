@@ -3,6 +3,7 @@ import type { VideoLMM } from "./model.ts";
 import { buildScoreBatch, encodeRow, targetLogProbs } from "./sequence.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 import { InputError } from "./errors.ts";
+import { readAndDispose } from "./backend.ts";
 
 export interface ScoreItem {
   videoId: string;
@@ -14,41 +15,22 @@ export interface ScoreItem {
 /**
  * log π(answer | video, prompt), summed over the answer's tokens (its <eos> included), and the
  * number of those tokens. Items are scored in batches of `batchSize` with one forward each, so the
- * chosen and rejected answers of a pair, passed side by side, share a forward pass.
+ * chosen and rejected answers of a pair, passed side by side, share a forward pass. Each batch's
+ * sums are read asynchronously (GPU backends have no synchronous read in Node), so a server answers
+ * health checks and other calls during a large request; `signal` stops it between batches.
  */
-export function sequenceLogProbs(
-  model: VideoLMM,
-  tok: Tokenizer,
-  items: readonly ScoreItem[],
-  opts: { batchSize?: number } = {},
-): { sum: number; count: number }[] {
-  return [...scoredBatches(model, tok, items, opts.batchSize ?? 32)].flat();
-}
-
-/**
- * sequenceLogProbs for a server: the same numbers, but it yields to the event loop after each batch
- * (health checks and other calls are answered during a large request) and stops when `signal` aborts.
- */
-export async function sequenceLogProbsAsync(
+export async function sequenceLogProbs(
   model: VideoLMM,
   tok: Tokenizer,
   items: readonly ScoreItem[],
   opts: { batchSize?: number; signal?: AbortSignal } = {},
 ): Promise<{ sum: number; count: number }[]> {
-  const out: { sum: number; count: number }[] = [];
-  for (const batch of scoredBatches(model, tok, items, opts.batchSize ?? 32)) {
-    out.push(...batch);
-    await new Promise((resolve) => setImmediate(resolve));
-    if (opts.signal?.aborted) throw new Error(`sequenceLogProbs: aborted after ${out.length} of ${items.length} items`);
-  }
-  return out;
-}
-
-function* scoredBatches(model: VideoLMM, tok: Tokenizer, items: readonly ScoreItem[], batchSize: number) {
   const rows = items.map((it, i) => {
     if (typeof it.answer !== "string") throw new InputError(`items[${i}].answer: must be a string`);
     return encodeRow(tok, it.prompt, it.answer);
   });
+  const batchSize = opts.batchSize ?? 32;
+  const out: { sum: number; count: number }[] = [];
   for (let start = 0; start < items.length; start += batchSize) {
     const chunk = items.slice(start, start + batchSize);
     const sb = buildScoreBatch(model, rows.slice(start, start + batchSize), tok.padId, "items", start);
@@ -56,10 +38,12 @@ function* scoredBatches(model: VideoLMM, tok: Tokenizer, items: readonly ScoreIt
       const visual = model.visualTokens(chunk);
       return targetLogProbs(model, visual, sb).tokenLogProbs.sum(1);
     });
-    const values = sums.dataSync();
-    sums.dispose();
-    yield chunk.map((_, i) => ({ sum: values[i] as number, count: sb.answerLengths[i] as number }));
+    const values = await readAndDispose(sums);
+    out.push(...chunk.map((_, i) => ({ sum: values[i] as number, count: sb.answerLengths[i] as number })));
+    await new Promise((resolve) => setImmediate(resolve));
+    if (opts.signal?.aborted) throw new Error(`sequenceLogProbs: aborted after ${out.length} of ${items.length} items`);
   }
+  return out;
 }
 
 /**
@@ -67,13 +51,13 @@ function* scoredBatches(model: VideoLMM, tok: Tokenizer, items: readonly ScoreIt
  * forward per prompt reads the next-token distribution for all choices at once. Returns undefined
  * when a choice is not a single token (callers then score whole answers).
  */
-export function choiceLogProbs(
+export async function choiceLogProbs(
   model: VideoLMM,
   tok: Tokenizer,
   items: readonly { videoId: string; frames: Uint8Array; prompt: string }[],
   choices: readonly string[],
   opts: { batchSize?: number } = {},
-): number[][] | undefined {
+): Promise<number[][] | undefined> {
   const ids = choices.map((c) => tok.encode(c));
   if (ids.some((t) => t.length !== 1)) return undefined;
   const choiceIds = ids.map((t) => t[0] as number);
@@ -96,8 +80,7 @@ export function choiceLogProbs(
       const last = tf.gather(logits.reshape([sb.batch * sb.time, model.config.vocabSize]), at);
       return tf.gather(tf.logSoftmax(last), tf.tensor1d(choiceIds, "int32"), 1);
     });
-    const values = picked.dataSync();
-    picked.dispose();
+    const values = await readAndDispose(picked);
     chunk.forEach((_, i) => out.push(choiceIds.map((_, c) => values[i * choiceIds.length + c] as number)));
   }
   return out;

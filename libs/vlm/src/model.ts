@@ -9,7 +9,6 @@
  * One code path for every tfjs backend. Embeddings are one-hot matmuls because the wasm backend has
  * no gradient kernel for `gather` (UnsortedSegmentSum).
  */
-import { createHash } from "node:crypto";
 import * as tf from "@tensorflow/tfjs";
 import { type ModelConfig, numVisualTokens, parseModelConfig, patchDim } from "./config.ts";
 import { Rng } from "./rng.ts";
@@ -36,8 +35,9 @@ export class VideoLMM {
   /** Parameters by safetensors name, in a fixed order. */
   readonly params = new Map<string, tf.Variable>();
   private visualCache = new Map<string, tf.Tensor2D>();
-  private visualCacheDigest: string | null = null;
-  private visionDigestValue: string | null = null;
+  /** The vision weights' version: bumped by markWeightsChanged(), it keys the visual-token cache. */
+  private visionVersion = 0;
+  private visualCacheVersion = 0;
   private readonly visualCacheSize: number;
 
   private constructor(config: ModelConfig, opts: { visualCacheSize?: number } = {}) {
@@ -171,22 +171,7 @@ export class VideoLMM {
 
   /** Call after changing weights in place, so caches keyed by the weights are not reused. */
   markWeightsChanged(): void {
-    this.visionDigestValue = null;
-  }
-
-  /** sha256 of the vision tower and projector weights: the key of cached visual tokens. */
-  visionDigest(): string {
-    if (this.visionDigestValue === null) {
-      const h = createHash("sha256");
-      for (const [name, v] of this.params) {
-        if (!this.isVisionParam(name)) continue;
-        h.update(name);
-        const data = v.dataSync() as Float32Array;
-        h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      }
-      this.visionDigestValue = h.digest("hex");
-    }
-    return this.visionDigestValue;
+    this.visionVersion++;
   }
 
   clearVisualCache(): void {
@@ -380,15 +365,15 @@ export class VideoLMM {
   }
 
   /**
-   * Visual tokens [batch, numVisual, dModel], no gradient, cached per (video id, vision digest): a video
-   * is encoded once per model version, so a video id must always name the same frames. The caller
-   * owns (and disposes) the returned tensor.
+   * Visual tokens [batch, numVisual, dModel], no gradient, cached per (video id, weights version): a
+   * video is encoded once per model version, so a video id must always name the same frames. The
+   * version is a counter, not a hash of the weights, because hashing reads them back synchronously.
+   * The caller owns (and disposes) the returned tensor.
    */
   visualTokens(videos: readonly VideoInput[]): tf.Tensor3D {
-    const digest = this.visionDigest();
-    if (this.visualCacheDigest !== digest) {
+    if (this.visualCacheVersion !== this.visionVersion) {
       this.clearVisualCache();
-      this.visualCacheDigest = digest;
+      this.visualCacheVersion = this.visionVersion;
     }
     const missing = [...new Map(videos.filter((v) => !this.visualCache.has(v.videoId)).map((v) => [v.videoId, v])).values()];
     if (missing.length) {

@@ -5,13 +5,13 @@ import * as tf from "@tensorflow/tfjs";
  * length, a JSON header {name: {dtype, shape, data_offsets}}, then the raw little-endian data.
  * Only F32 is written or read: every weight and optimizer moment here is float32.
  */
-export function encodeSafetensors(tensors: Map<string, tf.Tensor>, metadata: Record<string, string> = {}): Uint8Array {
+export async function encodeSafetensors(tensors: Map<string, tf.Tensor>, metadata: Record<string, string> = {}): Promise<Uint8Array> {
   const header: Record<string, unknown> = { __metadata__: metadata };
   const datas: Float32Array[] = [];
   let offset = 0;
   for (const [name, t] of tensors) {
     if (t.dtype !== "float32") throw new Error(`safetensors: tensor "${name}" is ${t.dtype}, only float32 is supported`);
-    const data = t.dataSync() as Float32Array;
+    const data = (await t.data()) as Float32Array; // async: GPU backends have no synchronous read in Node
     header[name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + data.byteLength] };
     datas.push(data);
     offset += data.byteLength;

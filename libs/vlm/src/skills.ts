@@ -138,10 +138,13 @@ export interface Judgment {
  * [log π(" a"), log π(" b")] after each judge prompt: one forward per prompt when each verdict is a
  * single token (the usual case), else each verdict scored as an answer.
  */
-function verdictLogProbs(policy: Policy, items: { videoId: string; frames: Uint8Array; prompt: string }[]): [number, number][] {
-  const fast = choiceLogProbs(policy.model, policy.tok, items, [VERDICTS.a, VERDICTS.b]);
+async function verdictLogProbs(
+  policy: Policy,
+  items: { videoId: string; frames: Uint8Array; prompt: string }[],
+): Promise<[number, number][]> {
+  const fast = await choiceLogProbs(policy.model, policy.tok, items, [VERDICTS.a, VERDICTS.b]);
   if (fast) return fast as [number, number][];
-  const scored = sequenceLogProbs(
+  const scored = await sequenceLogProbs(
     policy.model,
     policy.tok,
     items.flatMap((it) => [VERDICTS.a, VERDICTS.b].map((answer) => ({ ...it, answer }))),
@@ -154,7 +157,11 @@ function verdictLogProbs(policy: Policy, items: { videoId: string; frames: Uint8
  * better one; P(a better) comes from the log-probs of the two verdict tokens. Judged in both orders
  * to cancel position bias; orders that disagree, or a confidence below `tieMargin`, make an explicit tie.
  */
-export function judgePairs(policy: Policy, pairs: readonly PairToJudge[], opts: { tieMargin: number; singleOrder?: boolean }): Judgment[] {
+export async function judgePairs(
+  policy: Policy,
+  pairs: readonly PairToJudge[],
+  opts: { tieMargin: number; singleOrder?: boolean },
+): Promise<Judgment[]> {
   const orders = opts.singleOrder ? [false] : [false, true];
   // A context too long for the model keeps its last sentences; a pair too long even without context
   // cannot be judged and is a tie.
@@ -170,7 +177,7 @@ export function judgePairs(policy: Policy, pairs: readonly PairToJudge[], opts: 
   );
   const judgeable = pairs.flatMap((_, i) => (promptsOf[i]!.every((x) => x !== undefined) ? [i] : []));
   // For each pair and order: log π(" a") and log π(" b") after the judge prompt.
-  const verdicts = verdictLogProbs(
+  const verdicts = await verdictLogProbs(
     policy,
     judgeable.flatMap((i) => promptsOf[i]!.map((prompt) => ({ ...pairs[i]!.video, prompt: prompt! }))),
   );
@@ -208,7 +215,7 @@ export interface AnswerToScore {
  * and the token count: the self-likelihood judge's score. An answer whose prompt does not fit keeps
  * the context's last sentences (as the judge does).
  */
-export function answerLogProbs(policy: Policy, items: readonly AnswerToScore[]): { sum: number; count: number }[] {
+export function answerLogProbs(policy: Policy, items: readonly AnswerToScore[]): Promise<{ sum: number; count: number }[]> {
   const reserve = (a: AnswerToScore) => policy.tok.encode(asTarget(a.answer)).length + 1;
   return sequenceLogProbs(
     policy.model,
@@ -225,20 +232,20 @@ export function answerLogProbs(policy: Policy, items: readonly AnswerToScore[]):
  * Self-verification: P(" yes") / (P(" yes") + P(" no")) after "is the answer right?", per answer.
  * Answers too long for the model to verify score 0.5 (no information), never an error.
  */
-export function verifyAnswers(policy: Policy, items: readonly AnswerToScore[]): number[] {
+export async function verifyAnswers(policy: Policy, items: readonly AnswerToScore[]): Promise<number[]> {
   const promptsOf = items.map((it) => fitPrompt(policy, (c) => prompts.verify(it.question, it.answer, c), it.context, 2));
   const fits = items.flatMap((it, i) => (promptsOf[i] !== undefined ? [{ ...it.video, prompt: promptsOf[i]! }] : []));
   const choices = [VERIFY_VERDICTS.yes, VERIFY_VERDICTS.no];
   const scored =
-    choiceLogProbs(policy.model, policy.tok, fits, choices) ??
-    (() => {
-      const s = sequenceLogProbs(
+    (await choiceLogProbs(policy.model, policy.tok, fits, choices)) ??
+    (await (async () => {
+      const s = await sequenceLogProbs(
         policy.model,
         policy.tok,
         fits.flatMap((f) => choices.map((answer) => ({ ...f, answer }))),
       );
       return fits.map((_, i) => [s[2 * i]!.sum, s[2 * i + 1]!.sum]);
-    })();
+    })());
   let k = 0;
   return promptsOf.map((p) => {
     if (p === undefined) return 0.5;

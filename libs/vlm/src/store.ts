@@ -4,7 +4,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { initBackend, type BackendPreference } from "./backend.ts";
+import { initBackend, type BackendInfo, type BackendPreference } from "./backend.ts";
 import { loadCheckpoint, MANIFEST, manifestDigest, openCheckpoint } from "./checkpoint.ts";
 import type { Policy } from "./skills.ts";
 import { InputError } from "./errors.ts";
@@ -193,7 +193,7 @@ export class ModelCache<R extends { uri: string; sha256: string }> {
   }
 }
 
-const shared = new WeakMap<object, { models: ModelCache<never>; ready: Promise<unknown> }>();
+const shared = new WeakMap<object, { models: ModelCache<never>; ready: Promise<BackendInfo> }>();
 
 /**
  * The process's model cache for an artifact store, with the tfjs backend started once. Services in one
@@ -204,11 +204,11 @@ export function sharedModels<R extends { uri: string; sha256: string }>(
   cacheDir: string,
   backend?: BackendPreference,
   log?: (line: string) => void,
-): { models: ModelCache<R>; ready: Promise<unknown> } {
+): { models: ModelCache<R>; ready: Promise<BackendInfo> } {
   let entry = shared.get(store);
   if (!entry) {
     entry = { models: new ModelCache(store, cacheDir, 3, log) as ModelCache<never>, ready: initBackend(backend, log) };
     shared.set(store, entry);
   }
-  return entry as unknown as { models: ModelCache<R>; ready: Promise<unknown> };
+  return entry as unknown as { models: ModelCache<R>; ready: Promise<BackendInfo> };
 }

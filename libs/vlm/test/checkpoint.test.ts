@@ -30,7 +30,7 @@ describe("checkpoints", () => {
     for (const [name, v] of model.params) {
       expect(Array.from(loaded.model.params.get(name)!.dataSync())).toEqual(Array.from(v.dataSync()));
     }
-    expect(sequenceLogProbs(loaded.model, loaded.tok, items)).toEqual(sequenceLogProbs(model, tok, items));
+    expect(await sequenceLogProbs(loaded.model, loaded.tok, items)).toEqual(await sequenceLogProbs(model, tok, items));
     // Saving the same model again gives the same digest; the weights file is standard safetensors.
     expect((await saveCheckpoint(join(dir, "again"), model, tok)).digest).toBe(digest);
     const { tensors } = decodeSafetensors(await readFile(join(dir, "ok", "model.safetensors")), "model.safetensors");

@@ -10,6 +10,7 @@ import {
   generate,
   initBackend,
   modelConfig,
+  parameterCount,
   sequenceLogProbs,
   targetLogProbs,
 } from "../src/index.ts";
@@ -34,8 +35,23 @@ describe("VideoLMM", () => {
     await expect(initBackend("tensorflow", (l) => lines.push(l))).rejects.toThrow(/tfjs-node/);
     expect(tf.getBackend()).toBe("wasm");
     await expect(initBackend("gpu" as "wasm")).rejects.toThrow(/unknown preference "gpu"/);
-    expect(await initBackend(undefined, (l) => lines.push(l))).toEqual({ name: "wasm" });
+    expect(await initBackend(undefined, (l) => lines.push(l))).toEqual({ name: "wasm", adapter: "" });
     expect(lines.at(-1)).toMatch(/^tfjs backend: wasm/);
+  });
+
+  it("parameterCount(config) is the built model's count, so the GPU presets' sizes need no build", () => {
+    for (const [preset, overrides] of [
+      ["test", {}],
+      ["test", { stem: "hmlp", positionEncoding: "rope", tubelet: 1, mlpRatio: 2, denseLabels: 7 }],
+      ["small", {}],
+    ] as const) {
+      const m = VideoLMM.create(modelConfig(preset, overrides), 1);
+      expect(parameterCount(m.config)).toBe(m.parameterCount());
+      m.dispose();
+    }
+    expect(parameterCount(modelConfig("base"))).toBe(37_423_232);
+    expect(parameterCount(modelConfig("large"))).toBe(111_897_088);
+    expect(() => modelConfig("huge" as "large")).toThrow(/unknown preset "huge" \(test, small, base, large\)/);
   });
 
   it("validates configs and frame shapes with clear errors", () => {
@@ -165,6 +181,29 @@ describe("VideoLMM", () => {
     ]);
   });
 
+  it("picking on the device (as on a GPU) gives the CPU pick's tokens, log-probs within float32 rounding", async () => {
+    for (const s of [
+      { temperature: 0, maxNewTokens: 12, minNewTokens: 3, seed: 0 },
+      { temperature: 1.5, topK: 7, maxNewTokens: 12, minNewTokens: 12, seed: 42 },
+      { temperature: 2, topP: 0.9, topK: 50, maxNewTokens: 12, seed: 5 },
+    ]) {
+      const cpu = await generate(model, tok, inputs, s, { numSamples: 2, pickOnDevice: false });
+      const device = await generate(model, tok, inputs, s, { numSamples: 2, pickOnDevice: true });
+      expect(device.map((g) => g.tokenIds)).toEqual(cpu.map((g) => g.tokenIds));
+      expect(device.map((g) => g.text)).toEqual(cpu.map((g) => g.text));
+      device.forEach((g, i) => expect(Math.abs(g.logprobSum - cpu[i]!.logprobSum)).toBeLessThan(1e-4));
+    }
+    // minNewTokens holds on the device too: <eos> is masked out of the top k.
+    const forced = await generate(
+      model,
+      tok,
+      inputs,
+      { temperature: 3, topK: 3, maxNewTokens: 6, minNewTokens: 6, seed: 9 },
+      { pickOnDevice: true },
+    );
+    expect(forced.every((g) => g.tokenIds.length === 6 && !g.tokenIds.includes(tok.eosId))).toBe(true);
+  });
+
   it("stops at max new tokens or at a stop string", async () => {
     const [g] = await generate(model, tok, [inputs[0]!], { temperature: 1, maxNewTokens: 5, seed: 3 });
     expect(g!.tokenIds.length).toBeLessThanOrEqual(5);
@@ -228,20 +267,20 @@ describe("VideoLMM", () => {
     expect(() => buildPackedBatch(model, [[]], tok.padId)).toThrow(/without segments/);
   });
 
-  it("scores answers summed over answer tokens only, independent of batch padding", () => {
+  it("scores answers summed over answer tokens only, independent of batch padding", async () => {
     const items = inputs.map((inp, i) => ({ ...inp, answer: ["a red circle.", "two", "yes, it moves left and then up."][i]! }));
-    const together = sequenceLogProbs(model, tok, items);
-    const alone = items.map((it) => sequenceLogProbs(model, tok, [it])[0]!);
+    const together = await sequenceLogProbs(model, tok, items);
+    const alone = await Promise.all(items.map(async (it) => (await sequenceLogProbs(model, tok, [it]))[0]!));
     together.forEach((r, i) => {
       expect(r.sum).toBeCloseTo(alone[i]!.sum, 3);
       expect(r.count).toBe(tok.encode(items[i]!.answer).length + 1);
       expect(r.sum).toBeLessThan(0);
     });
     // Changing the prompt changes the score; the prompt's own tokens are not counted.
-    const other = sequenceLogProbs(model, tok, [{ ...items[0]!, prompt: "something else entirely" }])[0]!;
+    const other = (await sequenceLogProbs(model, tok, [{ ...items[0]!, prompt: "something else entirely" }]))[0]!;
     expect(other.count).toBe(together[0]!.count);
     expect(other.sum).not.toBeCloseTo(together[0]!.sum, 4);
-    expect(() => sequenceLogProbs(model, tok, [{ ...items[0]!, answer: "x ".repeat(400) }])).toThrow(/items\[0\].*maxTextLen/);
+    await expect(sequenceLogProbs(model, tok, [{ ...items[0]!, answer: "x ".repeat(400) }])).rejects.toThrow(/items\[0\].*maxTextLen/);
   });
 
   it("can be aborted between steps, without leaking tensors", async () => {
@@ -259,8 +298,9 @@ describe("VideoLMM", () => {
     const base = tf.memory().numTensors;
     await generate(model, tok, inputs, s);
     await generate(model, tok, inputs, s, { useCache: false });
+    await generate(model, tok, inputs, { ...s, topK: 5, minNewTokens: 2 }, { pickOnDevice: true });
     expect(tf.memory().numTensors).toBe(base);
-    sequenceLogProbs(
+    await sequenceLogProbs(
       model,
       tok,
       inputs.map((i) => ({ ...i, answer: "yes" })),

@@ -10,8 +10,8 @@ describe("judgePairs", () => {
     const policy = await setup(3);
     const video = { videoId: "v1", frames: frames(1) };
     const pair = { video, question: "what colour is the circle?", context: "a red circle moves left.", a: "red", b: "blue" };
-    const [ab] = judgePairs(policy, [pair], { tieMargin: 0 });
-    const [ba] = judgePairs(policy, [{ ...pair, a: "blue", b: "red" }], { tieMargin: 0 });
+    const [ab] = await judgePairs(policy, [pair], { tieMargin: 0 });
+    const [ba] = await judgePairs(policy, [{ ...pair, a: "blue", b: "red" }], { tieMargin: 0 });
     expect(ab!.orders).toHaveLength(2);
     expect(ab!.probA).toBeCloseTo(1 - ba!.probA, 6);
     expect(ab!.confidence).toBeCloseTo(Math.abs(2 * ab!.probA - 1), 12);
@@ -28,7 +28,7 @@ describe("judgePairs", () => {
       a: "a red circle",
       b,
     }));
-    const judged = judgePairs(policy, pairs, { tieMargin: 0.05 });
+    const judged = await judgePairs(policy, pairs, { tieMargin: 0.05 });
     for (const j of judged) {
       const [first, second] = j.orders as [number, number];
       const disagree = (first - 0.5) * (second - 0.5) <= 0;
@@ -37,7 +37,7 @@ describe("judgePairs", () => {
       else expect(j.verdict).toBe(j.probA > 0.5 ? "a" : "b");
     }
     // One order only: the judge's raw position preference decides (ablation), no disagreement ties.
-    const single = judgePairs(policy, pairs, { tieMargin: 0, singleOrder: true });
+    const single = await judgePairs(policy, pairs, { tieMargin: 0, singleOrder: true });
     expect(single.every((j) => j.orders.length === 1 && j.tieReason !== "orders disagree")).toBe(true);
     policy.model.dispose();
   });
@@ -55,9 +55,9 @@ describe("judgePairs", () => {
   it("leaves no tensors behind", async () => {
     const policy = await setup(6);
     const video = { videoId: "v3", frames: frames(3) };
-    judgePairs(policy, [{ video, question: "q", context: "", a: "x", b: "y" }], { tieMargin: 0 });
+    await judgePairs(policy, [{ video, question: "q", context: "", a: "x", b: "y" }], { tieMargin: 0 });
     const before = tf.memory().numTensors;
-    judgePairs(policy, [{ video, question: "q", context: "", a: "x", b: "y" }], { tieMargin: 0 });
+    await judgePairs(policy, [{ video, question: "q", context: "", a: "x", b: "y" }], { tieMargin: 0 });
     expect(tf.memory().numTensors).toBe(before);
     policy.model.dispose();
   });
@@ -121,14 +121,14 @@ describe("choiceLogProbs", () => {
     }));
     const choices = [" a", " b", "a", "b"].filter((c) => policy.tok.encode(c).length === 1);
     expect(choices.length).toBeGreaterThanOrEqual(2);
-    const all = choiceLogProbs(policy.model, policy.tok, items, choices)!;
+    const all = (await choiceLogProbs(policy.model, policy.tok, items, choices))!;
     for (const row of all) {
       expect(row.every((x) => x <= 0)).toBe(true);
       expect(row.reduce((s, x) => s + Math.exp(x), 0)).toBeLessThanOrEqual(1 + 1e-6);
     }
-    const alone = choiceLogProbs(policy.model, policy.tok, [items[2]!], choices)!;
+    const alone = (await choiceLogProbs(policy.model, policy.tok, [items[2]!], choices))!;
     alone[0]!.forEach((x, c) => expect(x).toBeCloseTo(all[2]![c]!, 4));
-    expect(choiceLogProbs(policy.model, policy.tok, items, [" a", " circle moves"])).toBeUndefined();
+    expect(await choiceLogProbs(policy.model, policy.tok, items, [" a", " circle moves"])).toBeUndefined();
     policy.model.dispose();
   });
 });

@@ -11,7 +11,7 @@ import {
 } from "@isrdpo/contracts";
 import { invalidArgument, requireRange, requireText, type ServiceContext } from "@isrdpo/runtime";
 import { acquireModel, asInvalidArgument, cancellable, sampling, videoInput, withModel } from "@isrdpo/serving";
-import { generate, sequenceLogProbsAsync, type Policy, type ScoreItem } from "@isrdpo/vlm";
+import { generate, sequenceLogProbs, type Policy, type ScoreItem } from "@isrdpo/vlm";
 
 const MAX_INPUTS = 256;
 const DEFAULTS = { temperature: 0, maxNewTokens: 32 };
@@ -134,7 +134,7 @@ export function inferenceRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof In
           for (const answer of input.candidates) items.push({ ...video, prompt: input.prompt, answer });
         }
         const scores = await cancellable(call.signal, () =>
-          asInvalidArgument(() => sequenceLogProbsAsync(policy.model, policy.tok, items, { signal: call.signal })),
+          asInvalidArgument(() => sequenceLogProbs(policy.model, policy.tok, items, { signal: call.signal })),
         );
         let next = 0;
         return create(ScoreSequencesResponseSchema, {

@@ -12,6 +12,7 @@ import {
 } from "@isrdpo/contracts";
 import { LIMITS, syntheticDatasetProblem, trainingParamsProblem } from "@isrdpo/orchestration";
 import { invalidArgument, notFound } from "@isrdpo/runtime";
+import { PRESET_NAMES } from "@isrdpo/vlm";
 import type { JobManager } from "./manager.ts";
 
 const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -28,8 +29,8 @@ export function trainerRpc(jobs: JobManager): Partial<ServiceImpl<typeof Trainer
         throw new ConnectError("spec.kind: JOB_KIND_REWARD_MODEL is not implemented yet (SFT and DPO are)", Code.Unimplemented);
       if (spec.kind === JobKind.SFT && !spec.syntheticData && spec.data.length === 0)
         invalidArgument("spec.synthetic_data", "SFT needs synthetic_data, data (imported datasets) or both");
-      if (spec.kind === JobKind.SFT && spec.preset && !["test", "small", "base"].includes(spec.preset))
-        invalidArgument("spec.preset", `must be test, small or base, got "${spec.preset}"`);
+      if (spec.kind === JobKind.SFT && spec.preset && !(PRESET_NAMES as readonly string[]).includes(spec.preset))
+        invalidArgument("spec.preset", `must be one of ${PRESET_NAMES.join(", ")}, got "${spec.preset}"`);
       const synthetic = spec.syntheticData && syntheticDatasetProblem(spec.syntheticData, LIMITS.datasetClips);
       if (synthetic) invalidArgument(`spec.synthetic_data.${synthetic.field}`, synthetic.problem);
       if (spec.kind === JobKind.SFT && spec.data.length > LIMITS.datasets)

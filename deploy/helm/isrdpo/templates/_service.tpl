@@ -12,6 +12,18 @@ Argument: dict "root" $ "name" <service> "scaled" <bool>.
 {{- $autoscale := and .scaled $svc.autoscaling.enabled }}
 {{- $isTrainer := eq $name "trainer" }}
 {{- $c := $root.Values.credentials }}
+{{- /* A GPU for the model (trainer, inference, judge, context, evaluator): the device in the limits, the
+     driver capabilities that make the NVIDIA runtime mount its Vulkan driver, and gpu.backend
+     unless the service names its own. */}}
+{{- $gpu := $svc.gpu | default dict }}
+{{- $backend := $svc.backend }}
+{{- $resources := deepCopy ($svc.resources | default dict) }}
+{{- if $gpu.enabled }}
+{{- if not $backend }}{{ $backend = $gpu.backend }}{{ end }}
+{{- $limits := deepCopy ($resources.limits | default dict) }}
+{{- $_ := set $limits $gpu.resourceName (int $gpu.count) }}
+{{- $_ := set $resources "limits" $limits }}
+{{- end }}
 {{- if $svc.enabled }}
 ---
 apiVersion: apps/v1
@@ -121,9 +133,13 @@ spec:
             - name: ISRDPO_LOG_LEVEL
               value: {{ $svc.logLevel | quote }}
             {{- end }}
-            {{- if $svc.backend }}
+            {{- if $backend }}
             - name: ISRDPO_BACKEND
-              value: {{ $svc.backend | quote }}
+              value: {{ $backend | quote }}
+            {{- end }}
+            {{- if $gpu.enabled }}
+            - name: NVIDIA_DRIVER_CAPABILITIES
+              value: {{ $gpu.driverCapabilities | quote }}
             {{- end }}
             {{- if $isTrainer }}
             - name: ISRDPO_CHECKPOINT_DIR
@@ -166,7 +182,7 @@ spec:
             {{- toYaml $root.Values.probes.liveness | nindent 12 }}
           {{- end }}
           resources:
-            {{- toYaml $svc.resources | nindent 12 }}
+            {{- toYaml $resources | nindent 12 }}
           securityContext:
             {{- toYaml $root.Values.containerSecurityContext | nindent 12 }}
           volumeMounts:

@@ -158,7 +158,7 @@ export const InitialModelSchema: GenMessage<InitialModel> = /*@__PURE__*/
  */
 export type SftSpec = Message<"isrdpo.v1.SftSpec"> & {
   /**
-   * Model preset: "test", "small", "base".
+   * Model preset: "test", "small", "base", "large" (the last two for a GPU).
    *
    * @generated from field: string preset = 1;
    */

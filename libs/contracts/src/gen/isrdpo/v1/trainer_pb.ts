@@ -40,7 +40,7 @@ export type JobSpec = Message<"isrdpo.v1.JobSpec"> & {
   referenceModel?: ModelRef | undefined;
 
   /**
-   * Model preset for SFT from scratch: "test", "small", "base".
+   * Model preset for SFT from scratch: "test", "small", "base", "large" (the last two for a GPU).
    *
    * @generated from field: string preset = 4;
    */
