@@ -280,10 +280,11 @@ describe("what the chart renders", () => {
     }
   });
 
-  it("readiness, liveness and startup go through grpc.health.v1 on the gRPC port", () => {
+  it("readiness, liveness and startup go through grpc.health.v1 on the gRPC port (liveness: the process, not NATS)", () => {
     for (const svc of SERVICES) {
       const c = one(defaults, "Deployment", svc).spec.template.spec.containers[0];
-      for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) expect(c[probe].grpc).toEqual({ port: PORTS[svc] });
+      for (const probe of ["startupProbe", "readinessProbe"]) expect(c[probe].grpc).toEqual({ port: PORTS[svc] });
+      expect(c.livenessProbe.grpc).toEqual({ port: PORTS[svc], service: "liveness" });
     }
     // With TLS the kubelet's gRPC probe cannot connect: the chart falls back to TCP checks.
     const tls = render({ values: [valuesFile({ tls: { enabled: true, secretName: "isrdpo-tls" } })] });

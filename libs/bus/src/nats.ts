@@ -119,6 +119,23 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
 
 export class NatsBus implements Bus {
   private readonly consumers = new Map<string, Promise<Consumer>>();
+  private readonly connectionListeners = new Set<(connected: boolean) => void>();
+  private watchingStatus = false;
+
+  onConnectionChange(listener: (connected: boolean) => void): () => void {
+    this.connectionListeners.add(listener);
+    if (!this.watchingStatus) {
+      this.watchingStatus = true;
+      void (async () => {
+        // The iterator ends when the connection closes.
+        for await (const s of this.nc.status()) {
+          const up = s.type === "reconnect" ? true : s.type === "disconnect" ? false : undefined;
+          if (up !== undefined) for (const l of this.connectionListeners) l(up);
+        }
+      })();
+    }
+    return () => this.connectionListeners.delete(listener);
+  }
 
   constructor(
     readonly nc: NatsConnection,

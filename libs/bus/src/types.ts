@@ -59,6 +59,11 @@ export interface Bus {
   /** Current entries under `prefix`, then every later write, until the signal aborts. */
   kvWatch(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<KvEntry>;
   close(): Promise<void>;
+  /**
+   * Calls `listener(false)` when the connection to the broker is lost and `listener(true)` when it is
+   * back; returns the unsubscribe. Absent where there is no connection to lose (the in-memory bus).
+   */
+  onConnectionChange?(listener: (connected: boolean) => void): () => void;
 }
 
 /**

@@ -97,6 +97,9 @@ export interface StartServerOptions {
   web?: NodeHandler;
 }
 
+/** grpc.health.v1 service name that stays SERVING while the process runs (Kubernetes liveness). */
+const LIVENESS_SERVICE = "liveness";
+
 export async function startServer(
   modules: ServiceModule[],
   ctx: ServiceContext,
@@ -147,8 +150,22 @@ export async function startServer(
   const stops: Array<() => Promise<void>> = [];
   for (const module of modules) if (module.start) stops.push(await module.start(ctx));
 
-  healthRegistry.set("", ServingStatus.SERVING);
-  for (const service of services) healthRegistry.set(service.typeName, ServingStatus.SERVING);
+  const serving = (status: (typeof ServingStatus)[keyof typeof ServingStatus]) => {
+    healthRegistry.set("", status);
+    for (const service of services) healthRegistry.set(service.typeName, status);
+  };
+  serving(ServingStatus.SERVING);
+  // The liveness probe's service: the process answers, whatever its dependencies do (a NATS outage
+  // must make pods unready, not restart them).
+  healthRegistry.set(LIVENESS_SERVICE, ServingStatus.SERVING);
+  // Without the broker no work moves and no run can be read: say so to probes until it is back.
+  const unwatch = ctx.bus.onConnectionChange?.((connected) => {
+    if (closing) return;
+    if (connected) logger.info("NATS connection back: serving");
+    else logger.warn("NATS connection lost: NOT_SERVING until it is back (reconnecting)");
+    serving(connected ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+  });
+  if (unwatch) stops.push(async () => unwatch());
   logger.info(
     {
       port: boundPort,

@@ -6,7 +6,8 @@ import { GenerateResponseSchema, InferenceService, health } from "@isrdpo/contra
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LocalArtifactStore, MemoryBus } from "@isrdpo/bus";
+import { LocalArtifactStore, MemoryBus, connectNats } from "@isrdpo/bus";
+import { startNatsServer } from "@isrdpo/bus/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.ts";
 import { counter } from "../src/metrics.ts";
@@ -229,3 +230,36 @@ async function freePort(): Promise<number> {
     });
   });
 }
+
+describe("startServer with NATS", () => {
+  it("answers NOT_SERVING while the NATS connection is down, and SERVING once it is back", async () => {
+    const storeDir = mkdtempSync(join(tmpdir(), "isrdpo-nats-health-"));
+    let nats = await startNatsServer({ storeDir });
+    const { bus, artifacts } = await connectNats({ servers: nats.url, ackWaitMs: 1000 });
+    const config = loadConfig({ env: { ISRDPO_HOST: "127.0.0.1", ISRDPO_METRICS_PORT: "0" } });
+    const s = await startServer([echo], { config, logger: createLogger("test", "silent"), bus, artifacts }, 0);
+    const h = createClient(health.Health, createGrpcTransport({ baseUrl: `http://127.0.0.1:${s.port}` }));
+    const status = async () => (await h.check({ service: "" })).status;
+    const until = async (want: health.HealthCheckResponse_ServingStatus, what: string) => {
+      const deadline = Date.now() + 15_000;
+      while ((await status()) !== want) {
+        if (Date.now() > deadline) throw new Error(`health did not become ${what} within 15 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      expect(await status()).toBe(health.HealthCheckResponse_ServingStatus.SERVING);
+      await nats.stop();
+      await until(health.HealthCheckResponse_ServingStatus.NOT_SERVING, "NOT_SERVING");
+      expect((await h.check({ service: "isrdpo.v1.InferenceService" })).status).toBe(health.HealthCheckResponse_ServingStatus.NOT_SERVING);
+      // The process itself is alive: the liveness probe must not restart it for a NATS outage.
+      expect((await h.check({ service: "liveness" })).status).toBe(health.HealthCheckResponse_ServingStatus.SERVING);
+      nats = await startNatsServer({ storeDir, port: nats.port });
+      await until(health.HealthCheckResponse_ServingStatus.SERVING, "SERVING again");
+    } finally {
+      await s.close();
+      await bus.close();
+      await nats.stop();
+    }
+  }, 60_000);
+});

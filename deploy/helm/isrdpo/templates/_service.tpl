@@ -170,7 +170,8 @@ spec:
             tcpSocket: { port: grpc }
             {{- toYaml $root.Values.probes.liveness | nindent 12 }}
           {{- else }}
-          # grpc.health.v1.Health/Check with service "" on the gRPC port.
+          # grpc.health.v1.Health/Check on the gRPC port: service "" (NOT_SERVING while NATS is
+          # unreachable) for startup and readiness, "liveness" (the process answers) for liveness.
           startupProbe:
             grpc: { port: {{ int $svc.port }} }
             {{- toYaml $root.Values.probes.startup | nindent 12 }}
@@ -178,7 +179,7 @@ spec:
             grpc: { port: {{ int $svc.port }} }
             {{- toYaml $root.Values.probes.readiness | nindent 12 }}
           livenessProbe:
-            grpc: { port: {{ int $svc.port }} }
+            grpc: { port: {{ int $svc.port }}, service: liveness }
             {{- toYaml $root.Values.probes.liveness | nindent 12 }}
           {{- end }}
           resources:
