@@ -203,7 +203,13 @@ export class Orchestrator {
         // The stored outbox may be unpublished (crash, failed publish, another writer): send it first.
         if (this.published.get(event.runId) !== loaded.revision) await this.publish(loaded.record, loaded.revision);
         const t = transition(loaded.record, event);
-        if (t.record === loaded.record) return; // a duplicate
+        if (t.record === loaded.record) {
+          // Nothing to write: a repeat (redelivery) or an answer the run cannot use.
+          if (t.ignored && !t.ignored.startsWith("duplicate")) {
+            this.onError(new Error(`event ${event.eventId} not applied to run ${event.runId}: ${t.ignored}`));
+          }
+          return;
+        }
         t.record.run!.updateTime = timestampFromDate(this.now());
         let revision: number;
         try {
@@ -212,7 +218,6 @@ export class Orchestrator {
           if (err instanceof CasConflictError) continue; // another writer: re-read and re-apply
           throw err;
         }
-        if (t.ignored) this.onError(new Error(`event ${event.eventId} not applied to run ${event.runId}: ${t.ignored}`));
         await this.publish(t.record, revision);
         return;
       }

@@ -56,14 +56,16 @@ import {
   stageOutputs,
   stageStateChanged,
 } from "./commands.ts";
-import { answers, anyAttemptPrefix, jobId, msgIds, stageName } from "./ids.ts";
+import { answers, anyAttemptPrefix, eventIds, jobId, msgIds, stageName } from "./ids.ts";
 
 /**
  * The version of this transition function, recorded in every run it creates (Run.machine_version).
  * Bump it when a change would advance a stored record differently, so a record can be matched with
- * the code that wrote it.
+ * the code that wrote it. 2: applied event ids are no longer listed in the record (exactly-once
+ * follows from the state of the work an event answers) and an ignored event leaves the record as it
+ * was; a version-1 record still loads, its list is honoured and frozen.
  */
-export const MACHINE_VERSION = 1;
+export const MACHINE_VERSION = 2;
 
 /** Stages in execution order: the order of IterationStatus.stages. */
 export const STAGE_ORDER = [Stage.PREPARE, Stage.SFT, Stage.RESPONSES, Stage.CONTEXT, Stage.JUDGE, Stage.TRAIN, Stage.EVALUATE];
@@ -93,17 +95,23 @@ export function transition(input: RunRecord, event: OrchestratorEvent): Transiti
   if (!run) throw new Error("record.run: is required");
   if (event.runId !== run.id) throw new Error(`event.run_id: "${event.runId}" is not run "${run.id}"`);
   if (!event.eventId) throw new Error("event.event_id: must not be empty");
+  // Records written before MACHINE_VERSION 2 list every applied event id; that list is still
+  // honoured, and no longer grows.
   if (input.appliedEventIds.includes(event.eventId)) {
     return { record: input, commands: [], ignored: `duplicate event ${event.eventId}` };
   }
   // structuredClone copies these plain proto3 message objects exactly and is far faster than the
   // reflective clone(); the input is never mutated.
   const m = new Machine(structuredClone(input));
-  m.record.appliedEventIds.push(event.eventId);
   const ignored = m.apply(event);
-  if (ignored === undefined && !isTerminal(m.run.state)) m.advance();
+  // Exactly-once without a list of applied ids: every change is guarded by the state of the work
+  // the event answers (a shard DISPATCHED, a job RUNNING, the run PENDING or not ended), and a
+  // failure only counts for the attempt it answers; applying an event moves its work out of that
+  // state or attempt, so a repeat is ignored and leaves the record as it was.
+  if (ignored !== undefined) return { record: input, commands: [], ignored };
+  if (!isTerminal(m.run.state)) m.advance();
   m.record.outbox = m.commands;
-  return ignored === undefined ? { record: m.record, commands: m.commands } : { record: m.record, commands: m.commands, ignored };
+  return { record: m.record, commands: m.commands };
 }
 
 /**
@@ -135,11 +143,15 @@ class Machine {
     const kind = event.kind;
     switch (kind.case) {
       case "runRequested":
-        if (this.run.state !== RunState.PENDING) return "run already started";
+        if (this.run.state !== RunState.PENDING)
+          return repeatOr(event.eventId === eventIds.runRequested(this.run.id), "run already started");
         this.start();
         return undefined;
       case "cancelRequested":
-        if (isTerminal(this.run.state)) return `run already ${RunState[this.run.state]}`;
+        if (isTerminal(this.run.state)) {
+          const repeat = this.run.state === RunState.CANCELLED && event.eventId === eventIds.cancelRequested(this.run.id);
+          return repeatOr(repeat, `run already ${RunState[this.run.state]}`);
+        }
         this.finish(RunState.CANCELLED, kind.value.reason || "cancelled", StageState.CANCELLED);
         return undefined;
     }
@@ -147,9 +159,12 @@ class Machine {
     switch (kind.case) {
       case "prepareFinished": {
         const shard = findShard(this.record, 0, Stage.PREPARE, 0);
-        if (!shard || shard.state !== ShardState.DISPATCHED) return "prepare is not running";
+        if (!shard || shard.state !== ShardState.DISPATCHED) return repeatOr(answered(event, shard), "prepare is not running");
         const v = kind.value;
         const expected = Math.ceil(v.itemsTotal / this.spec.shardSize);
+        const bad = v.itemsTotal === 0 || v.promptShards.length !== expected;
+        // A failure counts once per attempt: a late report of an earlier attempt is stale.
+        if (bad && !answers(event.eventId, shard.msgId)) return "stale report of an earlier attempt";
         if (v.itemsTotal === 0) return this.shardAttemptFailed(shard, "the prompt set is empty");
         if (v.promptShards.length !== expected) {
           return this.shardAttemptFailed(
@@ -168,7 +183,7 @@ class Machine {
         const v = kind.value;
         const shard = findShard(this.record, v.iteration, v.stage, v.shardIndex);
         if (!shard) return `unknown shard ${v.iteration}/${Stage[v.stage]}/${v.shardIndex}`;
-        if (shard.state !== ShardState.DISPATCHED) return `shard already ${ShardState[shard.state]}`;
+        if (shard.state !== ShardState.DISPATCHED) return repeatOr(answered(event, shard), `shard already ${ShardState[shard.state]}`);
         if (!event.eventId.startsWith(anyAttemptPrefix(shard.msgId))) return `event ${event.eventId} is not of this shard`;
         if (v.itemsOk + v.failures.length !== shard.itemsTotal) {
           if (!answers(event.eventId, shard.msgId)) return "stale report of an earlier attempt";
@@ -183,7 +198,9 @@ class Machine {
       case "evaluationFinished": {
         const v = kind.value;
         const shard = findShard(this.record, v.iteration, Stage.EVALUATE, 0);
-        if (!shard || shard.state !== ShardState.DISPATCHED) return `evaluation of iteration ${v.iteration} is not running`;
+        if (!shard || shard.state !== ShardState.DISPATCHED) {
+          return repeatOr(answered(event, shard), `evaluation of iteration ${v.iteration} is not running`);
+        }
         const it = iterationOf(this.record, v.iteration);
         if (v.report) it.evaluation = v.report;
         if (v.preferences) it.preferences = v.preferences;
@@ -199,7 +216,7 @@ class Machine {
         if (v.stage === Stage.SFT || v.stage === Stage.TRAIN) {
           const job = findJob(this.record, v.iteration, v.stage);
           if (!job || job.state !== JobState.RUNNING || !answers(event.eventId, job.msgId)) {
-            return "job is not running this attempt";
+            return repeatOr(answered(event, job), "job is not running this attempt");
           }
           this.jobAttemptFailed(job, v.reason);
           return undefined;
@@ -208,14 +225,14 @@ class Machine {
         if (!shard) return `unknown shard ${v.iteration}/${Stage[v.stage]}/${v.shardIndex}`;
         // Only a failure of the current attempt counts; a late report of an older attempt is stale.
         if (shard.state !== ShardState.DISPATCHED || !answers(event.eventId, shard.msgId)) {
-          return "stale failure report";
+          return repeatOr(answered(event, shard), "stale failure report");
         }
         return this.shardAttemptFailed(shard, `${v.reason} (after ${v.deliveries} deliveries)`);
       }
       case "jobFinished": {
         const v = kind.value;
         const job = findJob(this.record, v.iteration, v.stage);
-        if (!job || job.state !== JobState.RUNNING) return "job is not running";
+        if (!job || job.state !== JobState.RUNNING) return repeatOr(answered(event, job), "job is not running");
         if (v.job?.id !== job.jobId) return `job id "${v.job?.id}" is not "${job.jobId}"`;
         if (v.job.state === JobState.SUCCEEDED && v.job.outputModel) {
           job.state = JobState.SUCCEEDED;
@@ -566,6 +583,18 @@ class Machine {
     if (!s && required) throw new Error(`stage ${Stage[stage]} of iteration ${it.iteration} has not started`);
     return s;
   }
+}
+
+/** Whether the event answers the latest attempt of work that is no longer waiting for an answer. */
+function answered(event: OrchestratorEvent, work: ShardRecord | JobRecord | undefined): boolean {
+  if (!work) return false;
+  const waiting = work.$typeName === "isrdpo.v1.JobRecord" ? work.state === JobState.RUNNING : work.state === ShardState.DISPATCHED;
+  return !waiting && answers(event.eventId, work.msgId);
+}
+
+/** The reason an event is ignored; a repeat of an applied answer says so (the engine logs the others). */
+function repeatOr(repeat: boolean, reason: string): string {
+  return repeat ? `duplicate: ${reason}` : reason;
 }
 
 function byItemId(a: ItemFailure, b: ItemFailure): number {
