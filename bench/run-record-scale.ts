@@ -41,6 +41,8 @@ import {
   promptShardUri,
   serveWorkQueue,
   shardOutputUri,
+  runKey,
+  storedRecord,
   transition,
   workEventIds,
 } from "@isrdpo/orchestration";
@@ -173,6 +175,9 @@ interface Result {
   max_record_bytes: number;
   /** Time spent serializing records (machine mode; the store path pays it inside ms). */
   serialize_ms?: number;
+  /** KV writes besides the record's (shards, prompt shards) and the largest of them. */
+  other_kv_writes?: number;
+  max_other_value_bytes?: number;
   breakdown?: Breakdown;
   error?: string;
 }
@@ -198,11 +203,11 @@ function runMachine(): Result {
     const t = transition(record, queue[head]!);
     const t1 = performance.now();
     record = t.record;
-    const bytes = toBinary(RunRecordSchema, record).length;
+    const bytes = toBinary(RunRecordSchema, storedRecord(record)).length;
     serializeMs += performance.now() - t1;
     ms += t1 - t0;
     events++;
-    if (bytes > maxBytes) [maxBytes, largest] = [bytes, record];
+    if (bytes > maxBytes) [maxBytes, largest] = [bytes, storedRecord(record)];
     for (const cmd of t.commands) {
       const e = answer(cmd, runId);
       if (e) queue.push(e);
@@ -237,21 +242,29 @@ function handlers(artifacts: ArtifactStore): WorkHandlers {
 async function throughStore(bus: Bus, artifacts: ArtifactStore): Promise<Result> {
   let maxBytes = 0;
   let writes = 0;
+  let otherWrites = 0;
+  let maxOtherBytes = 0;
   let largest: Uint8Array | undefined;
-  const track = (value: Uint8Array) => {
-    writes++;
-    if (value.length > maxBytes) [maxBytes, largest] = [value.length, value];
+  // Writes of the run's record are the applied events; the others store shards and prompt shards.
+  const track = (key: string, value: Uint8Array) => {
+    if (key.startsWith(runKey(""))) {
+      writes++;
+      if (value.length > maxBytes) [maxBytes, largest] = [value.length, value];
+    } else {
+      otherWrites++;
+      maxOtherBytes = Math.max(maxOtherBytes, value.length);
+    }
   };
   const kvCreate = bus.kvCreate.bind(bus);
   const kvUpdate = bus.kvUpdate.bind(bus);
   bus.kvCreate = async (key, value) => {
     const revision = await kvCreate(key, value);
-    track(value);
+    track(key, value);
     return revision;
   };
   bus.kvUpdate = async (key, value, rev) => {
     const revision = await kvUpdate(key, value, rev);
-    track(value);
+    track(key, value);
     return revision;
   };
   let error: string | undefined;
@@ -287,6 +300,8 @@ async function throughStore(bus: Bus, artifacts: ArtifactStore): Promise<Result>
     ms,
     events_per_s: Math.round((writes / ms) * 1000),
     max_record_bytes: maxBytes,
+    other_kv_writes: otherWrites,
+    max_other_value_bytes: maxOtherBytes,
     ...(largest ? { breakdown: breakdown(fromBinary(RunRecordSchema, largest)) } : {}),
     ...(error ? { error: error.slice(0, 200) } : {}),
   };

@@ -14,13 +14,16 @@
  */
 import { create } from "@bufbuild/protobuf";
 import {
+  CommandSchema,
   ContextMode,
+  DispatchRefSchema,
   EvaluationCompletedSchema,
   ShardProgressSchema,
   ItemFailureSchema,
   IterationStatusSchema,
   JobRecordSchema,
   JobState,
+  PromptShardListSchema,
   RunRecordSchema,
   RunSchema,
   RunState,
@@ -37,6 +40,7 @@ import type {
   IterationStatus,
   JobRecord,
   OrchestratorEvent,
+  Run,
   RunEvent,
   RunRecord,
   RunSpec,
@@ -44,7 +48,9 @@ import type {
   StageStatus,
 } from "@isrdpo/contracts";
 import {
+  addShardToIndex,
   contextIteration,
+  copyShardIndex,
   findJob,
   findShard,
   iterationOf,
@@ -52,11 +58,12 @@ import {
   runEventCommand,
   runStateChanged,
   shardCommand,
+  shardPosition,
   shardsOf,
   stageOutputs,
   stageStateChanged,
 } from "./commands.ts";
-import { answers, anyAttemptPrefix, eventIds, jobId, msgIds, stageName } from "./ids.ts";
+import { answers, anyAttemptPrefix, eventIds, jobId, msgIds, promptsKey, shardStoreId, stageName } from "./ids.ts";
 
 /**
  * The version of this transition function, recorded in every run it creates (Run.machine_version).
@@ -100,9 +107,7 @@ export function transition(input: RunRecord, event: OrchestratorEvent): Transiti
   if (input.appliedEventIds.includes(event.eventId)) {
     return { record: input, commands: [], ignored: `duplicate event ${event.eventId}` };
   }
-  // structuredClone copies these plain proto3 message objects exactly and is far faster than the
-  // reflective clone(); the input is never mutated.
-  const m = new Machine(structuredClone(input));
+  const m = new Machine(input);
   const ignored = m.apply(event);
   // Exactly-once without a list of applied ids: every change is guarded by the state of the work
   // the event answers (a shard DISPATCHED, a job RUNNING, the run PENDING or not ended), and a
@@ -110,8 +115,63 @@ export function transition(input: RunRecord, event: OrchestratorEvent): Transiti
   // state or attempt, so a repeat is ignored and leaves the record as it was.
   if (ignored !== undefined) return { record: input, commands: [], ignored };
   if (!isTerminal(m.run.state)) m.advance();
-  m.record.outbox = m.commands;
-  return { record: m.record, commands: m.commands };
+  // What the engine stores under the keys of their own first (the shards this transition touched,
+  // the prompt shards), then the bus commands. The stored outbox names each dispatch by its work:
+  // it is rebuilt from the record, so a stage of thousands of shards does not copy them all.
+  const commands = [...m.stores(), ...m.commands];
+  m.record.outbox = commands.map(storedForm);
+  return { record: m.record, commands };
+}
+
+/** The commands of a stored outbox, each dispatch rebuilt from the record: what the transition issued. */
+export function outboxCommands(record: RunRecord): Command[] {
+  if (!record.outbox.some((c) => c.kind.case === "dispatch")) return record.outbox;
+  const m = new Machine(record);
+  for (const c of record.outbox) {
+    if (c.kind.case !== "dispatch") {
+      m.commands.push(c);
+      continue;
+    }
+    const { iteration, stage, shardIndex } = c.kind.value;
+    if (stage === Stage.SFT || stage === Stage.TRAIN) m.dispatchJob(findJob(m.record, iteration, stage)!);
+    else m.dispatchShard(findShard(m.record, iteration, stage, shardIndex)!);
+  }
+  return m.commands;
+}
+
+/**
+ * The public Run of a record: the stored one plus each closed shard stage's outputs, which since
+ * machine version 2 are derived from the shards instead of copied into the record.
+ */
+export function runView(record: RunRecord): Run {
+  const run = structuredClone(record.run!);
+  for (const it of run.iterations) {
+    for (const s of it.stages) {
+      const closed = s.state === StageState.SUCCEEDED || s.state === StageState.FAILED;
+      if (closed && s.stage !== Stage.SFT && s.stage !== Stage.TRAIN) s.outputs = stageOutputs(record, it.iteration, s.stage);
+    }
+  }
+  return run;
+}
+
+/**
+ * What is stored under the run's key: the record without the shards and the prompt shards, which
+ * the outbox gives keys of their own (the engine reassembles the record from them).
+ */
+export function storedRecord(record: RunRecord): RunRecord {
+  return { ...record, shards: [], promptShards: [] };
+}
+
+/** A dispatch as the stored outbox keeps it: by the shard or job it sends (DispatchRef). */
+function storedForm(cmd: Command): Command {
+  const k = cmd.kind;
+  let ref: { iteration: number; stage: Stage; shardIndex: number };
+  if (k.case === "prepare") ref = { iteration: 0, stage: Stage.PREPARE, shardIndex: 0 };
+  else if (k.case === "train") ref = { iteration: k.value.iteration, stage: k.value.stage, shardIndex: 0 };
+  else if (k.case === "work")
+    ref = { iteration: k.value.item!.iteration, stage: k.value.item!.stage, shardIndex: k.value.item!.shardIndex };
+  else return cmd;
+  return create(CommandSchema, { msgId: cmd.msgId, kind: { case: "dispatch", value: create(DispatchRefSchema, ref) } });
 }
 
 /**
@@ -121,15 +181,51 @@ export function transition(input: RunRecord, event: OrchestratorEvent): Transiti
  */
 export function pendingCommands(record: RunRecord): Command[] {
   if (!record.run || isTerminal(record.run.state)) return [];
-  const m = new Machine(structuredClone(record));
+  const m = new Machine(record);
   for (const shard of m.record.shards) if (shard.state === ShardState.DISPATCHED) m.dispatchShard(shard);
   for (const job of m.record.jobs) if (job.state === JobState.RUNNING) m.dispatchJob(job);
   return m.commands;
 }
 
+/**
+ * One transition's working copy, copy-on-write: the run and the jobs are copied (small), the shard
+ * list is copied by reference and a shard is copied the first time it changes (own), so the input
+ * record is never mutated and an event costs about the same whatever the run's size.
+ */
 class Machine {
   readonly commands: Command[] = [];
-  constructor(readonly record: RunRecord) {}
+  readonly record: RunRecord;
+  /** Shards this transition created or changed: stored under their keys. */
+  private readonly owned = new Set<ShardRecord>();
+  private promptStore: Command | undefined;
+
+  constructor(input: RunRecord) {
+    this.record = {
+      ...input,
+      run: structuredClone(input.run),
+      jobs: structuredClone(input.jobs),
+      shards: input.shards.slice(),
+      outbox: [],
+    };
+    copyShardIndex(input.shards, this.record.shards);
+  }
+
+  /** The store commands of this transition: the prompt shards, then every shard it touched. */
+  stores(): Command[] {
+    const shards = [...this.owned].map((shard) =>
+      create(CommandSchema, { msgId: shardStoreId(this.run.id, shard), kind: { case: "shard", value: shard } }),
+    );
+    return this.promptStore ? [this.promptStore, ...shards] : shards;
+  }
+
+  /** The shard, made writable: copied into this record the first time. */
+  private own(shard: ShardRecord): ShardRecord {
+    if (this.owned.has(shard)) return shard;
+    const copy = structuredClone(shard);
+    this.record.shards[shardPosition(this.record, shard)] = copy;
+    this.owned.add(copy);
+    return copy;
+  }
 
   get run() {
     return this.record.run!;
@@ -174,9 +270,14 @@ class Machine {
         }
         this.record.promptShards = v.promptShards;
         this.record.itemsTotal = v.itemsTotal;
-        shard.itemsTotal = v.itemsTotal;
+        this.promptStore = create(CommandSchema, {
+          msgId: promptsKey(this.run.id),
+          kind: { case: "promptShards", value: create(PromptShardListSchema, { shards: v.promptShards }) },
+        });
+        const prepare = this.own(shard);
+        prepare.itemsTotal = v.itemsTotal;
         this.stage(iterationOf(this.record, 0), Stage.PREPARE).itemsTotal = v.itemsTotal;
-        this.shardSucceeded(shard, v.itemsTotal, [], undefined);
+        this.shardSucceeded(prepare, v.itemsTotal, [], undefined);
         return undefined;
       }
       case "shardCompleted": {
@@ -406,12 +507,14 @@ class Machine {
     this.commands.push(jobCommand(this.record, job));
   }
 
-  dispatchShard(shard: ShardRecord): void {
+  dispatchShard(work: ShardRecord): void {
+    const shard = this.own(work);
     shard.msgId = msgIds.shard(this.run.id, shard.iteration, shard.stage, shard.shardIndex, shard.attempt);
     this.commands.push(shardCommand(this.record, shard));
   }
 
-  private shardSucceeded(shard: ShardRecord, itemsOk: number, failures: ItemFailure[], output: ArtifactRef | undefined): void {
+  private shardSucceeded(work: ShardRecord, itemsOk: number, failures: ItemFailure[], output: ArtifactRef | undefined): void {
+    const shard = this.own(work);
     shard.state = ShardState.SUCCEEDED;
     shard.itemsOk = itemsOk;
     shard.failures = [...failures].sort(byItemId);
@@ -420,7 +523,8 @@ class Machine {
   }
 
   /** Retries the shard, or records it FAILED with all its items failed once attempts run out. */
-  private shardAttemptFailed(shard: ShardRecord, reason: string): undefined {
+  private shardAttemptFailed(work: ShardRecord, reason: string): undefined {
+    const shard = this.own(work);
     if (this.retried(shard, reason, () => this.dispatchShard(shard))) return;
     shard.state = ShardState.FAILED;
     shard.failures = [
@@ -474,7 +578,6 @@ class Machine {
   /** Closes a shard stage whose shards are all done; false when the run failed by policy. */
   private finishShardStage(t: number, stage: Stage): boolean {
     const status = this.stage(iterationOf(this.record, t), stage);
-    status.outputs = stageOutputs(this.record, t, stage);
     const allowed = this.spec.failurePolicy!.maxFailedItemFraction * status.itemsTotal;
     // Prepare and evaluate are one unit of work: nothing to tolerate.
     const singleUnit = stage === Stage.PREPARE || stage === Stage.EVALUATE;
@@ -568,7 +671,8 @@ class Machine {
       attempt: 1,
       itemsTotal,
     });
-    this.record.shards.push(shard);
+    addShardToIndex(this.record, shard);
+    this.owned.add(shard);
     return shard;
   }
 
