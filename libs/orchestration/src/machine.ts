@@ -125,9 +125,12 @@ export function transition(input: RunRecord, event: OrchestratorEvent): Transiti
 
 /** The commands of a stored outbox, each dispatch rebuilt from the record: what the transition issued. */
 export function outboxCommands(record: RunRecord): Command[] {
-  if (!record.outbox.some((c) => c.kind.case === "dispatch")) return record.outbox;
   const m = new Machine(record);
   for (const c of record.outbox) {
+    if (c.kind.case === "shard" && !c.msgId) {
+      m.commands.push(create(CommandSchema, { msgId: shardStoreId(m.run.id, c.kind.value), kind: c.kind }));
+      continue;
+    }
     if (c.kind.case !== "dispatch") {
       m.commands.push(c);
       continue;
@@ -162,16 +165,21 @@ export function storedRecord(record: RunRecord): RunRecord {
   return { ...record, shards: [], promptShards: [] };
 }
 
-/** A dispatch as the stored outbox keeps it: by the shard or job it sends (DispatchRef). */
+/**
+ * A command as the stored outbox keeps it: a dispatch by the shard or job it sends (DispatchRef), a
+ * shard store without its message id; both ids are derived again (outboxCommands). A stage start at
+ * 100 k prompts stores ≈ 3,000 of each.
+ */
 function storedForm(cmd: Command): Command {
   const k = cmd.kind;
+  if (k.case === "shard") return create(CommandSchema, { kind: k });
   let ref: { iteration: number; stage: Stage; shardIndex: number };
   if (k.case === "prepare") ref = { iteration: 0, stage: Stage.PREPARE, shardIndex: 0 };
   else if (k.case === "train") ref = { iteration: k.value.iteration, stage: k.value.stage, shardIndex: 0 };
   else if (k.case === "work")
     ref = { iteration: k.value.item!.iteration, stage: k.value.item!.stage, shardIndex: k.value.item!.shardIndex };
   else return cmd;
-  return create(CommandSchema, { msgId: cmd.msgId, kind: { case: "dispatch", value: create(DispatchRefSchema, ref) } });
+  return create(CommandSchema, { kind: { case: "dispatch", value: create(DispatchRefSchema, ref) } });
 }
 
 /**

@@ -74,7 +74,8 @@ export type RunRecord = Message<"isrdpo.v1.RunRecord"> & {
   /**
    * Commands of the last transition. Published after the record is written; a restarted
    * orchestrator publishes them again (message ids make the repeat a no-op on the bus). Since
-   * version 2 a stored dispatch is a DispatchRef, rebuilt from the record when published.
+   * version 2 a stored dispatch is a DispatchRef and a stored shard store has no msg_id: both are
+   * rebuilt from the record when published.
    *
    * @generated from field: repeated isrdpo.v1.Command outbox = 8;
    */
