@@ -3,7 +3,7 @@
 // With CRASH_AFTER_WRITES=n it kills itself with SIGKILL right after its n-th state write, before
 // publishing that write's commands: the worst moment for the outbox.
 import { connectNats } from "@isrdpo/bus";
-import { Orchestrator } from "@isrdpo/orchestration";
+import { Orchestrator, runKey } from "@isrdpo/orchestration";
 import { testRunSpec } from "@isrdpo/orchestration/testing";
 
 const env = (name: string) => {
@@ -17,6 +17,7 @@ let writes = 0;
 const kvUpdate = bus.kvUpdate.bind(bus);
 bus.kvUpdate = async (key, value, revision) => {
   const r = await kvUpdate(key, value, revision);
+  if (!key.startsWith(runKey(""))) return r; // a shard's own key, written while publishing
   console.log(`applied ${++writes}`);
   if (writes === crashAfter) process.kill(process.pid, "SIGKILL");
   return r;

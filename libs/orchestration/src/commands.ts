@@ -202,12 +202,62 @@ export function iterationOf(record: RunRecord, t: number): IterationStatus {
   return it;
 }
 
+// The shards of one stage of one iteration are created together (startShardStage, or the single
+// shard of prepare and evaluate), so each stage is a contiguous block of record.shards in shard
+// order. The blocks of a shard list are indexed once and the index follows the list into the next
+// transition's copy: a look-up is O(1) instead of a scan of every shard of the run.
+type Blocks = Map<string, { start: number; count: number }>;
+const shardBlocks = new WeakMap<ShardRecord[], Blocks>();
+const blockKey = (t: number, stage: Stage) => `${t}/${stage}`;
+
+function blocksOf(shards: ShardRecord[]): Blocks {
+  let blocks = shardBlocks.get(shards);
+  if (!blocks) {
+    blocks = new Map();
+    shards.forEach((s, i) => {
+      const key = blockKey(s.iteration, s.stage);
+      const b = blocks!.get(key);
+      if (!b) blocks!.set(key, { start: i, count: 1 });
+      else if (b.start + b.count === i) b.count += 1;
+      else throw new Error(`record.shards: the shards of ${key} are not contiguous`);
+    });
+    shardBlocks.set(shards, blocks);
+  }
+  return blocks;
+}
+
+/** Gives `to`, a copy of `from` about to grow, the block index of `from`. */
+export function copyShardIndex(from: ShardRecord[], to: ShardRecord[]): void {
+  shardBlocks.set(to, new Map([...blocksOf(from)].map(([k, b]) => [k, { ...b }])));
+}
+
+/** Appends a shard to record.shards and to its block (the shards of a stage come in order). */
+export function addShardToIndex(record: RunRecord, shard: ShardRecord): void {
+  const blocks = blocksOf(record.shards);
+  const key = blockKey(shard.iteration, shard.stage);
+  const b = blocks.get(key);
+  if (b && b.start + b.count !== record.shards.length) throw new Error(`record.shards: ${key} is not the last block`);
+  record.shards.push(shard);
+  if (b) b.count += 1;
+  else blocks.set(key, { start: record.shards.length - 1, count: 1 });
+}
+
+/** Where the shard is in record.shards. */
+export function shardPosition(record: RunRecord, shard: ShardRecord): number {
+  const b = blocksOf(record.shards).get(blockKey(shard.iteration, shard.stage));
+  const i = b ? b.start + shard.shardIndex : -1;
+  if (record.shards[i] !== shard) throw new Error(`shard ${shard.msgId} is not in the record`);
+  return i;
+}
+
 export function shardsOf(record: RunRecord, t: number, stage: Stage): ShardRecord[] {
-  return record.shards.filter((s) => s.iteration === t && s.stage === stage);
+  const b = blocksOf(record.shards).get(blockKey(t, stage));
+  return b ? record.shards.slice(b.start, b.start + b.count) : [];
 }
 
 export function findShard(record: RunRecord, t: number, stage: Stage, index: number): ShardRecord | undefined {
-  return record.shards.find((s) => s.iteration === t && s.stage === stage && s.shardIndex === index);
+  const b = blocksOf(record.shards).get(blockKey(t, stage));
+  return b && index < b.count ? record.shards[b.start + index] : undefined;
 }
 
 export function findJob(record: RunRecord, t: number, stage: Stage): JobRecord | undefined {

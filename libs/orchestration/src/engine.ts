@@ -2,6 +2,12 @@
 // write the record back with compare-and-set, then publish the transition's commands (the outbox)
 // with their deterministic message ids. A crash between the write and the publish is repaired by
 // recover(), which publishes every stored outbox again; the bus drops what already went out.
+//
+// The stored record stays small whatever the run's size (docs/design.md §2): each shard has its own
+// KV key and the prompt shards theirs, written when the outbox is published; the record under
+// "run.<id>" holds the rest, and its outbox the stores not yet known to be written. This process
+// keeps the whole record of the revision it last read or wrote, so an event reads and writes O(1)
+// keys; another revision (another writer, a restart) is reassembled from the keys.
 import { createHash, randomBytes } from "node:crypto";
 import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -9,21 +15,44 @@ import {
   CancelRequestedSchema,
   OrchestratorEventSchema,
   PrepareRequestSchema,
+  PromptShardListSchema,
   PromptShardSchema,
   RunEventSchema,
   RunRecordSchema,
   RunRequestedSchema,
   RunSpecSchema,
   RunState,
+  ShardRecordSchema,
   TrainRequestSchema,
   WorkItemSchema,
 } from "@isrdpo/contracts";
-import type { ArtifactRef, Command, OrchestratorEvent, PromptItem, Run, RunEvent, RunRecord, RunSpec } from "@isrdpo/contracts";
+import type {
+  ArtifactRef,
+  Command,
+  OrchestratorEvent,
+  PromptItem,
+  Run,
+  RunEvent,
+  RunRecord,
+  RunSpec,
+  ShardRecord,
+} from "@isrdpo/contracts";
 import { CasConflictError, QUEUES } from "@isrdpo/bus";
 import type { ArtifactStore, Bus } from "@isrdpo/bus";
-import { RUN_KEY_PREFIX, eventIds, runEventLog, runKey, stageName } from "./ids.ts";
-import { isTerminal, newRunRecord, pendingCommands, transition } from "./machine.ts";
+import { RUN_KEY_PREFIX, eventIds, promptsKey, runEventLog, runKey, shardKey, shardKeyPrefix, shardVersion, stageName } from "./ids.ts";
+import { isTerminal, newRunRecord, outboxCommands, pendingCommands, runView, storedRecord, transition } from "./machine.ts";
 import { RunSpecError, judgeTemplates, normalizeRunSpec } from "./spec.ts";
+
+interface Loaded {
+  record: RunRecord;
+  revision: number;
+  /** The stored record holds its shards itself (machine version 1). */
+  inline: boolean;
+}
+
+function storedForm(record: RunRecord): Uint8Array {
+  return toBinary(RunRecordSchema, storedRecord(record));
+}
 
 export class RunNotFoundError extends Error {
   constructor(readonly runId: string) {
@@ -78,6 +107,8 @@ export class Orchestrator {
    * only applied on top of a published outbox, so a failed publish is never overwritten.
    */
   private readonly published = new Map<string, number>();
+  /** Per run, the whole record of the KV revision this process last read or wrote. */
+  private readonly records = new Map<string, Loaded>();
 
   constructor(opts: OrchestratorOptions) {
     this.bus = opts.bus;
@@ -110,28 +141,32 @@ export class Orchestrator {
       eventId: eventIds.runRequested(runId),
       kind: { case: "runRequested", value: create(RunRequestedSchema, { spec }) },
     });
-    const { record } = transition(fresh, requested);
+    const { record, commands } = transition(fresh, requested);
     record.run!.updateTime = now;
     return this.withLock(runId, async () => {
       let revision: number;
       try {
-        revision = await this.bus.kvCreate(runKey(runId), toBinary(RunRecordSchema, record));
+        revision = await this.bus.kvCreate(runKey(runId), storedForm(record));
       } catch (err) {
         if (!(err instanceof CasConflictError)) throw err;
         // A concurrent CreateRun with the same key won the race.
         const winner = await this.load(runId);
         return this.sameRun(winner!.record, spec);
       }
-      await this.publish(record, revision);
-      return record.run!;
+      this.remember(runId, { record, revision, inline: false });
+      await this.publish(record, revision, commands);
+      return runView(record);
     });
   }
 
   async getRun(runId: string): Promise<Run> {
-    return (await this.require(runId)).run!;
+    return runView(await this.require(runId));
   }
 
-  /** Runs, newest first. The page token is opaque to callers. */
+  /**
+   * Runs, newest first. The page token is opaque to callers. Each run as its stored record has it:
+   * without the stages' outputs, which are kept with the shards (GetRun has them).
+   */
   async listRuns(opts: { pageSize?: number; pageToken?: string } = {}): Promise<{ runs: Run[]; nextPageToken: string }> {
     const pageSize = opts.pageSize || LIST_RUNS.defaultPageSize;
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > LIST_RUNS.maxPageSize) {
@@ -203,17 +238,26 @@ export class Orchestrator {
         // The stored outbox may be unpublished (crash, failed publish, another writer): send it first.
         if (this.published.get(event.runId) !== loaded.revision) await this.publish(loaded.record, loaded.revision);
         const t = transition(loaded.record, event);
-        if (t.record === loaded.record) return; // a duplicate
+        if (t.record === loaded.record) {
+          // Nothing to write: a repeat (redelivery) or an answer the run cannot use.
+          if (t.ignored && !t.ignored.startsWith("duplicate")) {
+            this.onError(new Error(`event ${event.eventId} not applied to run ${event.runId}: ${t.ignored}`));
+          }
+          return;
+        }
         t.record.run!.updateTime = timestampFromDate(this.now());
+        // A record of machine version 1 holds its shards itself: they get their keys before the
+        // record that leaves them out is written.
+        if (loaded.inline) await this.storeAll(loaded.record);
         let revision: number;
         try {
-          revision = await this.bus.kvUpdate(runKey(event.runId), toBinary(RunRecordSchema, t.record), loaded.revision);
+          revision = await this.bus.kvUpdate(runKey(event.runId), storedForm(t.record), loaded.revision);
         } catch (err) {
           if (err instanceof CasConflictError) continue; // another writer: re-read and re-apply
           throw err;
         }
-        if (t.ignored) this.onError(new Error(`event ${event.eventId} not applied to run ${event.runId}: ${t.ignored}`));
-        await this.publish(t.record, revision);
+        this.remember(event.runId, { record: t.record, revision, inline: false });
+        await this.publish(t.record, revision, t.commands);
         return;
       }
     });
@@ -278,11 +322,45 @@ export class Orchestrator {
     };
   }
 
-  private async publish(record: RunRecord, revision: number): Promise<void> {
+  /** Publishes the record's outbox (`commands`: the transition's own, when this process just made it). */
+  private async publish(record: RunRecord, revision: number, commands = outboxCommands(record)): Promise<void> {
     const runId = record.run!.id;
     this.published.delete(runId);
-    for (const cmd of record.outbox) await this.publishCommand(runId, record, cmd);
+    for (const cmd of commands) await this.publishCommand(runId, record, cmd);
     this.published.set(runId, revision);
+  }
+
+  /** Stores a shard under its key unless a later version of it is there already. */
+  private async storeShard(runId: string, shard: ShardRecord): Promise<void> {
+    const key = shardKey(runId, shard);
+    const bytes = toBinary(ShardRecordSchema, shard);
+    for (;;) {
+      const e = await this.bus.kvGet(key);
+      // A late re-publish of an older outbox must not set the shard back.
+      if (e && shardVersion(fromBinary(ShardRecordSchema, e.value)) >= shardVersion(shard)) return;
+      try {
+        if (e) await this.bus.kvUpdate(key, bytes, e.revision);
+        else await this.bus.kvCreate(key, bytes);
+        return;
+      } catch (err) {
+        if (!(err instanceof CasConflictError)) throw err;
+      }
+    }
+  }
+
+  private async storePrompts(runId: string, shards: ArtifactRef[]): Promise<void> {
+    try {
+      await this.bus.kvCreate(promptsKey(runId), toBinary(PromptShardListSchema, create(PromptShardListSchema, { shards })));
+    } catch (err) {
+      if (!(err instanceof CasConflictError)) throw err; // written once: a repeat finds it there
+    }
+  }
+
+  /** Gives every shard and the prompt shards of a record their keys (a record of machine version 1). */
+  private async storeAll(record: RunRecord): Promise<void> {
+    const runId = record.run!.id;
+    if (record.promptShards.length > 0) await this.storePrompts(runId, record.promptShards);
+    for (const shard of record.shards) await this.storeShard(runId, shard);
   }
 
   private async publishCommand(runId: string, record: RunRecord, cmd: Command): Promise<void> {
@@ -301,6 +379,14 @@ export class Orchestrator {
       case "train":
         await this.bus.enqueue(QUEUES.train, toBinary(TrainRequestSchema, kind.value), cmd.msgId);
         return;
+      case "shard":
+        await this.storeShard(runId, kind.value);
+        return;
+      case "promptShards":
+        await this.storePrompts(runId, kind.value.shards);
+        return;
+      case "dispatch":
+        throw new Error(`command ${cmd.msgId}: a stored dispatch is published as the command it names (outboxCommands)`);
       case "work": {
         const item = create(WorkItemSchema, kind.value.item);
         if (kind.value.promptShard) item.items = await this.promptItems(kind.value.promptShard);
@@ -331,9 +417,9 @@ export class Orchestrator {
   private existingRun(runId: string, spec: RunSpec): Promise<Run> {
     return this.withLock(runId, async () => {
       const loaded = (await this.load(runId))!;
-      const run = this.sameRun(loaded.record, spec);
+      this.sameRun(loaded.record, spec);
       if (this.published.get(runId) !== loaded.revision) await this.publish(loaded.record, loaded.revision);
-      return run;
+      return runView(loaded.record);
     });
   }
 
@@ -350,9 +436,48 @@ export class Orchestrator {
     return loaded.record;
   }
 
-  private async load(runId: string): Promise<{ record: RunRecord; revision: number } | undefined> {
-    const e = await this.bus.kvGet(runKey(runId));
-    return e && { record: fromBinary(RunRecordSchema, e.value), revision: e.revision };
+  /** The whole record of the run's current revision: remembered, or reassembled from its keys. */
+  private async load(runId: string): Promise<Loaded | undefined> {
+    for (;;) {
+      const e = await this.bus.kvGet(runKey(runId));
+      if (!e) return undefined;
+      const known = this.records.get(runId);
+      if (known?.revision === e.revision) return known;
+      const stored = fromBinary(RunRecordSchema, e.value);
+      // Written by machine version 1 (or not started): everything is in the record itself.
+      if (stored.shards.length > 0 || stored.run!.state === RunState.PENDING) {
+        return this.remember(runId, { record: stored, revision: e.revision, inline: stored.shards.length > 0 });
+      }
+      const shards = new Map<string, ShardRecord>();
+      for (const key of await this.bus.kvKeys(shardKeyPrefix(runId))) {
+        const s = await this.bus.kvGet(key);
+        if (s) shards.set(key, fromBinary(ShardRecordSchema, s.value));
+      }
+      // The keys must not be ahead of the record: read again if a writer moved it meanwhile.
+      if ((await this.bus.kvGet(runKey(runId)))?.revision !== e.revision) continue;
+      let promptShards: ArtifactRef[] | undefined;
+      // The stores of the last transition may not be written yet.
+      for (const c of stored.outbox) {
+        if (c.kind.case === "shard") shards.set(shardKey(runId, c.kind.value), c.kind.value);
+        if (c.kind.case === "promptShards") promptShards = c.kind.value.shards;
+      }
+      if (!promptShards && stored.itemsTotal > 0) {
+        const p = await this.bus.kvGet(promptsKey(runId));
+        promptShards = p ? fromBinary(PromptShardListSchema, p.value).shards : [];
+      }
+      // Each stage's shards together and in order, as the state machine keeps them.
+      const ordered = [...shards.values()].sort((a, b) => a.iteration - b.iteration || a.stage - b.stage || a.shardIndex - b.shardIndex);
+      const record = { ...stored, shards: ordered, promptShards: promptShards ?? [] };
+      return this.remember(runId, { record, revision: e.revision, inline: false });
+    }
+  }
+
+  private remember(runId: string, loaded: Loaded): Loaded {
+    this.records.delete(runId);
+    this.records.set(runId, loaded);
+    // The most recently used records only: a busy orchestrator serves a few runs at a time.
+    if (this.records.size > 64) this.records.delete(this.records.keys().next().value!);
+    return loaded;
   }
 
   private withLock<T>(runId: string, fn: () => Promise<T>): Promise<T> {

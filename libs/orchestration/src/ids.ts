@@ -1,7 +1,8 @@
 // Every name the orchestration derives from a run: job ids, artifact URIs, bus message and event
 // ids, KV keys. All are pure functions of their inputs, so a retried, replayed or recovered step
 // produces the same name and the bus or the store recognises the repeat.
-import { Stage, type WorkItem } from "@isrdpo/contracts";
+import { ShardState, Stage } from "@isrdpo/contracts";
+import type { ShardRecord, WorkItem } from "@isrdpo/contracts";
 
 /** "responses", "judge", …: the stage's name in ids, URIs, queue names and messages. */
 export function stageName(stage: Stage): string {
@@ -59,4 +60,21 @@ export function answers(eventId: string, msgId: string): boolean {
 /** KV key of a run's record and the event log WatchRun reads. */
 export const RUN_KEY_PREFIX = "run.";
 export const runKey = (runId: string) => RUN_KEY_PREFIX + runId;
+
+/** KV keys of what a run's record keeps outside itself (machine version 2): each shard, the prompt shards. */
+export const shardKeyPrefix = (runId: string) => `shard.${runId}.`;
+export const shardKey = (runId: string, shard: Pick<ShardRecord, "iteration" | "stage" | "shardIndex">) =>
+  `${shardKeyPrefix(runId)}${shard.iteration}.${stageName(shard.stage)}.${shard.shardIndex}`;
+export const promptsKey = (runId: string) => `prompts.${runId}`;
+
+/**
+ * How far a shard record has come: each attempt is dispatched, then ends. A stored shard is only
+ * replaced by a later one, so a late re-publish of an older outbox cannot set it back.
+ */
+export function shardVersion(shard: Pick<ShardRecord, "attempt" | "state">): number {
+  return shard.attempt * 2 + (shard.state === ShardState.DISPATCHED ? 0 : 1);
+}
+
+/** Message id of the command that stores one version of a shard record. */
+export const shardStoreId = (runId: string, shard: ShardRecord) => `${shardKey(runId, shard)}.v${shardVersion(shard)}`;
 export const runEventLog = (runId: string) => `run-events.${runId}`;

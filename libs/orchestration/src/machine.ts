@@ -14,13 +14,16 @@
  */
 import { create } from "@bufbuild/protobuf";
 import {
+  CommandSchema,
   ContextMode,
+  DispatchRefSchema,
   EvaluationCompletedSchema,
   ShardProgressSchema,
   ItemFailureSchema,
   IterationStatusSchema,
   JobRecordSchema,
   JobState,
+  PromptShardListSchema,
   RunRecordSchema,
   RunSchema,
   RunState,
@@ -37,6 +40,7 @@ import type {
   IterationStatus,
   JobRecord,
   OrchestratorEvent,
+  Run,
   RunEvent,
   RunRecord,
   RunSpec,
@@ -44,7 +48,9 @@ import type {
   StageStatus,
 } from "@isrdpo/contracts";
 import {
+  addShardToIndex,
   contextIteration,
+  copyShardIndex,
   findJob,
   findShard,
   iterationOf,
@@ -52,18 +58,21 @@ import {
   runEventCommand,
   runStateChanged,
   shardCommand,
+  shardPosition,
   shardsOf,
   stageOutputs,
   stageStateChanged,
 } from "./commands.ts";
-import { answers, anyAttemptPrefix, jobId, msgIds, stageName } from "./ids.ts";
+import { answers, anyAttemptPrefix, eventIds, jobId, msgIds, promptsKey, shardStoreId, stageName } from "./ids.ts";
 
 /**
  * The version of this transition function, recorded in every run it creates (Run.machine_version).
  * Bump it when a change would advance a stored record differently, so a record can be matched with
- * the code that wrote it.
+ * the code that wrote it. 2: applied event ids are no longer listed in the record (exactly-once
+ * follows from the state of the work an event answers) and an ignored event leaves the record as it
+ * was; a version-1 record still loads, its list is honoured and frozen.
  */
-export const MACHINE_VERSION = 1;
+export const MACHINE_VERSION = 2;
 
 /** Stages in execution order: the order of IterationStatus.stages. */
 export const STAGE_ORDER = [Stage.PREPARE, Stage.SFT, Stage.RESPONSES, Stage.CONTEXT, Stage.JUDGE, Stage.TRAIN, Stage.EVALUATE];
@@ -93,17 +102,84 @@ export function transition(input: RunRecord, event: OrchestratorEvent): Transiti
   if (!run) throw new Error("record.run: is required");
   if (event.runId !== run.id) throw new Error(`event.run_id: "${event.runId}" is not run "${run.id}"`);
   if (!event.eventId) throw new Error("event.event_id: must not be empty");
+  // Records written before MACHINE_VERSION 2 list every applied event id; that list is still
+  // honoured, and no longer grows.
   if (input.appliedEventIds.includes(event.eventId)) {
     return { record: input, commands: [], ignored: `duplicate event ${event.eventId}` };
   }
-  // structuredClone copies these plain proto3 message objects exactly and is far faster than the
-  // reflective clone(); the input is never mutated.
-  const m = new Machine(structuredClone(input));
-  m.record.appliedEventIds.push(event.eventId);
+  const m = new Machine(input);
   const ignored = m.apply(event);
-  if (ignored === undefined && !isTerminal(m.run.state)) m.advance();
-  m.record.outbox = m.commands;
-  return ignored === undefined ? { record: m.record, commands: m.commands } : { record: m.record, commands: m.commands, ignored };
+  // Exactly-once without a list of applied ids: every change is guarded by the state of the work
+  // the event answers (a shard DISPATCHED, a job RUNNING, the run PENDING or not ended), and a
+  // failure only counts for the attempt it answers; applying an event moves its work out of that
+  // state or attempt, so a repeat is ignored and leaves the record as it was.
+  if (ignored !== undefined) return { record: input, commands: [], ignored };
+  if (!isTerminal(m.run.state)) m.advance();
+  // What the engine stores under the keys of their own first (the shards this transition touched,
+  // the prompt shards), then the bus commands. The stored outbox names each dispatch by its work:
+  // it is rebuilt from the record, so a stage of thousands of shards does not copy them all.
+  const commands = [...m.stores(), ...m.commands];
+  m.record.outbox = commands.map(storedForm);
+  return { record: m.record, commands };
+}
+
+/** The commands of a stored outbox, each dispatch rebuilt from the record: what the transition issued. */
+export function outboxCommands(record: RunRecord): Command[] {
+  const m = new Machine(record);
+  for (const c of record.outbox) {
+    if (c.kind.case === "shard" && !c.msgId) {
+      m.commands.push(create(CommandSchema, { msgId: shardStoreId(m.run.id, c.kind.value), kind: c.kind }));
+      continue;
+    }
+    if (c.kind.case !== "dispatch") {
+      m.commands.push(c);
+      continue;
+    }
+    const { iteration, stage, shardIndex } = c.kind.value;
+    if (stage === Stage.SFT || stage === Stage.TRAIN) m.dispatchJob(findJob(m.record, iteration, stage)!);
+    else m.dispatchShard(findShard(m.record, iteration, stage, shardIndex)!);
+  }
+  return m.commands;
+}
+
+/**
+ * The public Run of a record: the stored one plus each closed shard stage's outputs, which since
+ * machine version 2 are derived from the shards instead of copied into the record.
+ */
+export function runView(record: RunRecord): Run {
+  const run = structuredClone(record.run!);
+  for (const it of run.iterations) {
+    for (const s of it.stages) {
+      const closed = s.state === StageState.SUCCEEDED || s.state === StageState.FAILED;
+      if (closed && s.stage !== Stage.SFT && s.stage !== Stage.TRAIN) s.outputs = stageOutputs(record, it.iteration, s.stage);
+    }
+  }
+  return run;
+}
+
+/**
+ * What is stored under the run's key: the record without the shards and the prompt shards, which
+ * the outbox gives keys of their own (the engine reassembles the record from them).
+ */
+export function storedRecord(record: RunRecord): RunRecord {
+  return { ...record, shards: [], promptShards: [] };
+}
+
+/**
+ * A command as the stored outbox keeps it: a dispatch by the shard or job it sends (DispatchRef), a
+ * shard store without its message id; both ids are derived again (outboxCommands). A stage start at
+ * 100 k prompts stores ≈ 3,000 of each.
+ */
+function storedForm(cmd: Command): Command {
+  const k = cmd.kind;
+  if (k.case === "shard") return create(CommandSchema, { kind: k });
+  let ref: { iteration: number; stage: Stage; shardIndex: number };
+  if (k.case === "prepare") ref = { iteration: 0, stage: Stage.PREPARE, shardIndex: 0 };
+  else if (k.case === "train") ref = { iteration: k.value.iteration, stage: k.value.stage, shardIndex: 0 };
+  else if (k.case === "work")
+    ref = { iteration: k.value.item!.iteration, stage: k.value.item!.stage, shardIndex: k.value.item!.shardIndex };
+  else return cmd;
+  return create(CommandSchema, { kind: { case: "dispatch", value: create(DispatchRefSchema, ref) } });
 }
 
 /**
@@ -113,15 +189,51 @@ export function transition(input: RunRecord, event: OrchestratorEvent): Transiti
  */
 export function pendingCommands(record: RunRecord): Command[] {
   if (!record.run || isTerminal(record.run.state)) return [];
-  const m = new Machine(structuredClone(record));
+  const m = new Machine(record);
   for (const shard of m.record.shards) if (shard.state === ShardState.DISPATCHED) m.dispatchShard(shard);
   for (const job of m.record.jobs) if (job.state === JobState.RUNNING) m.dispatchJob(job);
   return m.commands;
 }
 
+/**
+ * One transition's working copy, copy-on-write: the run and the jobs are copied (small), the shard
+ * list is copied by reference and a shard is copied the first time it changes (own), so the input
+ * record is never mutated and an event costs about the same whatever the run's size.
+ */
 class Machine {
   readonly commands: Command[] = [];
-  constructor(readonly record: RunRecord) {}
+  readonly record: RunRecord;
+  /** Shards this transition created or changed: stored under their keys. */
+  private readonly owned = new Set<ShardRecord>();
+  private promptStore: Command | undefined;
+
+  constructor(input: RunRecord) {
+    this.record = {
+      ...input,
+      run: structuredClone(input.run),
+      jobs: structuredClone(input.jobs),
+      shards: input.shards.slice(),
+      outbox: [],
+    };
+    copyShardIndex(input.shards, this.record.shards);
+  }
+
+  /** The store commands of this transition: the prompt shards, then every shard it touched. */
+  stores(): Command[] {
+    const shards = [...this.owned].map((shard) =>
+      create(CommandSchema, { msgId: shardStoreId(this.run.id, shard), kind: { case: "shard", value: shard } }),
+    );
+    return this.promptStore ? [this.promptStore, ...shards] : shards;
+  }
+
+  /** The shard, made writable: copied into this record the first time. */
+  private own(shard: ShardRecord): ShardRecord {
+    if (this.owned.has(shard)) return shard;
+    const copy = structuredClone(shard);
+    this.record.shards[shardPosition(this.record, shard)] = copy;
+    this.owned.add(copy);
+    return copy;
+  }
 
   get run() {
     return this.record.run!;
@@ -135,11 +247,15 @@ class Machine {
     const kind = event.kind;
     switch (kind.case) {
       case "runRequested":
-        if (this.run.state !== RunState.PENDING) return "run already started";
+        if (this.run.state !== RunState.PENDING)
+          return repeatOr(event.eventId === eventIds.runRequested(this.run.id), "run already started");
         this.start();
         return undefined;
       case "cancelRequested":
-        if (isTerminal(this.run.state)) return `run already ${RunState[this.run.state]}`;
+        if (isTerminal(this.run.state)) {
+          const repeat = this.run.state === RunState.CANCELLED && event.eventId === eventIds.cancelRequested(this.run.id);
+          return repeatOr(repeat, `run already ${RunState[this.run.state]}`);
+        }
         this.finish(RunState.CANCELLED, kind.value.reason || "cancelled", StageState.CANCELLED);
         return undefined;
     }
@@ -147,9 +263,12 @@ class Machine {
     switch (kind.case) {
       case "prepareFinished": {
         const shard = findShard(this.record, 0, Stage.PREPARE, 0);
-        if (!shard || shard.state !== ShardState.DISPATCHED) return "prepare is not running";
+        if (!shard || shard.state !== ShardState.DISPATCHED) return repeatOr(answered(event, shard), "prepare is not running");
         const v = kind.value;
         const expected = Math.ceil(v.itemsTotal / this.spec.shardSize);
+        const bad = v.itemsTotal === 0 || v.promptShards.length !== expected;
+        // A failure counts once per attempt: a late report of an earlier attempt is stale.
+        if (bad && !answers(event.eventId, shard.msgId)) return "stale report of an earlier attempt";
         if (v.itemsTotal === 0) return this.shardAttemptFailed(shard, "the prompt set is empty");
         if (v.promptShards.length !== expected) {
           return this.shardAttemptFailed(
@@ -159,16 +278,21 @@ class Machine {
         }
         this.record.promptShards = v.promptShards;
         this.record.itemsTotal = v.itemsTotal;
-        shard.itemsTotal = v.itemsTotal;
+        this.promptStore = create(CommandSchema, {
+          msgId: promptsKey(this.run.id),
+          kind: { case: "promptShards", value: create(PromptShardListSchema, { shards: v.promptShards }) },
+        });
+        const prepare = this.own(shard);
+        prepare.itemsTotal = v.itemsTotal;
         this.stage(iterationOf(this.record, 0), Stage.PREPARE).itemsTotal = v.itemsTotal;
-        this.shardSucceeded(shard, v.itemsTotal, [], undefined);
+        this.shardSucceeded(prepare, v.itemsTotal, [], undefined);
         return undefined;
       }
       case "shardCompleted": {
         const v = kind.value;
         const shard = findShard(this.record, v.iteration, v.stage, v.shardIndex);
         if (!shard) return `unknown shard ${v.iteration}/${Stage[v.stage]}/${v.shardIndex}`;
-        if (shard.state !== ShardState.DISPATCHED) return `shard already ${ShardState[shard.state]}`;
+        if (shard.state !== ShardState.DISPATCHED) return repeatOr(answered(event, shard), `shard already ${ShardState[shard.state]}`);
         if (!event.eventId.startsWith(anyAttemptPrefix(shard.msgId))) return `event ${event.eventId} is not of this shard`;
         if (v.itemsOk + v.failures.length !== shard.itemsTotal) {
           if (!answers(event.eventId, shard.msgId)) return "stale report of an earlier attempt";
@@ -183,7 +307,9 @@ class Machine {
       case "evaluationFinished": {
         const v = kind.value;
         const shard = findShard(this.record, v.iteration, Stage.EVALUATE, 0);
-        if (!shard || shard.state !== ShardState.DISPATCHED) return `evaluation of iteration ${v.iteration} is not running`;
+        if (!shard || shard.state !== ShardState.DISPATCHED) {
+          return repeatOr(answered(event, shard), `evaluation of iteration ${v.iteration} is not running`);
+        }
         const it = iterationOf(this.record, v.iteration);
         if (v.report) it.evaluation = v.report;
         if (v.preferences) it.preferences = v.preferences;
@@ -199,7 +325,7 @@ class Machine {
         if (v.stage === Stage.SFT || v.stage === Stage.TRAIN) {
           const job = findJob(this.record, v.iteration, v.stage);
           if (!job || job.state !== JobState.RUNNING || !answers(event.eventId, job.msgId)) {
-            return "job is not running this attempt";
+            return repeatOr(answered(event, job), "job is not running this attempt");
           }
           this.jobAttemptFailed(job, v.reason);
           return undefined;
@@ -208,14 +334,14 @@ class Machine {
         if (!shard) return `unknown shard ${v.iteration}/${Stage[v.stage]}/${v.shardIndex}`;
         // Only a failure of the current attempt counts; a late report of an older attempt is stale.
         if (shard.state !== ShardState.DISPATCHED || !answers(event.eventId, shard.msgId)) {
-          return "stale failure report";
+          return repeatOr(answered(event, shard), "stale failure report");
         }
         return this.shardAttemptFailed(shard, `${v.reason} (after ${v.deliveries} deliveries)`);
       }
       case "jobFinished": {
         const v = kind.value;
         const job = findJob(this.record, v.iteration, v.stage);
-        if (!job || job.state !== JobState.RUNNING) return "job is not running";
+        if (!job || job.state !== JobState.RUNNING) return repeatOr(answered(event, job), "job is not running");
         if (v.job?.id !== job.jobId) return `job id "${v.job?.id}" is not "${job.jobId}"`;
         if (v.job.state === JobState.SUCCEEDED && v.job.outputModel) {
           job.state = JobState.SUCCEEDED;
@@ -389,12 +515,14 @@ class Machine {
     this.commands.push(jobCommand(this.record, job));
   }
 
-  dispatchShard(shard: ShardRecord): void {
+  dispatchShard(work: ShardRecord): void {
+    const shard = this.own(work);
     shard.msgId = msgIds.shard(this.run.id, shard.iteration, shard.stage, shard.shardIndex, shard.attempt);
     this.commands.push(shardCommand(this.record, shard));
   }
 
-  private shardSucceeded(shard: ShardRecord, itemsOk: number, failures: ItemFailure[], output: ArtifactRef | undefined): void {
+  private shardSucceeded(work: ShardRecord, itemsOk: number, failures: ItemFailure[], output: ArtifactRef | undefined): void {
+    const shard = this.own(work);
     shard.state = ShardState.SUCCEEDED;
     shard.itemsOk = itemsOk;
     shard.failures = [...failures].sort(byItemId);
@@ -403,7 +531,8 @@ class Machine {
   }
 
   /** Retries the shard, or records it FAILED with all its items failed once attempts run out. */
-  private shardAttemptFailed(shard: ShardRecord, reason: string): undefined {
+  private shardAttemptFailed(work: ShardRecord, reason: string): undefined {
+    const shard = this.own(work);
     if (this.retried(shard, reason, () => this.dispatchShard(shard))) return;
     shard.state = ShardState.FAILED;
     shard.failures = [
@@ -457,7 +586,6 @@ class Machine {
   /** Closes a shard stage whose shards are all done; false when the run failed by policy. */
   private finishShardStage(t: number, stage: Stage): boolean {
     const status = this.stage(iterationOf(this.record, t), stage);
-    status.outputs = stageOutputs(this.record, t, stage);
     const allowed = this.spec.failurePolicy!.maxFailedItemFraction * status.itemsTotal;
     // Prepare and evaluate are one unit of work: nothing to tolerate.
     const singleUnit = stage === Stage.PREPARE || stage === Stage.EVALUATE;
@@ -551,7 +679,8 @@ class Machine {
       attempt: 1,
       itemsTotal,
     });
-    this.record.shards.push(shard);
+    addShardToIndex(this.record, shard);
+    this.owned.add(shard);
     return shard;
   }
 
@@ -566,6 +695,18 @@ class Machine {
     if (!s && required) throw new Error(`stage ${Stage[stage]} of iteration ${it.iteration} has not started`);
     return s;
   }
+}
+
+/** Whether the event answers the latest attempt of work that is no longer waiting for an answer. */
+function answered(event: OrchestratorEvent, work: ShardRecord | JobRecord | undefined): boolean {
+  if (!work) return false;
+  const waiting = work.$typeName === "isrdpo.v1.JobRecord" ? work.state === JobState.RUNNING : work.state === ShardState.DISPATCHED;
+  return !waiting && answers(event.eventId, work.msgId);
+}
+
+/** The reason an event is ignored; a repeat of an applied answer says so (the engine logs the others). */
+function repeatOr(repeat: boolean, reason: string): string {
+  return repeat ? `duplicate: ${reason}` : reason;
 }
 
 function byItemId(a: ItemFailure, b: ItemFailure): number {

@@ -1,15 +1,30 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ContextMode, JudgeStrategy, RunState, Stage, StageState } from "@isrdpo/contracts";
-import type { Run, RunEvent } from "@isrdpo/contracts";
+import { equals, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  type ContextMode,
+  JudgeStrategy,
+  RunRecordSchema,
+  RunSchema,
+  RunState,
+  ShardRecordSchema,
+  ShardState,
+  Stage,
+  StageState,
+} from "@isrdpo/contracts";
+import type { Run, RunEvent, RunRecord } from "@isrdpo/contracts";
 import { LocalArtifactStore, MemoryBus, byQueue } from "@isrdpo/bus";
 import type { ArtifactStore, Bus, WorkQueue } from "@isrdpo/bus";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Orchestrator, RunNotFoundError, RunSpecError, serveWorkQueue, skipEndedRuns } from "../src/index.ts";
+import { Orchestrator, RunNotFoundError, RunSpecError, runKey, serveWorkQueue, skipEndedRuns } from "../src/index.ts";
 import type { WorkerHandle } from "../src/index.ts";
 import { deterministicHandlers, itemIdsInOutputs, testRunSpec } from "../src/testing.ts";
 import type { DeterministicOptions } from "../src/testing.ts";
+
+/** The whole record of a run as an orchestrator holds it (its private load()). */
+const loadRecord = (o: Orchestrator, runId: string) =>
+  (o as unknown as { load(id: string): Promise<{ record: RunRecord; revision: number }> }).load(runId);
 
 /** A bus that records accepted work and can fail chosen enqueues, like a crash mid-publish. */
 class RecordingBus extends MemoryBus {
@@ -108,6 +123,54 @@ describe("Orchestrator (in-memory bus)", () => {
     for await (const e of o.watchRun(run.id, run.lastEventSequence - 2n)) tail.push(e.sequence);
     expect(tail).toEqual([run.lastEventSequence - 2n, run.lastEventSequence - 1n, run.lastEventSequence]);
     expect(errors).toEqual([]);
+  });
+
+  it("stores the record split: run.<id> without shards, each shard under its key; another process reassembles it", async () => {
+    const o = orchestrator();
+    servers.push(o.serve());
+    startWorkers();
+    const run = await untilDone(o, (await o.createRun(testRunSpec({ iterations: 1 }))).id);
+    expect(run.state).toBe(RunState.SUCCEEDED);
+    const stored = fromBinary(RunRecordSchema, (await bus.kvGet(runKey(run.id)))!.value);
+    expect([stored.shards.length, stored.promptShards.length, stored.appliedEventIds.length]).toEqual([0, 0, 0]);
+    // prepare, π_1's and π_2's evaluations, 3 shards each of responses, context and judge.
+    const keys = await bus.kvKeys(`shard.${run.id}.`);
+    expect(keys).toHaveLength(3 + 9);
+    expect(keys).toContain(`shard.${run.id}.1.judge.2`);
+    expect(await bus.kvGet(`prompts.${run.id}`)).toBeDefined();
+    // A fresh orchestrator has nothing remembered: the same Run, stage outputs included.
+    const fresh = await orchestrator().getRun(run.id);
+    expect(equals(RunSchema, fresh, run)).toBe(true);
+    expect(fresh.iterations[1]!.stages.find((s) => s.stage === Stage.JUDGE)!.outputs).toHaveLength(3);
+  });
+
+  it("continues a run stored by machine version 1 (shards inline), giving its shards their keys", async () => {
+    // A run stopped mid-iteration, its record written as version 1 did: everything in one value.
+    const first = orchestrator();
+    const serving = first.serve();
+    startWorkers(["prepare"]);
+    const run = await first.createRun(testRunSpec({ iterations: 1 }));
+    while ((await first.getRun(run.id)).state !== RunState.RUNNING) await new Promise((r) => setTimeout(r, 20));
+    await serving.stop();
+    const id = run.id;
+    const { record, revision } = await loadRecord(first, id);
+    const old = structuredClone(record);
+    old.run!.machineVersion = 1;
+    old.outbox = [];
+    old.appliedEventIds = ["some-applied-event"];
+    await bus.kvUpdate(runKey(id), toBinary(RunRecordSchema, old), revision);
+    // Version 1 wrote no shard keys: blank the ones this run has (the bus cannot delete a key).
+    for (const key of await bus.kvKeys(`shard.${id}.`)) await bus.kvUpdate(key, new Uint8Array(), (await bus.kvGet(key))!.revision);
+    const o = orchestrator();
+    await o.recover();
+    servers.push(o.serve());
+    startWorkers(["responses", "context", "judge", "train", "evaluate"]);
+    const done = await untilDone(o, id);
+    expect(done.state).toBe(RunState.SUCCEEDED);
+    expect(fromBinary(RunRecordSchema, (await bus.kvGet(runKey(id)))!.value).shards).toEqual([]);
+    const keys = await bus.kvKeys(`shard.${id}.`);
+    expect(keys).toHaveLength(3 + 9);
+    for (const key of keys) expect(fromBinary(ShardRecordSchema, (await bus.kvGet(key))!.value).state).toBe(ShardState.SUCCEEDED);
   });
 
   it("validates the spec with an error naming the field", async () => {

@@ -4,7 +4,7 @@ import { ContextMode, OrchestratorEventSchema, RunSchema, RunSpecSchema, RunStat
 import type { RunSpec } from "@isrdpo/contracts";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MACHINE_VERSION, eventIds, newRunRecord, normalizeRunSpec, transition } from "../src/index.ts";
+import { MACHINE_VERSION, eventIds, msgIds, newRunRecord, normalizeRunSpec, transition, workEventIds } from "../src/index.ts";
 import { runWorld } from "./world.ts";
 import type { Step, WorldOptions } from "./world.ts";
 
@@ -45,7 +45,7 @@ describe("transition", () => {
   it("gives context t the context of t−1 in retrospective mode and nothing in renew mode", () => {
     const ctxOf = (mode: ContextMode) => {
       const { issued } = runWorld(spec({ context: { mode } }), calm, []);
-      return [...issued.keys()].filter((k) => k.includes(".context."));
+      return [...issued.keys()].filter((k) => k.startsWith("r1.i") && k.includes(".context."));
     };
     expect(ctxOf(ContextMode.RETROSPECTIVE)).toHaveLength(6);
     expect(ctxOf(ContextMode.FIXED)).toHaveLength(3);
@@ -104,11 +104,56 @@ describe("transition", () => {
       kind: { case: "runRequested", value: { $typeName: "isrdpo.v1.RunRequested" } },
     });
     const first = transition(record, requested);
-    expect(first.commands.map((c) => c.kind.case)).toEqual(["runEvent", "runEvent", "prepare"]);
+    // The prepare shard's record to store under its own key, then what goes on the bus.
+    expect(first.commands.map((c) => c.kind.case)).toEqual(["shard", "runEvent", "runEvent", "prepare"]);
     const second = transition(first.record, requested);
     expect(second.commands).toEqual([]);
-    expect(second.ignored).toMatch(/duplicate/);
+    expect(second.ignored).toMatch(/^duplicate: run already started/);
     expect(second.record).toBe(first.record);
+  });
+
+  it("counts a bad prepare answer once: its repeat after the retry is stale", () => {
+    const record = newRunRecord("r1", normalizeRunSpec(spec()));
+    const requested = create(OrchestratorEventSchema, {
+      runId: "r1",
+      eventId: eventIds.runRequested("r1"),
+      kind: { case: "runRequested", value: { $typeName: "isrdpo.v1.RunRequested" } },
+    });
+    const started = transition(record, requested).record;
+    const bad = create(OrchestratorEventSchema, {
+      runId: "r1",
+      eventId: workEventIds.done(msgIds.shard("r1", 0, Stage.PREPARE, 0, 1)),
+      kind: { case: "prepareFinished", value: { itemsTotal: 10, promptShards: [] } },
+    });
+    const retried = transition(started, bad);
+    expect(retried.commands.filter((c) => c.kind.case === "prepare").map((c) => c.msgId)).toEqual(["r1.i0.prepare.s0.a2"]);
+    const again = transition(retried.record, bad);
+    expect(again.ignored).toBe("stale report of an earlier attempt");
+    expect(again.record).toBe(retried.record);
+  });
+
+  it("keeps no list of applied events: redeliveries leave the record as it was", () => {
+    const { record } = runWorld(spec(), calm, [
+      { pool: 2, pick: 3 },
+      { pool: 1, pick: 0 },
+      { pool: 0, pick: 1 },
+    ]);
+    expect(record.run!.state).toBe(RunState.SUCCEEDED);
+    expect(record.appliedEventIds).toEqual([]);
+  });
+
+  it("still honours the applied event ids of a record written by machine version 1", () => {
+    const record = newRunRecord("r1", normalizeRunSpec(spec()));
+    record.run!.machineVersion = 1;
+    record.appliedEventIds = [eventIds.cancelRequested("r1")];
+    const cancel = create(OrchestratorEventSchema, {
+      runId: "r1",
+      eventId: eventIds.cancelRequested("r1"),
+      kind: { case: "cancelRequested", value: { reason: "user" } },
+    });
+    const t = transition(record, cancel);
+    expect(t.ignored).toBe("duplicate event r1:cancel");
+    expect(t.record).toBe(record);
   });
 
   it("cancels: stops new work and ends CANCELLED", () => {
@@ -121,7 +166,7 @@ describe("transition", () => {
     const { record, issued } = runWorld(spec(), calm, [], [cancel]);
     expect(record.run!.state).toBe(RunState.CANCELLED);
     expect(record.run!.failureReason).toBe("user");
-    expect([...issued.keys()].filter((k) => !k.includes(".event."))).toEqual(["r1.i0.prepare.s0.a1"]);
+    expect([...issued.keys()].filter((k) => k.startsWith("r1.i"))).toEqual(["r1.i0.prepare.s0.a1"]);
   });
 
   it("rejects an event of another run", () => {

@@ -11,10 +11,20 @@ import {
   JobState,
   ModelRefSchema,
   OrchestratorEventSchema,
+  ShardRecordSchema,
   Stage,
 } from "@isrdpo/contracts";
 import type { Command, OrchestratorEvent, RunRecord, RunSpec } from "@isrdpo/contracts";
-import { eventIds, newRunRecord, normalizeRunSpec, pendingCommands, transition, workEventIds } from "../src/index.ts";
+import {
+  eventIds,
+  newRunRecord,
+  normalizeRunSpec,
+  outboxCommands,
+  pendingCommands,
+  shardKey,
+  transition,
+  workEventIds,
+} from "../src/index.ts";
 
 export interface WorldOptions {
   seed: number;
@@ -39,7 +49,7 @@ const ref = (uri: string) => create(ArtifactRefSchema, { uri, sha256: hash(uri).
 /** The event a deterministic worker publishes for a work command (undefined for run events). */
 export function answer(cmd: Command, spec: RunSpec, o: WorldOptions): OrchestratorEvent | undefined {
   const kind = cmd.kind;
-  if (kind.case === "runEvent" || kind.case === undefined) return undefined;
+  if (kind.case !== "prepare" && kind.case !== "train" && kind.case !== "work") return undefined;
   const runId = kind.case === "work" ? kind.value.item!.runId : kind.value.runId;
   const failed = hash(o.seed, cmd.msgId) % 100 < o.attemptFailurePct;
   const ev = (k: OrchestratorEvent["kind"], id: string) => create(OrchestratorEventSchema, { runId, eventId: id, kind: k });
@@ -113,6 +123,14 @@ export function answer(cmd: Command, spec: RunSpec, o: WorldOptions): Orchestrat
   }
 }
 
+/** Freezes what is not frozen yet (what the last transition created); frozen parts are shared. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreeze(v);
+  return value;
+}
+
 export interface Step {
   /** 0 = run a command, 1 = deliver an event, 2 = re-deliver an applied event, then deliver one. */
   pool: number;
@@ -149,12 +167,30 @@ export function runWorld(specInput: RunSpec, o: WorldOptions, schedule: Step[], 
       throw new Error(`command ${c.msgId} issued twice with different content`);
     return bytes;
   };
+  // What the engine would hold under the shards' own keys: the latest store of each.
+  const stored = new Map<string, Uint8Array>();
   const apply = (e: OrchestratorEvent) => {
-    const t = transition(record, e);
+    // A transition that wrote to its input would throw here: records are shared copy-on-write.
+    const t = transition(deepFreeze(record), e);
     record = t.record;
+    // The stored outbox, its dispatches rebuilt from the record, is exactly what was issued (an
+    // ignored event leaves the record, and the outbox of the transition before, as they were).
+    const rebuilt = t.ignored ? [] : outboxCommands(record).map((c) => toBinary(CommandSchema, c));
+    const sent = t.commands.map((c) => toBinary(CommandSchema, c));
+    if (rebuilt.length !== sent.length || rebuilt.some((b, i) => Buffer.compare(Buffer.from(b), Buffer.from(sent[i]!)) !== 0)) {
+      throw new Error(`the stored outbox of ${e.eventId} does not rebuild the commands issued`);
+    }
     for (const c of t.commands) {
       issued.set(c.msgId, check(c));
-      commands.push(c);
+      if (c.kind.case === "shard") stored.set(shardKey("r1", c.kind.value), toBinary(ShardRecordSchema, c.kind.value));
+      else commands.push(c);
+    }
+    // Every shard of the record is stored under its key as it is now.
+    for (const sh of t.commands.flatMap((c) => (c.kind.case === "shard" ? [c.kind.value] : []))) {
+      const now = record.shards.find((x) => x.iteration === sh.iteration && x.stage === sh.stage && x.shardIndex === sh.shardIndex);
+      if (!now || Buffer.compare(Buffer.from(toBinary(ShardRecordSchema, now)), Buffer.from(stored.get(shardKey("r1", sh))!)) !== 0) {
+        throw new Error(`shard ${shardKey("r1", sh)} is stored unlike the record`);
+      }
     }
     // What a restarted orchestrator would re-derive must be exactly what was issued.
     for (const c of pendingCommands(record)) {
@@ -179,5 +215,6 @@ export function runWorld(specInput: RunSpec, o: WorldOptions, schedule: Step[], 
       delivered.push(e!);
     }
   }
+  if (stored.size !== record.shards.length) throw new Error(`${stored.size} shards stored, the record has ${record.shards.length}`);
   return { record, issued, steps };
 }

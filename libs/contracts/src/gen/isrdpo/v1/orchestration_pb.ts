@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file isrdpo/v1/orchestration.proto.
  */
 export const file_isrdpo_v1_orchestration: GenFile = /*@__PURE__*/
-  fileDesc("Ch1pc3JkcG8vdjEvb3JjaGVzdHJhdGlvbi5wcm90bxIJaXNyZHBvLnYxIpACCglSdW5SZWNvcmQSGwoDcnVuGAEgASgLMg4uaXNyZHBvLnYxLlJ1bhIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkSLQoNcHJvbXB0X3NoYXJkcxgDIAMoCzIWLmlzcmRwby52MS5BcnRpZmFjdFJlZhITCgtpdGVtc190b3RhbBgEIAEoDRImCgZzaGFyZHMYBSADKAsyFi5pc3JkcG8udjEuU2hhcmRSZWNvcmQSIgoEam9icxgGIAMoCzIULmlzcmRwby52MS5Kb2JSZWNvcmQSGQoRYXBwbGllZF9ldmVudF9pZHMYByADKAkSIgoGb3V0Ym94GAggAygLMhIuaXNyZHBvLnYxLkNvbW1hbmQirgIKC1NoYXJkUmVjb3JkEhEKCWl0ZXJhdGlvbhgBIAEoDRIfCgVzdGFnZRgCIAEoDjIQLmlzcmRwby52MS5TdGFnZRITCgtzaGFyZF9pbmRleBgDIAEoDRIkCgVzdGF0ZRgEIAEoDjIVLmlzcmRwby52MS5TaGFyZFN0YXRlEg8KB2F0dGVtcHQYBSABKA0SDgoGbXNnX2lkGAYgASgJEhMKC2l0ZW1zX3RvdGFsGAcgASgNEhAKCGl0ZW1zX29rGAggASgNEigKCGZhaWx1cmVzGAkgAygLMhYuaXNyZHBvLnYxLkl0ZW1GYWlsdXJlEiYKBm91dHB1dBgKIAEoCzIWLmlzcmRwby52MS5BcnRpZmFjdFJlZhIWCg5mYWlsdXJlX3JlYXNvbhgLIAEoCSLXAQoJSm9iUmVjb3JkEhEKCWl0ZXJhdGlvbhgBIAEoDRIfCgVzdGFnZRgCIAEoDjIQLmlzcmRwby52MS5TdGFnZRIOCgZqb2JfaWQYAyABKAkSDgoGbXNnX2lkGAQgASgJEiIKBXN0YXRlGAUgASgOMhMuaXNyZHBvLnYxLkpvYlN0YXRlEikKDG91dHB1dF9tb2RlbBgGIAEoCzITLmlzcmRwby52MS5Nb2RlbFJlZhIWCg5mYWlsdXJlX3JlYXNvbhgHIAEoCRIPCgdhdHRlbXB0GAggASgNIssBCgdDb21tYW5kEg4KBm1zZ19pZBgBIAEoCRIsCgdwcmVwYXJlGAogASgLMhkuaXNyZHBvLnYxLlByZXBhcmVSZXF1ZXN0SAASJgoEd29yaxgLIAEoCzIWLmlzcmRwby52MS5Xb3JrQ29tbWFuZEgAEigKBXRyYWluGAwgASgLMhcuaXNyZHBvLnYxLlRyYWluUmVxdWVzdEgAEigKCXJ1bl9ldmVudBgNIAEoCzITLmlzcmRwby52MS5SdW5FdmVudEgAQgYKBGtpbmQiXgoLV29ya0NvbW1hbmQSIQoEaXRlbRgBIAEoCzITLmlzcmRwby52MS5Xb3JrSXRlbRIsCgxwcm9tcHRfc2hhcmQYAiABKAsyFi5pc3JkcG8udjEuQXJ0aWZhY3RSZWYiagoOUHJlcGFyZVJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEiYKB3Byb21wdHMYAiABKAsyFS5pc3JkcG8udjEuRGF0YXNldFJlZhISCgpzaGFyZF9zaXplGAMgASgNEgwKBHNlZWQYBCABKAQiMwoLUHJvbXB0U2hhcmQSJAoFaXRlbXMYASADKAsyFS5pc3JkcG8udjEuUHJvbXB0SXRlbSKEAQoMVHJhaW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIRCglpdGVyYXRpb24YAiABKA0SHwoFc3RhZ2UYAyABKA4yEC5pc3JkcG8udjEuU3RhZ2USDgoGam9iX2lkGAQgASgJEiAKBHNwZWMYBSABKAsyEi5pc3JkcG8udjEuSm9iU3BlYyqRAQoKU2hhcmRTdGF0ZRIbChdTSEFSRF9TVEFURV9VTlNQRUNJRklFRBAAEhoKFlNIQVJEX1NUQVRFX0RJU1BBVENIRUQQARIZChVTSEFSRF9TVEFURV9TVUNDRUVERUQQAhIWChJTSEFSRF9TVEFURV9GQUlMRUQQAxIXChNTSEFSRF9TVEFURV9TS0lQUEVEEARiBnByb3RvMw", [file_isrdpo_v1_bus, file_isrdpo_v1_common, file_isrdpo_v1_run, file_isrdpo_v1_trainer]);
+  fileDesc("Ch1pc3JkcG8vdjEvb3JjaGVzdHJhdGlvbi5wcm90bxIJaXNyZHBvLnYxIpACCglSdW5SZWNvcmQSGwoDcnVuGAEgASgLMg4uaXNyZHBvLnYxLlJ1bhIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkSLQoNcHJvbXB0X3NoYXJkcxgDIAMoCzIWLmlzcmRwby52MS5BcnRpZmFjdFJlZhITCgtpdGVtc190b3RhbBgEIAEoDRImCgZzaGFyZHMYBSADKAsyFi5pc3JkcG8udjEuU2hhcmRSZWNvcmQSIgoEam9icxgGIAMoCzIULmlzcmRwby52MS5Kb2JSZWNvcmQSGQoRYXBwbGllZF9ldmVudF9pZHMYByADKAkSIgoGb3V0Ym94GAggAygLMhIuaXNyZHBvLnYxLkNvbW1hbmQirgIKC1NoYXJkUmVjb3JkEhEKCWl0ZXJhdGlvbhgBIAEoDRIfCgVzdGFnZRgCIAEoDjIQLmlzcmRwby52MS5TdGFnZRITCgtzaGFyZF9pbmRleBgDIAEoDRIkCgVzdGF0ZRgEIAEoDjIVLmlzcmRwby52MS5TaGFyZFN0YXRlEg8KB2F0dGVtcHQYBSABKA0SDgoGbXNnX2lkGAYgASgJEhMKC2l0ZW1zX3RvdGFsGAcgASgNEhAKCGl0ZW1zX29rGAggASgNEigKCGZhaWx1cmVzGAkgAygLMhYuaXNyZHBvLnYxLkl0ZW1GYWlsdXJlEiYKBm91dHB1dBgKIAEoCzIWLmlzcmRwby52MS5BcnRpZmFjdFJlZhIWCg5mYWlsdXJlX3JlYXNvbhgLIAEoCSLXAQoJSm9iUmVjb3JkEhEKCWl0ZXJhdGlvbhgBIAEoDRIfCgVzdGFnZRgCIAEoDjIQLmlzcmRwby52MS5TdGFnZRIOCgZqb2JfaWQYAyABKAkSDgoGbXNnX2lkGAQgASgJEiIKBXN0YXRlGAUgASgOMhMuaXNyZHBvLnYxLkpvYlN0YXRlEikKDG91dHB1dF9tb2RlbBgGIAEoCzITLmlzcmRwby52MS5Nb2RlbFJlZhIWCg5mYWlsdXJlX3JlYXNvbhgHIAEoCRIPCgdhdHRlbXB0GAggASgNItUCCgdDb21tYW5kEg4KBm1zZ19pZBgBIAEoCRIsCgdwcmVwYXJlGAogASgLMhkuaXNyZHBvLnYxLlByZXBhcmVSZXF1ZXN0SAASJgoEd29yaxgLIAEoCzIWLmlzcmRwby52MS5Xb3JrQ29tbWFuZEgAEigKBXRyYWluGAwgASgLMhcuaXNyZHBvLnYxLlRyYWluUmVxdWVzdEgAEigKCXJ1bl9ldmVudBgNIAEoCzITLmlzcmRwby52MS5SdW5FdmVudEgAEicKBXNoYXJkGA4gASgLMhYuaXNyZHBvLnYxLlNoYXJkUmVjb3JkSAASMwoNcHJvbXB0X3NoYXJkcxgPIAEoCzIaLmlzcmRwby52MS5Qcm9tcHRTaGFyZExpc3RIABIqCghkaXNwYXRjaBgQIAEoCzIWLmlzcmRwby52MS5EaXNwYXRjaFJlZkgAQgYKBGtpbmQiOQoPUHJvbXB0U2hhcmRMaXN0EiYKBnNoYXJkcxgBIAMoCzIWLmlzcmRwby52MS5BcnRpZmFjdFJlZiJWCgtEaXNwYXRjaFJlZhIRCglpdGVyYXRpb24YASABKA0SHwoFc3RhZ2UYAiABKA4yEC5pc3JkcG8udjEuU3RhZ2USEwoLc2hhcmRfaW5kZXgYAyABKA0iXgoLV29ya0NvbW1hbmQSIQoEaXRlbRgBIAEoCzITLmlzcmRwby52MS5Xb3JrSXRlbRIsCgxwcm9tcHRfc2hhcmQYAiABKAsyFi5pc3JkcG8udjEuQXJ0aWZhY3RSZWYiagoOUHJlcGFyZVJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEiYKB3Byb21wdHMYAiABKAsyFS5pc3JkcG8udjEuRGF0YXNldFJlZhISCgpzaGFyZF9zaXplGAMgASgNEgwKBHNlZWQYBCABKAQiMwoLUHJvbXB0U2hhcmQSJAoFaXRlbXMYASADKAsyFS5pc3JkcG8udjEuUHJvbXB0SXRlbSKEAQoMVHJhaW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIRCglpdGVyYXRpb24YAiABKA0SHwoFc3RhZ2UYAyABKA4yEC5pc3JkcG8udjEuU3RhZ2USDgoGam9iX2lkGAQgASgJEiAKBHNwZWMYBSABKAsyEi5pc3JkcG8udjEuSm9iU3BlYyqRAQoKU2hhcmRTdGF0ZRIbChdTSEFSRF9TVEFURV9VTlNQRUNJRklFRBAAEhoKFlNIQVJEX1NUQVRFX0RJU1BBVENIRUQQARIZChVTSEFSRF9TVEFURV9TVUNDRUVERUQQAhIWChJTSEFSRF9TVEFURV9GQUlMRUQQAxIXChNTSEFSRF9TVEFURV9TS0lQUEVEEARiBnByb3RvMw", [file_isrdpo_v1_bus, file_isrdpo_v1_common, file_isrdpo_v1_run, file_isrdpo_v1_trainer]);
 
 /**
  * The persisted state of one run: the value of key "run.<run_id>" in the runs KV bucket.
@@ -49,6 +49,11 @@ export type RunRecord = Message<"isrdpo.v1.RunRecord"> & {
   itemsTotal: number;
 
   /**
+   * Every shard of the run. Stored in the record up to machine version 1; since version 2 each shard
+   * has its own KV key ("shard.<run>.<t>.<stage>.<n>", written through the outbox) and the stored
+   * record leaves this empty, as it does prompt_shards ("prompts.<run>"): the engine reassembles
+   * them. docs/design.md §2.
+   *
    * @generated from field: repeated isrdpo.v1.ShardRecord shards = 5;
    */
   shards: ShardRecord[];
@@ -59,7 +64,8 @@ export type RunRecord = Message<"isrdpo.v1.RunRecord"> & {
   jobs: JobRecord[];
 
   /**
-   * Every OrchestratorEvent.event_id applied so far: a repeat is ignored.
+   * Every OrchestratorEvent.event_id applied up to machine version 1: a repeat is ignored. Since
+   * version 2 nothing is added (a repeat is recognised by the state of the work it answers).
    *
    * @generated from field: repeated string applied_event_ids = 7;
    */
@@ -67,7 +73,9 @@ export type RunRecord = Message<"isrdpo.v1.RunRecord"> & {
 
   /**
    * Commands of the last transition. Published after the record is written; a restarted
-   * orchestrator publishes them again (message ids make the repeat a no-op on the bus).
+   * orchestrator publishes them again (message ids make the repeat a no-op on the bus). Since
+   * version 2 a stored dispatch is a DispatchRef and a stored shard store has no msg_id: both are
+   * rebuilt from the record when published.
    *
    * @generated from field: repeated isrdpo.v1.Command outbox = 8;
    */
@@ -256,6 +264,30 @@ export type Command = Message<"isrdpo.v1.Command"> & {
      */
     value: RunEvent;
     case: "runEvent";
+  } | {
+    /**
+     * Stored under the shard's own KV key (machine version 2).
+     *
+     * @generated from field: isrdpo.v1.ShardRecord shard = 14;
+     */
+    value: ShardRecord;
+    case: "shard";
+  } | {
+    /**
+     * Stored under the run's prompts KV key (machine version 2).
+     *
+     * @generated from field: isrdpo.v1.PromptShardList prompt_shards = 15;
+     */
+    value: PromptShardList;
+    case: "promptShards";
+  } | {
+    /**
+     * A dispatch in a stored outbox, by the work it sends: rebuilt from the record when published.
+     *
+     * @generated from field: isrdpo.v1.DispatchRef dispatch = 16;
+     */
+    value: DispatchRef;
+    case: "dispatch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -265,6 +297,54 @@ export type Command = Message<"isrdpo.v1.Command"> & {
  */
 export const CommandSchema: GenMessage<Command> = /*@__PURE__*/
   messageDesc(file_isrdpo_v1_orchestration, 3);
+
+/**
+ * The prompt shards of a run (PrepareFinished), stored once under their own key.
+ *
+ * @generated from message isrdpo.v1.PromptShardList
+ */
+export type PromptShardList = Message<"isrdpo.v1.PromptShardList"> & {
+  /**
+   * @generated from field: repeated isrdpo.v1.ArtifactRef shards = 1;
+   */
+  shards: ArtifactRef[];
+};
+
+/**
+ * Describes the message isrdpo.v1.PromptShardList.
+ * Use `create(PromptShardListSchema)` to create a new message.
+ */
+export const PromptShardListSchema: GenMessage<PromptShardList> = /*@__PURE__*/
+  messageDesc(file_isrdpo_v1_orchestration, 4);
+
+/**
+ * The shard (or, for SFT and TRAIN, the job) whose current attempt a stored dispatch sends.
+ *
+ * @generated from message isrdpo.v1.DispatchRef
+ */
+export type DispatchRef = Message<"isrdpo.v1.DispatchRef"> & {
+  /**
+   * @generated from field: uint32 iteration = 1;
+   */
+  iteration: number;
+
+  /**
+   * @generated from field: isrdpo.v1.Stage stage = 2;
+   */
+  stage: Stage;
+
+  /**
+   * @generated from field: uint32 shard_index = 3;
+   */
+  shardIndex: number;
+};
+
+/**
+ * Describes the message isrdpo.v1.DispatchRef.
+ * Use `create(DispatchRefSchema)` to create a new message.
+ */
+export const DispatchRefSchema: GenMessage<DispatchRef> = /*@__PURE__*/
+  messageDesc(file_isrdpo_v1_orchestration, 5);
 
 /**
  * A WorkItem whose items the orchestrator fills from prompt_shard before publishing it.
@@ -290,7 +370,7 @@ export type WorkCommand = Message<"isrdpo.v1.WorkCommand"> & {
  * Use `create(WorkCommandSchema)` to create a new message.
  */
 export const WorkCommandSchema: GenMessage<WorkCommand> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_orchestration, 4);
+  messageDesc(file_isrdpo_v1_orchestration, 6);
 
 /**
  * Payload of queue "prepare": split the prompt set into shards of shard_size items, store each as
@@ -325,7 +405,7 @@ export type PrepareRequest = Message<"isrdpo.v1.PrepareRequest"> & {
  * Use `create(PrepareRequestSchema)` to create a new message.
  */
 export const PrepareRequestSchema: GenMessage<PrepareRequest> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_orchestration, 5);
+  messageDesc(file_isrdpo_v1_orchestration, 7);
 
 /**
  * Content of a prompt shard artifact.
@@ -344,7 +424,7 @@ export type PromptShard = Message<"isrdpo.v1.PromptShard"> & {
  * Use `create(PromptShardSchema)` to create a new message.
  */
 export const PromptShardSchema: GenMessage<PromptShard> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_orchestration, 6);
+  messageDesc(file_isrdpo_v1_orchestration, 8);
 
 /**
  * Payload of queue "train": run the job, answer with JobFinished.
@@ -385,7 +465,7 @@ export type TrainRequest = Message<"isrdpo.v1.TrainRequest"> & {
  * Use `create(TrainRequestSchema)` to create a new message.
  */
 export const TrainRequestSchema: GenMessage<TrainRequest> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_orchestration, 7);
+  messageDesc(file_isrdpo_v1_orchestration, 9);
 
 /**
  * @generated from enum isrdpo.v1.ShardState
