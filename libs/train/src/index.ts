@@ -25,3 +25,13 @@ export {
   type DpoPair,
 } from "./train.ts";
 export { sftLoss, splitShards, type ObjectiveData } from "./objective.ts";
+export {
+  bradleyTerryLoss,
+  bradleyTerryMetrics,
+  clippedValueLoss,
+  gae,
+  klPenalisedRewards,
+  maskedMean,
+  ppoPolicyLoss,
+  tokenEntropy,
+} from "./rl.ts";
