@@ -25,6 +25,7 @@ export {
   type DpoPair,
 } from "./train.ts";
 export { sftLoss, splitShards, type ObjectiveData } from "./objective.ts";
+export { evaluateRewardModel, splitHeldOut, trainRewardModel, type RewardPair } from "./reward.ts";
 export {
   bradleyTerryLoss,
   bradleyTerryMetrics,

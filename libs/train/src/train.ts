@@ -2,6 +2,8 @@ import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import {
+  type ScalarHead,
+  type ScoreBatch,
   type TextRow,
   type Tokenizer,
   type VideoInput,
@@ -279,39 +281,63 @@ export function batchPlan(
 /** Job state kept in trainer.json besides the step (e.g. DPO reference log-probs). */
 type JobState = Record<string, unknown>;
 
+export interface MicroBatch {
+  tokens: number;
+  loss: () => tf.Scalar;
+  /** Metrics of this micro-batch, read after its forward pass. */
+  after?: () => Record<string, number> | Promise<Record<string, number>>;
+}
+
+/**
+ * An objective computed on the calling thread (reward model, PPO): its micro-batches are closures
+ * (PPO samples its rollouts between steps), so they take no gradient shards. `heads` (a reward or
+ * value head) train with the model and are kept in its checkpoints as `<prefix>.safetensors`; `plan`
+ * replaces the epochs of shuffled examples (PPO's rollouts and their epochs). The vision tower is frozen.
+ */
+export interface LocalObjective {
+  kind: "rm" | "ppo";
+  heads: readonly ScalarHead[];
+  plan?: number[][];
+  microBatch: (indices: number[], step: number) => MicroBatch | Promise<MicroBatch>;
+}
+
 /**
  * The optimizer loop of every job: the batch plan, gradient shards (on `opts.threads` threads),
  * gradient accumulation and clipping, AdamW, checkpoints and resume. `objective` is called once,
  * after a resume restored `jobState`.
  */
-async function runLoop(
+export async function runLoop(
   model: VideoLMM,
   tok: Tokenizer,
   opts: TrainOptions,
   jobState: JobState,
-  objective: () => Promise<ObjectiveData> | ObjectiveData,
+  objective: (() => Promise<ObjectiveData> | ObjectiveData) | LocalObjective,
   lengths: readonly number[],
   answerLengths?: readonly number[],
 ): Promise<TrainResult> {
   const parsed = TrainingParamsSchema.safeParse(opts.training ?? {});
   if (!parsed.success) throw new Error(`training: ${z.prettifyError(parsed.error)}`);
   const t = parsed.data;
-  const kind = answerLengths ? "sft" : "dpo";
+  const local = typeof objective === "function" ? null : objective;
+  const kind = local?.kind ?? (answerLengths ? "sft" : "dpo");
+  if (local && t.gradShards !== 1) throw new Error(`training.gradShards: ${kind} jobs compute their gradients on one thread`);
   const numExamples = lengths.length;
   if (numExamples === 0) throw new Error(`${kind}: no training data`);
   if (opts.resume && !opts.checkpointDir) throw new Error("training: resume needs checkpointDir");
   // The micro-batch plan is a pure function of (seed, epochs, batch size): a resumed run replays it.
   if (kind === "dpo" && t.curriculum !== "none") throw new Error(`training.curriculum: DPO takes no curriculum, got "${t.curriculum}"`);
-  const plan = batchPlan(numExamples, t, lengths, answerLengths);
+  const plan = local?.plan ?? batchPlan(numExamples, t, lengths, answerLengths);
   const perEpoch = Math.ceil(numExamples / t.batchSize);
   const totalSteps = Math.min(t.maxSteps ?? Infinity, Math.floor(plan.length / t.gradAccum));
   if (totalSteps === 0) throw new Error(`${kind}: ${plan.length} micro-batches are fewer than gradAccum ${t.gradAccum}`);
   const optimizer = new AdamW({ beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay });
-  const trainable = model.trainableParams({ freezeVision: kind === "dpo" });
+  const heads = local?.heads ?? [];
+  const trainable = [...model.trainableParams({ freezeVision: kind !== "sft" }), ...heads.flatMap((h) => [...h.params])];
+  const allParams = new Map([...model.params, ...heads.flatMap((h) => [...h.params])]);
   let startStep = 0;
   let lastCheckpoint: TrainResult["lastCheckpoint"] = null;
   if (opts.resume && opts.checkpointDir) {
-    const resumed = await resumeFrom(opts.checkpointDir, kind, model, optimizer, jobState, opts.onCheckpointSkipped);
+    const resumed = await resumeFrom(opts.checkpointDir, kind, model, heads, optimizer, jobState, opts.onCheckpointSkipped);
     if (resumed) {
       startStep = resumed.step;
       lastCheckpoint = { dir: resumed.dir, digest: resumed.digest };
@@ -324,6 +350,7 @@ async function runLoop(
     const { digest } = await saveCheckpoint(dir, model, tok, {
       [OPTIMIZER_STATE]: await encodeSafetensors(optimizer.stateTensors()),
       [TRAINER_STATE]: new TextEncoder().encode(`${JSON.stringify(trainer)}\n`),
+      ...Object.fromEntries(await Promise.all(heads.map(async (h) => [headFile(h), await h.encode()] as const))),
     });
     lastCheckpoint = { dir, digest };
     const old = (await readdir(opts.checkpointDir))
@@ -336,8 +363,8 @@ async function runLoop(
   const visionScale = (name: string) => (name.startsWith("vision.") || name.startsWith("projector.") ? t.visionLrScale : 1);
   const history: StepMetrics[] = [];
   let stopped: TrainResult["stopped"] = "done";
-  const data = await objective();
-  const shards = await GradientShards.open(model, tok.padId, data, trainable, opts.threads ?? 1, t.gradShards);
+  const data = local ? null : await (objective as () => Promise<ObjectiveData> | ObjectiveData)();
+  const shards = data ? await GradientShards.open(model, tok.padId, data, trainable, opts.threads ?? 1, t.gradShards) : null;
   try {
     for (let step = startStep; step < totalSteps; step++) {
       const started = performance.now();
@@ -348,11 +375,24 @@ async function runLoop(
       const metricSums: Record<string, number> = {};
       for (let a = 0; a < t.gradAccum; a++) {
         const idx = plan[step * t.gradAccum + a] as number[];
-        const parts = splitShards(idx, t.gradShards);
-        const out = await shards.compute(parts, batchTotals(data, idx));
+        let out: { loss: number; tokens: number; grads: tf.Tensor[]; metrics: Record<string, number> };
+        if (local) {
+          const mb = await local.microBatch(idx, step);
+          const { value, grads: g } = tf.variableGrads(
+            mb.loss,
+            trainable.map(([, v]) => v),
+          );
+          const loss = (await value.data())[0] as number;
+          value.dispose();
+          out = { loss, tokens: mb.tokens, grads: trainable.map(([, v]) => g[v.name] as tf.Tensor), metrics: (await mb.after?.()) ?? {} };
+        } else {
+          const parts = splitShards(idx, t.gradShards);
+          const computed = await shards!.compute(parts, batchTotals(data!, idx));
+          out = { ...computed, metrics: batchMetrics(data!, parts, computed.reads, step) };
+        }
         tokens += out.tokens;
         lossSum += out.loss;
-        for (const [k, v] of Object.entries(batchMetrics(data, parts, out.reads, step))) metricSums[k] = (metricSums[k] ?? 0) + v;
+        for (const [k, v] of Object.entries(out.metrics)) metricSums[k] = (metricSums[k] ?? 0) + v;
         // Accumulate the mean over micro-batches.
         const scaled = new Map<string, tf.Tensor>();
         out.grads.forEach((grad, j) => {
@@ -369,10 +409,10 @@ async function runLoop(
       }
       const g = grads as Map<string, tf.Tensor>;
       const gradNorm = await clipByGlobalNorm(g, t.maxGradNorm);
-      optimizer.apply(model.params, g, lr, visionScale);
+      optimizer.apply(allParams, g, lr, visionScale);
       for (const x of g.values()) x.dispose();
       model.markWeightsChanged();
-      await shards.weightsChanged();
+      await shards?.weightsChanged();
       const stepMs = performance.now() - started;
       const metrics: StepMetrics = {
         step: step + 1,
@@ -399,7 +439,7 @@ async function runLoop(
     }
   } finally {
     optimizer.dispose();
-    await shards.close();
+    await shards?.close();
   }
   return { steps: history.at(-1)?.step ?? startStep, totalSteps, stopped, lastCheckpoint, history };
 }
@@ -409,6 +449,7 @@ async function resumeFrom(
   root: string,
   kind: string,
   model: VideoLMM,
+  heads: readonly ScalarHead[],
   optimizer: AdamW,
   jobState: JobState,
   onSkipped?: (problem: string) => void,
@@ -431,7 +472,8 @@ async function resumeFrom(
     try {
       ckpt = await openCheckpoint(dir);
       files = {};
-      for (const f of [TRAINER_STATE, "config.json", "model.safetensors", OPTIMIZER_STATE]) files[f] = await ckpt.read(f);
+      for (const f of [TRAINER_STATE, "config.json", "model.safetensors", OPTIMIZER_STATE, ...heads.map(headFile)])
+        files[f] = await ckpt.read(f);
     } catch (err) {
       onSkipped?.(`${(err as Error).message}; resuming from an earlier checkpoint`);
       continue;
@@ -448,6 +490,15 @@ async function resumeFrom(
       v.assign(w);
     }
     tf.dispose([...weights.values()]);
+    for (const h of heads) {
+      const saved = decodeSafetensors(files[headFile(h)]!, join(dir, headFile(h))).tensors;
+      for (const [n, v] of h.params) {
+        const w = saved.get(n);
+        if (!w) throw new Error(`resume: ${dir}/${headFile(h)} lacks "${n}"`);
+        v.assign(w);
+      }
+      tf.dispose([...saved.values()]);
+    }
     model.markWeightsChanged();
     const opt = decodeSafetensors(files[OPTIMIZER_STATE]!, join(dir, OPTIMIZER_STATE)).tensors;
     optimizer.loadState(trainer.optimizerStep, opt);
@@ -456,4 +507,16 @@ async function resumeFrom(
     return { step: trainer.step, dir, digest: ckpt.digest };
   }
   return null;
+}
+
+/** A head's file in a checkpoint: the reward head's is the published reward model's REWARD_HEAD_FILE. */
+const headFile = (h: ScalarHead) => `${h.prefix}.safetensors`;
+
+/** Visual + text tokens (padding excluded) in a batch. */
+export function countTokens(sb: ScoreBatch): number {
+  return sb.keyValid.reduce((a, v) => a + v.reduce((x, y) => x + y, 0), 0);
+}
+
+export function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
 }

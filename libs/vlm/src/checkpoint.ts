@@ -6,12 +6,14 @@ import { parseModelConfig } from "./config.ts";
 import { VideoLMM } from "./model.ts";
 import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
 import { Tokenizer } from "./tokenizer.ts";
+import { REWARD_HEAD, REWARD_HEAD_FILE, ScalarHead } from "./reward.ts";
 
 /**
  * A checkpoint directory:
  *   model.safetensors  weights (readable by any safetensors reader)
  *   config.json        the model config
  *   tokenizer.json     the tokenizer
+ *   reward_head.safetensors  a reward model's scalar head (reward.ts), only in reward models
  *   (extra files, e.g. the trainer's optimizer state)
  *   manifest.json      sha256 of every file above, and the checkpoint digest = sha256 of those lines
  * Loading verifies every file against the manifest before parsing it.
@@ -99,7 +101,8 @@ export async function openCheckpoint(
   };
 }
 
-export async function loadCheckpoint(dir: string): Promise<{ model: VideoLMM; tok: Tokenizer; digest: string }> {
+/** A checkpoint's model and tokenizer, and its reward head when it is a reward model. */
+export async function loadCheckpoint(dir: string): Promise<{ model: VideoLMM; tok: Tokenizer; digest: string; rewardHead?: ScalarHead }> {
   const ckpt = await openCheckpoint(dir);
   const json = async (name: string) => {
     const bytes = await ckpt.read(name);
@@ -116,9 +119,23 @@ export async function loadCheckpoint(dir: string): Promise<{ model: VideoLMM; to
   }
   const weightsPath = join(dir, "model.safetensors");
   const { tensors } = decodeSafetensors(await ckpt.read("model.safetensors"), weightsPath);
+  let model: VideoLMM;
   try {
-    return { model: VideoLMM.fromWeights(config, tensors, weightsPath), tok, digest: ckpt.digest };
+    model = VideoLMM.fromWeights(config, tensors, weightsPath);
   } finally {
     for (const t of tensors.values()) t.dispose();
+  }
+  if (!ckpt.files.includes(REWARD_HEAD_FILE)) return { model, tok, digest: ckpt.digest };
+  try {
+    const headPath = join(dir, REWARD_HEAD_FILE);
+    return {
+      model,
+      tok,
+      digest: ckpt.digest,
+      rewardHead: ScalarHead.decode(REWARD_HEAD, await ckpt.read(REWARD_HEAD_FILE), config.dModel, headPath),
+    };
+  } catch (err) {
+    model.dispose();
+    throw err;
   }
 }

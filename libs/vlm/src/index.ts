@@ -21,7 +21,18 @@ export {
 export { VideoLMM, attentionBias, groupedAttention, layerNorm, linear2d, type KvCache, type VideoInput } from "./model.ts";
 export { generate, SamplingSchema, type Sampling, type GenerateInput, type Generation, type GenerateOptions } from "./generate.ts";
 export { choiceLogProbs, sequenceLogProbs, type ScoreItem } from "./logprobs.ts";
-export { buildPackedBatch, buildScoreBatch, encodeRow, segmentSums, targetLogProbs, type ScoreBatch, type TextRow } from "./sequence.ts";
+export {
+  buildPackedBatch,
+  buildScoreBatch,
+  encodeRow,
+  logProbsFromHidden,
+  segmentSums,
+  sequenceHidden,
+  targetLogProbs,
+  type ScoreBatch,
+  type TextRow,
+} from "./sequence.ts";
+export { REWARD_HEAD, REWARD_HEAD_FILE, ScalarHead, rewardScores, scoreRewards } from "./reward.ts";
 export { saveCheckpoint, loadCheckpoint, openCheckpoint, writeCheckpointFiles, manifestDigest, MANIFEST } from "./checkpoint.ts";
 export { encodeSafetensors, decodeSafetensors } from "./safetensors.ts";
 export { Rng } from "./rng.ts";

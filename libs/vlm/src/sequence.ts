@@ -133,11 +133,24 @@ export function buildPackedBatch(
  * convenience, the logits. `visual` is [batch, numVisual, dModel]. Differentiable.
  */
 export function targetLogProbs(model: VideoLMM, visual: tf.Tensor3D, sb: ScoreBatch): { tokenLogProbs: tf.Tensor2D; logits: tf.Tensor3D } {
+  return logProbsFromHidden(model, sequenceHidden(model, visual, sb), sb);
+}
+
+/** The final hidden states of a batch's text rows [batch, time, dModel] (reward and value heads read them). Differentiable. */
+export function sequenceHidden(model: VideoLMM, visual: tf.Tensor3D, sb: ScoreBatch): tf.Tensor3D {
   const nv = model.numVisual;
   const tokens = tf.tensor2d(sb.tokens, [sb.batch, sb.time], "int32");
   const positions = tf.tensor2d(sb.positions, [sb.batch, nv + sb.time], "int32");
   const bias = tf.tensor4d(sb.mask, [sb.batch, 1, nv + sb.time, nv + sb.time]);
-  const { hidden } = model.forward(visual, tokens, positions, bias, null, false);
+  return model.forward(visual, tokens, positions, bias, null, false).hidden;
+}
+
+/** targetLogProbs from hidden states already computed (PPO reads the value head from the same ones). */
+export function logProbsFromHidden(
+  model: VideoLMM,
+  hidden: tf.Tensor3D,
+  sb: ScoreBatch,
+): { tokenLogProbs: tf.Tensor2D; logits: tf.Tensor3D } {
   const logits = model.logits(hidden);
   const logp = tf.logSoftmax(logits);
   const onehot = oneHot(tf.tensor1d(sb.targets, "int32"), model.config.vocabSize).reshape(logits.shape);

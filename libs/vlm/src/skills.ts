@@ -6,11 +6,14 @@ import { choiceLogProbs, sequenceLogProbs } from "./logprobs.ts";
 import type { VideoInput, VideoLMM } from "./model.ts";
 import { VERDICTS, VERIFY_VERDICTS, asTarget, prompts } from "./prompts.ts";
 import type { Tokenizer } from "./tokenizer.ts";
+import type { ScalarHead } from "./reward.ts";
 import { InputError } from "./errors.ts";
 
 export interface Policy {
   model: VideoLMM;
   tok: Tokenizer;
+  /** Set when the model version is a reward model (its checkpoint has reward_head.safetensors). */
+  rewardHead?: ScalarHead;
 }
 
 /**

@@ -8,6 +8,7 @@ import { initBackend, type BackendInfo, type BackendPreference } from "./backend
 import { loadCheckpoint, MANIFEST, manifestDigest, openCheckpoint } from "./checkpoint.ts";
 import type { Policy } from "./skills.ts";
 import { InputError } from "./errors.ts";
+import { REWARD_HEAD_FILE } from "./reward.ts";
 
 /** The part of an artifact store this module needs (libs/bus ArtifactStore fits). */
 export interface BlobStore<R extends { uri: string; sha256: string }> {
@@ -23,6 +24,8 @@ export interface PublishedModel<R> {
 }
 
 const MODEL_FILES = ["model.safetensors", "config.json", "tokenizer.json"];
+/** Files a model version has when its checkpoint has them (a reward model's head). */
+const OPTIONAL_MODEL_FILES = [REWARD_HEAD_FILE];
 
 export const modelUri = (digest: string, file: string) => `artifact://models/${digest}/${file}`;
 
@@ -34,14 +37,16 @@ export async function publishCheckpoint<R extends { uri: string; sha256: string 
 ): Promise<PublishedModel<R>> {
   const ckpt = await openCheckpoint(dir);
   // Only the files a model needs: the trainer's optimizer state stays with the trainer, so the
-  // model's digest covers exactly these three files.
+  // model's digest covers exactly these three files (and a reward model's head).
   const bytes: Record<string, Uint8Array> = {};
   for (const file of MODEL_FILES) {
     if (!ckpt.files.includes(file)) throw new Error(`checkpoint ${dir}: ${file} is missing`);
     bytes[file] = await ckpt.read(file);
   }
-  const manifest = manifestOf(Object.fromEntries(MODEL_FILES.map((f) => [f, createHash("sha256").update(bytes[f]!).digest("hex")])));
-  for (const file of MODEL_FILES) await store.put(modelUri(manifest.digest, file), bytes[file]!, "application/octet-stream");
+  for (const file of OPTIONAL_MODEL_FILES) if (ckpt.files.includes(file)) bytes[file] = await ckpt.read(file);
+  const files = Object.keys(bytes);
+  const manifest = manifestOf(Object.fromEntries(files.map((f) => [f, createHash("sha256").update(bytes[f]!).digest("hex")])));
+  for (const file of files) await store.put(modelUri(manifest.digest, file), bytes[file]!, "application/octet-stream");
   // The manifest goes last: a reader that finds it finds every file.
   const checkpoint = await store.put(
     modelUri(manifest.digest, MANIFEST),
@@ -125,7 +130,10 @@ export class ModelCache<R extends { uri: string; sha256: string }> {
 
   #free(entry: CacheEntry): void {
     void entry.loading.then(
-      (p) => p.model.dispose(),
+      (p) => {
+        p.model.dispose();
+        p.rewardHead?.dispose();
+      },
       () => undefined,
     );
   }
@@ -134,15 +142,15 @@ export class ModelCache<R extends { uri: string; sha256: string }> {
   async loadCopy(digest: string, manifest: R | string): Promise<Policy> {
     const dir = await this.#download(digest, manifest);
     try {
-      const { model, tok } = await loadCheckpoint(dir);
-      return { model, tok };
+      const { model, tok, rewardHead } = await loadCheckpoint(dir);
+      return { model, tok, ...(rewardHead ? { rewardHead } : {}) };
     } catch (err) {
       // The cached copy is damaged (a flipped byte on disk): the store still holds a verified one.
       this.log(`model cache ${dir}: ${(err as Error).message}; removed, fetching model ${digest} again from the artifact store`);
       await rm(dir, { recursive: true, force: true });
       this.#downloads.delete(digest);
-      const { model, tok } = await loadCheckpoint(await this.#download(digest, manifest));
-      return { model, tok };
+      const { model, tok, rewardHead } = await loadCheckpoint(await this.#download(digest, manifest));
+      return { model, tok, ...(rewardHead ? { rewardHead } : {}) };
     }
   }
 
