@@ -112,6 +112,56 @@ describe("TrainerService jobs", () => {
     ).toBe(out.digest);
   }, 120_000);
 
+  it("trains a context-aware reward model on preference shards and synthetic judge pairs, measured on held-out pairs", async () => {
+    const clip = "syn-3-train-f8-0";
+    const shard = create(PreferenceShardSchema, {
+      records: [
+        { itemId: "a", videoId: clip, prompt: "What colour is the circle?", context: "a red circle.", chosen: "red", rejected: "blue" },
+        { itemId: "b", videoId: clip, prompt: "What colour is the circle?", context: "a blue circle.", chosen: "blue", rejected: "red" },
+        { itemId: "c", videoId: clip, prompt: "q", chosen: "a", rejected: "a", tie: true },
+      ],
+    });
+    const ref = await artifacts.put("artifact://test/prefs/rm-0000.pb", toBinary(PreferenceShardSchema, shard));
+    await trainer.startJob({
+      jobId: "rm-1",
+      spec: {
+        kind: JobKind.REWARD_MODEL,
+        baseModel: { digest },
+        data: [ref],
+        syntheticData: { seed: 5n, split: "train", clipCount: 4 },
+        rewardModel: { heldOutFraction: 0.25 },
+        training: { learningRate: 3e-3, epochs: 2, batchSize: 4 },
+        outputName: "rm-1",
+      },
+    });
+    const last = (await finished("rm-1")).at(-1)!;
+    expect(last.state).toBe(JobState.SUCCEEDED);
+    // 2 decisive shard pairs + 8 synthetic judge pairs (2 per clip), of which 6 do not fit the tiny
+    // model's byte-level tokenizer (counted, never cut): 4 pairs, ⌈0.25·4⌉ = 1 held out.
+    expect(last.failureReason).toBe("6 pairs longer than 192 tokens left out");
+    expect(last.evalMetrics.eval_pairs).toBe(1);
+    for (const key of ["eval_loss", "eval_accuracy", "eval_margin"]) expect(Number.isFinite(last.evalMetrics[key])).toBe(true);
+    for (const key of ["accuracy", "margin", "mean_reward"]) expect(last.progress!.metrics).toHaveProperty([key]);
+    expect(last.progress!.totalSteps).toBe(2); // 3 training pairs, batch 4, 2 epochs
+    // Published with its head: it loads as a reward model.
+    const out = last.outputModel!;
+    expect(out.digest).not.toBe(digest);
+    const { policy: rm } = await new ModelCache(artifacts, mkdtempSync(join(tmpdir(), "isrdpo-load-"))).acquire(
+      out.digest,
+      out.checkpoint!,
+    );
+    expect(rm.rewardHead).toBeDefined();
+    await expect(
+      trainer.startJob({
+        jobId: "rm-bad",
+        spec: { kind: JobKind.REWARD_MODEL, baseModel: { digest }, data: [ref], rewardModel: { heldOutFraction: 1 } },
+      }),
+    ).rejects.toThrow("[invalid_argument] spec.reward_model.held_out_fraction: must be in [0, 1), got 1");
+    await expect(trainer.startJob({ jobId: "rm-none", spec: { kind: JobKind.REWARD_MODEL, data: [ref] } })).rejects.toThrow(
+      /invalid_argument\] spec\.base_model\.digest/,
+    );
+  }, 120_000);
+
   it("leaves the model unchanged, and says so, when every pair is a tie", async () => {
     const shard = create(PreferenceShardSchema, {
       records: [{ itemId: "t", videoId: "syn-3-train-f8-0", prompt: "q", chosen: "a", rejected: "a", tie: true }],

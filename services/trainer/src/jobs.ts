@@ -1,6 +1,7 @@
 // A training job from its JobSpec: assemble the data (the synthetic SFT mix and/or imported
 // datasets, or the non-tie pairs of preference shards), train with periodic checkpoints in the
-// trainer's directory (a restarted job resumes from the newest), and publish the new model version.
+// trainer's directory (a restarted job resumes from the newest), and publish the new model version
+// (for a reward model: the policy with its reward head, measured on held-out pairs).
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import {
@@ -16,16 +17,43 @@ import {
 import type { ServiceContext } from "@isrdpo/runtime";
 import { loadModelCopy, modelsOf, videoOptions } from "@isrdpo/serving";
 import { datasetSftExamples } from "@isrdpo/datasets";
-import { trainDpo, trainSft, type DpoPair, type StepMetrics, type TrainingParams } from "@isrdpo/train";
+import {
+  evaluateRewardModel,
+  splitHeldOut,
+  trainDpo,
+  trainRewardModel,
+  trainSft,
+  type DpoPair,
+  type RewardPair,
+  type StepMetrics,
+  type TrainingParams,
+} from "@isrdpo/train";
 import { type SftMixOptions, buildSftMix, clipFromId, denseTargets, renderClip, resolveVideo, syntheticSplit } from "@isrdpo/video";
-import { asTarget, modelConfig, prompts, publishCheckpoint, skillText, Tokenizer, VideoLMM, type Preset } from "@isrdpo/vlm";
+import {
+  REWARD_HEAD,
+  ScalarHead,
+  asTarget,
+  modelConfig,
+  prompts,
+  publishCheckpoint,
+  skillText,
+  Tokenizer,
+  VideoLMM,
+  type Policy,
+  type Preset,
+} from "@isrdpo/vlm";
 
 export interface JobOutcome {
   model: { name: string; digest: string; checkpoint: ModelRef["checkpoint"] };
   steps: number;
   /** Why the model did not change, when it did not (e.g. no non-tie pairs). */
   note: string;
+  /** The output model measured after training (a reward model's held-out eval_* metrics). */
+  evalMetrics?: Record<string, number>;
 }
+
+/** The share of a reward model's pairs held out for eval_accuracy when the spec leaves it 0. */
+export const DEFAULT_HELD_OUT_FRACTION = 0.1;
 
 /** TrainingParams of the contracts, with protobuf zeros meaning the library defaults. */
 export function trainingParams(p: TrainingParamsProto | undefined, seed: number): TrainingParams {
@@ -87,6 +115,65 @@ export function syntheticSftExamples(
     ...skillText(r),
   }));
 }
+
+/**
+ * The oracle-ordered pairs of the synthetic world's SFT judge records, as reward-model pairs: the
+ * question after the record's context (a self-like description of the clip, sometimes none).
+ */
+export function syntheticJudgePairs(
+  data: { seed: bigint; split: string; clipCount: number; frames: number },
+  dims: { frames: number; height: number; width: number },
+): RewardPair[] {
+  const clips = syntheticSplit(Number(data.seed), (data.split || "train") as "train", data.clipCount, data.frames || dims.frames);
+  const frames = new Map(clips.map((c) => [c.id, renderClip(c.scene, dims)]));
+  const mix = { answer: 0, describe: 0, refine: 0, judge: 1, judgeWithContext: 1, critique: 0, revise: 0 };
+  return buildSftMix(clips, { seed: Number(data.seed), ...mix }).flatMap((r) =>
+    r.task === "judge"
+      ? [
+          {
+            videoId: r.clipId,
+            frames: frames.get(r.clipId)!,
+            prompt: prompts.answer(r.question, r.context ?? ""),
+            chosen: asTarget(r.target === "A" ? r.answerA : r.answerB),
+            rejected: asTarget(r.target === "A" ? r.answerB : r.answerA),
+          },
+        ]
+      : [],
+  );
+}
+
+/**
+ * The non-tie pairs of preference shards. `withContext`: the prompt carries the record's context c_t
+ * (the reward model reads it; DPO trains the answer prompt alone). Pairs too long for the model are
+ * left out and counted.
+ */
+async function preferencePairs(
+  ctx: ServiceContext,
+  refs: JobSpec["data"],
+  policy: Policy,
+  withContext: boolean,
+): Promise<{ pairs: DpoPair[]; tooLong: number }> {
+  const dims = policy.model.config;
+  const cache = new Map<string, Uint8Array>();
+  const pairs: DpoPair[] = [];
+  let tooLong = 0;
+  for (const ref of refs) {
+    for (const r of fromBinary(PreferenceShardSchema, await ctx.artifacts.get(ref)).records) {
+      if (r.tie) continue;
+      const prompt = prompts.answer(r.prompt, withContext ? r.context : "");
+      const pair = { videoId: r.videoId, frames: new Uint8Array(), prompt, chosen: asTarget(r.chosen), rejected: asTarget(r.rejected) };
+      if (!pairFits(policy.tok, dims.maxTextLen, pair)) {
+        tooLong++;
+        continue;
+      }
+      pairs.push({ ...pair, frames: await framesOf(ctx, r.videoId, dims, cache) });
+    }
+  }
+  return { pairs, tooLong };
+}
+
+const pairFits = (tok: Tokenizer, maxTextLen: number, p: { prompt: string; chosen: string; rejected: string }) =>
+  fits(tok, maxTextLen, p.prompt, p.chosen) && fits(tok, maxTextLen, p.prompt, p.rejected);
 
 /** Whether `<bos> prompt answer <eos>` fits the model's text length. */
 export function fits(tok: Tokenizer, maxTextLen: number, prompt: string, answer: string): boolean {
@@ -181,29 +268,7 @@ export async function runJob(
     const policy = await loadModelCopy(ctx, base, "job.spec.base_model");
     try {
       const dims = policy.model.config;
-      const cache = new Map<string, Uint8Array>();
-      const pairs: DpoPair[] = [];
-      let tooLong = 0;
-      for (const ref of spec.data) {
-        for (const r of fromBinary(PreferenceShardSchema, await ctx.artifacts.get(ref)).records) {
-          if (r.tie) continue;
-          const prompt = prompts.answer(r.prompt);
-          if (
-            !fits(policy.tok, dims.maxTextLen, prompt, asTarget(r.chosen)) ||
-            !fits(policy.tok, dims.maxTextLen, prompt, asTarget(r.rejected))
-          ) {
-            tooLong++;
-            continue;
-          }
-          pairs.push({
-            videoId: r.videoId,
-            frames: await framesOf(ctx, r.videoId, dims, cache),
-            prompt: prompts.answer(r.prompt),
-            chosen: asTarget(r.chosen),
-            rejected: asTarget(r.rejected),
-          });
-        }
-      }
+      const { pairs, tooLong } = await preferencePairs(ctx, spec.data, policy, false);
       if (pairs.length === 0)
         return {
           model: { name: spec.outputName || jobId, digest: base!.digest, checkpoint: base!.checkpoint },
@@ -231,5 +296,34 @@ export async function runJob(
       policy.model.dispose();
     }
   }
-  throw new Error(`job.spec.kind: ${JobKind[spec.kind]} is not built yet (SFT and DPO are)`);
+  if (spec.kind === JobKind.REWARD_MODEL) {
+    const policy = await loadModelCopy(ctx, spec.baseModel, "job.spec.base_model");
+    // The policy's weights and a fresh head (VLM-RLAIF initialises its reward model from the SFT model).
+    const head = ScalarHead.create(REWARD_HEAD, policy.model.config.dModel, training.seed ?? 0);
+    try {
+      const dims = policy.model.config;
+      const fromShards = await preferencePairs(ctx, spec.data, policy, true);
+      const synthetic = spec.syntheticData ? syntheticJudgePairs(spec.syntheticData, dims) : [];
+      const fitting = synthetic.filter((p) => pairFits(policy.tok, dims.maxTextLen, p));
+      const tooLong = fromShards.tooLong + synthetic.length - fitting.length;
+      const all = [...fromShards.pairs, ...fitting];
+      if (all.length < 2) throw new Error(`job.spec.data: a reward model needs at least 2 non-tie pairs, got ${all.length}`);
+      const fraction = spec.rewardModel?.heldOutFraction || DEFAULT_HELD_OUT_FRACTION;
+      const { train, heldOut } = splitHeldOut(all, fraction, training.seed ?? 0);
+      const result = await trainRewardModel(policy.model, policy.tok, head, train, common);
+      if (result.stopped === "aborted") throw new Error("job cancelled");
+      const evalMetrics = await evaluateRewardModel(policy.model, policy.tok, head, heldOut, opts.signal ? { signal: opts.signal } : {});
+      const published = await publishCheckpoint(ctx.artifacts, result.lastCheckpoint!.dir, spec.outputName || jobId);
+      return {
+        model: published,
+        steps: result.steps,
+        note: tooLong ? `${tooLong} pairs longer than ${dims.maxTextLen} tokens left out` : "",
+        evalMetrics,
+      };
+    } finally {
+      policy.model.dispose();
+      head.dispose();
+    }
+  }
+  throw new Error(`job.spec.kind: ${JobKind[spec.kind]} is not built yet (SFT, DPO and reward model are)`);
 }

@@ -150,6 +150,7 @@ export class JobManager {
         update((j) => {
           j.state = JobState.SUCCEEDED;
           j.outputModel = create(ModelRefSchema, outcome.model);
+          if (outcome.evalMetrics) j.evalMetrics = outcome.evalMetrics;
           if (outcome.note) j.failureReason = outcome.note;
         });
       } catch (err) {

@@ -24,9 +24,9 @@ export function trainerRpc(jobs: JobManager): Partial<ServiceImpl<typeof Trainer
       const spec = req.spec;
       if (!spec) invalidArgument("spec", "required");
       if (spec.kind === JobKind.UNSPECIFIED || !(spec.kind in JobKind))
-        invalidArgument("spec.kind", "required: JOB_KIND_SFT or JOB_KIND_DPO");
-      if (spec.kind === JobKind.REWARD_MODEL)
-        throw new ConnectError("spec.kind: JOB_KIND_REWARD_MODEL is not implemented yet (SFT and DPO are)", Code.Unimplemented);
+        invalidArgument("spec.kind", "required: JOB_KIND_SFT, JOB_KIND_DPO or JOB_KIND_REWARD_MODEL");
+      if (spec.kind === JobKind.PPO)
+        throw new ConnectError("spec.kind: JOB_KIND_PPO is not implemented yet (SFT, DPO and reward model are)", Code.Unimplemented);
       if (spec.kind === JobKind.SFT && !spec.syntheticData && spec.data.length === 0)
         invalidArgument("spec.synthetic_data", "SFT needs synthetic_data, data (imported datasets) or both");
       if (spec.kind === JobKind.SFT && spec.preset && !(PRESET_NAMES as readonly string[]).includes(spec.preset))
@@ -39,6 +39,13 @@ export function trainerRpc(jobs: JobManager): Partial<ServiceImpl<typeof Trainer
       if (training) invalidArgument(`spec.training.${training.field}`, training.problem);
       if (spec.kind === JobKind.DPO && !spec.baseModel?.digest) invalidArgument("spec.base_model.digest", "required for DPO");
       if (spec.kind === JobKind.DPO && spec.data.length === 0) invalidArgument("spec.data", "DPO needs at least one preference shard");
+      if (spec.kind === JobKind.REWARD_MODEL) {
+        if (!spec.baseModel?.digest) invalidArgument("spec.base_model.digest", "required for a reward model (the policy it starts from)");
+        if (spec.data.length === 0 && !spec.syntheticData)
+          invalidArgument("spec.data", "a reward model needs preference shards, synthetic_data (the synthetic judge pairs) or both");
+        const f = spec.rewardModel?.heldOutFraction ?? 0;
+        if (!(f >= 0 && f < 1)) invalidArgument("spec.reward_model.held_out_fraction", `must be in [0, 1), got ${f}`);
+      }
       if (req.jobId && !JOB_ID.test(req.jobId)) invalidArgument("job_id", `must match ${JOB_ID}`);
       const { job } = jobs.start(req.jobId || randomUUID(), spec);
       return create(StartJobResponseSchema, { job });

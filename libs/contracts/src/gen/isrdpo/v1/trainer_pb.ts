@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { ArtifactRef, DpoParams, ModelRef, SyntheticDataset, TrainingParams } from "./common_pb.ts";
+import type { ArtifactRef, DpoParams, ModelRef, SamplingParams, SyntheticDataset, TrainingParams } from "./common_pb.ts";
 import { file_isrdpo_v1_common } from "./common_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file isrdpo/v1/trainer.proto.
  */
 export const file_isrdpo_v1_trainer: GenFile = /*@__PURE__*/
-  fileDesc("Chdpc3JkcG8vdjEvdHJhaW5lci5wcm90bxIJaXNyZHBvLnYxIusCCgdKb2JTcGVjEiAKBGtpbmQYASABKA4yEi5pc3JkcG8udjEuSm9iS2luZBInCgpiYXNlX21vZGVsGAIgASgLMhMuaXNyZHBvLnYxLk1vZGVsUmVmEiwKD3JlZmVyZW5jZV9tb2RlbBgDIAEoCzITLmlzcmRwby52MS5Nb2RlbFJlZhIOCgZwcmVzZXQYBCABKAkSJAoEZGF0YRgFIAMoCzIWLmlzcmRwby52MS5BcnRpZmFjdFJlZhIzCg5zeW50aGV0aWNfZGF0YRgGIAEoCzIbLmlzcmRwby52MS5TeW50aGV0aWNEYXRhc2V0EisKCHRyYWluaW5nGAcgASgLMhkuaXNyZHBvLnYxLlRyYWluaW5nUGFyYW1zEiEKA2RwbxgIIAEoCzIULmlzcmRwby52MS5EcG9QYXJhbXMSEwoLb3V0cHV0X25hbWUYCSABKAkSFwoPY3JpdGlxdWVfc2tpbGxzGAogASgIIucBCgtKb2JQcm9ncmVzcxIMCgRzdGVwGAEgASgNEhMKC3RvdGFsX3N0ZXBzGAIgASgNEg0KBWVwb2NoGAMgASgNEgwKBGxvc3MYBCABKAESFQoNbGVhcm5pbmdfcmF0ZRgFIAEoARI0CgdtZXRyaWNzGAYgAygLMiMuaXNyZHBvLnYxLkpvYlByb2dyZXNzLk1ldHJpY3NFbnRyeRIbChNleGFtcGxlc19wZXJfc2Vjb25kGAcgASgBGi4KDE1ldHJpY3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIoMDCgNKb2ISCgoCaWQYASABKAkSIAoEc3BlYxgCIAEoCzISLmlzcmRwby52MS5Kb2JTcGVjEiIKBXN0YXRlGAMgASgOMhMuaXNyZHBvLnYxLkpvYlN0YXRlEigKCHByb2dyZXNzGAQgASgLMhYuaXNyZHBvLnYxLkpvYlByb2dyZXNzEikKDG91dHB1dF9tb2RlbBgFIAEoCzITLmlzcmRwby52MS5Nb2RlbFJlZhIqCgpjaGVja3BvaW50GAYgASgLMhYuaXNyZHBvLnYxLkFydGlmYWN0UmVmEhYKDmZhaWx1cmVfcmVhc29uGAcgASgJEi8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoPbWV0cmljc19oaXN0b3J5GAogASgLMhYuaXNyZHBvLnYxLkFydGlmYWN0UmVmIkMKD1N0YXJ0Sm9iUmVxdWVzdBIgCgRzcGVjGAEgASgLMhIuaXNyZHBvLnYxLkpvYlNwZWMSDgoGam9iX2lkGAIgASgJIi8KEFN0YXJ0Sm9iUmVzcG9uc2USGwoDam9iGAEgASgLMg4uaXNyZHBvLnYxLkpvYiIfCg1HZXRKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSItCg5HZXRKb2JSZXNwb25zZRIbCgNqb2IYASABKAsyDi5pc3JkcG8udjEuSm9iIiEKD1dhdGNoSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiLwoQV2F0Y2hKb2JSZXNwb25zZRIbCgNqb2IYASABKAsyDi5pc3JkcG8udjEuSm9iIiIKEENhbmNlbEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjAKEUNhbmNlbEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmlzcmRwby52MS5Kb2IqYgoHSm9iS2luZBIYChRKT0JfS0lORF9VTlNQRUNJRklFRBAAEhAKDEpPQl9LSU5EX1NGVBABEhAKDEpPQl9LSU5EX0RQTxACEhkKFUpPQl9LSU5EX1JFV0FSRF9NT0RFTBADKpoBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBKT0JfU1RBVEVfUVVFVUVEEAESFQoRSk9CX1NUQVRFX1JVTk5JTkcQAhIXChNKT0JfU1RBVEVfU1VDQ0VFREVEEAMSFAoQSk9CX1NUQVRFX0ZBSUxFRBAEEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQBTKjAgoOVHJhaW5lclNlcnZpY2USQwoIU3RhcnRKb2ISGi5pc3JkcG8udjEuU3RhcnRKb2JSZXF1ZXN0GhsuaXNyZHBvLnYxLlN0YXJ0Sm9iUmVzcG9uc2USPQoGR2V0Sm9iEhguaXNyZHBvLnYxLkdldEpvYlJlcXVlc3QaGS5pc3JkcG8udjEuR2V0Sm9iUmVzcG9uc2USRQoIV2F0Y2hKb2ISGi5pc3JkcG8udjEuV2F0Y2hKb2JSZXF1ZXN0GhsuaXNyZHBvLnYxLldhdGNoSm9iUmVzcG9uc2UwARJGCglDYW5jZWxKb2ISGy5pc3JkcG8udjEuQ2FuY2VsSm9iUmVxdWVzdBocLmlzcmRwby52MS5DYW5jZWxKb2JSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_isrdpo_v1_common]);
+  fileDesc("Chdpc3JkcG8vdjEvdHJhaW5lci5wcm90bxIJaXNyZHBvLnYxIsIDCgdKb2JTcGVjEiAKBGtpbmQYASABKA4yEi5pc3JkcG8udjEuSm9iS2luZBInCgpiYXNlX21vZGVsGAIgASgLMhMuaXNyZHBvLnYxLk1vZGVsUmVmEiwKD3JlZmVyZW5jZV9tb2RlbBgDIAEoCzITLmlzcmRwby52MS5Nb2RlbFJlZhIOCgZwcmVzZXQYBCABKAkSJAoEZGF0YRgFIAMoCzIWLmlzcmRwby52MS5BcnRpZmFjdFJlZhIzCg5zeW50aGV0aWNfZGF0YRgGIAEoCzIbLmlzcmRwby52MS5TeW50aGV0aWNEYXRhc2V0EisKCHRyYWluaW5nGAcgASgLMhkuaXNyZHBvLnYxLlRyYWluaW5nUGFyYW1zEiEKA2RwbxgIIAEoCzIULmlzcmRwby52MS5EcG9QYXJhbXMSEwoLb3V0cHV0X25hbWUYCSABKAkSFwoPY3JpdGlxdWVfc2tpbGxzGAogASgIEjIKDHJld2FyZF9tb2RlbBgLIAEoCzIcLmlzcmRwby52MS5SZXdhcmRNb2RlbFBhcmFtcxIhCgNwcG8YDCABKAsyFC5pc3JkcG8udjEuUHBvUGFyYW1zIi4KEVJld2FyZE1vZGVsUGFyYW1zEhkKEWhlbGRfb3V0X2ZyYWN0aW9uGAEgASgCIo8DCglQcG9QYXJhbXMSKQoMcmV3YXJkX21vZGVsGAEgASgLMhMuaXNyZHBvLnYxLk1vZGVsUmVmEigKCnRveV9yZXdhcmQYAiABKA4yFC5pc3JkcG8udjEuVG95UmV3YXJkEg8KB2tsX2NvZWYYAyABKAISEgoKY2xpcF9yYW5nZRgEIAEoAhIYChB2YWx1ZV9jbGlwX3JhbmdlGAUgASgCEhIKCnZhbHVlX2NvZWYYBiABKAISFAoMZW50cm9weV9jb2VmGAcgASgCEhIKBWdhbW1hGAggASgCSACIAQESEwoGbGFtYmRhGAkgASgCSAGIAQESGgoScm9sbG91dF9iYXRjaF9zaXplGAogASgNEhAKCHJvbGxvdXRzGAsgASgNEhIKCnBwb19lcG9jaHMYDCABKA0SFwoPbWluaV9iYXRjaF9zaXplGA0gASgNEisKCHNhbXBsaW5nGA4gASgLMhkuaXNyZHBvLnYxLlNhbXBsaW5nUGFyYW1zQggKBl9nYW1tYUIJCgdfbGFtYmRhIucBCgtKb2JQcm9ncmVzcxIMCgRzdGVwGAEgASgNEhMKC3RvdGFsX3N0ZXBzGAIgASgNEg0KBWVwb2NoGAMgASgNEgwKBGxvc3MYBCABKAESFQoNbGVhcm5pbmdfcmF0ZRgFIAEoARI0CgdtZXRyaWNzGAYgAygLMiMuaXNyZHBvLnYxLkpvYlByb2dyZXNzLk1ldHJpY3NFbnRyeRIbChNleGFtcGxlc19wZXJfc2Vjb25kGAcgASgBGi4KDE1ldHJpY3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIu4DCgNKb2ISCgoCaWQYASABKAkSIAoEc3BlYxgCIAEoCzISLmlzcmRwby52MS5Kb2JTcGVjEiIKBXN0YXRlGAMgASgOMhMuaXNyZHBvLnYxLkpvYlN0YXRlEigKCHByb2dyZXNzGAQgASgLMhYuaXNyZHBvLnYxLkpvYlByb2dyZXNzEikKDG91dHB1dF9tb2RlbBgFIAEoCzITLmlzcmRwby52MS5Nb2RlbFJlZhIqCgpjaGVja3BvaW50GAYgASgLMhYuaXNyZHBvLnYxLkFydGlmYWN0UmVmEhYKDmZhaWx1cmVfcmVhc29uGAcgASgJEi8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoPbWV0cmljc19oaXN0b3J5GAogASgLMhYuaXNyZHBvLnYxLkFydGlmYWN0UmVmEjUKDGV2YWxfbWV0cmljcxgLIAMoCzIfLmlzcmRwby52MS5Kb2IuRXZhbE1ldHJpY3NFbnRyeRoyChBFdmFsTWV0cmljc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEiQwoPU3RhcnRKb2JSZXF1ZXN0EiAKBHNwZWMYASABKAsyEi5pc3JkcG8udjEuSm9iU3BlYxIOCgZqb2JfaWQYAiABKAkiLwoQU3RhcnRKb2JSZXNwb25zZRIbCgNqb2IYASABKAsyDi5pc3JkcG8udjEuSm9iIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIi0KDkdldEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmlzcmRwby52MS5Kb2IiIQoPV2F0Y2hKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIvChBXYXRjaEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmlzcmRwby52MS5Kb2IiIgoQQ2FuY2VsSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiMAoRQ2FuY2VsSm9iUmVzcG9uc2USGwoDam9iGAEgASgLMg4uaXNyZHBvLnYxLkpvYip0CgdKb2JLaW5kEhgKFEpPQl9LSU5EX1VOU1BFQ0lGSUVEEAASEAoMSk9CX0tJTkRfU0ZUEAESEAoMSk9CX0tJTkRfRFBPEAISGQoVSk9CX0tJTkRfUkVXQVJEX01PREVMEAMSEAoMSk9CX0tJTkRfUFBPEAQqmgEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQAxIUChBKT0JfU1RBVEVfRkFJTEVEEAQSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAFKj4KCVRveVJld2FyZBIaChZUT1lfUkVXQVJEX1VOU1BFQ0lGSUVEEAASFQoRVE9ZX1JFV0FSRF9DT0xPVVIQATKjAgoOVHJhaW5lclNlcnZpY2USQwoIU3RhcnRKb2ISGi5pc3JkcG8udjEuU3RhcnRKb2JSZXF1ZXN0GhsuaXNyZHBvLnYxLlN0YXJ0Sm9iUmVzcG9uc2USPQoGR2V0Sm9iEhguaXNyZHBvLnYxLkdldEpvYlJlcXVlc3QaGS5pc3JkcG8udjEuR2V0Sm9iUmVzcG9uc2USRQoIV2F0Y2hKb2ISGi5pc3JkcG8udjEuV2F0Y2hKb2JSZXF1ZXN0GhsuaXNyZHBvLnYxLldhdGNoSm9iUmVzcG9uc2UwARJGCglDYW5jZWxKb2ISGy5pc3JkcG8udjEuQ2FuY2VsSm9iUmVxdWVzdBocLmlzcmRwby52MS5DYW5jZWxKb2JSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_isrdpo_v1_common]);
 
 /**
  * @generated from message isrdpo.v1.JobSpec
@@ -47,14 +47,16 @@ export type JobSpec = Message<"isrdpo.v1.JobSpec"> & {
   preset: string;
 
   /**
-   * SFT: imported ShareGPTVideo datasets (JSONL artifacts). DPO: preference shards.
+   * SFT: imported ShareGPTVideo datasets (JSONL artifacts). DPO and reward model: preference shards
+   * (ties left out). PPO: preference shards as prompts (video, question and context of every record).
    *
    * @generated from field: repeated isrdpo.v1.ArtifactRef data = 5;
    */
   data: ArtifactRef[];
 
   /**
-   * SFT from the synthetic SFT mix, mixed with `data` when both are set.
+   * SFT from the synthetic SFT mix, mixed with `data` when both are set. Reward model: the mix's judge
+   * records (oracle-ordered pairs, with their contexts). PPO: the split's questions as prompts.
    *
    * @generated from field: isrdpo.v1.SyntheticDataset synthetic_data = 6;
    */
@@ -83,6 +85,16 @@ export type JobSpec = Message<"isrdpo.v1.JobSpec"> & {
    * @generated from field: bool critique_skills = 10;
    */
   critiqueSkills: boolean;
+
+  /**
+   * @generated from field: isrdpo.v1.RewardModelParams reward_model = 11;
+   */
+  rewardModel?: RewardModelParams | undefined;
+
+  /**
+   * @generated from field: isrdpo.v1.PpoParams ppo = 12;
+   */
+  ppo?: PpoParams | undefined;
 };
 
 /**
@@ -91,6 +103,131 @@ export type JobSpec = Message<"isrdpo.v1.JobSpec"> & {
  */
 export const JobSpecSchema: GenMessage<JobSpec> = /*@__PURE__*/
   messageDesc(file_isrdpo_v1_trainer, 0);
+
+/**
+ * @generated from message isrdpo.v1.RewardModelParams
+ */
+export type RewardModelParams = Message<"isrdpo.v1.RewardModelParams"> & {
+  /**
+   * Share of the pairs held out for the reported accuracy (eval_accuracy). Default 0.1.
+   *
+   * @generated from field: float held_out_fraction = 1;
+   */
+  heldOutFraction: number;
+};
+
+/**
+ * Describes the message isrdpo.v1.RewardModelParams.
+ * Use `create(RewardModelParamsSchema)` to create a new message.
+ */
+export const RewardModelParamsSchema: GenMessage<RewardModelParams> = /*@__PURE__*/
+  messageDesc(file_isrdpo_v1_trainer, 1);
+
+/**
+ * @generated from message isrdpo.v1.PpoParams
+ */
+export type PpoParams = Message<"isrdpo.v1.PpoParams"> & {
+  /**
+   * The reward model (a JOB_KIND_REWARD_MODEL output); or toy_reward.
+   *
+   * @generated from field: isrdpo.v1.ModelRef reward_model = 1;
+   */
+  rewardModel?: ModelRef | undefined;
+
+  /**
+   * @generated from field: isrdpo.v1.ToyReward toy_reward = 2;
+   */
+  toyReward: ToyReward;
+
+  /**
+   * β of the per-token KL penalty to the reference (base_model). Default 0.05.
+   *
+   * @generated from field: float kl_coef = 3;
+   */
+  klCoef: number;
+
+  /**
+   * ε of the clipped policy loss. Default 0.2.
+   *
+   * @generated from field: float clip_range = 4;
+   */
+  clipRange: number;
+
+  /**
+   * ε of the clipped value loss. Default 0.2.
+   *
+   * @generated from field: float value_clip_range = 5;
+   */
+  valueClipRange: number;
+
+  /**
+   * Weight of the value loss. Default 0.1.
+   *
+   * @generated from field: float value_coef = 6;
+   */
+  valueCoef: number;
+
+  /**
+   * Weight of the entropy bonus. Default 0.
+   *
+   * @generated from field: float entropy_coef = 7;
+   */
+  entropyCoef: number;
+
+  /**
+   * GAE discount γ (default 1) and λ (default 0.95).
+   *
+   * @generated from field: optional float gamma = 8;
+   */
+  gamma?: number | undefined;
+
+  /**
+   * @generated from field: optional float lambda = 9;
+   */
+  lambda?: number | undefined;
+
+  /**
+   * Prompts per rollout batch. Default 8.
+   *
+   * @generated from field: uint32 rollout_batch_size = 10;
+   */
+  rolloutBatchSize: number;
+
+  /**
+   * Rollout batches. Default: every prompt once.
+   *
+   * @generated from field: uint32 rollouts = 11;
+   */
+  rollouts: number;
+
+  /**
+   * Optimisation epochs over each rollout batch. Default 4.
+   *
+   * @generated from field: uint32 ppo_epochs = 12;
+   */
+  ppoEpochs: number;
+
+  /**
+   * Responses per optimizer step (mini-batch). Default rollout_batch_size.
+   *
+   * @generated from field: uint32 mini_batch_size = 13;
+   */
+  miniBatchSize: number;
+
+  /**
+   * Sampling of the rollouts (default temperature 1, max_new_tokens 16).
+   *
+   * @generated from field: isrdpo.v1.SamplingParams sampling = 14;
+   */
+  sampling?: SamplingParams | undefined;
+};
+
+/**
+ * Describes the message isrdpo.v1.PpoParams.
+ * Use `create(PpoParamsSchema)` to create a new message.
+ */
+export const PpoParamsSchema: GenMessage<PpoParams> = /*@__PURE__*/
+  messageDesc(file_isrdpo_v1_trainer, 2);
 
 /**
  * @generated from message isrdpo.v1.JobProgress
@@ -139,7 +276,7 @@ export type JobProgress = Message<"isrdpo.v1.JobProgress"> & {
  * Use `create(JobProgressSchema)` to create a new message.
  */
 export const JobProgressSchema: GenMessage<JobProgress> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_trainer, 1);
+  messageDesc(file_isrdpo_v1_trainer, 3);
 
 /**
  * @generated from message isrdpo.v1.Job
@@ -198,6 +335,14 @@ export type Job = Message<"isrdpo.v1.Job"> & {
    * @generated from field: isrdpo.v1.ArtifactRef metrics_history = 10;
    */
   metricsHistory?: ArtifactRef | undefined;
+
+  /**
+   * The output model measured after training, e.g. a reward model's eval_loss, eval_accuracy and
+   * eval_margin on its held-out pairs.
+   *
+   * @generated from field: map<string, double> eval_metrics = 11;
+   */
+  evalMetrics: { [key: string]: number };
 };
 
 /**
@@ -205,7 +350,7 @@ export type Job = Message<"isrdpo.v1.Job"> & {
  * Use `create(JobSchema)` to create a new message.
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_trainer, 2);
+  messageDesc(file_isrdpo_v1_trainer, 4);
 
 /**
  * @generated from message isrdpo.v1.StartJobRequest
@@ -229,7 +374,7 @@ export type StartJobRequest = Message<"isrdpo.v1.StartJobRequest"> & {
  * Use `create(StartJobRequestSchema)` to create a new message.
  */
 export const StartJobRequestSchema: GenMessage<StartJobRequest> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_trainer, 3);
+  messageDesc(file_isrdpo_v1_trainer, 5);
 
 /**
  * @generated from message isrdpo.v1.StartJobResponse
@@ -246,7 +391,7 @@ export type StartJobResponse = Message<"isrdpo.v1.StartJobResponse"> & {
  * Use `create(StartJobResponseSchema)` to create a new message.
  */
 export const StartJobResponseSchema: GenMessage<StartJobResponse> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_trainer, 4);
+  messageDesc(file_isrdpo_v1_trainer, 6);
 
 /**
  * @generated from message isrdpo.v1.GetJobRequest
@@ -263,7 +408,7 @@ export type GetJobRequest = Message<"isrdpo.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_trainer, 5);
+  messageDesc(file_isrdpo_v1_trainer, 7);
 
 /**
  * @generated from message isrdpo.v1.GetJobResponse
@@ -280,7 +425,7 @@ export type GetJobResponse = Message<"isrdpo.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_trainer, 6);
+  messageDesc(file_isrdpo_v1_trainer, 8);
 
 /**
  * @generated from message isrdpo.v1.WatchJobRequest
@@ -297,7 +442,7 @@ export type WatchJobRequest = Message<"isrdpo.v1.WatchJobRequest"> & {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_trainer, 7);
+  messageDesc(file_isrdpo_v1_trainer, 9);
 
 /**
  * @generated from message isrdpo.v1.WatchJobResponse
@@ -314,7 +459,7 @@ export type WatchJobResponse = Message<"isrdpo.v1.WatchJobResponse"> & {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_trainer, 8);
+  messageDesc(file_isrdpo_v1_trainer, 10);
 
 /**
  * @generated from message isrdpo.v1.CancelJobRequest
@@ -331,7 +476,7 @@ export type CancelJobRequest = Message<"isrdpo.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_trainer, 9);
+  messageDesc(file_isrdpo_v1_trainer, 11);
 
 /**
  * @generated from message isrdpo.v1.CancelJobResponse
@@ -348,7 +493,7 @@ export type CancelJobResponse = Message<"isrdpo.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_isrdpo_v1_trainer, 10);
+  messageDesc(file_isrdpo_v1_trainer, 12);
 
 /**
  * @generated from enum isrdpo.v1.JobKind
@@ -370,9 +515,18 @@ export enum JobKind {
   DPO = 2,
 
   /**
+   * A Bradley–Terry reward model (VLM-RLAIF): base_model plus a scalar head on the last token.
+   *
    * @generated from enum value: JOB_KIND_REWARD_MODEL = 3;
    */
   REWARD_MODEL = 3,
+
+  /**
+   * PPO of base_model against a reward model (or a toy reward) with a per-token KL penalty.
+   *
+   * @generated from enum value: JOB_KIND_PPO = 4;
+   */
+  PPO = 4,
 }
 
 /**
@@ -423,7 +577,33 @@ export const JobStateSchema: GenEnum<JobState> = /*@__PURE__*/
   enumDesc(file_isrdpo_v1_trainer, 1);
 
 /**
- * Runs one training job at a time: SFT, DPO or reward model.
+ * A reward with no model, for tests and ablations.
+ *
+ * @generated from enum isrdpo.v1.ToyReward
+ */
+export enum ToyReward {
+  /**
+   * @generated from enum value: TOY_REWARD_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * +1 when the answer names the clip's correct colour (attribute questions of the synthetic world,
+   * from the oracle), 0 otherwise.
+   *
+   * @generated from enum value: TOY_REWARD_COLOUR = 1;
+   */
+  COLOUR = 1,
+}
+
+/**
+ * Describes the enum isrdpo.v1.ToyReward.
+ */
+export const ToyRewardSchema: GenEnum<ToyReward> = /*@__PURE__*/
+  enumDesc(file_isrdpo_v1_trainer, 2);
+
+/**
+ * Runs one training job at a time: SFT, DPO, reward model or PPO.
  *
  * @generated from service isrdpo.v1.TrainerService
  */
