@@ -39,6 +39,7 @@ describe("judge strategies, end to end on the test preset", () => {
   let server: ServerProcess;
   let lm: ChatServer;
   let digest: string;
+  let rewardDigest: string;
   let artifacts: LocalArtifactStore;
   let base: string;
   const failures: Reply[] = [];
@@ -46,6 +47,7 @@ describe("judge strategies, end to end on the test preset", () => {
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), "isrdpo-judges-"));
     digest = await publishTinyModel(dir);
+    rewardDigest = await publishTinyModel(dir, { rewardHead: true });
     artifacts = new LocalArtifactStore(dir);
     // The judge LM: the scripted failures first (retried), then a score by the answer's length, so
     // different answers get different scores; "Answer: unreadable" gets prose without a score.
@@ -115,6 +117,15 @@ describe("judge strategies, end to end on the test preset", () => {
       everyTieSaysWhy(records);
     }, 120_000);
   }
+
+  it("REWARD_MODEL: the judge stage scores every item's answers with the named reward model", async () => {
+    const { records, run: r } = await run({ strategy: JudgeStrategy.REWARD_MODEL, rewardModel: { digest: rewardDigest } });
+    expect(records.length).toBe(r.iterations[1]!.stages.find((s) => s.stage === Stage.RESPONSES)!.itemsTotal);
+    everyTieSaysWhy(records);
+    // The pair is the highest and the lowest reward.
+    expect(records.some((x) => x.chosen !== x.rejected && x.chosenScore !== x.rejectedScore)).toBe(true);
+    for (const x of records.filter((y) => !y.tie)) expect(x.chosenScore).toBeGreaterThan(x.rejectedScore);
+  }, 120_000);
 
   it("CAPTION_PROXY on an endpoint: reference captions judged, 429/500 retried, the key sent and never logged or recorded", async () => {
     const before = lm.requests.length;
@@ -223,7 +234,28 @@ describe("judge strategies, end to end on the test preset", () => {
       code: Code.InvalidArgument,
       message: "critique_filter: is only for JUDGE_STRATEGY_SELF_CRITIQUE",
     });
-    expect(await status(judge.judge({ ...base, strategy: JudgeStrategy.REWARD_MODEL }))).toMatchObject({ code: Code.Unimplemented });
+    const clip = { source: { case: "syntheticClipId" as const, value: CLIP } };
+    const rm = await judge.judge({
+      ...base,
+      context: "a red circle moves left.",
+      model: { digest },
+      video: clip,
+      strategy: JudgeStrategy.REWARD_MODEL,
+      rewardModel: { digest: rewardDigest },
+    });
+    expect(rm.scoreA).not.toBe(rm.scoreB);
+    expect(rm.verdict).toBe(rm.confidence < 0.05 ? Verdict.TIE : rm.scoreA > rm.scoreB ? Verdict.A : Verdict.B);
+    expect(rm.confidence).toBeCloseTo(Math.tanh(Math.abs(rm.scoreA - rm.scoreB) / 2), 6);
+    expect(await status(judge.judge({ ...base, strategy: JudgeStrategy.REWARD_MODEL, model: { digest }, video: clip }))).toEqual({
+      code: Code.InvalidArgument,
+      message: "reward_model.digest: required for JUDGE_STRATEGY_REWARD_MODEL (a JOB_KIND_REWARD_MODEL output)",
+    });
+    expect(
+      await status(judge.judge({ ...base, strategy: JudgeStrategy.REWARD_MODEL, model: { digest }, video: clip, rewardModel: { digest } })),
+    ).toEqual({
+      code: Code.InvalidArgument,
+      message: `reward_model: model ${digest} has no reward head (train one with a JOB_KIND_REWARD_MODEL job)`,
+    });
     expect(server.stderr()).not.toContain(SECRET);
   }, 60_000);
 });

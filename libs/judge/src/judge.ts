@@ -10,15 +10,18 @@
 //   self-critique   VideoSAVi: π_t critiques its first answer and revises it; the pair is
 //                   (revision ≻ original) when the filter (self-likelihood, self-verify,
 //                   caption-proxy, or none) prefers the revision, else an explicit tie.
+//   reward-model    VLM-RLAIF: a Bradley–Terry reward model (a JOB_KIND_REWARD_MODEL output) scores
+//                   each distinct answer given the video, the question and the context c_t; the best
+//                   and the worst are the pair, a tie when σ(r_best − r_worst) is within the margin.
 import { scoreAnswers, type CaptionJudgeProtocol, type ChatModel } from "@isrdpo/lm";
-import { critiqueAnswers, type Policy } from "@isrdpo/vlm";
-import { bestVsWorst, firstCopies, nothingToCompare, sameAnswer, tie, type Preference } from "./preferences.ts";
+import { asTarget, critiqueAnswers, fitPrompt, prompts, scoreRewards, type Policy } from "@isrdpo/vlm";
+import { bestVsWorst, firstCopies, logScoreConfidence, nothingToCompare, sameAnswer, tie, type Preference } from "./preferences.ts";
 import { judgeItems, JudgeInputError, type ItemToJudge, type JudgeMethod, type JudgeOptions } from "./strategies.ts";
 
 export const CRITIQUE_FILTERS = ["none", "self-likelihood", "self-verify", "caption-proxy"] as const;
 export type CritiqueFilter = (typeof CRITIQUE_FILTERS)[number];
 
-export type Strategy = JudgeMethod | "caption-proxy" | "self-critique";
+export type Strategy = JudgeMethod | "caption-proxy" | "self-critique" | "reward-model";
 
 export interface CaptionProxyJudge {
   model: ChatModel;
@@ -38,6 +41,8 @@ export interface StrategyOptions extends JudgeOptions {
   critiqueFilter?: CritiqueFilter;
   /** self-critique: tokens of a critique and of a revision. Default 64. */
   critiqueMaxNewTokens?: number;
+  /** reward-model: the reward model (a model version with a reward head). */
+  rewardModel?: Policy;
 }
 
 /** What a judge did besides judging. */
@@ -65,6 +70,7 @@ export async function judgeAll(
   opts: StrategyOptions,
 ): Promise<JudgeOutcome> {
   if (strategy === "caption-proxy") return captionProxy(items, opts);
+  if (strategy === "reward-model") return rewardModel(items, opts);
   if (strategy === "self-critique") {
     if (!policy) throw new Error("judge: the self-critique strategy needs a policy model");
     return selfCritique(policy, items, opts);
@@ -163,4 +169,37 @@ async function selfCritique(policy: Policy, items: readonly ItemToJudge[], opts:
     });
   }
   return { preferences: out, stats };
+}
+
+/**
+ * Rewards of every distinct answer from the reward model, read as Bradley–Terry scores: confidence
+ * |2σ(r_best − r_worst) − 1|. The prompt is the reward model's training input — the answer prompt
+ * with the context — keeping the context's last sentences when the whole does not fit.
+ */
+async function rewardModel(items: readonly ItemToJudge[], opts: StrategyOptions): Promise<JudgeOutcome> {
+  const rm = opts.rewardModel;
+  if (!rm?.rewardHead) throw new JudgeInputError("reward-model: the judge needs a reward model (a model version with a reward head)");
+  const out: (Preference | undefined)[] = items.map((it) => nothingToCompare(it.answers));
+  const rows = items.flatMap((it, i) =>
+    out[i]
+      ? []
+      : [...new Set(firstCopies(it.answers))].map((a) => {
+          const answer = asTarget(it.answers[a]!);
+          const reserve = rm.tok.encode(answer).length + 1;
+          const prompt = fitPrompt(rm, (c) => prompts.answer(it.question, c), it.context, reserve) ?? prompts.answer(it.question);
+          return { i, a, item: { ...it.video, prompt, answer } };
+        }),
+  );
+  const rewards = await scoreRewards(
+    rm.model,
+    rm.tok,
+    rm.rewardHead,
+    rows.map((r) => r.item),
+  );
+  items.forEach((it, i) => {
+    if (out[i]) return;
+    const mine = new Map(rows.flatMap((r, k) => (r.i === i ? [[r.a, rewards[k]!] as const] : [])));
+    out[i] = bestVsWorst(it.answers, (a) => mine.get(a)!, logScoreConfidence, opts.tieMargin);
+  });
+  return { preferences: out as Preference[], stats: noStats() };
 }

@@ -4,7 +4,19 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CAPTION_PROXY_V1, ChatClient } from "@isrdpo/lm";
 import { startChatServer, type ChatServer, type Reply } from "@isrdpo/lm/testing";
-import { Rng, Tokenizer, VideoLMM, initBackend, modelConfig, type Policy } from "@isrdpo/vlm";
+import {
+  REWARD_HEAD,
+  Rng,
+  ScalarHead,
+  Tokenizer,
+  VideoLMM,
+  asTarget,
+  initBackend,
+  modelConfig,
+  prompts,
+  scoreRewards,
+  type Policy,
+} from "@isrdpo/vlm";
 import { JudgeInputError, judgeAll, type CaptionProxyJudge } from "../src/index.ts";
 
 const servers: ChatServer[] = [];
@@ -147,5 +159,35 @@ describe("self-critique", () => {
     byCaption.preferences.forEach((pref, i) => expect(pref.tie).toBe(none.preferences[i]!.tie));
     expect(s.requests.length).toBe(2 * none.preferences.filter((x) => !x.tie).length);
     p.model.dispose();
+  });
+});
+
+describe("reward-model", () => {
+  it("keeps the answers with the highest and lowest reward, given the context; a tie within the margin; no head is refused", async () => {
+    const rm = await policy(7);
+    rm.rewardHead = ScalarHead.create(REWARD_HEAD, rm.model.config.dModel, 3);
+    const v = { videoId: "rm-v", frames: frames(7) };
+    const answers = ["red", "a blue square", "Red.", "two"];
+    const it = { video: v, question: "what colour is it?", context: "a red circle moves left.", answers };
+    const { preferences } = await judgeAll("reward-model", undefined, [it], { tieMargin: 0, rewardModel: rm });
+    // The rewards the judge must have used: the answer prompt with the context, each distinct answer once.
+    const r = await scoreRewards(
+      rm.model,
+      rm.tok,
+      rm.rewardHead,
+      ["red", "a blue square", "two"].map((a) => ({ ...v, prompt: prompts.answer(it.question, it.context), answer: asTarget(a) })),
+    );
+    const byAnswer = [r[0]!, r[1]!, r[0]!, r[2]!];
+    const best = byAnswer.indexOf(Math.max(...r));
+    const worst = byAnswer.indexOf(Math.min(...r));
+    const p = preferences[0]!;
+    expect(p.scores.map((x) => x.toFixed(5))).toEqual(byAnswer.map((x) => x.toFixed(5)));
+    expect(p).toMatchObject({ chosen: best, rejected: worst, tie: false });
+    expect(p.confidence).toBeCloseTo(Math.tanh((Math.max(...r) - Math.min(...r)) / 2), 6); // |2σ(Δ) − 1|
+    const within = await judgeAll("reward-model", undefined, [it], { tieMargin: 0.999999, rewardModel: rm });
+    expect(within.preferences[0]).toMatchObject({ tie: true, tieReason: expect.stringMatching(/below margin/) });
+    await expect(judgeAll("reward-model", undefined, [it], { tieMargin: 0, rewardModel: await policy(8) })).rejects.toThrow(
+      JudgeInputError,
+    );
   });
 });

@@ -152,6 +152,7 @@ function workItem(record: RunRecord, shard: ShardRecord): WorkItem {
             likelihoodScore: j.likelihoodScore,
             captionProxy: j.captionProxy,
             critiqueFilter: j.critiqueFilter,
+            rewardModel: j.rewardModel,
             ...(j.captionProxy?.maxRequests
               ? { lmRequestShare: requestShare(record, t, shard.shardIndex, j.captionProxy.maxRequests) }
               : {}),

@@ -63,6 +63,7 @@ const BUILT_JUDGES: ReadonlySet<JudgeStrategy> = new Set([
   JudgeStrategy.ORACLE,
   JudgeStrategy.CAPTION_PROXY,
   JudgeStrategy.SELF_CRITIQUE,
+  JudgeStrategy.REWARD_MODEL,
 ]);
 
 // @isrdpo/vlm's PRESET_NAMES (orchestration does not depend on the model library; a test checks they agree).
@@ -123,8 +124,8 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
   if (!(spec.judge.strategy in JudgeStrategy)) fail("spec.judge.strategy", `unknown value ${spec.judge.strategy}`);
   if (spec.judge.tieMargin === 0) spec.judge.tieMargin = DEFAULTS.tieMargin;
   if (!(spec.judge.tieMargin > 0 && spec.judge.tieMargin < 1)) fail("spec.judge.tie_margin", "must be in (0, 1)");
-  if (spec.judge.strategy === JudgeStrategy.REWARD_MODEL && !spec.judge.rewardModel) {
-    fail("spec.judge.reward_model", "is required for JUDGE_STRATEGY_REWARD_MODEL");
+  if (spec.judge.strategy === JudgeStrategy.REWARD_MODEL && !spec.judge.rewardModel?.digest) {
+    fail("spec.judge.reward_model.digest", "is required for JUDGE_STRATEGY_REWARD_MODEL (a JOB_KIND_REWARD_MODEL output)");
   }
   if (!BUILT_JUDGES.has(spec.judge.strategy)) {
     const built = [...BUILT_JUDGES].map((j) => JudgeStrategy[j]).join(", ");

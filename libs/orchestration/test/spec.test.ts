@@ -5,6 +5,11 @@ import { requestShare } from "../src/commands.ts";
 import { testRunSpec } from "../src/testing.ts";
 
 describe("normalizeRunSpec", () => {
+  it("accepts the reward-model judge with the reward model's digest", () => {
+    const s = normalizeRunSpec(testRunSpec({ judge: { strategy: JudgeStrategy.REWARD_MODEL, rewardModel: { name: "rm", digest: "d" } } }));
+    expect(s.judge).toMatchObject({ strategy: JudgeStrategy.REWARD_MODEL, rewardModel: { digest: "d" } });
+  });
+
   it("fills the contract defaults", () => {
     const s = normalizeRunSpec(testRunSpec({ shardSize: 0 }));
     expect(s.shardSize).toBe(64);
@@ -54,7 +59,7 @@ describe("normalizeRunSpec", () => {
     ["negative temperature", { responseSampling: { temperature: -1 } }, "spec.response_sampling.temperature"],
     ["absurd token count", { responseSampling: { maxNewTokens: 10_000_000 } }, "spec.response_sampling.max_new_tokens"],
     ["tie margin ≥ 1", { judge: { tieMargin: 1.5 } }, "spec.judge.tie_margin"],
-    ["reward model missing", { judge: { strategy: JudgeStrategy.REWARD_MODEL } }, "spec.judge.reward_model"],
+    ["reward model missing", { judge: { strategy: JudgeStrategy.REWARD_MODEL } }, "spec.judge.reward_model.digest"],
     [
       "caption-proxy endpoint that is not a URL",
       { judge: { strategy: JudgeStrategy.CAPTION_PROXY, captionProxy: { endpoint: "vllm:8000", model: "m" } } },
@@ -101,10 +106,11 @@ describe("normalizeRunSpec", () => {
       },
       "spec.judge.caption_proxy_endpoint",
     ],
+    ["an unknown judge", { judge: { strategy: 99 as JudgeStrategy } }, "spec.judge.strategy"],
     [
-      "an unbuilt judge, fully specified",
-      { judge: { strategy: JudgeStrategy.REWARD_MODEL, rewardModel: { name: "rm", digest: "d" } } },
-      "spec.judge.strategy",
+      "reward model without a digest",
+      { judge: { strategy: JudgeStrategy.REWARD_MODEL, rewardModel: { name: "rm" } } },
+      "spec.judge.reward_model.digest",
     ],
     ["fraction above 1", { failurePolicy: { maxFailedItemFraction: 2 } }, "spec.failure_policy.max_failed_item_fraction"],
     ["too many attempts", { failurePolicy: { maxShardAttempts: 1000 } }, "spec.failure_policy.max_shard_attempts"],

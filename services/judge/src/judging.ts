@@ -10,6 +10,7 @@ import {
   LikelihoodScore,
   type CaptionProxySpec,
   type JudgeStatsSchema,
+  type ModelRef,
 } from "@isrdpo/contracts";
 import {
   JudgeInputError,
@@ -22,7 +23,7 @@ import {
 } from "@isrdpo/judge";
 import { ChatClient, LmConfigError, LmError, captionJudgeProtocol } from "@isrdpo/lm";
 import type { ServiceContext } from "@isrdpo/runtime";
-import { policyChatModel } from "@isrdpo/serving";
+import { acquireModel, policyChatModel } from "@isrdpo/serving";
 import type { Policy } from "@isrdpo/vlm";
 
 const METHODS: Partial<Record<JudgeStrategy, Strategy>> = {
@@ -32,6 +33,7 @@ const METHODS: Partial<Record<JudgeStrategy, Strategy>> = {
   [JudgeStrategy.ORACLE]: "oracle",
   [JudgeStrategy.CAPTION_PROXY]: "caption-proxy",
   [JudgeStrategy.SELF_CRITIQUE]: "self-critique",
+  [JudgeStrategy.REWARD_MODEL]: "reward-model",
 };
 
 const FILTERS: Partial<Record<CritiqueFilter, FilterName>> = {
@@ -70,6 +72,8 @@ export interface JudgeSettings {
   captionProxy?: CaptionProxySpec | undefined;
   /** Requests this call may make (a shard's share of the run's budget); undefined: no limit. */
   requestShare?: number | undefined;
+  /** For the reward-model judge. */
+  rewardModel?: ModelRef | undefined;
 }
 
 /** Whether a strategy with these settings asks a caption-proxy judge. */
@@ -124,13 +128,21 @@ export async function judge(
       ...(s.requestShare !== undefined ? { requestShare: s.requestShare } : {}),
     };
   }
+  // The reward-model judge scores with its own model version, loaded (and cached) by digest.
+  const rm = strategy === JudgeStrategy.REWARD_MODEL ? await acquireModel(ctx, s.rewardModel, "reward_model") : undefined;
   try {
+    if (rm && !rm.policy.rewardHead)
+      throw new ConnectError(
+        `reward_model: model ${s.rewardModel!.digest} has no reward head (train one with a JOB_KIND_REWARD_MODEL job)`,
+        Code.InvalidArgument,
+      );
     const out = await judgeAll(method, policy, items, {
       tieMargin: s.tieMargin,
       singleOrder: s.singleOrder,
       likelihood: s.likelihoodScore === LikelihoodScore.CONTEXT_GAIN ? "context-gain" : "sequence",
       ...(strategy === JudgeStrategy.SELF_CRITIQUE ? { critiqueFilter: critiqueFilterOf(s.critiqueFilter) } : {}),
       ...(captionProxy ? { captionProxy } : {}),
+      ...(rm ? { rewardModel: rm.policy } : {}),
     });
     const lm = client?.stats() ?? { requests: 0, retries: 0 };
     return {
@@ -148,5 +160,7 @@ export async function judge(
     // An endpoint that keeps failing after its retries: the shard fails (and is retried by the run).
     if (err instanceof LmError) throw new ConnectError(`caption-proxy judge: ${err.message}`, Code.Unavailable);
     throw err;
+  } finally {
+    rm?.release();
   }
 }

@@ -54,6 +54,8 @@ export function judgeRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof JudgeS
         if (captionProxy.captionSource === CaptionSource.CONTEXT) requireNonEmpty("context", req.context);
         else requireNonEmpty("caption", req.caption);
       }
+      if (req.strategy === JudgeStrategy.REWARD_MODEL && !req.rewardModel?.digest)
+        invalidArgument("reward_model.digest", "required for JUDGE_STRATEGY_REWARD_MODEL (a JOB_KIND_REWARD_MODEL output)");
       const oracle = req.strategy === JudgeStrategy.ORACLE;
       if (oracle && req.video?.source.case !== "syntheticClipId")
         invalidArgument("video.synthetic_clip_id", "the oracle judges questions about synthetic clips only");
@@ -83,6 +85,7 @@ export function judgeRpc(ctx: ServiceContext): Partial<ServiceImpl<typeof JudgeS
             critiqueFilter,
             captionProxy,
             ...(captionProxy?.maxRequests ? { requestShare: captionProxy.maxRequests } : {}),
+            rewardModel: req.rewardModel,
           },
         );
         const v = preferences[0]!;

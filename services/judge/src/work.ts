@@ -57,6 +57,7 @@ export function judgeHandler(ctx: ServiceContext): WorkHandler<"judge"> {
         critiqueFilter: params.critiqueFilter,
         captionProxy: params.captionProxy,
         requestShare: params.lmRequestShare,
+        rewardModel: params.rewardModel,
       },
     );
     extra.stats = stats;
