@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   type ContextMode,
-  JudgeStrategy,
+  type JudgeStrategy,
   RunRecordSchema,
   RunSchema,
   RunState,
