@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { JobKind, JobState, PreferenceShardSchema, TrainerService, type Job } from "@isrdpo/contracts";
+import { JobKind, JobState, PreferenceShardSchema, ToyReward, TrainerService, type Job } from "@isrdpo/contracts";
 import { LocalArtifactStore, MemoryBus } from "@isrdpo/bus";
 import { createLogger, loadConfig, startServer, type RunningServer } from "@isrdpo/runtime";
 import { importDataset, writeSyntheticDataset } from "@isrdpo/datasets";
@@ -20,12 +20,14 @@ describe("TrainerService jobs", () => {
   let server: RunningServer;
   let artifacts: LocalArtifactStore;
   let digest: string;
+  let artifactDir: string;
   let trainer: ReturnType<typeof createClient<typeof TrainerService>>;
 
   const checkpointDir = mkdtempSync(join(tmpdir(), "isrdpo-trainer-ckpt-"));
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), "isrdpo-trainer-"));
     digest = await publishTinyModel(dir);
+    artifactDir = dir;
     artifacts = new LocalArtifactStore(dir);
     const config = loadConfig({
       env: {},
@@ -160,6 +162,63 @@ describe("TrainerService jobs", () => {
     await expect(trainer.startJob({ jobId: "rm-none", spec: { kind: JobKind.REWARD_MODEL, data: [ref] } })).rejects.toThrow(
       /invalid_argument\] spec\.base_model\.digest/,
     );
+  }, 120_000);
+
+  it("runs PPO against the colour toy reward and against a reward model, reporting entropy and KL per step", async () => {
+    const ppo = { rolloutBatchSize: 4, rollouts: 2, ppoEpochs: 1, maxNewTokens: 4 };
+    await trainer.startJob({
+      jobId: "ppo-toy",
+      spec: {
+        kind: JobKind.PPO,
+        baseModel: { digest },
+        syntheticData: { seed: 5n, split: "train", clipCount: 4 },
+        ppo: { ...ppo, toyReward: ToyReward.COLOUR },
+        training: { learningRate: 1e-3 },
+      },
+    });
+    const toy = (await finished("ppo-toy")).at(-1)!;
+    expect(toy.failureReason).toBe("");
+    expect(toy.state).toBe(JobState.SUCCEEDED);
+    expect(toy.progress!.totalSteps).toBe(2);
+    for (const key of ["objective/scores", "objective/kl", "policy/entropy_avg", "policy/approxkl_avg", "loss/value_avg"])
+      expect(toy.progress!.metrics).toHaveProperty([key]);
+    expect(toy.outputModel!.digest).not.toBe(digest);
+    // Rewards from a reward model, prompts (with their contexts) from a preference shard.
+    const rm = await publishTinyModel(artifactDir, { rewardHead: true });
+    const shard = create(PreferenceShardSchema, {
+      records: [
+        {
+          itemId: "p",
+          videoId: "syn-3-train-f8-0",
+          prompt: "What colour is the circle?",
+          context: "a red circle.",
+          chosen: "a",
+          rejected: "a",
+          tie: true,
+        },
+      ],
+    });
+    const ref = await artifacts.put("artifact://test/prefs/ppo-0000.pb", toBinary(PreferenceShardSchema, shard));
+    await trainer.startJob({
+      jobId: "ppo-rm",
+      spec: { kind: JobKind.PPO, baseModel: { digest }, data: [ref], ppo: { ...ppo, rewardModel: { digest: rm } } },
+    });
+    const withRm = (await finished("ppo-rm")).at(-1)!;
+    expect(withRm.failureReason).toBe("");
+    expect(withRm.state).toBe(JobState.SUCCEEDED);
+    expect(withRm.progress!.metrics["objective/scores"]).not.toBe(0); // a real-valued reward, not the toy's 0/1
+    await expect(
+      trainer.startJob({
+        jobId: "ppo-both",
+        spec: { kind: JobKind.PPO, baseModel: { digest }, data: [ref], ppo: { toyReward: ToyReward.COLOUR, rewardModel: { digest: rm } } },
+      }),
+    ).rejects.toThrow("[invalid_argument] spec.ppo.reward_model: PPO needs exactly one of reward_model.digest and toy_reward");
+    await expect(
+      trainer.startJob({
+        jobId: "ppo-toy-bad",
+        spec: { kind: JobKind.PPO, baseModel: { digest }, data: [ref], ppo: { toyReward: ToyReward.COLOUR } },
+      }),
+    ).rejects.toThrow(/invalid_argument\] spec\.synthetic_data: TOY_REWARD_COLOUR/);
   }, 120_000);
 
   it("leaves the model unchanged, and says so, when every pair is a tie", async () => {

@@ -36,3 +36,4 @@ export {
   ppoPolicyLoss,
   tokenEntropy,
 } from "./rl.ts";
+export { PpoParamsSchema, trainPpo, type PpoParams, type PpoPrompt, type PpoTrainOptions, type RewardFn } from "./ppo.ts";

@@ -10,6 +10,7 @@ import {
   JobKind,
   LrSchedule,
   PreferenceShardSchema,
+  ToyReward,
   type JobSpec,
   type ModelRef,
   type TrainingParams as TrainingParamsProto,
@@ -21,21 +22,36 @@ import {
   evaluateRewardModel,
   splitHeldOut,
   trainDpo,
+  trainPpo,
   trainRewardModel,
   trainSft,
   type DpoPair,
+  type PpoPrompt,
+  type RewardFn,
   type RewardPair,
   type StepMetrics,
   type TrainingParams,
 } from "@isrdpo/train";
-import { type SftMixOptions, buildSftMix, clipFromId, denseTargets, renderClip, resolveVideo, syntheticSplit } from "@isrdpo/video";
+import {
+  type InstructionItem,
+  type SftMixOptions,
+  buildSftMix,
+  clipFromId,
+  denseTargets,
+  renderClip,
+  resolveVideo,
+  scoreAnswer,
+  syntheticSplit,
+} from "@isrdpo/video";
 import {
   REWARD_HEAD,
   ScalarHead,
   asTarget,
+  fitPrompt,
   modelConfig,
   prompts,
   publishCheckpoint,
+  scoreRewards,
   skillText,
   Tokenizer,
   VideoLMM,
@@ -325,5 +341,121 @@ export async function runJob(
       head.dispose();
     }
   }
-  throw new Error(`job.spec.kind: ${JobKind[spec.kind]} is not built yet (SFT, DPO and reward model are)`);
+  if (spec.kind === JobKind.PPO) {
+    const p = spec.ppo;
+    const policy = await loadModelCopy(ctx, spec.baseModel, "job.spec.base_model");
+    const reference = await loadModelCopy(ctx, spec.baseModel, "job.spec.base_model");
+    const rm = p?.rewardModel?.digest ? await loadModelCopy(ctx, p.rewardModel, "job.spec.ppo.reward_model") : undefined;
+    // A value head on the policy's hidden states (TRL's AutoModelForCausalLMWithValueHead).
+    const head = ScalarHead.create("value_head", policy.model.config.dModel, training.seed ?? 0);
+    try {
+      if (rm && !rm.rewardHead) throw new Error(`job.spec.ppo.reward_model: model ${p!.rewardModel!.digest} has no reward head`);
+      const dims = policy.model.config;
+      const toy = p?.toyReward === ToyReward.COLOUR;
+      const questions = [
+        ...(await shardQuestions(ctx, spec.data, dims)),
+        ...(spec.syntheticData ? syntheticQuestions(spec.syntheticData, dims, toy) : []),
+      ];
+      const fitting = questions.filter((q) => policy.tok.encode(q.prompt).length + 2 < dims.maxTextLen);
+      if (fitting.length === 0) throw new Error("job.spec.data: no prompt to roll out (no question that fits the model)");
+      const reward: RewardFn = toy
+        ? async (samples) => samples.map((s) => colourReward(fitting[s.promptIndex]!, s.answer))
+        : async (samples) => {
+            const rows = samples.map((s) => {
+              const q = fitting[s.promptIndex]!;
+              const answer = asTarget(s.answer);
+              const reserve = rm!.tok.encode(answer).length + 1;
+              const prompt = fitPrompt(rm!, (c) => prompts.answer(q.question, c), q.context, reserve) ?? prompts.answer(q.question);
+              return { videoId: q.videoId, frames: q.frames, prompt, answer };
+            });
+            return scoreRewards(rm!.model, rm!.tok, rm!.rewardHead!, rows, opts.signal ? { signal: opts.signal } : {});
+          };
+      const result = await trainPpo(policy.model, reference.model, policy.tok, head, fitting, reward, {
+        ...common,
+        ppo: {
+          ...(p?.klCoef ? { klCoef: p.klCoef } : {}),
+          ...(p?.clipRange ? { clipRange: p.clipRange } : {}),
+          ...(p?.valueClipRange ? { valueClipRange: p.valueClipRange } : {}),
+          ...(p?.valueCoef ? { valueCoef: p.valueCoef } : {}),
+          ...(p?.entropyCoef ? { entropyCoef: p.entropyCoef } : {}),
+          ...(p?.gamma !== undefined ? { gamma: p.gamma } : {}),
+          ...(p?.lambda !== undefined ? { lambda: p.lambda } : {}),
+          ...(p?.rolloutBatchSize ? { rolloutBatchSize: p.rolloutBatchSize } : {}),
+          ...(p?.rollouts ? { rollouts: p.rollouts } : {}),
+          ...(p?.ppoEpochs ? { ppoEpochs: p.ppoEpochs } : {}),
+          ...(p?.miniBatchSize ? { miniBatchSize: p.miniBatchSize } : {}),
+          ...(p?.maxNewTokens ? { maxNewTokens: p.maxNewTokens } : {}),
+        },
+      });
+      if (result.stopped === "aborted") throw new Error("job cancelled");
+      const published = await publishCheckpoint(ctx.artifacts, result.lastCheckpoint!.dir, spec.outputName || jobId);
+      const dropped = questions.length - fitting.length;
+      return { model: published, steps: result.steps, note: dropped ? `${dropped} prompts longer than the model's text left out` : "" };
+    } finally {
+      policy.model.dispose();
+      reference.model.dispose();
+      rm?.model.dispose();
+      rm?.rewardHead?.dispose();
+      head.dispose();
+    }
+  }
+  throw new Error(`job.spec.kind: ${JobKind[spec.kind]} is not built yet (SFT, DPO, reward model and PPO are)`);
+}
+
+/** A PPO prompt: the policy's answer prompt, and what a reward reads (the question, its context, the oracle's item). */
+interface PpoQuestion extends PpoPrompt {
+  question: string;
+  context: string;
+  item?: InstructionItem;
+  scene?: ReturnType<typeof clipFromId>["scene"];
+}
+
+/** The distinct (video, question, context) of preference shards, ties included: the run's prompts with their c_t. */
+async function shardQuestions(ctx: ServiceContext, refs: JobSpec["data"], dims: { frames: number; height: number; width: number }) {
+  const cache = new Map<string, Uint8Array>();
+  const seen = new Set<string>();
+  const out: PpoQuestion[] = [];
+  for (const ref of refs) {
+    for (const r of fromBinary(PreferenceShardSchema, await ctx.artifacts.get(ref)).records) {
+      if (seen.has(r.itemId)) continue;
+      seen.add(r.itemId);
+      out.push({
+        videoId: r.videoId,
+        frames: await framesOf(ctx, r.videoId, dims, cache),
+        prompt: prompts.answer(r.prompt),
+        question: r.prompt,
+        context: r.context,
+      });
+    }
+  }
+  return out;
+}
+
+/** The questions of a synthetic split (only colour questions for the colour toy reward), no context. */
+function syntheticQuestions(
+  data: { seed: bigint; split: string; clipCount: number; frames: number },
+  dims: { frames: number; height: number; width: number },
+  colourOnly: boolean,
+): PpoQuestion[] {
+  return syntheticSplit(Number(data.seed), (data.split || "train") as "train", data.clipCount, data.frames || dims.frames).flatMap((c) => {
+    const frames = renderClip(c.scene, dims);
+    return c.items
+      .filter((it) => !colourOnly || it.check.kind === "colour")
+      .map((it) => ({
+        videoId: c.id,
+        frames,
+        prompt: prompts.answer(it.question),
+        question: it.question,
+        context: "",
+        item: it,
+        scene: c.scene,
+      }));
+  });
+}
+
+/** The colour toy reward: +1 when the oracle finds the answer names the clip's right colour. */
+function colourReward(q: PpoQuestion, answer: string): number {
+  if (!q.item || !q.scene || q.item.check.kind !== "colour")
+    throw new Error("job.spec.ppo.toy_reward: TOY_REWARD_COLOUR needs synthetic_data prompts (colour questions of the synthetic world)");
+  return scoreAnswer(q.scene, q.item, answer).correct ? 1 : 0;
 }

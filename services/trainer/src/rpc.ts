@@ -1,12 +1,13 @@
 // TrainerService: start, inspect, watch and cancel training jobs.
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import {
   CancelJobResponseSchema,
   GetJobResponseSchema,
   JobKind,
   StartJobResponseSchema,
+  ToyReward,
   type TrainerService,
   WatchJobResponseSchema,
 } from "@isrdpo/contracts";
@@ -24,9 +25,7 @@ export function trainerRpc(jobs: JobManager): Partial<ServiceImpl<typeof Trainer
       const spec = req.spec;
       if (!spec) invalidArgument("spec", "required");
       if (spec.kind === JobKind.UNSPECIFIED || !(spec.kind in JobKind))
-        invalidArgument("spec.kind", "required: JOB_KIND_SFT, JOB_KIND_DPO or JOB_KIND_REWARD_MODEL");
-      if (spec.kind === JobKind.PPO)
-        throw new ConnectError("spec.kind: JOB_KIND_PPO is not implemented yet (SFT, DPO and reward model are)", Code.Unimplemented);
+        invalidArgument("spec.kind", "required: JOB_KIND_SFT, JOB_KIND_DPO, JOB_KIND_REWARD_MODEL or JOB_KIND_PPO");
       if (spec.kind === JobKind.SFT && !spec.syntheticData && spec.data.length === 0)
         invalidArgument("spec.synthetic_data", "SFT needs synthetic_data, data (imported datasets) or both");
       if (spec.kind === JobKind.SFT && spec.preset && !(PRESET_NAMES as readonly string[]).includes(spec.preset))
@@ -45,6 +44,30 @@ export function trainerRpc(jobs: JobManager): Partial<ServiceImpl<typeof Trainer
           invalidArgument("spec.data", "a reward model needs preference shards, synthetic_data (the synthetic judge pairs) or both");
         const f = spec.rewardModel?.heldOutFraction ?? 0;
         if (!(f >= 0 && f < 1)) invalidArgument("spec.reward_model.held_out_fraction", `must be in [0, 1), got ${f}`);
+      }
+      if (spec.kind === JobKind.PPO) {
+        if (!spec.baseModel?.digest) invalidArgument("spec.base_model.digest", "required for PPO (the policy, also the KL reference)");
+        const p = spec.ppo;
+        const toy = p?.toyReward ?? ToyReward.UNSPECIFIED;
+        if (!(toy in ToyReward)) invalidArgument("spec.ppo.toy_reward", `unknown value ${toy}`);
+        if (!p?.rewardModel?.digest === (toy === ToyReward.UNSPECIFIED))
+          invalidArgument("spec.ppo.reward_model", "PPO needs exactly one of reward_model.digest and toy_reward");
+        if (toy === ToyReward.COLOUR && !spec.syntheticData)
+          invalidArgument("spec.synthetic_data", "TOY_REWARD_COLOUR reads the synthetic world's colour questions: set synthetic_data");
+        if (spec.data.length === 0 && !spec.syntheticData)
+          invalidArgument("spec.data", "PPO needs prompts: preference shards, synthetic_data or both");
+        for (const [field, value, max] of [
+          ["kl_coef", p?.klCoef ?? 0, Infinity],
+          ["clip_range", p?.clipRange ?? 0, Infinity],
+          ["value_clip_range", p?.valueClipRange ?? 0, Infinity],
+          ["value_coef", p?.valueCoef ?? 0, Infinity],
+          ["entropy_coef", p?.entropyCoef ?? 0, Infinity],
+          ["gamma", p?.gamma ?? 0, 1],
+          ["lambda", p?.lambda ?? 0, 1],
+        ] as const)
+          if (!(value >= 0 && value <= max)) invalidArgument(`spec.ppo.${field}`, `must be in [0, ${max}], got ${value}`);
+        if ((p?.maxNewTokens ?? 0) > LIMITS.maxNewTokens)
+          invalidArgument("spec.ppo.max_new_tokens", `at most ${LIMITS.maxNewTokens}, got ${p!.maxNewTokens}`);
       }
       if (req.jobId && !JOB_ID.test(req.jobId)) invalidArgument("job_id", `must match ${JOB_ID}`);
       const { job } = jobs.start(req.jobId || randomUUID(), spec);
