@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { REWARD_HEAD, Rng, ScalarHead, Tokenizer, VideoLMM, initBackend, modelConfig, prompts } from "@isrdpo/vlm";
+import { Rng, ScalarHead, Tokenizer, VideoLMM, initBackend, modelConfig, prompts } from "@isrdpo/vlm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type PpoPrompt, type RewardFn, trainPpo, trainSft } from "../src/index.ts";
 
