@@ -1,0 +1,119 @@
+// Issue 16: a reward-model or PPO job whose trainer is killed with SIGKILL mid-job resumes from its
+// last checkpoint when the job is started again on a new trainer process, and ends exactly where the
+// same job run undisturbed ends: the same steps, metrics and published model.
+import { mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { JobKind, JobState, PreferenceShardSchema, ToyReward, TrainerService, type Job, type JobSpec } from "@isrdpo/contracts";
+import { LocalArtifactStore } from "@isrdpo/bus";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { JobSpecSchema } from "@isrdpo/contracts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { publishTinyModel } from "../support/model.ts";
+import { startServer, type ServerProcess } from "../support/processes.ts";
+
+describe("trainer killed with SIGKILL mid-job: reward-model and PPO jobs resume exactly", () => {
+  const dir = mkdtempSync(join(tmpdir(), "isrdpo-trainer-crash-"));
+  const env = { ISRDPO_ARTIFACT_DIR: dir, ISRDPO_CHECKPOINT_DIR: join(dir, "ckpt") };
+  let digest: string;
+  let server: ServerProcess;
+  // A generous start-up limit: on a loaded 2-core machine tsx takes long to load the CLI.
+  const start = () => startServer("apps/cli/src/main.ts", ["serve", "trainer", "--port", "0"], env, 120_000);
+  const client = () => createClient(TrainerService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }));
+
+  beforeAll(async () => {
+    digest = await publishTinyModel(dir);
+    server = await start();
+  }, 150_000);
+  afterAll(async () => {
+    server?.child.kill("SIGKILL");
+    await server?.exited;
+  });
+
+  async function last(jobId: string): Promise<Job> {
+    let job: Job | undefined;
+    for await (const res of client().watchJob({ jobId })) job = res.job;
+    return job!;
+  }
+
+  async function killedAndResumed(jobId: string, spec: MessageInitShape<typeof JobSpecSchema>, killAtStep: number): Promise<Job> {
+    await client().startJob({ jobId, spec });
+    for await (const res of client().watchJob({ jobId })) {
+      if ((res.job!.progress?.step ?? 0) >= killAtStep) break;
+      expect(res.job!.state).not.toBe(JobState.SUCCEEDED); // the kill must land mid-job
+    }
+    server.child.kill("SIGKILL");
+    await server.exited;
+    // Killed before the end: the job's checkpoints are still there (a finished job removes them).
+    expect(readdirSync(join(dir, "ckpt", "jobs", jobId)).some((n) => n.startsWith("step-"))).toBe(true);
+    server = await start();
+    await client().startJob({ jobId, spec }); // what a redelivered "train" work item does
+    return last(jobId);
+  }
+
+  it("reward model", async () => {
+    const colours = ["red", "blue", "green", "white"];
+    const records = colours.flatMap((c, i) =>
+      colours
+        .filter((d) => d !== c)
+        .slice(0, 2)
+        .map((d) => ({
+          itemId: `${i}-${d}`,
+          videoId: "syn-3-train-f8-0",
+          prompt: "What colour?",
+          context: `a ${c} circle.`,
+          chosen: c,
+          rejected: d,
+        })),
+    );
+    const ref = await new LocalArtifactStore(dir).put(
+      "artifact://test/prefs/crash-rm.pb",
+      toBinary(PreferenceShardSchema, create(PreferenceShardSchema, { records })),
+    );
+    // 8 pairs, 2 held out, batch 2, 4 epochs: 12 steps, a checkpoint after each.
+    const spec = {
+      kind: JobKind.REWARD_MODEL,
+      baseModel: { digest },
+      data: [ref],
+      rewardModel: { heldOutFraction: 0.25 },
+      training: { learningRate: 3e-3, epochs: 4, batchSize: 2, checkpointEverySteps: 1 },
+    } satisfies MessageInitShape<typeof JobSpecSchema>;
+    const resumed = await killedAndResumed("rm-crash", spec, 4);
+    await client().startJob({ jobId: "rm-straight", spec });
+    const straight = await last("rm-straight");
+    for (const job of [resumed, straight]) expect(job).toMatchObject({ state: JobState.SUCCEEDED, failureReason: "" });
+    expect(resumed.progress!.step).toBe(12);
+    expectSameEnd(resumed, straight);
+    expect(resumed.evalMetrics).toEqual(straight.evalMetrics);
+  }, 400_000);
+
+  it("PPO (the rollout in flight is in the checkpoint)", async () => {
+    // 4 rollouts × 2 epochs: 8 steps; killed inside a rollout's epochs.
+    const spec = {
+      kind: JobKind.PPO,
+      baseModel: { digest },
+      syntheticData: { seed: 5n, split: "train", clipCount: 4 },
+      ppo: { toyReward: ToyReward.COLOUR, rolloutBatchSize: 4, rollouts: 4, ppoEpochs: 2, maxNewTokens: 4 },
+      training: { learningRate: 1e-3, checkpointEverySteps: 1 },
+    } satisfies MessageInitShape<typeof JobSpecSchema>;
+    const resumed = await killedAndResumed("ppo-crash", spec, 3);
+    await client().startJob({ jobId: "ppo-straight", spec });
+    const straight = await last("ppo-straight");
+    for (const job of [resumed, straight]) expect(job).toMatchObject({ state: JobState.SUCCEEDED, failureReason: "" });
+    expect(resumed.progress!.step).toBe(8);
+    expectSameEnd(resumed, straight);
+  }, 400_000);
+});
+
+/** The same last step, metrics and published model. */
+function expectSameEnd(resumed: Job, straight: Job) {
+  const spec = (j: Job) => j.spec as JobSpec;
+  expect(spec(resumed).kind).toBe(spec(straight).kind);
+  expect(resumed.progress!.step).toBe(straight.progress!.step);
+  expect(resumed.progress!.metrics).toEqual(straight.progress!.metrics);
+  expect(resumed.progress!.loss).toBe(straight.progress!.loss);
+  expect(resumed.outputModel!.digest).toBe(straight.outputModel!.digest);
+}
