@@ -9,6 +9,7 @@ import { create, fromBinary, toJsonString } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import {
+  Alignment,
   CaptionSource,
   ContextMode,
   CritiqueFilter,
@@ -20,6 +21,7 @@ import {
   RunSpecSchema,
   RunState,
   Stage,
+  StageState,
   Verdict,
 } from "@isrdpo/contracts";
 import { LocalArtifactStore } from "@isrdpo/bus";
@@ -74,8 +76,14 @@ describe("judge strategies, end to end on the test preset", () => {
   const transport = () => createGrpcTransport({ baseUrl: base });
   const endpoint = () => ({ endpoint: lm.url, model: "judge-lm", apiKeyEnv: "JUDGE_KEY", timeoutMs: 5_000 });
 
-  function spec(judge: MessageInitShape<typeof RunSpecSchema>["judge"], evaluate = false) {
+  /** `more`: the alignment and PPO settings of a run that trains by PPO. */
+  function spec(
+    judge: MessageInitShape<typeof RunSpecSchema>["judge"],
+    evaluate = false,
+    more: Pick<MessageInitShape<typeof RunSpecSchema>, "alignment" | "ppo"> = {},
+  ) {
     return create(RunSpecSchema, {
+      ...more,
       name: "judges",
       initialModel: { source: { case: "model", value: { digest } } },
       prompts: { source: { case: "synthetic", value: { seed: 6n, split: "train", clipCount: 1 } } },
@@ -96,9 +104,13 @@ describe("judge strategies, end to end on the test preset", () => {
     });
   }
 
-  async function run(judge: MessageInitShape<typeof RunSpecSchema>["judge"], evaluate = false) {
+  async function run(
+    judge: MessageInitShape<typeof RunSpecSchema>["judge"],
+    evaluate = false,
+    more: Pick<MessageInitShape<typeof RunSpecSchema>, "alignment" | "ppo"> = {},
+  ) {
     const runs = createClient(RunService, transport());
-    const { run: created } = await runs.createRun({ spec: spec(judge, evaluate) });
+    const { run: created } = await runs.createRun({ spec: spec(judge, evaluate, more) });
     const done = await runToEnd(runs, created!.id);
     expect(done.failureReason).toBe("");
     expect(done.state).toBe(RunState.SUCCEEDED);
@@ -126,6 +138,18 @@ describe("judge strategies, end to end on the test preset", () => {
     expect(records.some((x) => x.chosen !== x.rejected && x.chosenScore !== x.rejectedScore)).toBe(true);
     for (const x of records.filter((y) => !y.tie)) expect(x.chosenScore).toBeGreaterThan(x.rejectedScore);
   }, 120_000);
+
+  it("ALIGNMENT_PPO with the reward-model judge: VLM-RLAIF's loop, π_2 trained by PPO against the reward model", async () => {
+    const rewardModel = { digest: rewardDigest };
+    const { run: r } = await run({ strategy: JudgeStrategy.REWARD_MODEL, rewardModel }, false, {
+      alignment: Alignment.PPO,
+      ppo: { rewardModel, rolloutBatchSize: 2, rollouts: 1, ppoEpochs: 1, maxNewTokens: 4 },
+    });
+    const it1 = r.iterations.find((i) => i.iteration === 1)!;
+    expect(it1.stages.find((s) => s.stage === Stage.TRAIN)!.state).toBe(StageState.SUCCEEDED);
+    expect(it1.trained!.digest).not.toBe(digest);
+    expect(it1.trained!.name).toMatch(/\/iter-2$/);
+  }, 180_000);
 
   it("CAPTION_PROXY on an endpoint: reference captions judged, 429/500 retried, the key sent and never logged or recorded", async () => {
     const before = lm.requests.length;

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { equals } from "@bufbuild/protobuf";
-import { ContextMode, JudgeStrategy, RunSpecSchema } from "@isrdpo/contracts";
+import { Alignment, ContextMode, JudgeStrategy, RunSpecSchema } from "@isrdpo/contracts";
 import { normalizeRunSpec } from "@isrdpo/orchestration";
 import { describe, expect, it } from "vitest";
 import { CONTEXT_MODE_NAMES, DEMO_PRESET_NAMES, JUDGE_NAMES } from "../src/choices.ts";
@@ -17,11 +17,13 @@ describe("run specs", () => {
     expect(equals(RunSpecSchema, file, demo)).toBe(true);
   });
 
-  it("both examples pass the orchestrator's validation", () => {
-    for (const name of ["demo-run.yaml", "cluster-run.yaml", "caption-proxy-openai.yaml"])
+  it("the examples pass the orchestrator's validation", () => {
+    for (const name of ["demo-run.yaml", "cluster-run.yaml", "caption-proxy-openai.yaml", "vlm-rlaif-run.yaml"])
       expect(() => normalizeRunSpec(readRunSpec(example(name)))).not.toThrow();
     const proxy = normalizeRunSpec(readRunSpec(example("caption-proxy-openai.yaml"))).judge!;
     expect(proxy.captionProxy).toMatchObject({ endpoint: "http://vllm:8000/v1", apiKeyEnv: "OPENAI_API_KEY", maxRequests: 5000 });
+    const rlaif = normalizeRunSpec(readRunSpec(example("vlm-rlaif-run.yaml")));
+    expect(rlaif).toMatchObject({ alignment: Alignment.PPO, judge: { strategy: JudgeStrategy.REWARD_MODEL } });
   });
 
   it("names the field of a mistake", () => {

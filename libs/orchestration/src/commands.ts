@@ -7,6 +7,7 @@ import {
   ContextMode,
   ContextParamsSchema,
   EvaluateParamsSchema,
+  Alignment,
   JobKind,
   JobSpecSchema,
   JudgeParamsSchema,
@@ -93,8 +94,18 @@ function jobSpec(record: RunRecord, job: JobRecord): JobSpec {
     });
   }
   // DPO: iteration 0 is the optional pass on seed preferences, iteration t trains π_{t+1} from π_t.
+  // PPO (ALIGNMENT_PPO) trains π_{t+1} from π_t on the judge stage's items, each with its c_t.
   const seed = job.iteration === 0;
   const base = seed ? iterationOf(record, 0).trained : iterationOf(record, job.iteration).policy;
+  if (!seed && spec.alignment === Alignment.PPO)
+    return create(JobSpecSchema, {
+      kind: JobKind.PPO,
+      baseModel: base,
+      data: stageOutputs(record, job.iteration, Stage.JUDGE),
+      training: spec.training,
+      ppo: spec.ppo,
+      outputName: `${run.id}/iter-${job.iteration + 1}`,
+    });
   return create(JobSpecSchema, {
     kind: JobKind.DPO,
     baseModel: base,

@@ -13,7 +13,7 @@ export {
   isTerminal,
 } from "./machine.ts";
 export { answerJudgeProblem, datasetUriProblem, envNameProblem } from "./datasets.ts";
-export { LIMITS, syntheticDatasetProblem, trainingParamsProblem, type Problem } from "./limits.ts";
+export { LIMITS, ppoParamsProblem, syntheticDatasetProblem, trainingParamsProblem, type Problem } from "./limits.ts";
 export type { Transition } from "./machine.ts";
 export { Orchestrator, RunNotFoundError, skipEndedRuns } from "./engine.ts";
 export type { OrchestratorOptions } from "./engine.ts";

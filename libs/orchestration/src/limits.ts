@@ -2,7 +2,7 @@
 // StartJob and the evaluator's RPCs all apply them, so a huge clip count or epoch count is refused up
 // front, naming the field and the limit, instead of exhausting a service's memory later. Each check
 // returns the problem (field relative to its argument) or undefined, like datasets.ts.
-import { Curriculum, LrSchedule, type SyntheticDataset, type TrainingParams } from "@isrdpo/contracts";
+import { Curriculum, LrSchedule, ToyReward, type PpoParams, type SyntheticDataset, type TrainingParams } from "@isrdpo/contracts";
 import { SPLITS } from "@isrdpo/video";
 
 export const LIMITS = {
@@ -74,6 +74,37 @@ export function trainingParamsProblem(p: TrainingParams, sft: boolean): Problem 
     ["max_steps", p.maxSteps, LIMITS.steps],
     ["checkpoint_every_steps", p.checkpointEverySteps, LIMITS.steps],
     ["grad_shards", p.gradShards, LIMITS.batchSize],
+  ] as const;
+  for (const [field, value, max] of counts) if (value > max) return { field, problem: `must be ≤ ${max}, got ${value}` };
+  return undefined;
+}
+
+/**
+ * A problem with PPO settings (a run's or a trainer job's), or undefined: exactly one reward, finite
+ * non-negative coefficients, γ and λ at most 1, bounded token counts. Zeros mean the trainer's defaults.
+ */
+export function ppoParamsProblem(p: PpoParams | undefined): Problem | undefined {
+  const toy = p?.toyReward ?? ToyReward.UNSPECIFIED;
+  if (!(toy in ToyReward)) return { field: "toy_reward", problem: `unknown value ${toy}` };
+  if (!p || !p.rewardModel?.digest === (toy === ToyReward.UNSPECIFIED))
+    return { field: "reward_model", problem: "PPO needs exactly one of reward_model.digest and toy_reward" };
+  const coefficients = [
+    ["kl_coef", p.klCoef, Infinity],
+    ["clip_range", p.clipRange, Infinity],
+    ["value_clip_range", p.valueClipRange, Infinity],
+    ["value_coef", p.valueCoef, Infinity],
+    ["entropy_coef", p.entropyCoef, Infinity],
+    ["gamma", p.gamma ?? 0, 1],
+    ["lambda", p.lambda ?? 0, 1],
+  ] as const;
+  for (const [field, value, max] of coefficients)
+    if (!(finiteAtLeast0(value) && value <= max)) return { field, problem: `must be in [0, ${max}], got ${value}` };
+  const counts = [
+    ["max_new_tokens", p.maxNewTokens, LIMITS.maxNewTokens],
+    ["rollout_batch_size", p.rolloutBatchSize, LIMITS.batchSize],
+    ["mini_batch_size", p.miniBatchSize, LIMITS.batchSize],
+    ["rollouts", p.rollouts, LIMITS.steps],
+    ["ppo_epochs", p.ppoEpochs, LIMITS.epochs],
   ] as const;
   for (const [field, value, max] of counts) if (value > max) return { field, problem: `must be ≤ ${max}, got ${value}` };
   return undefined;

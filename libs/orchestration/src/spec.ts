@@ -1,5 +1,6 @@
 import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
+  Alignment,
   CaptionProxySpecSchema,
   CaptionSource,
   ContextMode,
@@ -18,7 +19,7 @@ import {
 import type { CaptionProxySpec, RunSpec, SamplingParams, SyntheticDataset, TrainingParams } from "@isrdpo/contracts";
 import { CAPTION_JUDGE_PROTOCOLS, protocolTemplate } from "@isrdpo/lm";
 import { answerJudgeProblem, datasetUriProblem, envNameProblem } from "./datasets.ts";
-import { LIMITS, syntheticDatasetProblem, trainingParamsProblem } from "./limits.ts";
+import { LIMITS, ppoParamsProblem, syntheticDatasetProblem, trainingParamsProblem } from "./limits.ts";
 
 /** An invalid run spec. `field` is the proto path, e.g. "spec.iterations". */
 export class RunSpecError extends Error {
@@ -43,6 +44,8 @@ export const DEFAULTS = {
   responseTemperature: 0.7,
   responseMaxNewTokens: 64,
   dpoBeta: 0.1,
+  /** How each iteration trains π_{t+1}: ISR-DPO's DPO. */
+  alignment: Alignment.DPO,
   clipCount: 4,
   critiqueFilter: CritiqueFilter.SELF_VERIFY,
   captionSource: CaptionSource.DATASET,
@@ -145,6 +148,12 @@ export function normalizeRunSpec(input: RunSpec | undefined): RunSpec {
     fail("spec.responses_per_item", `must be ≤ ${LIMITS.responsesPerItem}`);
   }
 
+  if (spec.alignment === Alignment.UNSPECIFIED) spec.alignment = DEFAULTS.alignment;
+  if (!(spec.alignment in Alignment)) fail("spec.alignment", `unknown value ${spec.alignment}`);
+  if (spec.alignment === Alignment.PPO) {
+    const ppo = ppoParamsProblem(spec.ppo);
+    if (ppo) fail(`spec.ppo.${ppo.field}`, ppo.problem);
+  } else if (spec.ppo) fail("spec.ppo", "is only for ALIGNMENT_PPO");
   spec.dpo ??= create(DpoParamsSchema, {});
   if (spec.dpo.beta === 0) spec.dpo.beta = DEFAULTS.dpoBeta;
   if (!(spec.dpo.beta > 0) || !Number.isFinite(spec.dpo.beta)) fail("spec.dpo.beta", "must be > 0");

@@ -1,6 +1,19 @@
-import { create, equals } from "@bufbuild/protobuf";
+import { create, equals, fromBinary } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ContextMode, OrchestratorEventSchema, RunSchema, RunSpecSchema, RunState, ShardState, Stage, StageState } from "@isrdpo/contracts";
+import {
+  Alignment,
+  CommandSchema,
+  ContextMode,
+  JobKind,
+  OrchestratorEventSchema,
+  RunSchema,
+  RunSpecSchema,
+  RunState,
+  ShardState,
+  Stage,
+  StageState,
+  ToyReward,
+} from "@isrdpo/contracts";
 import type { RunSpec } from "@isrdpo/contracts";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -94,6 +107,31 @@ describe("transition", () => {
     expect(record.run!.iterations[1]!.policy?.name).toBe("r1/seed-dpo");
     const trainCmds = [...issued.keys()].filter((k) => k.includes(".sft.") || k.includes(".train."));
     expect(trainCmds).toEqual(["r1.i0.sft.s0.a1", "r1.i0.train.s0.a1", "r1.i1.train.s0.a1"]);
+  });
+
+  it("ALIGNMENT_PPO: each iteration trains π_{t+1} by a PPO job on the judge stage's items; the seed pass stays DPO", () => {
+    const sp = spec({
+      initialModel: {
+        source: { case: "model", value: { name: "pi1", digest: "d1" } },
+        seedPreferences: { uri: "artifact://seed/prefs.jsonl", sha256: "ab" },
+      },
+      alignment: Alignment.PPO,
+      ppo: { toyReward: ToyReward.COLOUR, klCoef: 0.1 },
+    });
+    const { record, issued } = runWorld(sp, calm, []);
+    expect(record.run!.state).toBe(RunState.SUCCEEDED);
+    const train = (msgId: string) => {
+      const c = fromBinary(CommandSchema, issued.get(msgId)!);
+      return c.kind.case === "train" ? c.kind.value.spec! : undefined;
+    };
+    expect(train("r1.i0.train.s0.a1")).toMatchObject({ kind: JobKind.DPO });
+    const ppo = train("r1.i1.train.s0.a1")!;
+    expect(ppo).toMatchObject({ kind: JobKind.PPO, baseModel: { digest: record.run!.iterations[1]!.policy!.digest } });
+    expect(ppo.ppo).toMatchObject({ toyReward: ToyReward.COLOUR });
+    expect(ppo.ppo!.klCoef).toBeCloseTo(0.1, 6);
+    const judged = record.run!.iterations[1]!.stages.find((s) => s.stage === Stage.JUDGE)!.outputs;
+    expect(ppo.data.map((d) => d.uri)).toEqual(judged.map((d) => d.uri));
+    expect(train("r1.i2.train.s0.a1")).toMatchObject({ kind: JobKind.PPO });
   });
 
   it("ignores a duplicate event without changing the record", () => {

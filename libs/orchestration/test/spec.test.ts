@@ -1,4 +1,4 @@
-import { CaptionSource, ContextMode, CritiqueFilter, JudgeStrategy, type LrSchedule } from "@isrdpo/contracts";
+import { Alignment, CaptionSource, ContextMode, CritiqueFilter, JudgeStrategy, type LrSchedule, ToyReward } from "@isrdpo/contracts";
 import { describe, expect, it } from "vitest";
 import { LIMITS, RunSpecError, judgeTemplates, normalizeRunSpec } from "../src/index.ts";
 import { requestShare } from "../src/commands.ts";
@@ -8,6 +8,12 @@ describe("normalizeRunSpec", () => {
   it("accepts the reward-model judge with the reward model's digest", () => {
     const s = normalizeRunSpec(testRunSpec({ judge: { strategy: JudgeStrategy.REWARD_MODEL, rewardModel: { name: "rm", digest: "d" } } }));
     expect(s.judge).toMatchObject({ strategy: JudgeStrategy.REWARD_MODEL, rewardModel: { digest: "d" } });
+  });
+
+  it("defaults to DPO per iteration; accepts PPO with exactly one reward", () => {
+    expect(normalizeRunSpec(testRunSpec()).alignment).toBe(Alignment.DPO);
+    const s = normalizeRunSpec(testRunSpec({ alignment: Alignment.PPO, ppo: { rewardModel: { digest: "rm" } } }));
+    expect(s).toMatchObject({ alignment: Alignment.PPO, ppo: { rewardModel: { digest: "rm" } } });
   });
 
   it("fills the contract defaults", () => {
@@ -106,6 +112,15 @@ describe("normalizeRunSpec", () => {
       },
       "spec.judge.caption_proxy_endpoint",
     ],
+    ["PPO without a reward", { alignment: Alignment.PPO }, "spec.ppo.reward_model"],
+    [
+      "PPO with two rewards",
+      { alignment: Alignment.PPO, ppo: { rewardModel: { digest: "rm" }, toyReward: ToyReward.COLOUR } },
+      "spec.ppo.reward_model",
+    ],
+    ["PPO with γ above 1", { alignment: Alignment.PPO, ppo: { toyReward: ToyReward.COLOUR, gamma: 2 } }, "spec.ppo.gamma"],
+    ["PPO settings on a DPO run", { ppo: { toyReward: ToyReward.COLOUR } }, "spec.ppo"],
+    ["an unknown alignment", { alignment: 7 as Alignment }, "spec.alignment"],
     ["an unknown judge", { judge: { strategy: 99 as JudgeStrategy } }, "spec.judge.strategy"],
     [
       "reward model without a digest",

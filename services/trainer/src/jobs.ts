@@ -352,12 +352,16 @@ export async function runJob(
       if (rm && !rm.rewardHead) throw new Error(`job.spec.ppo.reward_model: model ${p!.rewardModel!.digest} has no reward head`);
       const dims = policy.model.config;
       const toy = p?.toyReward === ToyReward.COLOUR;
+      // The colour toy reward rolls out on colour questions of the synthetic world only.
       const questions = [
         ...(await shardQuestions(ctx, spec.data, dims)),
-        ...(spec.syntheticData ? syntheticQuestions(spec.syntheticData, dims, toy) : []),
-      ];
+        ...(spec.syntheticData ? syntheticQuestions(spec.syntheticData, dims) : []),
+      ].filter((q) => !toy || q.item?.check.kind === "colour");
       const fitting = questions.filter((q) => policy.tok.encode(q.prompt).length + 2 < dims.maxTextLen);
-      if (fitting.length === 0) throw new Error("job.spec.data: no prompt to roll out (no question that fits the model)");
+      if (fitting.length === 0)
+        throw new Error(
+          `job.spec.data: no prompt to roll out (no question that fits the model${toy ? ", or no colour question of the synthetic world" : ""})`,
+        );
       const reward: RewardFn = toy
         ? async (samples) => samples.map((s) => colourReward(fitting[s.promptIndex]!, s.answer))
         : async (samples) => {
@@ -410,7 +414,10 @@ interface PpoQuestion extends PpoPrompt {
   scene?: ReturnType<typeof clipFromId>["scene"];
 }
 
-/** The distinct (video, question, context) of preference shards, ties included: the run's prompts with their c_t. */
+/**
+ * The distinct (video, question, context) of preference shards, ties included: the run's prompts with
+ * their c_t (and, for a synthetic clip, the oracle's item of the question).
+ */
 async function shardQuestions(ctx: ServiceContext, refs: JobSpec["data"], dims: { frames: number; height: number; width: number }) {
   const cache = new Map<string, Uint8Array>();
   const seen = new Set<string>();
@@ -419,43 +426,41 @@ async function shardQuestions(ctx: ServiceContext, refs: JobSpec["data"], dims: 
     for (const r of fromBinary(PreferenceShardSchema, await ctx.artifacts.get(ref)).records) {
       if (seen.has(r.itemId)) continue;
       seen.add(r.itemId);
+      const clip = r.videoId.startsWith("syn-") ? clipFromId(r.videoId) : undefined;
+      const item = clip?.items.find((it) => it.question === r.prompt);
       out.push({
         videoId: r.videoId,
         frames: await framesOf(ctx, r.videoId, dims, cache),
         prompt: prompts.answer(r.prompt),
         question: r.prompt,
         context: r.context,
+        ...(clip && item ? { item, scene: clip.scene } : {}),
       });
     }
   }
   return out;
 }
 
-/** The questions of a synthetic split (only colour questions for the colour toy reward), no context. */
+/** The questions of a synthetic split, without context. */
 function syntheticQuestions(
   data: { seed: bigint; split: string; clipCount: number; frames: number },
   dims: { frames: number; height: number; width: number },
-  colourOnly: boolean,
 ): PpoQuestion[] {
   return syntheticSplit(Number(data.seed), (data.split || "train") as "train", data.clipCount, data.frames || dims.frames).flatMap((c) => {
     const frames = renderClip(c.scene, dims);
-    return c.items
-      .filter((it) => !colourOnly || it.check.kind === "colour")
-      .map((it) => ({
-        videoId: c.id,
-        frames,
-        prompt: prompts.answer(it.question),
-        question: it.question,
-        context: "",
-        item: it,
-        scene: c.scene,
-      }));
+    return c.items.map((it) => ({
+      videoId: c.id,
+      frames,
+      prompt: prompts.answer(it.question),
+      question: it.question,
+      context: "",
+      item: it,
+      scene: c.scene,
+    }));
   });
 }
 
 /** The colour toy reward: +1 when the oracle finds the answer names the clip's right colour. */
 function colourReward(q: PpoQuestion, answer: string): number {
-  if (!q.item || !q.scene || q.item.check.kind !== "colour")
-    throw new Error("job.spec.ppo.toy_reward: TOY_REWARD_COLOUR needs synthetic_data prompts (colour questions of the synthetic world)");
-  return scoreAnswer(q.scene, q.item, answer).correct ? 1 : 0;
+  return scoreAnswer(q.scene!, q.item!, answer).correct ? 1 : 0;
 }

@@ -7,11 +7,10 @@ import {
   GetJobResponseSchema,
   JobKind,
   StartJobResponseSchema,
-  ToyReward,
   type TrainerService,
   WatchJobResponseSchema,
 } from "@isrdpo/contracts";
-import { LIMITS, syntheticDatasetProblem, trainingParamsProblem } from "@isrdpo/orchestration";
+import { LIMITS, ppoParamsProblem, syntheticDatasetProblem, trainingParamsProblem } from "@isrdpo/orchestration";
 import { invalidArgument, notFound } from "@isrdpo/runtime";
 import { PRESET_NAMES } from "@isrdpo/vlm";
 import type { JobManager } from "./manager.ts";
@@ -47,27 +46,10 @@ export function trainerRpc(jobs: JobManager): Partial<ServiceImpl<typeof Trainer
       }
       if (spec.kind === JobKind.PPO) {
         if (!spec.baseModel?.digest) invalidArgument("spec.base_model.digest", "required for PPO (the policy, also the KL reference)");
-        const p = spec.ppo;
-        const toy = p?.toyReward ?? ToyReward.UNSPECIFIED;
-        if (!(toy in ToyReward)) invalidArgument("spec.ppo.toy_reward", `unknown value ${toy}`);
-        if (!p?.rewardModel?.digest === (toy === ToyReward.UNSPECIFIED))
-          invalidArgument("spec.ppo.reward_model", "PPO needs exactly one of reward_model.digest and toy_reward");
-        if (toy === ToyReward.COLOUR && !spec.syntheticData)
-          invalidArgument("spec.synthetic_data", "TOY_REWARD_COLOUR reads the synthetic world's colour questions: set synthetic_data");
+        const ppo = ppoParamsProblem(spec.ppo);
+        if (ppo) invalidArgument(`spec.ppo.${ppo.field}`, ppo.problem);
         if (spec.data.length === 0 && !spec.syntheticData)
           invalidArgument("spec.data", "PPO needs prompts: preference shards, synthetic_data or both");
-        for (const [field, value, max] of [
-          ["kl_coef", p?.klCoef ?? 0, Infinity],
-          ["clip_range", p?.clipRange ?? 0, Infinity],
-          ["value_clip_range", p?.valueClipRange ?? 0, Infinity],
-          ["value_coef", p?.valueCoef ?? 0, Infinity],
-          ["entropy_coef", p?.entropyCoef ?? 0, Infinity],
-          ["gamma", p?.gamma ?? 0, 1],
-          ["lambda", p?.lambda ?? 0, 1],
-        ] as const)
-          if (!(value >= 0 && value <= max)) invalidArgument(`spec.ppo.${field}`, `must be in [0, ${max}], got ${value}`);
-        if ((p?.maxNewTokens ?? 0) > LIMITS.maxNewTokens)
-          invalidArgument("spec.ppo.max_new_tokens", `at most ${LIMITS.maxNewTokens}, got ${p!.maxNewTokens}`);
       }
       if (req.jobId && !JOB_ID.test(req.jobId)) invalidArgument("job_id", `must match ${JOB_ID}`);
       const { job } = jobs.start(req.jobId || randomUUID(), spec);
