@@ -8,6 +8,7 @@ import { studyCommand } from "./commands/study.ts";
 import { evalCommand } from "./commands/eval.ts";
 import { reportCommand } from "./commands/report.ts";
 import { runCommand } from "./commands/run.ts";
+import { jobCommand } from "./commands/job.ts";
 import { serveCommand } from "./commands/serve.ts";
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     .addCommand(demoCommand())
     .addCommand(studyCommand())
     .addCommand(runCommand())
+    .addCommand(jobCommand())
     .addCommand(reportCommand())
     .addCommand(evalCommand())
     .addCommand(serveCommand())

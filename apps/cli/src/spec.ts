@@ -1,8 +1,8 @@
-// Run specs as YAML (or JSON) files: the protobuf JSON form of RunSpec, so every field has exactly
-// the name it has in the contracts. Unknown or mistyped fields fail with the field named; the
+// Run specs (and trainer job specs) as YAML (or JSON) files: the protobuf JSON form of RunSpec or
+// JobSpec, so every field has exactly the name it has in the contracts. Unknown or mistyped fields fail with the field named; the
 // orchestrator then validates values (CreateRun → INVALID_ARGUMENT naming the field).
 import { readFileSync } from "node:fs";
-import { fromJson, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, type DescMessage, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
 import { RunSpecSchema, type RunSpec } from "@isrdpo/contracts";
 import { parse as parseYaml } from "yaml";
 
@@ -11,6 +11,11 @@ export class SpecError extends Error {
 }
 
 export function parseRunSpec(text: string, source: string): RunSpec {
+  return parseSpec(RunSpecSchema, text, source);
+}
+
+/** A spec file of any contract message (RunSpec, JobSpec), mistakes named by field path. */
+export function parseSpec<D extends DescMessage>(schema: D, text: string, source: string): MessageShape<D> {
   let value: unknown;
   try {
     value = parseYaml(text);
@@ -18,11 +23,11 @@ export function parseRunSpec(text: string, source: string): RunSpec {
     throw new SpecError(`${source}: not valid YAML: ${(err as Error).message.split("\n")[0]}`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw new SpecError(`${source}: expected a mapping of RunSpec fields`);
+    throw new SpecError(`${source}: expected a mapping of ${schema.name} fields`);
   try {
-    return fromJson(RunSpecSchema, value as JsonValue);
+    return fromJson(schema, value as JsonValue);
   } catch (err) {
-    const path = locate(RunSpecSchema, value as JsonValue);
+    const path = locate(schema, value as JsonValue);
     throw new SpecError(`${source}: ${path ? `${path}: ` : ""}${(err as Error).message}`);
   }
 }
@@ -53,11 +58,15 @@ function locate(schema: DescMessage, json: JsonValue, prefix = ""): string | und
 }
 
 export function readRunSpec(path: string): RunSpec {
+  return readSpec(RunSpecSchema, path);
+}
+
+export function readSpec<D extends DescMessage>(schema: D, path: string): MessageShape<D> {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
     throw new SpecError(`${path}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
   }
-  return parseRunSpec(text, path);
+  return parseSpec(schema, text, path);
 }
