@@ -191,6 +191,15 @@ async function preferencePairs(
 const pairFits = (tok: Tokenizer, maxTextLen: number, p: { prompt: string; chosen: string; rejected: string }) =>
   fits(tok, maxTextLen, p.prompt, p.chosen) && fits(tok, maxTextLen, p.prompt, p.rejected);
 
+/**
+ * Reward-model and PPO jobs compute each micro-batch on the trainer's own thread (PPO samples between
+ * steps): a run's gradient shards (training.grad_shards, for SFT and DPO) do not apply to them.
+ */
+const oneThread = <T extends { training: TrainingParams }>(common: T): T => ({
+  ...common,
+  training: { ...common.training, gradShards: 1 },
+});
+
 /** Whether `<bos> prompt answer <eos>` fits the model's text length. */
 export function fits(tok: Tokenizer, maxTextLen: number, prompt: string, answer: string): boolean {
   return tok.encode(prompt).length + tok.encode(answer).length + 2 <= maxTextLen;
@@ -326,7 +335,7 @@ export async function runJob(
       if (all.length < 2) throw new Error(`job.spec.data: a reward model needs at least 2 non-tie pairs, got ${all.length}`);
       const fraction = spec.rewardModel?.heldOutFraction || DEFAULT_HELD_OUT_FRACTION;
       const { train, heldOut } = splitHeldOut(all, fraction, training.seed ?? 0);
-      const result = await trainRewardModel(policy.model, policy.tok, head, train, common);
+      const result = await trainRewardModel(policy.model, policy.tok, head, train, oneThread(common));
       if (result.stopped === "aborted") throw new Error("job cancelled");
       const evalMetrics = await evaluateRewardModel(policy.model, policy.tok, head, heldOut, opts.signal ? { signal: opts.signal } : {});
       const published = await publishCheckpoint(ctx.artifacts, result.lastCheckpoint!.dir, spec.outputName || jobId);
@@ -375,7 +384,7 @@ export async function runJob(
             return scoreRewards(rm!.model, rm!.tok, rm!.rewardHead!, rows, opts.signal ? { signal: opts.signal } : {});
           };
       const result = await trainPpo(policy.model, reference.model, policy.tok, head, fitting, reward, {
-        ...common,
+        ...oneThread(common),
         ppo: {
           ...(p?.klCoef ? { klCoef: p.klCoef } : {}),
           ...(p?.clipRange ? { clipRange: p.clipRange } : {}),
