@@ -31,7 +31,7 @@ export async function publishTinyModel(dir: string, opts: { rewardHead?: boolean
   const model = VideoLMM.create(modelConfig("test", { vocabSize: tok.vocabSize }), 1);
   const ckpt = mkdtempSync(join(tmpdir(), "isrdpo-tiny-"));
   const head = opts.rewardHead ? ScalarHead.create(REWARD_HEAD, model.config.dModel, 2) : undefined;
-  await saveCheckpoint(ckpt, model, tok, head ? { [REWARD_HEAD_FILE]: head.encode() } : {});
+  await saveCheckpoint(ckpt, model, tok, head ? { [REWARD_HEAD_FILE]: await head.encode() } : {});
   model.dispose();
   head?.dispose();
   const published = await publishCheckpoint(new LocalArtifactStore(dir), ckpt, "tiny");
