@@ -129,8 +129,12 @@ describe("transition", () => {
     expect(ppo).toMatchObject({ kind: JobKind.PPO, baseModel: { digest: record.run!.iterations[1]!.policy!.digest } });
     expect(ppo.ppo).toMatchObject({ toyReward: ToyReward.COLOUR });
     expect(ppo.ppo!.klCoef).toBeCloseTo(0.1, 6);
-    const judged = record.run!.iterations[1]!.stages.find((s) => s.stage === Stage.JUDGE)!.outputs;
-    expect(ppo.data.map((d) => d.uri)).toEqual(judged.map((d) => d.uri));
+    // The judge stage's shards: what the same run with DPO would train on.
+    const dpo = runWorld(spec({ initialModel: sp.initialModel }), calm, []).issued.get("r1.i1.train.s0.a1")!;
+    const dpoSpec = fromBinary(CommandSchema, dpo).kind.value as { spec: { kind: JobKind; data: { uri: string }[] } };
+    expect(dpoSpec.spec.kind).toBe(JobKind.DPO);
+    expect(ppo.data.map((d) => d.uri)).toEqual(dpoSpec.spec.data.map((d) => d.uri));
+    expect(ppo.data).toHaveLength(3);
     expect(train("r1.i2.train.s0.a1")).toMatchObject({ kind: JobKind.PPO });
   });
 
