@@ -200,6 +200,17 @@ const oneThread = <T extends { training: TrainingParams }>(common: T): T => ({
   training: { ...common.training, gradShards: 1 },
 });
 
+/** The job note that says so when the spec asked for gradient shards, joined with the job's own note. */
+const notes = (spec: JobSpec, ...parts: string[]) =>
+  [
+    ...parts,
+    (spec.training?.gradShards ?? 0) > 1
+      ? `training.grad_shards ${spec.training!.gradShards} not applied: this job kind trains on one thread`
+      : "",
+  ]
+    .filter(Boolean)
+    .join("; ");
+
 /** Whether `<bos> prompt answer <eos>` fits the model's text length. */
 export function fits(tok: Tokenizer, maxTextLen: number, prompt: string, answer: string): boolean {
   return tok.encode(prompt).length + tok.encode(answer).length + 2 <= maxTextLen;
@@ -342,7 +353,7 @@ export async function runJob(
       return {
         model: published,
         steps: result.steps,
-        note: tooLong ? `${tooLong} pairs longer than ${dims.maxTextLen} tokens left out` : "",
+        note: notes(spec, tooLong ? `${tooLong} pairs longer than ${dims.maxTextLen} tokens left out` : ""),
         evalMetrics,
       };
     } finally {
@@ -403,7 +414,11 @@ export async function runJob(
       if (result.stopped === "aborted") throw new Error("job cancelled");
       const published = await publishCheckpoint(ctx.artifacts, result.lastCheckpoint!.dir, spec.outputName || jobId);
       const dropped = questions.length - fitting.length;
-      return { model: published, steps: result.steps, note: dropped ? `${dropped} prompts longer than the model's text left out` : "" };
+      return {
+        model: published,
+        steps: result.steps,
+        note: notes(spec, dropped ? `${dropped} prompts longer than the model's text left out` : ""),
+      };
     } finally {
       policy.model.dispose();
       reference.model.dispose();
