@@ -66,7 +66,7 @@ export function trainingParamsProblem(p: TrainingParams, sft: boolean): Problem 
   if (!finiteAtLeast0(p.weightDecay)) return { field: "weight_decay", problem: "must be a finite number ≥ 0" };
   if (!finiteAtLeast0(p.maxGradNorm)) return { field: "max_grad_norm", problem: "must be a finite number ≥ 0" };
   if (!(p.schedule in LrSchedule)) return { field: "schedule", problem: `unknown value ${p.schedule}` };
-  const counts = [
+  return countsProblem([
     ["epochs", p.epochs, LIMITS.epochs],
     ["batch_size", p.batchSize, LIMITS.batchSize],
     ["gradient_accumulation_steps", p.gradientAccumulationSteps, LIMITS.gradientAccumulationSteps],
@@ -74,7 +74,11 @@ export function trainingParamsProblem(p: TrainingParams, sft: boolean): Problem 
     ["max_steps", p.maxSteps, LIMITS.steps],
     ["checkpoint_every_steps", p.checkpointEverySteps, LIMITS.steps],
     ["grad_shards", p.gradShards, LIMITS.batchSize],
-  ] as const;
+  ]);
+}
+
+/** The first count above its bound, as a problem naming the field. */
+function countsProblem(counts: readonly (readonly [string, number, number])[]): Problem | undefined {
   for (const [field, value, max] of counts) if (value > max) return { field, problem: `must be ≤ ${max}, got ${value}` };
   return undefined;
 }
@@ -99,13 +103,11 @@ export function ppoParamsProblem(p: PpoParams | undefined): Problem | undefined 
   ] as const;
   for (const [field, value, max] of coefficients)
     if (!(finiteAtLeast0(value) && value <= max)) return { field, problem: `must be in [0, ${max}], got ${value}` };
-  const counts = [
+  return countsProblem([
     ["max_new_tokens", p.maxNewTokens, LIMITS.maxNewTokens],
     ["rollout_batch_size", p.rolloutBatchSize, LIMITS.batchSize],
     ["mini_batch_size", p.miniBatchSize, LIMITS.batchSize],
     ["rollouts", p.rollouts, LIMITS.steps],
     ["ppo_epochs", p.ppoEpochs, LIMITS.epochs],
-  ] as const;
-  for (const [field, value, max] of counts) if (value > max) return { field, problem: `must be ≤ ${max}, got ${value}` };
-  return undefined;
+  ]);
 }

@@ -59,8 +59,8 @@ function denseTargetsOf(data: ObjectiveData, i: number): Float32Array | undefine
   return data.kind === "sft" ? data.dense?.targets[data.videoIds[i] as string] : undefined;
 }
 
-/** The vision tower trains in SFT; DPO keeps it frozen and reads visual tokens from the model's cache. */
-export const freezesVision = (data: ObjectiveData): boolean => data.kind === "dpo";
+/** Only SFT trains the vision tower; every other job keeps it frozen (DPO reads visual tokens from the model's cache). */
+export const freezesVision = (kind: string): boolean => kind !== "sft";
 
 /**
  * The shards of a micro-batch, at most `count`, none empty: example j goes to shard j mod count.

@@ -14,7 +14,7 @@ const model = VideoLMM.fromWeights(
   new Map(init.weights.map((w) => [w.name, tf.tensor(w.data, w.shape)])),
   "gradient shard thread",
 );
-const byName = new Map(model.trainableParams({ freezeVision: freezesVision(init.data) }));
+const byName = new Map(model.trainableParams({ freezeVision: freezesVision(init.data.kind) }));
 const trainable = init.trainable.map((name) => {
   const v = byName.get(name);
   if (!v) throw new Error(`gradient shard thread: the model has no trainable "${name}"`);

@@ -20,7 +20,7 @@ import {
 } from "@isrdpo/vlm";
 import { z } from "zod";
 import { type DpoParams, parseDpoParams } from "./dpo.ts";
-import { type DpoData, type ObjectiveData, type SftData, batchMetrics, batchTotals, splitShards } from "./objective.ts";
+import { type DpoData, type ObjectiveData, type SftData, batchMetrics, batchTotals, freezesVision, splitShards } from "./objective.ts";
 import { AdamW, clipByGlobalNorm, learningRate } from "./optimizer.ts";
 import { GradientShards } from "./shards.ts";
 
@@ -180,7 +180,7 @@ export async function trainSft(
     tok,
     opts,
     {},
-    () => data,
+    { kind: "sft", data: () => data },
     rows.map((r) => r.prompt.length + r.answer.length),
     rows.map((r) => r.answer.length),
   );
@@ -212,24 +212,27 @@ export async function trainDpo(
     tok,
     opts,
     state,
-    async () => {
-      // Once per job (a resumed job has it from its checkpoint): chosen and rejected interleaved, so
-      // each pair shares a forward batch.
-      if (!state.reference) {
-        const scored = await sequenceLogProbs(
-          model,
-          tok,
-          pairs.flatMap((p) => [
-            { ...p, answer: p.chosen },
-            { ...p, answer: p.rejected },
-          ]),
-        );
-        state.reference = {
-          chosen: scored.filter((_, i) => i % 2 === 0).map((s) => s.sum),
-          rejected: scored.filter((_, i) => i % 2 === 1).map((s) => s.sum),
-        };
-      }
-      return { kind: "dpo", chosen, rejected, reference: state.reference, params, sftWeight, ...videosOf(pairs) };
+    {
+      kind: "dpo",
+      data: async () => {
+        // Once per job (a resumed job has it from its checkpoint): chosen and rejected interleaved, so
+        // each pair shares a forward batch.
+        if (!state.reference) {
+          const scored = await sequenceLogProbs(
+            model,
+            tok,
+            pairs.flatMap((p) => [
+              { ...p, answer: p.chosen },
+              { ...p, answer: p.rejected },
+            ]),
+          );
+          state.reference = {
+            chosen: scored.filter((_, i) => i % 2 === 0).map((s) => s.sum),
+            rejected: scored.filter((_, i) => i % 2 === 1).map((s) => s.sum),
+          };
+        }
+        return { kind: "dpo", chosen, rejected, reference: state.reference, params, sftWeight, ...videosOf(pairs) };
+      },
     },
     pairs.map((_, i) =>
       Math.max(chosen[i]!.prompt.length + chosen[i]!.answer.length, rejected[i]!.prompt.length + rejected[i]!.answer.length),
@@ -294,6 +297,13 @@ export interface MicroBatch {
  * value head) train with the model and are kept in its checkpoints as `<prefix>.safetensors`; `plan`
  * replaces the epochs of shuffled examples (PPO's rollouts and their epochs). The vision tower is frozen.
  */
+/** An objective whose micro-batches are plain data, cut into gradient shards (SFT, DPO). */
+interface ShardedObjective {
+  kind: "sft" | "dpo";
+  /** Called once, after a resume restored the job state. */
+  data: () => Promise<ObjectiveData> | ObjectiveData;
+}
+
 export interface LocalObjective {
   kind: "rm" | "ppo";
   heads: readonly ScalarHead[];
@@ -311,15 +321,15 @@ export async function runLoop(
   tok: Tokenizer,
   opts: TrainOptions,
   jobState: JobState,
-  objective: (() => Promise<ObjectiveData> | ObjectiveData) | LocalObjective,
+  objective: ShardedObjective | LocalObjective,
   lengths: readonly number[],
   answerLengths?: readonly number[],
 ): Promise<TrainResult> {
   const parsed = TrainingParamsSchema.safeParse(opts.training ?? {});
   if (!parsed.success) throw new Error(`training: ${z.prettifyError(parsed.error)}`);
   const t = parsed.data;
-  const local = typeof objective === "function" ? null : objective;
-  const kind = local?.kind ?? (answerLengths ? "sft" : "dpo");
+  const local = "heads" in objective ? objective : null;
+  const { kind } = objective;
   if (local && t.gradShards !== 1) throw new Error(`training.gradShards: ${kind} jobs compute their gradients on one thread`);
   const numExamples = lengths.length;
   if (numExamples === 0) throw new Error(`${kind}: no training data`);
@@ -332,7 +342,7 @@ export async function runLoop(
   if (totalSteps === 0) throw new Error(`${kind}: ${plan.length} micro-batches are fewer than gradAccum ${t.gradAccum}`);
   const optimizer = new AdamW({ beta1: t.adamBeta1, beta2: t.adamBeta2, eps: t.adamEps, weightDecay: t.weightDecay });
   const heads = local?.heads ?? [];
-  const trainable = [...model.trainableParams({ freezeVision: kind !== "sft" }), ...heads.flatMap((h) => [...h.params])];
+  const trainable = [...model.trainableParams({ freezeVision: freezesVision(kind) }), ...heads.flatMap((h) => [...h.params])];
   const allParams = new Map([...model.params, ...heads.flatMap((h) => [...h.params])]);
   let startStep = 0;
   let lastCheckpoint: TrainResult["lastCheckpoint"] = null;
@@ -360,10 +370,10 @@ export async function runLoop(
       .slice(t.keepCheckpoints);
     for (const name of old) await rm(join(opts.checkpointDir, name), { recursive: true, force: true });
   };
-  const visionScale = (name: string) => (name.startsWith("vision.") || name.startsWith("projector.") ? t.visionLrScale : 1);
+  const visionScale = (name: string) => (model.isVisionParam(name) ? t.visionLrScale : 1);
   const history: StepMetrics[] = [];
   let stopped: TrainResult["stopped"] = "done";
-  const data = local ? null : await (objective as () => Promise<ObjectiveData> | ObjectiveData)();
+  const data = local ? null : await (objective as ShardedObjective).data();
   const shards = data ? await GradientShards.open(model, tok.padId, data, trainable, opts.threads ?? 1, t.gradShards) : null;
   try {
     for (let step = startStep; step < totalSteps; step++) {
