@@ -64,6 +64,20 @@ describe("Orchestrator (in-memory bus)", () => {
   });
 
   const orchestrator = (b: Bus = bus) => new Orchestrator({ bus: b, artifacts, onError: (e) => errors.push(e) });
+  /** A one-iteration run whose prompts are prepared (RUNNING), then its orchestrator stopped. */
+  const preparedThenStopped = async () => {
+    const first = orchestrator();
+    const serving = first.serve();
+    startWorkers(["prepare"]);
+    const run = await first.createRun(testRunSpec({ iterations: 1 }));
+    const deadline = Date.now() + 10_000;
+    while ((await first.getRun(run.id)).state !== RunState.RUNNING) {
+      if (Date.now() > deadline) throw new Error(`run ${run.id} not RUNNING within 10 s`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await serving.stop();
+    return { first, run };
+  };
   const skipped: string[] = [];
   const startWorkers = (queues: WorkQueue[] = ALL, opts: DeterministicOptions = {}) => {
     const handlers = deterministicHandlers(artifacts, opts);
@@ -146,12 +160,7 @@ describe("Orchestrator (in-memory bus)", () => {
 
   it("continues a run stored by machine version 1 (shards inline), giving its shards their keys", async () => {
     // A run stopped mid-iteration, its record written as version 1 did: everything in one value.
-    const first = orchestrator();
-    const serving = first.serve();
-    startWorkers(["prepare"]);
-    const run = await first.createRun(testRunSpec({ iterations: 1 }));
-    while ((await first.getRun(run.id)).state !== RunState.RUNNING) await new Promise((r) => setTimeout(r, 20));
-    await serving.stop();
+    const { first, run } = await preparedThenStopped();
     const id = run.id;
     const { record, revision } = await loadRecord(first, id);
     const old = structuredClone(record);
@@ -288,12 +297,7 @@ describe("Orchestrator (in-memory bus)", () => {
   it("recover() re-derives work in flight that a queue lost", async () => {
     await bus.close();
     bus = new RecordingBus({ ackWaitMs: 1000, duplicateWindowMs: 200 });
-    const first = orchestrator();
-    const serving = first.serve();
-    startWorkers(["prepare"]);
-    const run = await first.createRun(testRunSpec({ iterations: 1 }));
-    while ((await first.getRun(run.id)).state !== RunState.RUNNING) await new Promise((r) => setTimeout(r, 20));
-    await serving.stop();
+    const { first, run } = await preparedThenStopped();
     // The responses queue loses one shard (acked, never run), after the de-duplication window.
     const lost = (await bus.pull("responses", { expiresMs: 1000 }))!;
     await lost.ack();
