@@ -10,7 +10,8 @@ export class DataCommandError extends Error {
   override name = "DataCommandError";
 }
 
-function intArg(min: number, max: number) {
+/** A commander parser for a whole number in [min, max]. */
+export function intArg(min: number, max: number) {
   return (value: string): number => {
     if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a whole number, got "${value}"`);
     const n = Number(value);
