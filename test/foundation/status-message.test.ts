@@ -31,13 +31,18 @@ const failing: ServiceModule = {
   },
 };
 
-/** One gRPC call over raw HTTP/2: the grpc-message exactly as sent (trailers-only or trailers). */
-function rawGrpcMessage(port: number): Promise<string | undefined> {
-  // A length-prefixed message: flag 0, 4-byte big-endian length, the request.
+/** The request as one length-prefixed message: flag 0, 4-byte big-endian length, the bytes. */
+function requestFrame(): Buffer {
   const msg = toBinary(GenerateRequestSchema, create(GenerateRequestSchema, { inputs: [{ prompt: MESSAGE }] }));
   const frame = Buffer.alloc(5 + msg.length);
   frame.writeUInt32BE(msg.length, 1);
   frame.set(msg, 5);
+  return frame;
+}
+
+/** One gRPC call over raw HTTP/2: the grpc-message exactly as sent (trailers-only or trailers). */
+function rawGrpcMessage(port: number): Promise<string | undefined> {
+  const frame = requestFrame();
   return new Promise((resolve, reject) => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     session.on("error", reject);
@@ -60,6 +65,24 @@ function rawGrpcMessage(port: number): Promise<string | undefined> {
   });
 }
 
+/** One gRPC-Web call over HTTP/1.1: the grpc-message line of the trailer frame (flag 0x80) in the body. */
+async function rawGrpcWebMessage(port: number): Promise<string | undefined> {
+  const res = await fetch(`http://127.0.0.1:${port}/isrdpo.v1.InferenceService/Generate`, {
+    method: "POST",
+    headers: { "content-type": "application/grpc-web+proto" },
+    body: requestFrame(),
+  });
+  const body = Buffer.from(await res.arrayBuffer());
+  for (let at = 0; at + 5 <= body.length; at += 5 + body.readUInt32BE(at + 1)) {
+    if (body[at] !== 0x80) continue;
+    const trailer = body.subarray(at + 5, at + 5 + body.readUInt32BE(at + 1)).toString("latin1");
+    return /^grpc-message: (.*)\r$/im.exec(trailer)?.[1];
+  }
+  return undefined;
+}
+
+const ON_THE_WIRE = "model.digest: required, 100%25 of calls, caf%C3%A9 %E2%80%94 %C3%BCn%C3%AFcode%0Asecond line";
+
 describe("grpc-message", () => {
   let server: RunningServer;
   beforeAll(async () => {
@@ -76,8 +99,12 @@ describe("grpc-message", () => {
 
   it("is encoded on the wire as the spec says: printable ASCII as is, other bytes and % as %XX", async () => {
     const raw = await rawGrpcMessage(server.port);
-    expect(raw).toBe("model.digest: required, 100%25 of calls, caf%C3%A9 %E2%80%94 %C3%BCn%C3%AFcode%0Asecond line");
+    expect(raw).toBe(ON_THE_WIRE);
     expect(raw).not.toContain("%3A");
+  });
+
+  it("is encoded the same in a gRPC-Web trailer frame", async () => {
+    expect(await rawGrpcWebMessage(server.port)).toBe(ON_THE_WIRE);
   });
 
   it("reaches a grpc-js client exactly as the handler wrote it", async () => {
