@@ -45,7 +45,7 @@ function watch(runId: string, server: string, reconnectTimeoutS: number) {
     stderr: () => stderr,
     exited,
     /** Resolves once `n` lines were printed; fails after `timeoutMs`, saying so. */
-    printed(n: number, timeoutMs = 60_000): Promise<void> {
+    printed(n: number, timeoutMs = 120_000): Promise<void> {
       if (lines.length >= n) return Promise.resolve();
       return new Promise((resolve, reject) => {
         const timer = setTimeout(
@@ -79,22 +79,22 @@ async function exitWithin(w: ReturnType<typeof watch>, timeoutMs: number): Promi
 
 describe("run watch across an orchestrator restart", () => {
   let nats: NatsServer;
-  let worker: Proc;
+  let worker: Proc | undefined;
   let orchestrator: ServerProcess;
   const serveOrchestrator = (port: number) =>
     startServer("apps/cli/src/main.ts", ["serve", "orchestrator", "--port", String(port), "--nats", nats.url], {}, 60_000);
-
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    // The orchestrator prepares; every other stage is the deterministic handlers', slowed so the
-    // run lasts long enough to be interrupted.
-    worker = new Proc("worker", "worker-process.ts", {
+  // The orchestrator prepares; every other stage is the deterministic handlers'. Without this worker
+  // a run stops after prepare, so how fast the watch process starts never decides what it sees.
+  const startWorker = () =>
+    new Proc("worker", "worker-process.ts", {
       NATS_URL: nats.url,
       ACK_WAIT_MS: "1500",
       QUEUES: "responses,context,judge,train,evaluate",
       ITEM_DELAY_MS: "100",
     });
-    await worker.waitFor(/^ready$/);
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
     orchestrator = await serveOrchestrator(0);
   }, 90_000);
   afterAll(async () => {
@@ -110,6 +110,8 @@ describe("run watch across an orchestrator restart", () => {
   it("reconnects after kill -9 and a restart on the same port: every event once, the run's final state", async () => {
     const { run } = await runs().createRun({ spec: testRunSpec() });
     const w = watch(run!.id, base(), 60);
+    await w.printed(1);
+    worker = startWorker();
     await w.printed(3);
     const port = orchestrator.port;
     orchestrator.child.kill("SIGKILL");
@@ -132,9 +134,12 @@ describe("run watch across an orchestrator restart", () => {
     expect(lost).toHaveLength(1);
     expect(lost[0]).toMatch(new RegExp(`^isrdpo: lost connection to ${base()}, reconnecting… \\(.*; resuming at event \\d+\\)$`));
     expect((await runs().getRun({ runId: run!.id })).run!.state).toBe(RunState.SUCCEEDED);
-  }, 180_000);
+    await worker.kill("SIGTERM");
+    worker = undefined;
+  }, 300_000);
 
   it("gives up at its deadline when the server never comes back: exit 1, one line naming what it waited for", async () => {
+    // No worker: the run waits after prepare and cannot end before the kill.
     const { run } = await runs().createRun({ spec: testRunSpec() });
     const w = watch(run!.id, base(), 2);
     await w.printed(1);
@@ -142,12 +147,12 @@ describe("run watch across an orchestrator restart", () => {
     orchestrator.child.kill("SIGKILL");
     await orchestrator.exited;
 
-    expect(await exitWithin(w, 30_000)).toBe(1);
+    expect(await exitWithin(w, 60_000)).toBe(1);
     const err = w.stderr().trimEnd().split("\n");
     expect(err).toHaveLength(2);
     expect(err[0]).toMatch(/^isrdpo: lost connection to .*, reconnecting…/);
     expect(err[1]).toMatch(
       new RegExp(`^isrdpo: run ${run!.id}: gave up after 2 s waiting for ${server} to come back, to resume at event \\d+ \\(.+\\)$`),
     );
-  }, 120_000);
+  }, 240_000);
 });

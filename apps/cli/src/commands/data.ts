@@ -77,7 +77,7 @@ export function dataCommand(): Command {
     });
   data
     .command("check")
-    .description("load a dataset directory, decoding every video; fails if any item is bad")
+    .description("load a dataset directory, decoding every video and checking each file's sha256; fails if any item is bad")
     .argument("<dir>", "dataset directory")
     .option("--ffmpeg <path>", "a system ffmpeg instead of the bundled one")
     .action(async (dir: string, o: { ffmpeg?: string }) => {
