@@ -168,6 +168,7 @@ describe("Dockerfile", () => {
       ".npmrc",
       "tsconfig.json",
       "tsconfig.base.json",
+      "patches/@connectrpc__connect@2.1.2.patch",
       "apps/cli/src/main.ts",
     ]) {
       expect(copied.has(f), f).toBe(true);
@@ -205,7 +206,7 @@ describe(".dockerignore", () => {
       expect(f, f).not.toMatch(/(^|\/)(node_modules|\.git|\.tools|\.isrdpo|test)\//);
       expect(f, f).not.toMatch(/\.test\.ts$/);
       expect(f, f).toMatch(
-        /^(libs|services|apps)\/|^(package\.json|pnpm-lock\.yaml|pnpm-workspace\.yaml|\.npmrc|tsconfig(\.base)?\.json)$/,
+        /^(libs|services|apps|patches)\/|^(package\.json|pnpm-lock\.yaml|pnpm-workspace\.yaml|\.npmrc|tsconfig(\.base)?\.json)$/,
       );
     }
   });

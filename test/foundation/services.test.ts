@@ -64,27 +64,36 @@ describe("isrdpo serve inference", () => {
     await server.exited;
   });
 
-  it("lists its services through reflection, without proto files", async () => {
+  // v1, and v1alpha for older grpcurl, grpcui and Postman.
+  const REFLECTION = ["grpc-v1", "grpc-v1alpha"];
+
+  it.each(REFLECTION)("lists its services through reflection %s, without proto files", async (version) => {
     const { stdout } = await exec(BUF, [
       "curl",
       "--protocol",
       "grpc",
       "--http2-prior-knowledge",
+      "--reflect-protocol",
+      version,
       "--list-services",
       `http://127.0.0.1:${server.port}`,
     ]);
     const services = stdout.trim().split("\n");
     expect(services).toContain("isrdpo.v1.InferenceService");
     expect(services).toContain("grpc.health.v1.Health");
+    expect(services).toContain("grpc.reflection.v1.ServerReflection");
+    expect(services).toContain("grpc.reflection.v1alpha.ServerReflection");
     expect(services).not.toContain("isrdpo.v1.JudgeService");
   });
 
-  it("resolves request schemas through reflection (schema-less call)", async () => {
+  it.each(REFLECTION)("resolves request schemas through reflection %s (schema-less call)", async (version) => {
     const call = exec(BUF, [
       "curl",
       "--protocol",
       "grpc",
       "--http2-prior-knowledge",
+      "--reflect-protocol",
+      version,
       "-d",
       '{"inputs":[{"prompt":"hi"}]}',
       `http://127.0.0.1:${server.port}/isrdpo.v1.InferenceService/Generate`,

@@ -1,15 +1,21 @@
 // Follows a run to its end: progress lines from WatchRun, training progress from the trainer when
 // it is reachable, and the final record. A dropped stream (a restarted server) is resumed from the
-// next event for up to RECONNECT_FOR_MS; WatchRun replays from any sequence, so nothing is lost.
+// next event, with backoff, for up to `reconnectForMs` after the last contact; WatchRun replays from
+// any sequence (`from_sequence`), so no event is lost or shown twice.
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { Stage, StageState, type Run, type RunEvent, type RunService, type TrainerService } from "@isrdpo/contracts";
 import { isTerminal, jobId } from "@isrdpo/orchestration";
+import { RECONNECT_TIMEOUT_S } from "./choices.ts";
 import type { ProgressPrinter } from "./report.ts";
 
 /** How long a watch keeps trying to reconnect to a server that went away, after the last contact. */
-export const RECONNECT_FOR_MS = 5 * 60_000;
-/** Codes that say the server or the connection went away (not that the request was wrong). */
-const TRANSIENT = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.Aborted, Code.DeadlineExceeded]);
+export const RECONNECT_FOR_MS = RECONNECT_TIMEOUT_S * 1000;
+/**
+ * Codes that say the server or the connection went away (not that the request was wrong). A server
+ * killed mid-stream shows as CANCELED ("http/2 stream closed with error code CANCEL"): transient
+ * unless the watch's own signal was aborted (checked first).
+ */
+const TRANSIENT = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.Aborted, Code.DeadlineExceeded, Code.Canceled]);
 
 export async function followRun(
   runs: Client<typeof RunService>,
@@ -21,9 +27,11 @@ export async function followRun(
     signal?: AbortSignal;
     /** Each event (default: printer.event). */
     onEvent?: (e: RunEvent) => void;
-    /** Told when the stream dropped and is being resumed from event `next`. */
+    /** Told once per outage: the stream dropped and is being resumed from event `next`. */
     onReconnect?: (why: string, next: bigint) => void;
     reconnectForMs?: number;
+    /** What the watch waits for, in the error when it gives up (e.g. the server's URL). */
+    server?: string;
   } = {},
 ): Promise<Run> {
   const onEvent = opts.onEvent ?? ((e: RunEvent) => printer.event(e));
@@ -63,12 +71,19 @@ export async function followRun(
     let next = opts.fromSequence ?? 0n;
     let lastContact = Date.now();
     let delayMs = 500;
+    let lost = false;
+    const limitMs = opts.reconnectForMs ?? RECONNECT_FOR_MS;
+    const reconnecting = (why: string) => {
+      if (!lost) opts.onReconnect?.(why, next);
+      lost = true;
+    };
     for (;;) {
       try {
         for await (const res of runs.watchRun({ runId, fromSequence: next }, { signal: opts.signal })) {
           const e = res.event!;
           lastContact = Date.now();
           delayMs = 500;
+          lost = false;
           next = e.sequence + 1n;
           onEvent(e);
           if (
@@ -84,17 +99,18 @@ export async function followRun(
         // this watch was away and its end is before `next`.
         const { run } = await runs.getRun({ runId });
         if (run && isTerminal(run.state) && next > run.lastEventSequence) return run;
-        opts.onReconnect?.("the stream ended", next);
+        reconnecting("the stream ended");
       } catch (err) {
         const e = ConnectError.from(err);
         if (opts.signal?.aborted || !TRANSIENT.has(e.code)) throw err;
-        if (Date.now() - lastContact > (opts.reconnectForMs ?? RECONNECT_FOR_MS))
+        if (Date.now() - lastContact >= limitMs)
           throw new Error(
-            `run ${runId}: no answer from the server for ${Math.round((Date.now() - lastContact) / 1000)}s (${e.rawMessage})`,
+            `run ${runId}: gave up after ${Math.round(limitMs / 1000)} s waiting for ${opts.server ?? "the server"} to come back, to resume at event ${next} (${e.rawMessage})`,
           );
-        opts.onReconnect?.(e.rawMessage, next);
+        reconnecting(e.rawMessage);
       }
-      await new Promise((r) => setTimeout(r, delayMs));
+      // Never sleep past the deadline: the last try comes at it, and the give-up right after.
+      await new Promise((r) => setTimeout(r, Math.min(delayMs, Math.max(0, lastContact + limitMs - Date.now()))));
       delayMs = Math.min(delayMs * 2, 10_000);
     }
   }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CommanderError, type Command } from "commander";
@@ -75,5 +75,29 @@ describe("isrdpo data synth", () => {
     expect(e).toBeInstanceOf(DataCommandError);
     expect((e as Error).message).toMatch(/bad item\(s\); first: syn-2-train-f8-0-q0: .*syn-2-train-f8-0\.mp4: file not found$/);
     expect((e as Error).message).not.toContain("\n");
+  });
+
+  it("check reports a line that is not valid UTF-8 as a bad line, not as text with U+FFFD", async () => {
+    const a = join(root, "u");
+    mkdirSync(a);
+    const good = '{"id": "a", "video": "a.mp4", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "caf';
+    writeFileSync(join(a, "qa.jsonl"), Buffer.concat([Buffer.from(good), Buffer.from([0xe9]), Buffer.from('"}]}\n')]));
+    const e = await run(["check", a]).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(DataCommandError);
+    expect((e as Error).message).toBe(`${a}: 1 bad item(s); first: qa.jsonl:1: ${join(a, "qa.jsonl")}:1: not valid UTF-8`);
+  });
+
+  it("check names a clip changed after synth (one bit flipped) as a bad file: sha256 mismatch", async () => {
+    const a = join(root, "f");
+    await run(["synth", "--out", a, "--train", "1", "--test", "0", "--seed", "4"]);
+    const mp4 = join(a, "clips", "syn-4-train-f8-0.mp4");
+    const bytes = readFileSync(mp4);
+    bytes[bytes.length >> 1]! ^= 0x10;
+    writeFileSync(mp4, bytes);
+    const e = await run(["check", a]).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(DataCommandError);
+    expect((e as Error).message).toMatch(
+      /bad item\(s\); first: syn-4-train-f8-0-q0: .*syn-4-train-f8-0\.mp4: sha256 mismatch \(dataset\.json: [0-9a-f]{64}, file: [0-9a-f]{64}\)$/,
+    );
   });
 });

@@ -77,8 +77,8 @@ describe("followRun", () => {
     await first.close();
     expect(run.state).toBe(RunState.SUCCEEDED);
     expect(seen).toEqual([1n, 2n, 3n, 4n]);
-    expect(reconnects.length).toBeGreaterThan(0);
-    expect(reconnects.every((n) => n === 3n)).toBe(true);
+    // Told once for the outage, however many tries it took.
+    expect(reconnects).toEqual([3n]);
     // stamps from the events' times (10 s apart), not from how fast they were replayed
     expect(lines.at(-1)).toBe("[   30s] run succeeded");
   }, 30_000);

@@ -11,3 +11,4 @@ export * from "./gen/isrdpo/v1/orchestration_pb.ts";
 export * from "./gen/isrdpo/v1/artifact_pb.ts";
 export * as health from "./gen/grpc/health/v1/health_pb.ts";
 export * as reflection from "./gen/grpc/reflection/v1/reflection_pb.ts";
+export * as reflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.ts";

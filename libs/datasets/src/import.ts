@@ -9,15 +9,16 @@
 //
 // Resumable: frames artifacts are named by the source's content, so a second run after an
 // interruption re-reads and hashes the videos but decodes and uploads only the ones still missing.
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { readdir, rm, stat } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import type { ArtifactRef } from "@isrdpo/contracts";
 import type { ArtifactStore } from "@isrdpo/bus";
 import { decodeVideo, VideoError, type FrameDims } from "@isrdpo/video";
 import { DatasetLineError, parseJsonlLine, readLines, writeJsonl } from "./jsonl.ts";
+import { sourceSha256 } from "./hash.ts";
 import { FRAMES_MEDIA_TYPE, encodeFrames, framesUri } from "./frames.ts";
 import { ShareGptVideoRecordSchema, qaPairs, type ShareGptVideoRecord } from "./sharegpt.ts";
 
@@ -159,19 +160,6 @@ export async function importDataset(o: ImportOptions): Promise<ImportSummary> {
   } finally {
     await rm(tmp, { force: true });
   }
-}
-
-/** sha256 of a file's bytes, or of a frame folder's sorted file names and contents; a missing path says so. */
-async function sourceSha256(path: string): Promise<string> {
-  const info = await stat(path).catch(() => undefined);
-  if (!info) throw new VideoError(path, "file not found");
-  const hash = createHash("sha256");
-  const files = info.isDirectory() ? (await readdir(path)).sort().map((f) => join(path, f)) : [path];
-  for (const file of files) {
-    if (info.isDirectory()) hash.update(`${file.slice(path.length + 1)}\0`);
-    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  }
-  return hash.digest("hex");
 }
 
 /**

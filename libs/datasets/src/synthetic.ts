@@ -1,10 +1,10 @@
 // A synthetic dataset directory on disk, and loading any dataset directory back:
-//   dataset.json            manifest (format, seed, frames, size, split sizes)
+//   dataset.json            manifest (format, seed, frames, size, split sizes, sha256 of every file)
 //   clips/<clip id>.mp4     lossless RGB H.264, byte-identical for the same seed
 //   scenes/<clip id>.json   ground-truth scene records
 //   <split>.jsonl           questions as ShareGPTVideo JSONL (+ question_type, clip_id; caption = reference caption)
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { basename, isAbsolute, join, resolve } from "node:path";
+import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { z } from "zod";
 import {
   SPLITS,
@@ -19,6 +19,7 @@ import {
   type DecodedVideo,
   type Scene,
 } from "@isrdpo/video";
+import { sourceSha256 } from "./hash.ts";
 import { DatasetLineError, parseJsonlLine, readLines, writeJsonl } from "./jsonl.ts";
 import { ShareGptVideoRecordSchema, qaPairs, toShareGptVideo, type ShareGptVideoRecord } from "./sharegpt.ts";
 
@@ -31,6 +32,11 @@ export const ManifestSchema = z.object({
   height: z.number().int().min(1),
   width: z.number().int().min(1),
   splits: z.record(z.string(), z.number().int().min(0)),
+  /**
+   * sha256 (hex) of every file written, by path relative to the directory ("clips/x.mp4",
+   * "train.jsonl"), checked on load. Manifests written before it have none and load unchecked.
+   */
+  sha256: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/, "a hex sha256")).optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
@@ -93,6 +99,7 @@ export async function writeSyntheticDataset(dir: string, options: SynthOptions):
     width: o.width,
     splits: { train: o.train, "test-in": o.testIn, "test-out": o.testOut },
   };
+  const written: string[] = [];
   for (const split of SPLITS) {
     const clips = splits[split];
     // ffmpeg runs in its own process: two at a time keeps both cores busy without oversubscribing.
@@ -106,6 +113,7 @@ export async function writeSyntheticDataset(dir: string, options: SynthOptions):
           ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}),
         },
       );
+      written.push(`scenes/${c.id}.json`, `clips/${c.id}.mp4`);
     });
     const records = clips.flatMap((c) => {
       const caption = referenceCaption(c.scene);
@@ -123,7 +131,11 @@ export async function writeSyntheticDataset(dir: string, options: SynthOptions):
       );
     });
     await writeJsonl(join(dir, `${split}.jsonl`), records);
+    written.push(`${split}.jsonl`);
   }
+  // Sorted, so the same options still give a byte-identical manifest.
+  manifest.sha256 = {};
+  for (const file of written.sort()) manifest.sha256[file] = await sourceSha256(join(dir, file));
   await writeFile(join(dir, "dataset.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
 }
@@ -171,7 +183,9 @@ export interface LoadedDataset {
 /**
  * Loads a dataset directory: every `<split>.jsonl` listed by dataset.json (or every *.jsonl without a
  * manifest). A malformed line, a missing or undecodable video, or a missing scene record of a synthetic
- * clip makes that item bad, recorded with its reason; loading goes on.
+ * clip makes that item bad, recorded with its reason; loading goes on. A file whose sha256 differs
+ * from the manifest's is bad too ("sha256 mismatch"): a split file with all its lines, a video or a
+ * scene with every item that uses it.
  */
 export async function loadDatasetDir(dir: string, options: LoadOptions = {}): Promise<LoadedDataset> {
   let manifest: Manifest | undefined;
@@ -194,9 +208,15 @@ export async function loadDatasetDir(dir: string, options: LoadOptions = {}): Pr
   };
   const items: DatasetItem[] = [];
   const bad: BadItem[] = [];
+  const verify = fileCheck(dir, manifest?.sha256);
   for (const file of files) {
     const path = join(dir, file);
     const split = basename(file, ".jsonl");
+    const corrupt = await verify(path);
+    if (corrupt) {
+      bad.push({ id: file, reason: corrupt });
+      continue;
+    }
     try {
       for await (const { line, text } of readLines(path)) {
         let record: ShareGptVideoRecord;
@@ -214,9 +234,31 @@ export async function loadDatasetDir(dir: string, options: LoadOptions = {}): Pr
       bad.push({ id: file, reason: (e as Error).message });
     }
   }
-  await attachScenesAndFrames(dir, items, bad, manifest !== undefined, options.decode ?? true, decodeOpts);
+  await attachScenesAndFrames(dir, items, bad, manifest !== undefined, options.decode ?? true, decodeOpts, verify);
   const badIds = new Set(bad.map((b) => b.id));
   return { ...(manifest ? { manifest } : {}), items: items.filter((it) => !badIds.has(it.id)), bad };
+}
+
+/**
+ * Checks a file of the dataset against the manifest's sha256, once per path: undefined when it
+ * matches or the manifest lists no hash for it, else the reason naming the file. A file that cannot
+ * be read passes here: its reader reports it as missing.
+ */
+function fileCheck(dir: string, sha256: Record<string, string> | undefined): (path: string) => Promise<string | undefined> {
+  const checked = new Map<string, Promise<string | undefined>>();
+  return (path) => {
+    const expected = sha256?.[relative(dir, path).split(sep).join("/")];
+    if (!expected) return Promise.resolve(undefined);
+    let p = checked.get(path);
+    if (!p) {
+      p = sourceSha256(path).then(
+        (actual) => (actual === expected ? undefined : `${path}: sha256 mismatch (dataset.json: ${expected}, file: ${actual})`),
+        () => undefined,
+      );
+      checked.set(path, p);
+    }
+    return p;
+  };
 }
 
 function pushRecord(record: ShareGptVideoRecord, split: string, dir: string, items: DatasetItem[], bad: BadItem[]): void {
@@ -248,6 +290,7 @@ async function attachScenesAndFrames(
   synthetic: boolean,
   decode: boolean,
   decodeOpts: Parameters<typeof decodeVideo>[1],
+  verify: (path: string) => Promise<string | undefined>,
 ): Promise<void> {
   const scenes = new Map<string, Promise<Scene | string>>();
   const videos = new Map<string, Promise<DecodedVideo | string>>();
@@ -255,16 +298,16 @@ async function attachScenesAndFrames(
     let p = scenes.get(clipId);
     if (!p) {
       const path = join(dir, "scenes", `${clipId}.json`);
-      p = readFile(path, "utf8").then(
-        (text) => {
-          try {
-            return parseJsonFile(SceneSchema, text, path) as Scene;
-          } catch (e) {
-            return (e as Error).message;
-          }
-        },
-        () => `${path}: scene record not found`,
-      );
+      p = verify(path).then(async (corrupt) => {
+        if (corrupt) return corrupt;
+        const text = await readFile(path, "utf8").catch(() => undefined);
+        if (text === undefined) return `${path}: scene record not found`;
+        try {
+          return parseJsonFile(SceneSchema, text, path) as Scene;
+        } catch (e) {
+          return (e as Error).message;
+        }
+      });
       scenes.set(clipId, p);
     }
     return p;
@@ -286,6 +329,11 @@ async function attachScenesAndFrames(
         return;
       }
       it.scene = scene;
+    }
+    const corrupt = await verify(it.videoPath);
+    if (corrupt) {
+      bad.push({ id: it.id, reason: corrupt });
+      return;
     }
     if (decode) {
       const v = await loadVideo(it.videoPath);

@@ -72,6 +72,11 @@ describe("synthetic dataset directory", () => {
   it("bad items are recorded with their reason and loading goes on", async () => {
     const dir = join(root, "d");
     await writeSyntheticDataset(dir, { seed: 5, train: 3, testIn: 0, testOut: 0 });
+    // A manifest without sha256 (as written before it existed) loads unchecked: each damage below is
+    // then found by the reader it reaches.
+    const manifest = JSON.parse(readFileSync(join(dir, "dataset.json"), "utf8"));
+    delete manifest.sha256;
+    writeFileSync(join(dir, "dataset.json"), JSON.stringify(manifest));
     const mp4 = join(dir, "clips", "syn-5-train-f8-0.mp4");
     writeFileSync(mp4, readFileSync(mp4).subarray(0, 300));
     unlinkSync(join(dir, "clips", "syn-5-train-f8-1.mp4"));
@@ -92,6 +97,42 @@ describe("synthetic dataset directory", () => {
     const clip2 = clipFromId("syn-5-train-f8-2");
     expect(ds.items.map((i) => i.id)).toEqual(clip2.items.map((i) => i.id));
     expect(ds.bad.length).toBe(clipFromId("syn-5-train-f8-0").items.length + clipFromId("syn-5-train-f8-1").items.length + 2);
+  });
+
+  it("a file that differs from the manifest's sha256 is bad, named, with every item that uses it", async () => {
+    const dir = join(root, "h");
+    const manifest = await writeSyntheticDataset(dir, { seed: 6, train: 2, testIn: 1, testOut: 0 });
+    expect(Object.keys(manifest.sha256!)).toEqual([
+      "clips/syn-6-test-in-f8-0.mp4",
+      "clips/syn-6-train-f8-0.mp4",
+      "clips/syn-6-train-f8-1.mp4",
+      "scenes/syn-6-test-in-f8-0.json",
+      "scenes/syn-6-train-f8-0.json",
+      "scenes/syn-6-train-f8-1.json",
+      "test-in.jsonl",
+      "test-out.jsonl",
+      "train.jsonl",
+    ]);
+    // One bit of a video, one byte of a split file (still valid JSONL).
+    const mp4 = join(dir, "clips", "syn-6-train-f8-0.mp4");
+    const bytes = readFileSync(mp4);
+    bytes[bytes.length >> 1]! ^= 1;
+    writeFileSync(mp4, bytes);
+    const testIn = join(dir, "test-in.jsonl");
+    writeFileSync(testIn, readFileSync(testIn, "utf8").replace('"id"', ' "id"'));
+    const ds = await loadDatasetDir(dir);
+    const clip0 = clipFromId("syn-6-train-f8-0").items.map((i) => i.id);
+    // Sorted: the items' checks finish in any order.
+    expect([...ds.bad].sort((a, b) => (a.id < b.id ? -1 : 1))).toEqual(
+      [
+        {
+          id: "test-in.jsonl",
+          reason: expect.stringMatching(new RegExp(`^${testIn}: sha256 mismatch \\(dataset.json: [0-9a-f]{64}, file: [0-9a-f]{64}\\)$`)),
+        },
+        ...clip0.sort().map((id) => ({ id, reason: expect.stringMatching(new RegExp(`^${mp4}: sha256 mismatch `)) })),
+      ].sort((a, b) => (a.id < b.id ? -1 : 1)),
+    );
+    expect(ds.items.map((i) => i.id)).toEqual(clipFromId("syn-6-train-f8-1").items.map((i) => i.id));
   });
 });
 

@@ -1,11 +1,13 @@
 // gRPC server reflection v1 over the generated descriptors, so grpcurl / `buf curl` / Postman can
 // list and call services without local .proto files. No reflection package for connect-node exists,
-// and the protocol is small: list services, and look files up by name or by symbol.
-import { create, toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
+// and the protocol is small: list services, and look files up by name or by symbol. v1alpha, which
+// older grpcurl, grpcui and Postman still ask, has the same messages under another package: its
+// requests and answers go through the v1 implementation by their (identical) wire form.
+import { create, fromBinary, toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
 import { nestedTypes } from "@bufbuild/protobuf/reflect";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { reflection } from "@isrdpo/contracts";
+import { reflection, reflectionV1alpha } from "@isrdpo/contracts";
 
 /** Every file a set of services needs: their own files and all transitive imports. */
 function collectFiles(services: DescService[]): Map<string, DescFile> {
@@ -48,7 +50,7 @@ function fileWithDependencies(file: DescFile): Uint8Array[] {
 }
 
 export function registerReflection(router: ConnectRouter, services: DescService[]): void {
-  const all = [...services, reflection.ServerReflection];
+  const all = [...services, reflection.ServerReflection, reflectionV1alpha.ServerReflection];
   const files = collectFiles(all);
   const symbols = indexSymbols(files.values());
   const serviceNames = all.map((s) => s.typeName);
@@ -96,6 +98,14 @@ export function registerReflection(router: ConnectRouter, services: DescService[
   router.service(reflection.ServerReflection, {
     serverReflectionInfo: async function* (requests) {
       for await (const req of requests) yield answer(req);
+    },
+  });
+  router.service(reflectionV1alpha.ServerReflection, {
+    serverReflectionInfo: async function* (requests) {
+      for await (const req of requests) {
+        const v1 = fromBinary(reflection.ServerReflectionRequestSchema, toBinary(reflectionV1alpha.ServerReflectionRequestSchema, req));
+        yield fromBinary(reflectionV1alpha.ServerReflectionResponseSchema, toBinary(reflection.ServerReflectionResponseSchema, answer(v1)));
+      }
     },
   });
 }

@@ -1,5 +1,5 @@
 // Server bootstrap: one port answering Connect, gRPC and gRPC-Web over HTTP/2 and HTTP/1.1 (TLS when
-// configured), with grpc.health.v1, gRPC reflection v1, bearer-token auth, per-RPC Prometheus
+// configured), with grpc.health.v1, gRPC reflection v1 and v1alpha, bearer-token auth, per-RPC Prometheus
 // metrics, optional CORS and a web app on the same port, and a graceful shutdown that lets in-flight
 // calls (streams included) finish within a grace period.
 import { timingSafeEqual } from "node:crypto";

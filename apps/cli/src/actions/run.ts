@@ -17,6 +17,8 @@ export interface Target {
   nats?: string;
   trainer?: string;
   output?: "text" | "json";
+  /** Seconds `watch` keeps reconnecting to a server that went away (default: RECONNECT_TIMEOUT_S). */
+  reconnectTimeout?: number;
 }
 
 /** The run operations, over gRPC or over NATS. */
@@ -56,7 +58,10 @@ async function open(t: Target): Promise<Runs> {
       followRun(runs, id, printer, {
         ...(t.trainer ? { trainer: trainerClient(t.trainer) } : {}),
         onEvent,
-        onReconnect: (why, next) => process.stderr.write(`isrdpo: lost ${server} (${why}); reconnecting, resuming at event ${next}\n`),
+        server,
+        ...(t.reconnectTimeout !== undefined ? { reconnectForMs: t.reconnectTimeout * 1000 } : {}),
+        onReconnect: (why, next) =>
+          process.stderr.write(`isrdpo: lost connection to ${server}, reconnecting… (${why}; resuming at event ${next})\n`),
       }),
     close: async () => undefined,
   };

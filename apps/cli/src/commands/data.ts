@@ -10,7 +10,8 @@ export class DataCommandError extends Error {
   override name = "DataCommandError";
 }
 
-function intArg(min: number, max: number) {
+/** A commander parser for a whole number in [min, max]. */
+export function intArg(min: number, max: number) {
   return (value: string): number => {
     if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a whole number, got "${value}"`);
     const n = Number(value);
@@ -76,7 +77,7 @@ export function dataCommand(): Command {
     });
   data
     .command("check")
-    .description("load a dataset directory, decoding every video; fails if any item is bad")
+    .description("load a dataset directory, decoding every video and checking each file's sha256; fails if any item is bad")
     .argument("<dir>", "dataset directory")
     .option("--ffmpeg <path>", "a system ffmpeg instead of the bundled one")
     .action(async (dir: string, o: { ffmpeg?: string }) => {

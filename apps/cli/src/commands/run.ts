@@ -1,7 +1,8 @@
 // `isrdpo run create|get|watch|list|cancel`: defined here, run by ../actions/run.ts (loaded only when
 // a subcommand runs).
 import { Command, Option } from "commander";
-import { OUTPUT_FORMATS } from "../choices.ts";
+import { OUTPUT_FORMATS, RECONNECT_TIMEOUT_S } from "../choices.ts";
+import { intArg } from "./data.ts";
 import { exportCommand } from "./run-export.ts";
 
 const DEFAULT_SERVER = "http://127.0.0.1:50051";
@@ -15,12 +16,19 @@ const withTarget = (c: Command) =>
       new Option("-o, --output <format>", "text for people, json for programs (protobuf JSON)").choices(OUTPUT_FORMATS).default("text"),
     );
 
+const withReconnect = (c: Command) =>
+  c.option(
+    "--reconnect-timeout <seconds>",
+    `how long the watch keeps reconnecting to a server that went away, resuming where it was (default ${RECONNECT_TIMEOUT_S})`,
+    intArg(1, 86_400),
+  );
+
 const actions = () => import("../actions/run.ts");
 
 export function runCommand(): Command {
   const run = new Command("run").description("create, inspect, watch, list and cancel runs on a cluster");
   run.addCommand(
-    withTarget(new Command("create"))
+    withReconnect(withTarget(new Command("create")))
       .description("create a run from a YAML spec (see examples/); prints its id")
       .requiredOption("--spec <file>", "run spec (YAML or JSON, RunSpec fields)")
       .option("--idempotency-key <key>", "a repeat with the same key returns the same run", "")
@@ -34,7 +42,7 @@ export function runCommand(): Command {
       .action(async (id: string, o) => (await actions()).get(id, o)),
   );
   run.addCommand(
-    withTarget(new Command("watch"))
+    withReconnect(withTarget(new Command("watch")))
       .description("follow a run's progress until it ends (reconnecting if the server restarts), then print its iteration table")
       .argument("<run-id>")
       .action(async (id: string, o) => (await actions()).watch(id, o)),
