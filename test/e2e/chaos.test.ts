@@ -56,9 +56,11 @@ const ended = (iteration: number, stage: Stage) => (e: RunEvent) =>
 const firstShard = (iteration: number, stage: Stage) => (e: RunEvent) =>
   e.iteration === iteration && e.stage === stage && e.kind.case === "shardProgress" && e.kind.value.shardsDone === 1;
 
+// Each process once, the trainer twice; the kills of the workers land while their stage is running.
 const FAULTS: Fault[] = [
   { victim: "trainer", at: entered(0, Stage.SFT), midJob: { stage: Stage.SFT, step: 2 } },
   { victim: "orchestrator", at: ended(0, Stage.SFT) },
+  // The evaluation of π_1 is one work item of seconds; the kill comes as it starts.
   { victim: "evaluator", at: entered(0, Stage.EVALUATE) },
   { victim: "inference", at: firstShard(1, Stage.RESPONSES) },
   { victim: "context", at: firstShard(1, Stage.CONTEXT) },

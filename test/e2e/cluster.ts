@@ -142,7 +142,8 @@ export async function runToEnd(
 }
 
 /**
- * The e2e test run on the `test` preset: SFT of π_1 (or a given π_1), two self-judged iterations with retrospective context, every iteration evaluated on two tiny splits.
+ * The e2e test run on the `test` preset: SFT of π_1 (or a given π_1), two self-judged iterations
+ * with retrospective context, every iteration evaluated on two tiny splits.
  */
 export function e2eSpec(initial: { sft: true } | { model: ModelRef }): RunSpec {
   return create(RunSpecSchema, {
