@@ -1,20 +1,6 @@
 // Issue 6 acceptance: the ISR-DPO loop in distributed mode (a private nats-server, every service its
 // own process), and a judge killed mid-stage that the run survives with the same preferences.
-import { create, fromBinary } from "@bufbuild/protobuf";
-import {
-  ContextMode,
-  DpoLossType,
-  JudgeStrategy,
-  PreferenceShardSchema,
-  RunService,
-  RunSpecSchema,
-  RunState,
-  Stage,
-  StageState,
-  type ModelRef,
-  type Run,
-  type RunSpec,
-} from "@isrdpo/contracts";
+import { RunService, RunState, Stage, StageState, type Run } from "@isrdpo/contracts";
 import type { ArtifactStore, Bus } from "@isrdpo/bus";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,55 +11,7 @@ import { LocalArtifactStore, MemoryBus } from "@isrdpo/bus";
 import { createLogger, loadConfig, startServer } from "@isrdpo/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SERVICES } from "@isrdpo/cli/services";
-import { Cluster, runToEnd } from "./cluster.ts";
-
-function spec(initial: { sft: true } | { model: ModelRef }): RunSpec {
-  return create(RunSpecSchema, {
-    name: "e2e",
-    initialModel: {
-      source:
-        "model" in initial
-          ? { case: "model", value: initial.model }
-          : {
-              case: "sft",
-              value: {
-                preset: "test",
-                data: { seed: 5n, split: "train", clipCount: 16 },
-                // Two gradient shards: the cluster's trainer computes them on 1 thread, embedded mode on 2.
-                training: { learningRate: 5e-3, epochs: 1, batchSize: 16, gradShards: 2, seed: 5n },
-              },
-            },
-    },
-    prompts: { source: { case: "synthetic", value: { seed: 6n, split: "train", clipCount: 4 } } },
-    iterations: 2,
-    context: { mode: ContextMode.RETROSPECTIVE },
-    // A CPU-tiny model judging itself is mostly position bias, so most pairs are ties (orders
-    // disagree) and DPO may leave the model unchanged: this test is about the distributed plumbing.
-    // The trainer's DPO job on decisive pairs has its own test (test/services/trainer.test.ts).
-    judge: { strategy: JudgeStrategy.SELF },
-    responseSampling: { temperature: 0.7, maxNewTokens: 12, seed: 5n },
-    dpo: { beta: 0.1, lossType: DpoLossType.SIGMOID },
-    training: { learningRate: 1e-3, epochs: 1, batchSize: 8, gradShards: 2, seed: 5n },
-    evaluation: {
-      splits: [
-        { source: { case: "synthetic", value: { seed: 7n, split: "test-in", clipCount: 2 } } },
-        { source: { case: "synthetic", value: { seed: 7n, split: "test-out", clipCount: 2 } } },
-      ],
-      sampling: { temperature: 0, maxNewTokens: 12 },
-    },
-    // Several judge shards, so a kill lands mid-stage with shards left to do.
-    shardSize: 8,
-    seed: 5n,
-  });
-}
-
-/** Every preference record of an iteration, in shard order. */
-async function preferences(artifacts: ArtifactStore, run: Run, iteration: number) {
-  const judge = run.iterations.find((i) => i.iteration === iteration)!.stages.find((s) => s.stage === Stage.JUDGE)!;
-  const records = [];
-  for (const ref of judge.outputs) records.push(...fromBinary(PreferenceShardSchema, await artifacts.get(ref)).records);
-  return records.map((r) => ({ itemId: r.itemId, chosen: r.chosen, rejected: r.rejected, tie: r.tie }));
-}
+import { Cluster, e2eSpec, preferences, runToEnd } from "./cluster.ts";
 
 describe("ISR-DPO in distributed mode", () => {
   let cluster: Cluster;
@@ -91,7 +29,7 @@ describe("ISR-DPO in distributed mode", () => {
 
   it("runs SFT and two iterations; every artifact verifies; every iteration is evaluated", async () => {
     const runs = cluster.runs();
-    const { run: created } = await runs.createRun({ spec: spec({ sft: true }) });
+    const { run: created } = await runs.createRun({ spec: e2eSpec({ sft: true }) });
     first = await runToEnd(runs, created!.id);
     expect(first.failureReason).toBe("");
     expect(first.state).toBe(RunState.SUCCEEDED);
@@ -141,7 +79,7 @@ describe("ISR-DPO in distributed mode", () => {
     const server = await startServer(Object.values(SERVICES), ctx, 0);
     try {
       const runs = createClient(RunService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }));
-      const { run: created } = await runs.createRun({ spec: spec({ sft: true }) });
+      const { run: created } = await runs.createRun({ spec: e2eSpec({ sft: true }) });
       const embedded = await runToEnd(runs, created!.id);
       expect(embedded.state).toBe(RunState.SUCCEEDED);
       const digests = (r: Run) => r.iterations.map((i) => [i.policy?.digest ?? "", i.trained?.digest ?? ""]);
@@ -157,17 +95,13 @@ describe("ISR-DPO in distributed mode", () => {
     const runs = cluster.runs();
     // Same π_1 as the first run: the responses, contexts and judgments are the same by seed.
     const pi1 = first.iterations[1]!.policy!;
-    const { run: created } = await runs.createRun({ spec: spec({ model: pi1 }) });
+    const { run: created } = await runs.createRun({ spec: e2eSpec({ model: pi1 }) });
     let killed = false;
     const run = await runToEnd(runs, created!.id, async (e) => {
       const judging = e.iteration === 1 && e.stage === Stage.JUDGE && e.kind.case === "shardProgress" && e.kind.value.shardsDone === 1;
       if (judging && !killed) {
         killed = true;
-        const judge = cluster.procs.get("judge")!;
-        judge.child.kill("SIGKILL");
-        expect(await judge.exited).toBe("SIGKILL");
-        // The process that did the work is gone (no wrapper left a worker running).
-        expect(() => process.kill(judge.child.pid!, 0)).toThrow();
+        await cluster.kill("judge");
         await cluster.startService("judge");
       }
     });

@@ -1,6 +1,7 @@
-// Issue 16: a reward-model or PPO job whose trainer is killed with SIGKILL mid-job resumes from its
-// last checkpoint when the job is started again on a new trainer process, and ends exactly where the
-// same job run undisturbed ends: the same steps, metrics and published model.
+// Issues 16 and 18: a reward-model, PPO, SFT or DPO job whose trainer is killed with SIGKILL mid-job
+// resumes from its last checkpoint when the job is started again on a new trainer process, and ends
+// exactly where the same job run undisturbed ends: the same steps, metrics, held-out metrics and
+// published model.
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishTinyModel } from "../support/model.ts";
 import { startServer, type ServerProcess } from "../support/processes.ts";
 
-describe("trainer killed with SIGKILL mid-job: reward-model and PPO jobs resume exactly", () => {
+describe("trainer killed with SIGKILL mid-job: reward-model, PPO, SFT and DPO jobs resume exactly", () => {
   const dir = mkdtempSync(join(tmpdir(), "isrdpo-trainer-crash-"));
   const env = { ISRDPO_ARTIFACT_DIR: dir, ISRDPO_CHECKPOINT_DIR: join(dir, "ckpt") };
   let digest: string;
@@ -54,7 +55,8 @@ describe("trainer killed with SIGKILL mid-job: reward-model and PPO jobs resume 
     return last(jobId);
   }
 
-  it("reward model", async () => {
+  /** Eight decisive preference pairs on one clip, stored as a shard. */
+  async function preferenceShard(name: string) {
     const colours = ["red", "blue", "green", "white"];
     const records = colours.flatMap((c, i) =>
       colours
@@ -69,43 +71,84 @@ describe("trainer killed with SIGKILL mid-job: reward-model and PPO jobs resume 
           rejected: d,
         })),
     );
-    const ref = await new LocalArtifactStore(dir).put(
-      "artifact://test/prefs/crash-rm.pb",
+    return new LocalArtifactStore(dir).put(
+      `artifact://test/prefs/${name}.pb`,
       toBinary(PreferenceShardSchema, create(PreferenceShardSchema, { records })),
     );
-    // 8 pairs, 2 held out, batch 2, 4 epochs: 12 steps, a checkpoint after each.
-    const spec = {
-      kind: JobKind.REWARD_MODEL,
-      baseModel: { digest },
-      data: [ref],
-      rewardModel: { heldOutFraction: 0.25 },
-      training: { learningRate: 3e-3, epochs: 4, batchSize: 2, checkpointEverySteps: 1 },
-    } satisfies MessageInitShape<typeof JobSpecSchema>;
-    const resumed = await killedAndResumed("rm-crash", spec, 4);
-    await client().startJob({ jobId: "rm-straight", spec });
-    const straight = await last("rm-straight");
-    for (const job of [resumed, straight]) expect(job).toMatchObject({ state: JobState.SUCCEEDED, failureReason: "" });
-    expect(resumed.progress!.step).toBe(12);
-    expectSameEnd(resumed, straight);
-    expect(resumed.evalMetrics).toEqual(straight.evalMetrics);
-  }, 400_000);
+  }
 
-  it("PPO (the rollout in flight is in the checkpoint)", async () => {
-    // 4 rollouts × 2 epochs: 8 steps; killed inside a rollout's epochs.
-    const spec = {
-      kind: JobKind.PPO,
-      baseModel: { digest },
-      syntheticData: { seed: 5n, split: "train", clipCount: 4 },
-      ppo: { toyReward: ToyReward.COLOUR, rolloutBatchSize: 4, rollouts: 4, ppoEpochs: 2, maxNewTokens: 4 },
-      training: { learningRate: 1e-3, checkpointEverySteps: 1 },
-    } satisfies MessageInitShape<typeof JobSpecSchema>;
-    const resumed = await killedAndResumed("ppo-crash", spec, 3);
-    await client().startJob({ jobId: "ppo-straight", spec });
-    const straight = await last("ppo-straight");
-    for (const job of [resumed, straight]) expect(job).toMatchObject({ state: JobState.SUCCEEDED, failureReason: "" });
-    expect(resumed.progress!.step).toBe(8);
-    expectSameEnd(resumed, straight);
-  }, 400_000);
+  // Each job is killed after `killAt` steps of `steps`, with a checkpoint after every step.
+  const cases: { name: string; id: string; killAt: number; steps: number; spec: () => Promise<MessageInitShape<typeof JobSpecSchema>> }[] =
+    [
+      {
+        // 8 pairs, 2 held out, batch 2, 4 epochs: 12 steps.
+        name: "reward model",
+        id: "rm",
+        killAt: 4,
+        steps: 12,
+        spec: async () => ({
+          kind: JobKind.REWARD_MODEL,
+          baseModel: { digest },
+          data: [await preferenceShard("crash-rm")],
+          rewardModel: { heldOutFraction: 0.25 },
+          training: { learningRate: 3e-3, epochs: 4, batchSize: 2, checkpointEverySteps: 1 },
+        }),
+      },
+      {
+        // 4 rollouts × 2 epochs: 8 steps; killed inside a rollout's epochs (the rollout in flight is in the checkpoint).
+        name: "PPO",
+        id: "ppo",
+        killAt: 3,
+        steps: 8,
+        spec: async () => ({
+          kind: JobKind.PPO,
+          baseModel: { digest },
+          syntheticData: { seed: 5n, split: "train", clipCount: 4 },
+          ppo: { toyReward: ToyReward.COLOUR, rolloutBatchSize: 4, rollouts: 4, ppoEpochs: 2, maxNewTokens: 4 },
+          training: { learningRate: 1e-3, checkpointEverySteps: 1 },
+        }),
+      },
+      {
+        // From scratch, 2 gradient shards (as the demo trains), 8 steps of batch 4.
+        name: "SFT with 2 gradient shards",
+        id: "sft",
+        killAt: 3,
+        steps: 8,
+        spec: async () => ({
+          kind: JobKind.SFT,
+          preset: "test",
+          syntheticData: { seed: 5n, split: "train", clipCount: 4 },
+          training: { learningRate: 5e-3, maxSteps: 8, batchSize: 4, gradShards: 2, seed: 5n, checkpointEverySteps: 1 },
+        }),
+      },
+      {
+        // 8 pairs, batch 2, 2 epochs: 8 steps.
+        name: "DPO",
+        id: "dpo",
+        killAt: 3,
+        steps: 8,
+        spec: async () => ({
+          kind: JobKind.DPO,
+          baseModel: { digest },
+          data: [await preferenceShard("crash-dpo")],
+          training: { learningRate: 1e-2, epochs: 2, batchSize: 2, seed: 5n, checkpointEverySteps: 1 },
+        }),
+      },
+    ];
+
+  it.each(cases)(
+    "$name",
+    async ({ id, killAt, steps, spec: makeSpec }) => {
+      const spec = await makeSpec();
+      const resumed = await killedAndResumed(`${id}-crash`, spec, killAt);
+      await client().startJob({ jobId: `${id}-straight`, spec });
+      const straight = await last(`${id}-straight`);
+      for (const job of [resumed, straight]) expect(job.state, job.failureReason).toBe(JobState.SUCCEEDED);
+      expect(resumed.progress!.step).toBe(steps);
+      expectSameEnd(resumed, straight);
+    },
+    400_000,
+  );
 });
 
 /** The same last step, metrics and published model. */
@@ -115,5 +158,7 @@ function expectSameEnd(resumed: Job, straight: Job) {
   expect(resumed.progress!.step).toBe(straight.progress!.step);
   expect(resumed.progress!.metrics).toEqual(straight.progress!.metrics);
   expect(resumed.progress!.loss).toBe(straight.progress!.loss);
+  expect(resumed.evalMetrics).toEqual(straight.evalMetrics);
+  expect(resumed.failureReason).toBe(straight.failureReason); // a note such as examples left out
   expect(resumed.outputModel!.digest).toBe(straight.outputModel!.digest);
 }
