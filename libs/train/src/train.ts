@@ -88,12 +88,26 @@ export const TrainingParamsSchema = z
      * shuffled (SFT only; DPO pairs keep "none").
      */
     curriculum: z.enum(["none", "answer-length"]).default("none"),
+    /**
+     * SFT's loss on answer tokens only (true, TRL's completion_only_loss default), or on every text
+     * token after <bos> (false): the prompt's tokens are predicted too. The dense loss can teach the
+     * pairwise judge a rule that needs its context (bench/judge-learnability.ts: learnt in 2 of 5
+     * runs of 1 500 steps, never with the loss on the verdict alone).
+     */
+    completionOnlyLoss: z.boolean().default(true),
     /** Call onEval every N steps; 0 = never. */
     evalEvery: z.number().int().nonnegative().default(0),
     seed: z.number().int().default(0),
   })
   .strict();
 export type TrainingParams = z.input<typeof TrainingParamsSchema>;
+
+/** Training params with their defaults; an invalid one throws naming the field. */
+function parseTrainingParams(training: TrainingParams | undefined): z.output<typeof TrainingParamsSchema> {
+  const parsed = TrainingParamsSchema.safeParse(training ?? {});
+  if (!parsed.success) throw new Error(`training: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
 
 export interface StepMetrics {
   step: number;
@@ -153,11 +167,15 @@ export async function trainSft(
   examples: readonly SftExample[],
   opts: SftTrainOptions = {},
 ): Promise<TrainResult> {
-  const rows = examples.map((e, i) => {
+  const encoded = examples.map((e, i) => {
     if (typeof e.answer !== "string" || e.answer.length === 0) throw new Error(`examples[${i}].answer: must be a non-empty string`);
     return encodeRow(tok, e.prompt, e.answer);
   });
-  examples.forEach((_, i) => buildScoreBatch(model, [rows[i] as (typeof rows)[number]], tok.padId, "examples", i));
+  encoded.forEach((row, i) => buildScoreBatch(model, [row], tok.padId, "examples", i));
+  // Without completion-only loss the row's "answer" (what the loss covers) starts right after <bos>.
+  const rows = parseTrainingParams(opts.training).completionOnlyLoss
+    ? encoded
+    : encoded.map((r) => ({ prompt: r.prompt.slice(0, 1), answer: [...r.prompt.slice(1), ...r.answer] }));
   const data: SftData = { kind: "sft", rows, ...videosOf(examples) };
   const denseWeight = opts.denseWeight ?? 0;
   if (!(denseWeight >= 0)) throw new Error(`denseWeight: must be >= 0, got ${denseWeight}`);
@@ -182,7 +200,7 @@ export async function trainSft(
     {},
     { kind: "sft", data: () => data },
     rows.map((r) => r.prompt.length + r.answer.length),
-    rows.map((r) => r.answer.length),
+    encoded.map((r) => r.answer.length),
   );
 }
 
@@ -325,9 +343,7 @@ export async function runLoop(
   lengths: readonly number[],
   answerLengths?: readonly number[],
 ): Promise<TrainResult> {
-  const parsed = TrainingParamsSchema.safeParse(opts.training ?? {});
-  if (!parsed.success) throw new Error(`training: ${z.prettifyError(parsed.error)}`);
-  const t = parsed.data;
+  const t = parseTrainingParams(opts.training);
   const local = "heads" in objective ? objective : null;
   const { kind } = objective;
   if (local && t.gradShards !== 1) throw new Error(`training.gradShards: ${kind} jobs compute their gradients on one thread`);

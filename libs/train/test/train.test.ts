@@ -2,7 +2,18 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { Rng, Tokenizer, VideoLMM, initBackend, loadCheckpoint, modelConfig, sequenceLogProbs } from "@isrdpo/vlm";
+import {
+  Rng,
+  Tokenizer,
+  VideoLMM,
+  buildScoreBatch,
+  encodeRow,
+  initBackend,
+  loadCheckpoint,
+  modelConfig,
+  sequenceLogProbs,
+  targetLogProbs,
+} from "@isrdpo/vlm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { batchPlan, type DpoPair, type SftExample, trainDpo, trainSft } from "../src/index.ts";
 
@@ -57,6 +68,28 @@ describe("trainSft", () => {
     expect(moved("projector.fc2.weight")).toBeGreaterThan(1e-3);
     model.dispose();
     start.dispose();
+  });
+});
+
+describe("trainSft's completionOnlyLoss", () => {
+  it("true: the loss is on the answer's tokens; false: on every text token after <bos> (the prompt's too)", async () => {
+    const example = sft[3]!;
+    const model = fresh(5);
+    // Every text token's log-prob under the initial weights, in order (one row whose "answer" is all of it).
+    const row = encodeRow(tok, example.prompt, example.answer);
+    const all = { prompt: row.prompt.slice(0, 1), answer: [...row.prompt.slice(1), ...row.answer] };
+    const sb = buildScoreBatch(model, [all], tok.padId);
+    const logProbs = await tf.tidy(() => targetLogProbs(model, model.encodeVideo(model.patchTensor([example])), sb).tokenLogProbs).data();
+    const values = [...logProbs].filter((_, i) => sb.answerMask[i] === 1);
+    expect(values).toHaveLength(all.answer.length);
+    const meanLoss = (xs: number[]) => -xs.reduce((a, b) => a + b, 0) / xs.length;
+    // The first step's loss is computed before its update.
+    const firstLoss = async (completionOnlyLoss: boolean) =>
+      (await trainSft(fresh(5), tok, [example], { training: { lr: 1e-3, maxSteps: 1, batchSize: 1, seed: 1, completionOnlyLoss } }))
+        .history[0]!.loss;
+    expect(await firstLoss(true)).toBeCloseTo(meanLoss(values.slice(-row.answer.length)), 4);
+    expect(await firstLoss(false)).toBeCloseTo(meanLoss(values), 4);
+    model.dispose();
   });
 });
 

@@ -88,6 +88,7 @@ export function trainingParams(p: TrainingParamsProto | undefined, seed: number)
   if (p.maxSteps) out.maxSteps = p.maxSteps;
   if (p.visionLrScale) out.visionLrScale = p.visionLrScale;
   if (p.gradShards) out.gradShards = p.gradShards;
+  if (p.completionOnlyLoss !== undefined) out.completionOnlyLoss = p.completionOnlyLoss;
   if (p.curriculum === Curriculum.ANSWER_LENGTH) out.curriculum = "answer-length";
   return out;
 }
