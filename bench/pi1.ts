@@ -44,6 +44,8 @@ const { values: v } = parseArgs({
     threads: { type: "string", default: "1" },
     /** Weight of the dense head's loss (0: no dense head). */
     "dense-weight": { type: "string", default: "0" },
+    /** Train on the prompts' tokens too (TrainingParams.completionOnlyLoss false). */
+    "prompt-loss": { type: "boolean", default: false },
   },
 });
 const backend = await initBackend(v.backend as "wasm" | "cpu" | "tensorflow" | undefined);
@@ -90,6 +92,7 @@ const result = await trainSft(model, tok, examples, {
     groupByLength: true,
     seed,
     gradShards: Number(v["grad-shards"]),
+    completionOnlyLoss: !v["prompt-loss"],
     ...(v["max-steps"] ? { maxSteps: Number(v["max-steps"]) } : {}),
   },
   threads: Number(v.threads),

@@ -484,3 +484,28 @@ export function judgeBalance(records: readonly SftRecord[]): {
   const n = judges.length || 1;
   return { judged: judges.length, betterAtA: atA / n, betterLonger: longer / n, equalLength: equal / n };
 }
+
+/**
+ * Judge examples whose label only the context decides, for the judge-learnability probe: the context
+ * names one object's colour, the answers are two colours, and the right one is the colour the context
+ * names (first or second at random). A judge that ignores its context can get at most 50%.
+ */
+export function contextRuleJudgeRecords(count: number, seed: number): Extract<SftRecord, { task: "judge" }>[] {
+  const rng = createRng(`context-rule:${seed}`);
+  return Array.from({ length: count }, () => {
+    const shape = rng.pick(SHAPES);
+    const right = rng.pick(COLOURS);
+    const wrong = rng.pick(COLOURS.filter((c) => c !== right));
+    const rightFirst = rng.next() < 0.5;
+    return {
+      task: "judge" as const,
+      clipId: "context-rule",
+      question: `what colour is the ${shape}?`,
+      questionType: "attribute" as const,
+      context: `A ${right} ${shape} ${MOTION_PHRASE[rng.pick(MOTIONS)]}.`,
+      answerA: rightFirst ? right : wrong,
+      answerB: rightFirst ? wrong : right,
+      target: rightFirst ? ("A" as const) : ("B" as const),
+    };
+  });
+}
