@@ -297,7 +297,7 @@ describe("Orchestrator (in-memory bus)", () => {
   it("recover() re-derives work in flight that a queue lost", async () => {
     await bus.close();
     bus = new RecordingBus({ ackWaitMs: 1000, duplicateWindowMs: 200 });
-    const { first, run } = await preparedThenStopped();
+    const { run } = await preparedThenStopped();
     // The responses queue loses one shard (acked, never run), after the de-duplication window.
     const lost = (await bus.pull("responses", { expiresMs: 1000 }))!;
     await lost.ack();
