@@ -32,8 +32,10 @@ describe("isrdpo", () => {
     const create = buildProgram()
       .commands.find((c) => c.name() === "run")!
       .commands.find((c) => c.name() === "create")!;
-    expect(create.helpInformation()).toMatch(/--spec <file>\s+run spec \(YAML or JSON, RunSpec fields\) \(required\)/);
-    expect(create.helpInformation()).toMatch(/-o, --output <format>/);
+    // Commander wraps descriptions to the widest option, so compare with the wrapping undone.
+    const help = create.helpInformation().replace(/\s+/g, " ");
+    expect(help).toMatch(/--spec <file> run spec \(YAML or JSON, RunSpec fields\) \(required\)/);
+    expect(help).toMatch(/-o, --output <format>/);
   });
 
   it("serve offers exactly the services (its choices are listed without loading them)", async () => {
