@@ -8,8 +8,6 @@ import { isTerminal, jobId } from "@isrdpo/orchestration";
 import { RECONNECT_TIMEOUT_S } from "./choices.ts";
 import type { ProgressPrinter } from "./report.ts";
 
-/** How long a watch keeps trying to reconnect to a server that went away, after the last contact. */
-export const RECONNECT_FOR_MS = RECONNECT_TIMEOUT_S * 1000;
 /**
  * Codes that say the server or the connection went away (not that the request was wrong). A server
  * killed mid-stream shows as CANCELED ("http/2 stream closed with error code CANCEL"): transient
@@ -29,6 +27,7 @@ export async function followRun(
     onEvent?: (e: RunEvent) => void;
     /** Told once per outage: the stream dropped and is being resumed from event `next`. */
     onReconnect?: (why: string, next: bigint) => void;
+    /** How long to keep reconnecting after the last contact (default RECONNECT_TIMEOUT_S). */
     reconnectForMs?: number;
     /** What the watch waits for, in the error when it gives up (e.g. the server's URL). */
     server?: string;
@@ -72,7 +71,7 @@ export async function followRun(
     let lastContact = Date.now();
     let delayMs = 500;
     let lost = false;
-    const limitMs = opts.reconnectForMs ?? RECONNECT_FOR_MS;
+    const limitMs = opts.reconnectForMs ?? RECONNECT_TIMEOUT_S * 1000;
     const reconnecting = (why: string) => {
       if (!lost) opts.onReconnect?.(why, next);
       lost = true;

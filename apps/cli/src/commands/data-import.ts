@@ -2,6 +2,7 @@
 // run specs and evaluations can name the dataset by its artifact:// URI.
 import { Command, InvalidArgumentError } from "commander";
 import type { StoreTarget } from "../artifacts.ts";
+import { intArg } from "./args.ts";
 
 /** Exit code of an import that stored the good records but reported bad ones. */
 const EXIT_SOME_BAD = 3;
@@ -14,12 +15,6 @@ interface ImportFlags extends StoreTarget {
   concurrency: number;
   ffmpeg?: string;
 }
-
-const intIn = (min: number, max: number) => (value: string) => {
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number in [${min}, ${max}]`);
-  return n;
-};
 
 /** "32" or "32x48" (height × width). */
 function sizeArg(value: string): { height: number; width: number } {
@@ -38,9 +33,9 @@ export function importCommand(): Command {
     )
     .requiredOption("--jsonl <file>", "ShareGPTVideo JSONL: {id, video, conversations, caption?}")
     .requiredOption("--videos <dir>", "directory the records' video paths are relative to")
-    .option("--frames <n>", "frames per video (the model's; every preset takes 8)", intIn(1, 256), 8)
+    .option("--frames <n>", "frames per video (the model's; every preset takes 8)", intArg(1, 256), 8)
     .option("--size <n|HxW>", "frame size (the model's; every preset takes 32)", sizeArg, { height: 32, width: 32 })
-    .option("--concurrency <n>", "videos decoded at once", intIn(1, 64), 2)
+    .option("--concurrency <n>", "videos decoded at once", intArg(1, 64), 2)
     .option("--ffmpeg <path>", "a system ffmpeg instead of the bundled one")
     .option("--server <url>", "store through the cluster's ArtifactService (the orchestrator)")
     .option("--nats <url>", "store in the cluster's NATS Object Store")

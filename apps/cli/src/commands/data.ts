@@ -2,22 +2,13 @@
 // The datasets library (ffmpeg, the video world) is loaded only when a subcommand runs.
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { Command, InvalidArgumentError } from "commander";
+import { Command } from "commander";
+import { intArg } from "./args.ts";
 import { importCommand } from "./data-import.ts";
 
 /** Raised for a dataset that does not load cleanly; main prints its message as one line. */
 export class DataCommandError extends Error {
   override name = "DataCommandError";
-}
-
-/** A commander parser for a whole number in [min, max]. */
-export function intArg(min: number, max: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a whole number, got "${value}"`);
-    const n = Number(value);
-    if (n < min || n > max) throw new InvalidArgumentError(`expected a number in [${min}, ${max}], got ${n}`);
-    return n;
-  };
 }
 
 interface SynthFlags {

@@ -2,7 +2,7 @@
 // a subcommand runs).
 import { Command, Option } from "commander";
 import { OUTPUT_FORMATS, RECONNECT_TIMEOUT_S } from "../choices.ts";
-import { intArg } from "./data.ts";
+import { intArg } from "./args.ts";
 import { exportCommand } from "./run-export.ts";
 
 const DEFAULT_SERVER = "http://127.0.0.1:50051";
