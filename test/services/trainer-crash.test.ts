@@ -77,73 +77,87 @@ describe("trainer killed with SIGKILL mid-job: reward-model, PPO, SFT and DPO jo
     );
   }
 
-  // Each job is killed after `killAt` steps of `steps`, with a checkpoint after every step.
-  const cases: { name: string; id: string; killAt: number; steps: number; spec: () => Promise<MessageInitShape<typeof JobSpecSchema>> }[] =
-    [
-      {
-        // 8 pairs, 2 held out, batch 2, 4 epochs: 12 steps.
-        name: "reward model",
-        id: "rm",
-        killAt: 4,
-        steps: 12,
-        spec: async () => ({
-          kind: JobKind.REWARD_MODEL,
-          baseModel: { digest },
-          data: [await preferenceShard("crash-rm")],
-          rewardModel: { heldOutFraction: 0.25 },
-          training: { learningRate: 3e-3, epochs: 4, batchSize: 2, checkpointEverySteps: 1 },
-        }),
-      },
-      {
-        // 4 rollouts × 2 epochs: 8 steps; killed inside a rollout's epochs (the rollout in flight is in the checkpoint).
-        name: "PPO",
-        id: "ppo",
-        killAt: 3,
-        steps: 8,
-        spec: async () => ({
-          kind: JobKind.PPO,
-          baseModel: { digest },
-          syntheticData: { seed: 5n, split: "train", clipCount: 4 },
-          ppo: { toyReward: ToyReward.COLOUR, rolloutBatchSize: 4, rollouts: 4, ppoEpochs: 2, maxNewTokens: 4 },
-          training: { learningRate: 1e-3, checkpointEverySteps: 1 },
-        }),
-      },
-      {
-        // From scratch, 2 gradient shards (as the demo trains), 8 steps of batch 4.
-        name: "SFT with 2 gradient shards",
-        id: "sft",
-        killAt: 3,
-        steps: 8,
-        spec: async () => ({
-          kind: JobKind.SFT,
-          preset: "test",
-          syntheticData: { seed: 5n, split: "train", clipCount: 4 },
-          training: { learningRate: 5e-3, maxSteps: 8, batchSize: 4, gradShards: 2, seed: 5n, checkpointEverySteps: 1 },
-        }),
-      },
-      {
-        // 8 pairs, batch 2, 2 epochs: 8 steps.
-        name: "DPO",
-        id: "dpo",
-        killAt: 3,
-        steps: 8,
-        spec: async () => ({
-          kind: JobKind.DPO,
-          baseModel: { digest },
-          data: [await preferenceShard("crash-dpo")],
-          training: { learningRate: 1e-2, epochs: 2, batchSize: 2, seed: 5n, checkpointEverySteps: 1 },
-        }),
-      },
-    ];
+  // Each job is killed after `killAt` steps of `steps`, with a checkpoint after every step; `note` is
+  // the job's failure_reason when it succeeds (empty, or a note such as examples left out).
+  const cases: {
+    name: string;
+    id: string;
+    killAt: number;
+    steps: number;
+    note: string | RegExp;
+    spec: () => Promise<MessageInitShape<typeof JobSpecSchema>>;
+  }[] = [
+    {
+      // 8 pairs, 2 held out, batch 2, 4 epochs: 12 steps.
+      name: "reward model",
+      note: "",
+      id: "rm",
+      killAt: 4,
+      steps: 12,
+      spec: async () => ({
+        kind: JobKind.REWARD_MODEL,
+        baseModel: { digest },
+        data: [await preferenceShard("crash-rm")],
+        rewardModel: { heldOutFraction: 0.25 },
+        training: { learningRate: 3e-3, epochs: 4, batchSize: 2, checkpointEverySteps: 1 },
+      }),
+    },
+    {
+      // 4 rollouts × 2 epochs: 8 steps; killed inside a rollout's epochs (the rollout in flight is in the checkpoint).
+      name: "PPO",
+      note: "",
+      id: "ppo",
+      killAt: 3,
+      steps: 8,
+      spec: async () => ({
+        kind: JobKind.PPO,
+        baseModel: { digest },
+        syntheticData: { seed: 5n, split: "train", clipCount: 4 },
+        ppo: { toyReward: ToyReward.COLOUR, rolloutBatchSize: 4, rollouts: 4, ppoEpochs: 2, maxNewTokens: 4 },
+        training: { learningRate: 1e-3, checkpointEverySteps: 1 },
+      }),
+    },
+    {
+      // From scratch, 2 gradient shards (as the demo trains), 8 steps of batch 4.
+      name: "SFT with 2 gradient shards",
+      note: /^8 of 40 SFT examples longer than 192 tokens left out/,
+      id: "sft",
+      killAt: 3,
+      steps: 8,
+      spec: async () => ({
+        kind: JobKind.SFT,
+        preset: "test",
+        syntheticData: { seed: 5n, split: "train", clipCount: 4 },
+        training: { learningRate: 5e-3, maxSteps: 8, batchSize: 4, gradShards: 2, seed: 5n, checkpointEverySteps: 1 },
+      }),
+    },
+    {
+      // 8 pairs, batch 2, 2 epochs: 8 steps.
+      name: "DPO",
+      note: "",
+      id: "dpo",
+      killAt: 3,
+      steps: 8,
+      spec: async () => ({
+        kind: JobKind.DPO,
+        baseModel: { digest },
+        data: [await preferenceShard("crash-dpo")],
+        training: { learningRate: 1e-2, epochs: 2, batchSize: 2, seed: 5n, checkpointEverySteps: 1 },
+      }),
+    },
+  ];
 
   it.each(cases)(
     "$name",
-    async ({ id, killAt, steps, spec: makeSpec }) => {
+    async ({ id, killAt, steps, note, spec: makeSpec }) => {
       const spec = await makeSpec();
       const resumed = await killedAndResumed(`${id}-crash`, spec, killAt);
       await client().startJob({ jobId: `${id}-straight`, spec });
       const straight = await last(`${id}-straight`);
-      for (const job of [resumed, straight]) expect(job.state, job.failureReason).toBe(JobState.SUCCEEDED);
+      for (const job of [resumed, straight]) {
+        expect(job.state, job.failureReason).toBe(JobState.SUCCEEDED);
+        expect(job.failureReason).toMatch(typeof note === "string" ? new RegExp(`^${note}$`) : note);
+      }
       expect(resumed.progress!.step).toBe(steps);
       expectSameEnd(resumed, straight);
     },
