@@ -10,7 +10,7 @@ import { RunService, RunState } from "@isrdpo/contracts";
 import { startNatsServer, type NatsServer } from "@isrdpo/bus/testing";
 import { testRunSpec } from "@isrdpo/orchestration/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawnTs, startServer, type ServerProcess } from "../support/processes.ts";
+import { exitWithin, spawnTs, startServer, type ServerProcess } from "../support/processes.ts";
 import { Proc } from "./cluster.ts";
 
 /** `isrdpo run watch <id> -o json` as a process: stdout lines (events, then the run), stderr, exit code. */
@@ -38,12 +38,10 @@ function watch(runId: string, server: string, reconnectTimeoutS: number) {
     for (const w of waiters.filter((w) => lines.length >= w.n)) w.resolve();
   });
   child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return {
     child,
     lines,
     stderr: () => stderr,
-    exited,
     /** Resolves once `n` lines were printed; fails after `timeoutMs`, saying so. */
     printed(n: number, timeoutMs = 120_000): Promise<void> {
       if (lines.length >= n) return Promise.resolve();
@@ -62,19 +60,6 @@ function watch(runId: string, server: string, reconnectTimeoutS: number) {
       });
     },
   };
-}
-
-/** Resolves with the exit code, or fails after `timeoutMs` (killing the process), saying what it waited for. */
-async function exitWithin(w: ReturnType<typeof watch>, timeoutMs: number): Promise<number | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<"hung">((r) => (timer = setTimeout(() => r("hung"), timeoutMs)));
-  const code = await Promise.race([w.exited, hung]);
-  clearTimeout(timer);
-  if (code === "hung") {
-    w.child.kill("SIGKILL");
-    throw new Error(`run watch did not exit within ${timeoutMs} ms; stderr:\n${w.stderr()}`);
-  }
-  return code;
 }
 
 describe("run watch across an orchestrator restart", () => {
@@ -119,7 +104,7 @@ describe("run watch across an orchestrator restart", () => {
     const seenBeforeKill = w.lines.length;
     orchestrator = await serveOrchestrator(port);
 
-    expect(await exitWithin(w, 90_000), w.stderr()).toBe(0);
+    expect(await exitWithin(w.child, 90_000, "run watch", w.stderr), w.stderr()).toBe(0);
     const events = w.lines.slice(0, -1).map((l) => JSON.parse(l) as { sequence: string; runStateChanged?: { state: string } });
     const final = JSON.parse(w.lines.at(-1)!) as { state: string; lastEventSequence: string };
     expect(final.state).toBe("RUN_STATE_SUCCEEDED");
@@ -147,7 +132,7 @@ describe("run watch across an orchestrator restart", () => {
     orchestrator.child.kill("SIGKILL");
     await orchestrator.exited;
 
-    expect(await exitWithin(w, 60_000)).toBe(1);
+    expect(await exitWithin(w.child, 60_000, "run watch", w.stderr)).toBe(1);
     const err = w.stderr().trimEnd().split("\n");
     expect(err).toHaveLength(2);
     expect(err[0]).toMatch(/^isrdpo: lost connection to .*, reconnecting…/);

@@ -61,6 +61,25 @@ export async function startServer(entry: string, args: string[], env: NodeJS.Pro
   return { child, port, stderr: () => err, exited };
 }
 
+/**
+ * Resolves with a process's exit code once it has exited; after `timeoutMs` kills it and fails,
+ * naming `what` and showing its output so far.
+ */
+export async function exitWithin(child: ChildProcess, timeoutMs: number, what: string, output: () => string): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([
+    new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c))),
+    new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  if (code === "hung") {
+    child.kill("SIGKILL");
+    throw new Error(`${what} did not exit within ${timeoutMs} ms; output:\n${output()}`);
+  }
+  return code;
+}
+
 /** Runs a command to completion and returns its exit code and output. */
 export function runToEnd(
   entry: string,
