@@ -542,7 +542,7 @@ export type TrainingParams = Message<"isrdpo.v1.TrainingParams"> & {
 
   /**
    * SFT: the loss on answer tokens only (unset or true, TRL's completion_only_loss), or with false on
-   * the prompt's tokens too — a dense next-token loss that teaches copying from the context.
+   * the prompt's tokens too: a dense next-token loss, which can teach copying from the context.
    *
    * @generated from field: optional bool completion_only_loss = 23;
    */
